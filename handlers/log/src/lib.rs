@@ -1,0 +1,1 @@
+//! llm-telemetry handler crate: log (being built; see its issue).

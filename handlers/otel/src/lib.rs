@@ -1,0 +1,1 @@
+//! llm-telemetry handler crate: otel (being built; see its issue).

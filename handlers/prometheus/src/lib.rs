@@ -1,0 +1,1 @@
+//! llm-telemetry handler crate: prometheus (being built; see its issue).

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what the tests need (idempotently) and runs every test of the workspace, including the
+# ones against a real Prometheus (promtool + server, Debian's `prometheus` package) and a real
+# Arize Phoenix (PyPI `arize-phoenix`, in a virtualenv). Run as root on Debian.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PHOENIX_VENV="${LLM_TELEMETRY_PHOENIX_VENV:-$HOME/.cache/llm-telemetry/phoenix-venv}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "system packages (prometheus, promtool)"
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1 \
+   || ! command -v python3 >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq prometheus python3 python3-venv >/dev/null
+fi
+# Debian's package starts a system Prometheus on :9090; the tests run their own on free ports.
+systemctl stop prometheus >/dev/null 2>&1 || true
+
+step "Arize Phoenix virtualenv at $PHOENIX_VENV"
+if [ ! -x "$PHOENIX_VENV/bin/phoenix" ]; then
+  mkdir -p "$(dirname "$PHOENIX_VENV")"
+  python3 -m venv "$PHOENIX_VENV"
+  "$PHOENIX_VENV/bin/pip" install -q --disable-pip-version-check arize-phoenix
+fi
+
+export LLM_TELEMETRY_PROMTOOL="$(command -v promtool)"
+export LLM_TELEMETRY_PROMETHEUS="$(command -v prometheus)"
+export LLM_TELEMETRY_PHOENIX="$PHOENIX_VENV/bin/phoenix"
+export LLM_TELEMETRY_REQUIRE_SERVERS=1
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test (all tests, including those against real Prometheus and Phoenix)"
+# Server tests are #[ignore]d in a plain `cargo test`; --include-ignored runs them here, and they
+# fail (not skip) when the server is missing. --test-threads keeps the 2-core machine responsive.
+cargo test --workspace --all-targets -- --include-ignored
+cargo test --workspace --doc

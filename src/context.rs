@@ -1,0 +1,409 @@
+//! Trace context: W3C-compatible ids, the `traceparent` header, and the current span.
+//!
+//! Ids are drawn from a per-thread SplitMix64 generator seeded from the standard library's
+//! randomly keyed hasher, so making an id costs a few nanoseconds and no syscall, and is never all
+//! zero (the W3C spec forbids that). The current span lives in a thread-local cell; futures carry it
+//! across polls with [`crate::span::Instrumented`], so no async runtime is needed.
+//!
+//! Clocks live here too: `monotonic_time` is nanoseconds since the first telemetry clock read in
+//! the process, `system_time` is nanoseconds since the Unix epoch.
+
+use std::cell::Cell;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::str::FromStr;
+use std::sync::OnceLock;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::error::TraceParentError;
+
+/// A 16-byte W3C trace id, never all zero when made here.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TraceId(u128);
+
+/// An 8-byte W3C span id, never all zero when made here.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SpanId(u64);
+
+impl TraceId {
+    /// A fresh random, non-zero trace id.
+    pub fn random() -> Self {
+        loop {
+            let id = ((next_random() as u128) << 64) | next_random() as u128;
+            if id != 0 {
+                return Self(id);
+            }
+        }
+    }
+    /// Wraps raw bytes (big-endian, as on the wire). `None` for all zero.
+    pub fn from_bytes(bytes: [u8; 16]) -> Option<Self> {
+        let v = u128::from_be_bytes(bytes);
+        (v != 0).then_some(Self(v))
+    }
+    /// The bytes, big-endian, as OTLP and W3C carry them.
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0.to_be_bytes()
+    }
+    /// The id as a number.
+    pub fn to_u128(self) -> u128 {
+        self.0
+    }
+}
+
+impl SpanId {
+    /// A fresh random, non-zero span id.
+    pub fn random() -> Self {
+        loop {
+            let id = next_random();
+            if id != 0 {
+                return Self(id);
+            }
+        }
+    }
+    /// Wraps raw bytes (big-endian). `None` for all zero.
+    pub fn from_bytes(bytes: [u8; 8]) -> Option<Self> {
+        let v = u64::from_be_bytes(bytes);
+        (v != 0).then_some(Self(v))
+    }
+    /// The bytes, big-endian.
+    pub fn to_bytes(self) -> [u8; 8] {
+        self.0.to_be_bytes()
+    }
+    /// The id as a number.
+    pub fn to_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+impl fmt::Debug for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TraceId({:032x})", self.0)
+    }
+}
+impl fmt::Display for SpanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+impl fmt::Debug for SpanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SpanId({:016x})", self.0)
+    }
+}
+
+/// The context every event emitted in a span carries: ids, parent and start time.
+///
+/// A stop event's context is enough to build a finished span: `start_unix_nanos` plus the stop
+/// event's `duration` measurement give both ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpanContext {
+    /// The trace this span belongs to.
+    pub trace_id: TraceId,
+    /// This span.
+    pub span_id: SpanId,
+    /// The enclosing span (local or remote), if any.
+    pub parent_span_id: Option<SpanId>,
+    /// When the span started, in nanoseconds since the Unix epoch (0 for a remote context).
+    pub start_unix_nanos: u64,
+    /// W3C trace flags (bit 0: sampled).
+    pub trace_flags: u8,
+    /// True when this context came from another process (a parsed `traceparent`).
+    pub is_remote: bool,
+}
+
+impl SpanContext {
+    /// A new root span context (new trace, no parent) starting now.
+    pub fn new_root() -> Self {
+        Self {
+            trace_id: TraceId::random(),
+            span_id: SpanId::random(),
+            parent_span_id: None,
+            start_unix_nanos: unix_nanos_now(),
+            trace_flags: 1,
+            is_remote: false,
+        }
+    }
+
+    /// A child of `parent` (or a root if `None`), starting now.
+    pub fn new_child(parent: Option<&SpanContext>) -> Self {
+        match parent {
+            None => Self::new_root(),
+            Some(p) => Self {
+                trace_id: p.trace_id,
+                span_id: SpanId::random(),
+                parent_span_id: Some(p.span_id),
+                start_unix_nanos: unix_nanos_now(),
+                trace_flags: p.trace_flags,
+                is_remote: false,
+            },
+        }
+    }
+
+    /// Whether the sampled flag is set.
+    pub fn is_sampled(&self) -> bool {
+        self.trace_flags & 1 == 1
+    }
+
+    /// The `traceparent` header that continues this span in another service.
+    pub fn traceparent(&self) -> TraceParent {
+        TraceParent {
+            trace_id: self.trace_id,
+            parent_id: self.span_id,
+            trace_flags: self.trace_flags,
+        }
+    }
+}
+
+/// A parsed W3C `traceparent` header: `00-<trace id>-<parent id>-<flags>`.
+///
+/// ```
+/// use llm_telemetry::TraceParent;
+/// let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+/// let tp: TraceParent = header.parse().unwrap();
+/// assert_eq!(tp.to_string(), header);
+/// assert!(tp.is_sampled());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceParent {
+    /// The remote trace id.
+    pub trace_id: TraceId,
+    /// The remote span id, the parent of spans started under it here.
+    pub parent_id: SpanId,
+    /// W3C trace flags.
+    pub trace_flags: u8,
+}
+
+impl TraceParent {
+    /// Parses a header value. Versions other than `00` are accepted as the spec asks (future
+    /// versions may append fields after the four known ones); `ff` is rejected.
+    pub fn parse(header: &str) -> Result<Self, TraceParentError> {
+        let header = header.trim();
+        let bad = || TraceParentError::Malformed(header.to_owned());
+        let bytes = header.as_bytes();
+        if bytes.len() < 55 || (bytes.len() > 55 && bytes[55] != b'-') {
+            return Err(bad());
+        }
+        let version = &header[0..2];
+        if bytes[2] != b'-' || bytes[35] != b'-' || bytes[52] != b'-' {
+            return Err(bad());
+        }
+        if version == "00" && bytes.len() != 55 {
+            return Err(bad());
+        }
+        let hex = |s: &str| -> Result<(), TraceParentError> {
+            if s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+                Ok(())
+            } else {
+                Err(TraceParentError::NotHex(header.to_owned()))
+            }
+        };
+        let (trace, parent, flags) = (&header[3..35], &header[36..52], &header[53..55]);
+        for field in [version, trace, parent, flags] {
+            hex(field)?;
+        }
+        if version == "ff" {
+            return Err(TraceParentError::ForbiddenVersion(header.to_owned()));
+        }
+        let trace_id = u128::from_str_radix(trace, 16).map_err(|_| bad())?;
+        let parent_id = u64::from_str_radix(parent, 16).map_err(|_| bad())?;
+        let trace_flags = u8::from_str_radix(flags, 16).map_err(|_| bad())?;
+        if trace_id == 0 || parent_id == 0 {
+            return Err(TraceParentError::ZeroId(header.to_owned()));
+        }
+        Ok(Self {
+            trace_id: TraceId(trace_id),
+            parent_id: SpanId(parent_id),
+            trace_flags,
+        })
+    }
+
+    /// Whether the sampled flag is set.
+    pub fn is_sampled(&self) -> bool {
+        self.trace_flags & 1 == 1
+    }
+
+    /// The remote context, to make current with [`enter`] so that local spans continue the trace.
+    pub fn to_context(&self) -> SpanContext {
+        SpanContext {
+            trace_id: self.trace_id,
+            span_id: self.parent_id,
+            parent_span_id: None,
+            start_unix_nanos: 0,
+            trace_flags: self.trace_flags,
+            is_remote: true,
+        }
+    }
+}
+
+impl fmt::Display for TraceParent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "00-{}-{}-{:02x}",
+            self.trace_id, self.parent_id, self.trace_flags
+        )
+    }
+}
+
+impl FromStr for TraceParent {
+    type Err = TraceParentError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The current span
+// ---------------------------------------------------------------------------------------------
+
+thread_local! {
+    static CURRENT: Cell<Option<SpanContext>> = const { Cell::new(None) };
+}
+
+/// The span current on this thread, if any.
+#[inline]
+pub fn current() -> Option<SpanContext> {
+    CURRENT.with(Cell::get)
+}
+
+/// Makes `context` current until the returned guard drops (then the previous one is restored).
+///
+/// Use it to continue a remote trace:
+/// ```
+/// use llm_telemetry::{context, Bus, TraceParent};
+/// let tp = TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+/// let _guard = context::enter(Some(tp.to_context()));
+/// assert_eq!(context::current().unwrap().trace_id, tp.trace_id);
+/// ```
+#[must_use = "the context is current only while the guard lives"]
+pub fn enter(context: Option<SpanContext>) -> ContextGuard {
+    let previous = CURRENT.with(|c| c.replace(context));
+    ContextGuard {
+        previous,
+        _not_send: std::marker::PhantomData,
+    }
+}
+
+/// Restores the previous current span when dropped. Not `Send`: it belongs to its thread.
+pub struct ContextGuard {
+    previous: Option<SpanContext>,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.previous));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Randomness and clocks
+// ---------------------------------------------------------------------------------------------
+
+thread_local! {
+    static RNG: Cell<u64> = Cell::new(seed());
+}
+
+fn seed() -> u64 {
+    // `RandomState` is keyed from OS randomness once per thread; hashing the thread id and a
+    // clock reading on top makes each thread's stream distinct.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(unix_nanos_now());
+    std::hash::Hash::hash(&std::thread::current().id(), &mut hasher);
+    hasher.finish()
+}
+
+/// SplitMix64: fast, full-period, good enough for ids (not for secrets).
+fn next_random() -> u64 {
+    RNG.with(|state| {
+        let s = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        state.set(s);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    })
+}
+
+fn anchor() -> Instant {
+    static ANCHOR: OnceLock<Instant> = OnceLock::new();
+    *ANCHOR.get_or_init(Instant::now)
+}
+
+/// Nanoseconds since the process's telemetry anchor: the `monotonic_time` measurement.
+pub fn monotonic_nanos(at: Instant) -> u64 {
+    at.saturating_duration_since(anchor()).as_nanos() as u64
+}
+
+/// Nanoseconds since the Unix epoch: the `system_time` measurement and span start times.
+pub fn unix_nanos_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_nonzero_and_distinct() {
+        let a = TraceId::random();
+        let b = TraceId::random();
+        assert_ne!(a, b);
+        assert_ne!(a.to_u128(), 0);
+        assert_ne!(SpanId::random().to_u64(), 0);
+    }
+
+    #[test]
+    fn traceparent_rejects_bad_headers() {
+        let ok = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert!(TraceParent::parse(ok).is_ok());
+        assert!(matches!(
+            TraceParent::parse("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
+            Err(TraceParentError::ZeroId(_))
+        ));
+        assert!(matches!(
+            TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"),
+            Err(TraceParentError::ZeroId(_))
+        ));
+        assert!(matches!(
+            TraceParent::parse("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"),
+            Err(TraceParentError::NotHex(_))
+        ));
+        assert!(matches!(
+            TraceParent::parse("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            Err(TraceParentError::ForbiddenVersion(_))
+        ));
+        assert!(matches!(TraceParent::parse("garbage"), Err(TraceParentError::Malformed(_))));
+        assert!(matches!(
+            TraceParent::parse(&format!("{ok}-extra")),
+            Err(TraceParentError::Malformed(_))
+        ));
+        // A future version may append fields.
+        assert!(TraceParent::parse(&format!("01{}-extra", &ok[2..])).is_ok());
+    }
+
+    #[test]
+    fn enter_restores_previous() {
+        assert!(current().is_none());
+        let outer = SpanContext::new_root();
+        {
+            let _g = enter(Some(outer));
+            assert_eq!(current(), Some(outer));
+            let inner = SpanContext::new_child(Some(&outer));
+            {
+                let _g2 = enter(Some(inner));
+                assert_eq!(current().unwrap().parent_span_id, Some(outer.span_id));
+            }
+            assert_eq!(current(), Some(outer));
+        }
+        assert!(current().is_none());
+    }
+}

@@ -1,0 +1,77 @@
+//! What a handler is: the [`Handler`] trait, how it wants its events delivered ([`Delivery`]) and
+//! what `list_handlers` reports about it ([`HandlerInfo`]).
+//!
+//! Any `Fn(&Event) + Send + Sync + 'static` closure is a handler. A handler's own state (its
+//! config, in `:telemetry` terms) lives in the closure or the struct implementing the trait.
+
+use crate::event::Event;
+
+/// Something that receives events.
+///
+/// Inline handlers run on the emitting thread and must be fast; anything that does I/O should be
+/// attached with [`Delivery::Queued`]. A panic inside `handle` is caught: the handler is detached
+/// from all its events and `telemetry.handler.failure` is emitted.
+///
+/// ```
+/// use llm_telemetry::{Bus, Delivery, Event};
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+///
+/// let bus = Bus::new();
+/// let tokens = Arc::new(AtomicU64::new(0));
+/// let sink = tokens.clone();
+/// bus.attach("count-tokens", "llm.chat.stop", move |e: &Event<'_>| {
+///     let n = e.measurement("output_tokens").unwrap_or(0.0);
+///     sink.fetch_add(n as u64, Ordering::Relaxed);
+/// }, Delivery::Inline).unwrap();
+/// ```
+pub trait Handler: Send + Sync + 'static {
+    /// Handles one event.
+    fn handle(&self, event: &Event<'_>);
+}
+
+impl<F> Handler for F
+where
+    F: Fn(&Event<'_>) + Send + Sync + 'static,
+{
+    fn handle(&self, event: &Event<'_>) {
+        self(event)
+    }
+}
+
+/// How a handler receives its events: the options of `attach`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Called on the emitting thread, in attach order (`:telemetry` semantics).
+    Inline,
+    /// Put on a bounded lock-free queue of `capacity` events that a dedicated worker thread
+    /// drains. When the queue is full the event is dropped for this handler and counted in
+    /// [`crate::BusStats`]; the emitter never blocks.
+    Queued {
+        /// The most events waiting at once.
+        capacity: usize,
+    },
+}
+
+impl Delivery {
+    /// A queue of the default capacity, [`Delivery::DEFAULT_CAPACITY`].
+    pub const fn queued() -> Self {
+        Delivery::Queued {
+            capacity: Self::DEFAULT_CAPACITY,
+        }
+    }
+
+    /// The default queue capacity: 65,536 events (one pointer each, about 1 MiB of slots).
+    pub const DEFAULT_CAPACITY: usize = 65_536;
+}
+
+/// One attached handler, as `list_handlers` reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HandlerInfo {
+    /// The id given at attach.
+    pub id: String,
+    /// The names and patterns it is attached to, as written.
+    pub patterns: Vec<String>,
+    /// How it receives events.
+    pub delivery: Delivery,
+}

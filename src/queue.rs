@@ -1,0 +1,159 @@
+//! The queued lane: a bounded lock-free queue per queued handler and the worker thread that
+//! drains it.
+//!
+//! Producers push an `Arc<OwnedEvent>` with one compare-and-swap (`crossbeam_queue::ArrayQueue`);
+//! a full queue refuses the push and the bus counts the drop, so an emitter never waits. The worker
+//! spins briefly when the queue runs dry, then parks; a producer unparks it only when it has
+//! announced that it sleeps, so a busy lane costs producers no syscall. Flushing waits until the
+//! queue is empty and the worker is idle.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::thread::{JoinHandle, Thread};
+use std::time::Duration;
+
+use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::Backoff;
+
+use crate::event::OwnedEvent;
+
+/// How long a sleeping worker waits before it looks at its queue again on its own: a safety net;
+/// producers wake it explicitly.
+const PARK_TIMEOUT: Duration = Duration::from_millis(50);
+
+pub(crate) struct Lane {
+    queue: ArrayQueue<Arc<OwnedEvent>>,
+    /// The worker announced it is about to park: producers must unpark it.
+    sleeping: AtomicBool,
+    /// The worker holds no event: together with an empty queue, everything pushed was handled.
+    idle: AtomicBool,
+    /// Stop once the queue is empty (detach, shutdown, bus dropped).
+    closing: AtomicBool,
+    worker: OnceLock<Thread>,
+    join: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Lane {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            queue: ArrayQueue::new(capacity),
+            sleeping: AtomicBool::new(false),
+            idle: AtomicBool::new(true),
+            closing: AtomicBool::new(false),
+            worker: OnceLock::new(),
+            join: Mutex::new(None),
+        }
+    }
+
+    /// Starts the worker; `deliver` handles one event and returns false to stop the lane
+    /// (the handler failed); then `on_abandoned` is told how many queued events were discarded.
+    pub(crate) fn start(
+        self: &Arc<Self>,
+        thread_name: String,
+        mut deliver: impl FnMut(&OwnedEvent) -> bool + Send + 'static,
+        on_abandoned: impl Fn(u64) + Send + 'static,
+    ) -> std::io::Result<()> {
+        let lane = Arc::clone(self);
+        let handle = std::thread::Builder::new()
+            .name(thread_name)
+            .spawn(move || {
+                if !lane.run(&mut deliver) {
+                    let mut abandoned = 0;
+                    while lane.queue.pop().is_some() {
+                        abandoned += 1;
+                    }
+                    lane.idle.store(true, Ordering::SeqCst);
+                    on_abandoned(abandoned);
+                }
+            })?;
+        // Set before the lane is published to producers, so `wake` always finds it.
+        let _ = self.worker.set(handle.thread().clone());
+        *self.join.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
+        Ok(())
+    }
+
+    /// The worker loop. Returns false when `deliver` asked to stop.
+    fn run(&self, deliver: &mut impl FnMut(&OwnedEvent) -> bool) -> bool {
+        loop {
+            self.idle.store(false, Ordering::SeqCst);
+            while let Some(event) = self.queue.pop() {
+                if !deliver(&event) {
+                    return false;
+                }
+            }
+            if self.closing.load(Ordering::SeqCst) && self.queue.is_empty() {
+                self.idle.store(true, Ordering::SeqCst);
+                return true;
+            }
+            let backoff = Backoff::new();
+            while !backoff.is_completed() && self.queue.is_empty() {
+                backoff.snooze();
+            }
+            if !self.queue.is_empty() {
+                continue;
+            }
+            self.idle.store(true, Ordering::SeqCst);
+            self.sleeping.store(true, Ordering::SeqCst);
+            if self.queue.is_empty() && !self.closing.load(Ordering::SeqCst) {
+                std::thread::park_timeout(PARK_TIMEOUT);
+            }
+            self.sleeping.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// Pushes one event; false when the queue is full or closing (the caller counts the drop).
+    #[inline]
+    pub(crate) fn push(&self, event: Arc<OwnedEvent>) -> bool {
+        if self.closing.load(Ordering::Relaxed) {
+            return false;
+        }
+        if self.queue.push(event).is_err() {
+            return false;
+        }
+        // The push's compare-and-swap is SeqCst; paired with the worker's SeqCst store of
+        // `sleeping` before its last emptiness check, one of the two always sees the other.
+        if self.sleeping.load(Ordering::SeqCst) {
+            self.wake();
+        }
+        true
+    }
+
+    pub(crate) fn wake(&self) {
+        if let Some(thread) = self.worker.get() {
+            thread.unpark();
+        }
+    }
+
+    /// Everything pushed so far has been handled.
+    pub(crate) fn is_drained(&self) -> bool {
+        self.queue.is_empty() && self.idle.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    /// Waits for the worker to exit (call after `close`).
+    pub(crate) fn join(&self) {
+        let handle = self
+            .join
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            if handle.thread().id() == std::thread::current().id() {
+                return; // A handler shutting the bus down from its own worker.
+            }
+            let _ = handle.join();
+        }
+    }
+
+    pub(crate) fn depth(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.queue.capacity()
+    }
+}
