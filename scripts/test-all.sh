@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PHOENIX_VENV="${LLM_TELEMETRY_PHOENIX_VENV:-$HOME/.cache/llm-telemetry/phoenix-venv}"
+PHOENIX_VENV="${LLM_TELEMETRY_PHOENIX_VENV:-/opt/phoenix-venv}"
 
 step() { printf '\n==> %s\n' "$*"; }
 

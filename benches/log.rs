@@ -1,0 +1,5 @@
+mod support;
+
+fn main() {
+    let _ = support::target_dir();
+}

@@ -1,0 +1,123 @@
+//! Shared bench plumbing: a Criterion configured for a small noisy machine, reading Criterion's
+//! own estimates back, and writing the side-by-side table as JSON under `target/bench/`.
+//!
+//! Every bench runs ours and the peer in one process, in the same group, and reports
+//! `ratio = ours_ns / peer_ns`: on a small shared machine ratios are meaningful where absolute
+//! times are not.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::Criterion;
+
+/// One row of a comparison table.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// Case id, as the issue names it.
+    pub case: String,
+    /// Our mean time per iteration, in nanoseconds.
+    pub ours_ns: f64,
+    /// What the peer is.
+    pub peer: String,
+    /// The peer's mean time per iteration, in nanoseconds.
+    pub peer_ns: f64,
+    /// ours / peer.
+    pub ratio: f64,
+    /// The ratio the issue asks for (at most).
+    pub target: f64,
+}
+
+/// The workspace target directory (honours `CARGO_TARGET_DIR`).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
+}
+
+/// A Criterion whose results land where [`estimate_ns`] reads them.
+pub fn criterion() -> Criterion {
+    Criterion::default()
+        .output_directory(&target_dir().join("criterion"))
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30)
+        .configure_from_args()
+}
+
+/// Criterion's mean estimate for `group/id`, in nanoseconds.
+pub fn estimate_ns(group: &str, id: &str) -> f64 {
+    let path = target_dir()
+        .join("criterion")
+        .join(group)
+        .join(id)
+        .join("new")
+        .join("estimates.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e} (did the bench run?)", path.display()));
+    let json: serde_json::Value = serde_json::from_str(&text).expect("criterion estimates are JSON");
+    json["mean"]["point_estimate"]
+        .as_f64()
+        .expect("estimates.json has mean.point_estimate")
+}
+
+/// Builds a row from the `ours` and `peer` benchmarks of group `case`.
+pub fn row(case: &str, peer: &str, target: f64) -> Row {
+    let ours_ns = estimate_ns(case, "ours");
+    let peer_ns = estimate_ns(case, "peer");
+    Row {
+        case: case.to_owned(),
+        ours_ns,
+        peer: peer.to_owned(),
+        peer_ns,
+        ratio: ours_ns / peer_ns,
+        target,
+    }
+}
+
+/// Prints the table and writes `target/bench/<name>.json` as a list of
+/// `{"case", "ours_ns", "peer", "peer_ns", "ratio"}` (plus `"target"` and `"meets_target"`).
+pub fn write_report(name: &str, rows: &[Row]) {
+    println!("\n{name}: ours vs peer (ratio = ours / peer; lower is better)");
+    println!(
+        "{:<24} {:>12} {:>12} {:>8} {:>8}  peer",
+        "case", "ours ns", "peer ns", "ratio", "target"
+    );
+    for r in rows {
+        println!(
+            "{:<24} {:>12.2} {:>12.2} {:>8.3} {:>8.2}  {}{}",
+            r.case,
+            r.ours_ns,
+            r.peer_ns,
+            r.ratio,
+            r.target,
+            r.peer,
+            if r.ratio <= r.target { "" } else { "  (MISSES TARGET)" }
+        );
+    }
+    let json: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "case": r.case,
+                "ours_ns": r.ours_ns,
+                "peer": r.peer,
+                "peer_ns": r.peer_ns,
+                "ratio": r.ratio,
+                "target": r.target,
+                "meets_target": r.ratio <= r.target,
+            })
+        })
+        .collect();
+    write_json(name, &serde_json::Value::Array(json));
+}
+
+/// Writes any JSON value to `target/bench/<name>.json`.
+pub fn write_json(name: &str, value: &serde_json::Value) {
+    let dir = target_dir().join("bench");
+    std::fs::create_dir_all(&dir).expect("create target/bench");
+    let path = dir.join(format!("{name}.json"));
+    let text = serde_json::to_string_pretty(value).expect("serialize report");
+    std::fs::write(&path, text).expect("write bench report");
+    println!("wrote {}", path.display());
+}
