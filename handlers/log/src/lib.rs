@@ -45,7 +45,7 @@
 //! logger.flush(std::time::Duration::from_secs(5)).unwrap();
 //! ```
 //!
-//! Where things live: [`logger`] (builder, handler, handle, stats), [`format`] (console and JSON
+//! Where things live: [`logger`] (builder, handler, handle, stats), [`format`](mod@format) (console and JSON
 //! lines, with the field table), [`level`], [`redact`], [`sample`], [`sink`], [`time`] (which
 //! timestamp a line carries), and `bridge` (the `tracing` bridge, feature `tracing`).
 //!

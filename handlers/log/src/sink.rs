@@ -1,5 +1,5 @@
 //! Sinks: where lines go (stderr, stdout, a file with optional size-based rotation, any
-//! `io::Write + Send`), and the buffered [`Output`] a logger writes through.
+//! `io::Write + Send`), and the buffered output a logger writes through.
 //!
 //! Output is buffered (64 KiB) and flushed periodically, when the logger is flushed, and, for a
 //! terminal, after every line (the write happens on the queued lane's worker, so the emitter never
