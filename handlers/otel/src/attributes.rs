@@ -1,0 +1,472 @@
+//! Attribute conventions: how one stop or exception event's measurements and metadata become span
+//! attributes in OpenInference (Phoenix), OpenTelemetry GenAI and the MLX seed systems' set, each
+//! switchable, plus privacy (redaction and truncation of `input.value` / `output.value`).
+//!
+//! The core's keys (`catalog::keys`) are the input; the attribute names written here are the
+//! conventions' own and are listed in [`names`]. Metadata keys this module does not map
+//! (`tenant`, `status`, `cache.name`, a user's own keys, …) pass through under their own names.
+
+use llm_telemetry::catalog::keys;
+use llm_telemetry::{Event, Value};
+use opentelemetry::{Array, KeyValue, StringValue};
+
+use crate::config::{Conventions, Privacy};
+
+/// The attribute names written (the names other crates and dashboards match).
+pub mod names {
+    /// OpenInference span kind: `LLM`, `EMBEDDING`, `CHAIN`.
+    pub const OI_SPAN_KIND: &str = "openinference.span.kind";
+    /// OpenInference model.
+    pub const LLM_MODEL_NAME: &str = "llm.model_name";
+    /// OpenInference provider.
+    pub const LLM_PROVIDER: &str = "llm.provider";
+    /// OpenInference system (the provider, as older OpenInference versions call it).
+    pub const LLM_SYSTEM: &str = "llm.system";
+    /// Prompt tokens.
+    pub const LLM_TOKEN_COUNT_PROMPT: &str = "llm.token_count.prompt";
+    /// Completion tokens.
+    pub const LLM_TOKEN_COUNT_COMPLETION: &str = "llm.token_count.completion";
+    /// Prompt + completion tokens.
+    pub const LLM_TOKEN_COUNT_TOTAL: &str = "llm.token_count.total";
+    /// Prompt tokens read from the provider's cache.
+    pub const LLM_TOKEN_COUNT_CACHE_READ: &str = "llm.token_count.prompt_details.cache_read";
+    /// Prompt tokens written to the provider's cache.
+    pub const LLM_TOKEN_COUNT_CACHE_WRITE: &str = "llm.token_count.prompt_details.cache_write";
+    /// Reasoning tokens.
+    pub const LLM_TOKEN_COUNT_REASONING: &str = "llm.token_count.completion_details.reasoning";
+    /// Request parameters as a JSON object.
+    pub const LLM_INVOCATION_PARAMETERS: &str = "llm.invocation_parameters";
+    /// Total cost in US dollars.
+    pub const LLM_COST_TOTAL: &str = "llm.cost.total";
+    /// The input text.
+    pub const INPUT_VALUE: &str = "input.value";
+    /// `text/plain` or `application/json`.
+    pub const INPUT_MIME_TYPE: &str = "input.mime_type";
+    /// The output text.
+    pub const OUTPUT_VALUE: &str = "output.value";
+    /// `text/plain` or `application/json`.
+    pub const OUTPUT_MIME_TYPE: &str = "output.mime_type";
+    /// The embedding model.
+    pub const EMBEDDING_MODEL_NAME: &str = "embedding.model_name";
+    /// GenAI operation.
+    pub const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";
+    /// GenAI provider.
+    pub const GEN_AI_PROVIDER_NAME: &str = "gen_ai.provider.name";
+    /// GenAI requested model.
+    pub const GEN_AI_REQUEST_MODEL: &str = "gen_ai.request.model";
+    /// GenAI answering model.
+    pub const GEN_AI_RESPONSE_MODEL: &str = "gen_ai.response.model";
+    /// GenAI max tokens.
+    pub const GEN_AI_REQUEST_MAX_TOKENS: &str = "gen_ai.request.max_tokens";
+    /// GenAI temperature.
+    pub const GEN_AI_REQUEST_TEMPERATURE: &str = "gen_ai.request.temperature";
+    /// GenAI top_p.
+    pub const GEN_AI_REQUEST_TOP_P: &str = "gen_ai.request.top_p";
+    /// GenAI seed.
+    pub const GEN_AI_REQUEST_SEED: &str = "gen_ai.request.seed";
+    /// GenAI stop sequences (string array).
+    pub const GEN_AI_REQUEST_STOP_SEQUENCES: &str = "gen_ai.request.stop_sequences";
+    /// GenAI input tokens.
+    pub const GEN_AI_USAGE_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
+    /// GenAI output tokens.
+    pub const GEN_AI_USAGE_OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
+    /// GenAI finish reasons (string array).
+    pub const GEN_AI_RESPONSE_FINISH_REASONS: &str = "gen_ai.response.finish_reasons";
+    /// GenAI embedding dimension.
+    pub const GEN_AI_EMBEDDINGS_DIMENSION_COUNT: &str = "gen_ai.embeddings.dimension.count";
+    /// The error class of a failed span.
+    pub const ERROR_TYPE: &str = "error.type";
+    /// MLX: the model id.
+    pub const MLX_MODEL_ID: &str = "mlx.model_id";
+    /// MLX: the device (`gpu`, `cpu`).
+    pub const MLX_DEVICE: &str = "mlx.device";
+    /// MLX: wall time of the call in milliseconds.
+    pub const MLX_LATENCY_MS: &str = "mlx.latency_ms";
+    /// MLX: output tokens per second.
+    pub const MLX_TOKENS_PER_SECOND: &str = "mlx.tokens_per_second";
+    /// MLX: time to first token in milliseconds.
+    pub const MLX_TIME_TO_FIRST_TOKEN_MS: &str = "mlx.time_to_first_token_ms";
+    /// MLX: whether the response was streamed.
+    pub const MLX_STREAMING: &str = "mlx.streaming";
+    /// MLX: prompt length in characters.
+    pub const GEN_AI_PROMPT_LENGTH: &str = "gen_ai.prompt.length";
+    /// MLX: response length in characters.
+    pub const GEN_AI_RESPONSE_LENGTH: &str = "gen_ai.response.length";
+    /// MLX: embedding dimension.
+    pub const EMBEDDING_DIMENSION: &str = "embedding.dimension";
+    /// MLX: the pooling used.
+    pub const EMBEDDING_POOLING_USED: &str = "embedding.pooling_used";
+    /// MLX: inputs in the batch.
+    pub const EMBEDDING_BATCH_SIZE: &str = "embedding.batch_size";
+    /// MLX: whether the input is a query.
+    pub const EMBEDDING_IS_QUERY: &str = "embedding.is_query";
+    /// The replacement of hidden content.
+    pub const REDACTED: &str = "__REDACTED__";
+}
+
+use names::*;
+
+/// What kind of work a span is, from its event prefix and operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpanKindOi {
+    /// A model call producing text.
+    Llm,
+    /// An embedding call.
+    Embedding,
+    /// Anything else (a request grouping calls, a provider request, a cache operation).
+    Chain,
+}
+
+impl SpanKindOi {
+    /// The OpenInference value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanKindOi::Llm => "LLM",
+            SpanKindOi::Embedding => "EMBEDDING",
+            SpanKindOi::Chain => "CHAIN",
+        }
+    }
+}
+
+/// The GenAI operation of a span: metadata `gen_ai.operation.name`, else from the event prefix.
+pub fn operation<'a>(prefix: &'static str, event: &Event<'a>) -> Option<&'a str> {
+    if let Some(op) = event.str(keys::OPERATION) {
+        return Some(op);
+    }
+    match prefix {
+        "llm.chat" => Some("chat"),
+        "llm.generate" => Some("text_completion"),
+        "llm.embed" => Some("embeddings"),
+        _ => None,
+    }
+}
+
+/// The OpenInference kind of an operation.
+pub fn kind_of(operation: Option<&str>) -> SpanKindOi {
+    match operation {
+        Some("embeddings") => SpanKindOi::Embedding,
+        Some(_) => SpanKindOi::Llm,
+        None => SpanKindOi::Chain,
+    }
+}
+
+/// Keys this module maps itself (everything else passes through).
+const MAPPED: &[&str] = &[
+    keys::INPUT,
+    keys::OUTPUT,
+    keys::EXCEPTION_TYPE,
+    keys::EXCEPTION_MESSAGE,
+    keys::PROVIDER,
+    keys::MODEL,
+    keys::RESPONSE_MODEL,
+    keys::OPERATION,
+    keys::MAX_TOKENS,
+    keys::TEMPERATURE,
+    keys::TOP_P,
+    keys::SEED,
+    keys::STOP_SEQUENCES,
+    keys::FINISH_REASONS,
+    keys::POOLING,
+    keys::DEVICE,
+    keys::IS_QUERY,
+    keys::ERROR_TYPE,
+];
+
+/// Builds the attributes of one span.
+pub(crate) struct AttributeWriter<'c> {
+    pub conventions: &'c Conventions,
+    pub privacy: &'c Privacy,
+}
+
+impl AttributeWriter<'_> {
+    /// Every attribute of the span for `event`, whose GenAI operation is `operation`.
+    pub fn write(&self, event: &Event<'_>, operation: Option<&str>, failed: bool) -> Vec<KeyValue> {
+        let mut out: Vec<KeyValue> = Vec::with_capacity(24);
+        let kind = kind_of(operation);
+        let provider = event.str(keys::PROVIDER);
+        let request_model = event.str(keys::MODEL);
+        let response_model = event.str(keys::RESPONSE_MODEL);
+        let input_tokens = event.measurement(keys::INPUT_TOKENS);
+        let output_tokens = event.measurement(keys::OUTPUT_TOKENS);
+        let input = event.str(keys::INPUT);
+        let output = event.str(keys::OUTPUT);
+
+        // Pass-through metadata (tenant, status, streaming, cache.name, users' own keys).
+        let metadata = event.metadata();
+        for (i, (key, value)) in metadata.iter().enumerate() {
+            if MAPPED.contains(key) {
+                continue;
+            }
+            // The last value of a repeated key wins, as `Event::value` does.
+            if metadata[i + 1..].iter().any(|(k, _)| k == key) {
+                continue;
+            }
+            out.push(KeyValue::new(*key, otel_value(value)));
+        }
+        if let Some(error_type) = event.str(keys::ERROR_TYPE) {
+            out.push(KeyValue::new(ERROR_TYPE, error_type.to_owned()));
+        } else if failed && let Some(t) = event.str(keys::EXCEPTION_TYPE) {
+            out.push(KeyValue::new(ERROR_TYPE, t.to_owned()));
+        }
+
+        if self.conventions.openinference {
+            out.push(KeyValue::new(OI_SPAN_KIND, kind.as_str()));
+            if operation.is_some()
+                && let Some(model) = response_model.or(request_model)
+            {
+                let key = if kind == SpanKindOi::Embedding {
+                    EMBEDDING_MODEL_NAME
+                } else {
+                    LLM_MODEL_NAME
+                };
+                out.push(KeyValue::new(key, model.to_owned()));
+            }
+            if let Some(p) = provider {
+                out.push(KeyValue::new(LLM_PROVIDER, p.to_owned()));
+                out.push(KeyValue::new(LLM_SYSTEM, p.to_owned()));
+            }
+            push_count(&mut out, LLM_TOKEN_COUNT_PROMPT, input_tokens);
+            push_count(&mut out, LLM_TOKEN_COUNT_COMPLETION, output_tokens);
+            let total =
+                event
+                    .measurement(keys::TOTAL_TOKENS)
+                    .or(match (input_tokens, output_tokens) {
+                        (None, None) => None,
+                        (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+                    });
+            push_count(&mut out, LLM_TOKEN_COUNT_TOTAL, total);
+            push_count(
+                &mut out,
+                LLM_TOKEN_COUNT_CACHE_READ,
+                event.measurement(keys::CACHE_READ_TOKENS),
+            );
+            push_count(
+                &mut out,
+                LLM_TOKEN_COUNT_CACHE_WRITE,
+                event.measurement(keys::CACHE_WRITE_TOKENS),
+            );
+            push_count(
+                &mut out,
+                LLM_TOKEN_COUNT_REASONING,
+                event.measurement(keys::REASONING_TOKENS),
+            );
+            if let Some(params) = invocation_parameters(event) {
+                out.push(KeyValue::new(LLM_INVOCATION_PARAMETERS, params));
+            }
+            if let Some(cost) = event.measurement(keys::COST_USD) {
+                out.push(KeyValue::new(LLM_COST_TOTAL, cost));
+            }
+            if let Some(text) = input {
+                let value = self.content(text, self.privacy.hide_inputs);
+                out.push(KeyValue::new(INPUT_MIME_TYPE, mime_type(&value)));
+                out.push(KeyValue::new(INPUT_VALUE, value));
+            }
+            if let Some(text) = output {
+                let value = self.content(text, self.privacy.hide_outputs);
+                out.push(KeyValue::new(OUTPUT_MIME_TYPE, mime_type(&value)));
+                out.push(KeyValue::new(OUTPUT_VALUE, value));
+            }
+        }
+
+        if self.conventions.genai {
+            if let Some(op) = operation {
+                out.push(KeyValue::new(GEN_AI_OPERATION_NAME, op.to_owned()));
+            }
+            if let Some(p) = provider {
+                out.push(KeyValue::new(GEN_AI_PROVIDER_NAME, p.to_owned()));
+            }
+            if let Some(m) = request_model {
+                out.push(KeyValue::new(GEN_AI_REQUEST_MODEL, m.to_owned()));
+            }
+            if let Some(m) = response_model {
+                out.push(KeyValue::new(GEN_AI_RESPONSE_MODEL, m.to_owned()));
+            }
+            if let Some(v) = event.value(keys::MAX_TOKENS).and_then(|v| v.as_i64()) {
+                out.push(KeyValue::new(GEN_AI_REQUEST_MAX_TOKENS, v));
+            }
+            if let Some(v) = event.value(keys::TEMPERATURE).and_then(|v| v.as_f64()) {
+                out.push(KeyValue::new(GEN_AI_REQUEST_TEMPERATURE, v));
+            }
+            if let Some(v) = event.value(keys::TOP_P).and_then(|v| v.as_f64()) {
+                out.push(KeyValue::new(GEN_AI_REQUEST_TOP_P, v));
+            }
+            if let Some(v) = event.value(keys::SEED).and_then(|v| v.as_i64()) {
+                out.push(KeyValue::new(GEN_AI_REQUEST_SEED, v));
+            }
+            if let Some(stops) = event.str(keys::STOP_SEQUENCES) {
+                out.push(KeyValue::new(
+                    GEN_AI_REQUEST_STOP_SEQUENCES,
+                    string_array(stops.split('\n')),
+                ));
+            }
+            push_count(&mut out, GEN_AI_USAGE_INPUT_TOKENS, input_tokens);
+            push_count(&mut out, GEN_AI_USAGE_OUTPUT_TOKENS, output_tokens);
+            if let Some(reasons) = event.str(keys::FINISH_REASONS) {
+                out.push(KeyValue::new(
+                    GEN_AI_RESPONSE_FINISH_REASONS,
+                    string_array(reasons.split(',').map(str::trim).filter(|r| !r.is_empty())),
+                ));
+            }
+            if kind == SpanKindOi::Embedding {
+                push_count(
+                    &mut out,
+                    GEN_AI_EMBEDDINGS_DIMENSION_COUNT,
+                    event.measurement(keys::DIMENSION),
+                );
+            }
+        }
+
+        if self.conventions.mlx && provider == Some("mlx") {
+            if let Some(m) = request_model.or(response_model) {
+                out.push(KeyValue::new(MLX_MODEL_ID, m.to_owned()));
+            }
+            if let Some(d) = event.str(keys::DEVICE) {
+                out.push(KeyValue::new(MLX_DEVICE, d.to_owned()));
+            }
+            if let Some(d) = event.measurement(keys::DURATION) {
+                out.push(KeyValue::new(MLX_LATENCY_MS, d / 1e6));
+            }
+            if let Some(t) = event.measurement(keys::TOKENS_PER_SECOND) {
+                out.push(KeyValue::new(MLX_TOKENS_PER_SECOND, t));
+            }
+            if let Some(t) = event.measurement(keys::TIME_TO_FIRST_TOKEN) {
+                out.push(KeyValue::new(MLX_TIME_TO_FIRST_TOKEN_MS, t / 1e6));
+            }
+            if let Some(s) = event.value(keys::STREAMING).and_then(|v| v.as_bool()) {
+                out.push(KeyValue::new(MLX_STREAMING, s));
+            }
+            let prompt_len = event
+                .measurement(keys::PROMPT_LENGTH)
+                .or(input.map(|s| s.chars().count() as f64));
+            push_count(&mut out, GEN_AI_PROMPT_LENGTH, prompt_len);
+            let response_len = event
+                .measurement(keys::RESPONSE_LENGTH)
+                .or(output.map(|s| s.chars().count() as f64));
+            push_count(&mut out, GEN_AI_RESPONSE_LENGTH, response_len);
+            if kind == SpanKindOi::Embedding {
+                push_count(
+                    &mut out,
+                    EMBEDDING_DIMENSION,
+                    event.measurement(keys::DIMENSION),
+                );
+                push_count(
+                    &mut out,
+                    EMBEDDING_BATCH_SIZE,
+                    event.measurement(keys::BATCH_SIZE),
+                );
+                if let Some(p) = event.str(keys::POOLING) {
+                    out.push(KeyValue::new(EMBEDDING_POOLING_USED, p.to_owned()));
+                }
+                if let Some(q) = event.value(keys::IS_QUERY).and_then(|v| v.as_bool()) {
+                    out.push(KeyValue::new(EMBEDDING_IS_QUERY, q));
+                }
+            }
+        }
+        out
+    }
+
+    /// Redacted, or cut to the maximum length on a char boundary.
+    fn content(&self, text: &str, hide: bool) -> String {
+        if hide {
+            return REDACTED.to_owned();
+        }
+        truncate(text, self.privacy.max_value_length).to_owned()
+    }
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+pub fn truncate(text: &str, max: Option<usize>) -> &str {
+    match max {
+        Some(max) if text.len() > max => {
+            let mut end = max;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            &text[..end]
+        }
+        _ => text,
+    }
+}
+
+fn mime_type(value: &str) -> &'static str {
+    let t = value.trim_start();
+    if (t.starts_with('{') || t.starts_with('['))
+        && serde_json::from_str::<serde_json::Value>(value).is_ok()
+    {
+        "application/json"
+    } else {
+        "text/plain"
+    }
+}
+
+fn push_count(out: &mut Vec<KeyValue>, key: &'static str, value: Option<f64>) {
+    if let Some(v) = value
+        && v.is_finite()
+    {
+        out.push(KeyValue::new(key, v.round() as i64));
+    }
+}
+
+fn otel_value(value: &Value<'_>) -> opentelemetry::Value {
+    match *value {
+        Value::Str(s) => opentelemetry::Value::String(s.to_owned().into()),
+        Value::Int(i) => opentelemetry::Value::I64(i),
+        Value::Float(f) => opentelemetry::Value::F64(f),
+        Value::Bool(b) => opentelemetry::Value::Bool(b),
+    }
+}
+
+fn string_array<'a>(items: impl Iterator<Item = &'a str>) -> opentelemetry::Value {
+    opentelemetry::Value::Array(Array::String(
+        items.map(|s| StringValue::from(s.to_owned())).collect(),
+    ))
+}
+
+/// The request parameters as a JSON object, or `None` when there are none.
+fn invocation_parameters(event: &Event<'_>) -> Option<String> {
+    let mut map = serde_json::Map::new();
+    let mut put = |name: &str, key: &str| {
+        if let Some(v) = event.value(key) {
+            let json = match v {
+                Value::Str(s) => serde_json::Value::from(s),
+                Value::Int(i) => serde_json::Value::from(i),
+                Value::Float(f) => serde_json::Value::from(f),
+                Value::Bool(b) => serde_json::Value::from(b),
+            };
+            map.insert(name.to_owned(), json);
+        }
+    };
+    put("max_tokens", keys::MAX_TOKENS);
+    put("temperature", keys::TEMPERATURE);
+    put("top_p", keys::TOP_P);
+    put("seed", keys::SEED);
+    if let Some(stops) = event.str(keys::STOP_SEQUENCES) {
+        map.insert(
+            "stop".to_owned(),
+            serde_json::Value::from(stops.split('\n').collect::<Vec<_>>()),
+        );
+    }
+    (!map.is_empty()).then(|| serde_json::Value::Object(map).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        assert_eq!(truncate("héllo", Some(2)), "h");
+        assert_eq!(truncate("héllo", Some(3)), "hé");
+        assert_eq!(truncate("hello", Some(10)), "hello");
+        assert_eq!(truncate("hello", None), "hello");
+        assert_eq!(truncate("日本語", Some(4)), "日");
+    }
+
+    #[test]
+    fn mime_types_detect_json() {
+        assert_eq!(mime_type("{\"a\": 1}"), "application/json");
+        assert_eq!(mime_type("[1,2]"), "application/json");
+        assert_eq!(mime_type("{not json"), "text/plain");
+        assert_eq!(mime_type("hello"), "text/plain");
+    }
+}

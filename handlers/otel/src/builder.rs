@@ -1,0 +1,330 @@
+//! [`OtelHandlerBuilder`]: explicit settings, then [`OtelHandlerBuilder::attach`], which resolves
+//! them against the environment and the config file, starts the export thread and attaches the
+//! span handler to a bus's queued lane.
+//!
+//! Precedence, per setting: a builder call, then the environment (see [`crate::config::vars`]),
+//! then the config file, then the default.
+
+use std::fmt::Display;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use llm_telemetry::{Bus, Delivery};
+use opentelemetry_sdk::trace::SpanExporter;
+
+use crate::config::{self, Conventions, OtelConfig, Processor, Protocol, Settings, SpanNaming};
+use crate::convert::Converter;
+use crate::error::OtelError;
+use crate::exporter::{Factory, otlp_factory, user_factory};
+use crate::handler::{OtelHandler, SpanHandler, is_simple};
+use crate::sampler::Sampler;
+use crate::stats::Counters;
+use crate::warn::{WarnSink, Warner, stderr_sink};
+use crate::worker::{self, WorkerSetup};
+
+/// Configures and attaches the OpenTelemetry handler.
+///
+/// ```no_run
+/// use llm_telemetry::Bus;
+/// use llm_telemetry_otel::{OtelHandler, Protocol};
+/// use std::time::Duration;
+///
+/// let bus = Bus::new();
+/// let otel = OtelHandler::builder()
+///     .endpoint("http://127.0.0.1:4317")
+///     .protocol(Protocol::Grpc)
+///     .service_name("inference-api")
+///     .attach(&bus)?;
+/// // … instrumented code emits spans on `bus` …
+/// otel.shutdown(Duration::from_secs(5));
+/// # Ok::<(), llm_telemetry_otel::OtelError>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct OtelHandlerBuilder {
+    settings: Settings,
+    factory: Option<Factory>,
+    warn_sink: Option<WarnSink>,
+    warn_interval: Option<Duration>,
+}
+
+impl std::fmt::Debug for OtelHandlerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtelHandlerBuilder")
+            .field("settings", &self.settings)
+            .field("custom_exporter", &self.factory.is_some())
+            .finish()
+    }
+}
+
+impl OtelHandler {
+    /// A builder with nothing set explicitly.
+    pub fn builder() -> OtelHandlerBuilder {
+        OtelHandlerBuilder::default()
+    }
+}
+
+impl OtelHandlerBuilder {
+    /// The OTLP endpoint. For HTTP a URL without a path gets `/v1/traces`.
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.settings.endpoint = Some(url.into());
+        self
+    }
+    /// The OTLP transport.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.settings.protocol = Some(protocol);
+        self
+    }
+    /// Headers (gRPC metadata) sent with every export; replaces `OTEL_EXPORTER_OTLP_HEADERS`.
+    pub fn headers<K: Into<String>, V: Into<String>>(
+        mut self,
+        headers: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.settings.headers = Some(
+            headers
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        );
+        self
+    }
+    /// The longest one export may take.
+    pub fn export_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.export_timeout = Some(timeout);
+        self
+    }
+    /// `service.name`.
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.settings.service_name = Some(name.into());
+        self
+    }
+    /// `service.version`.
+    pub fn service_version(mut self, version: impl Into<String>) -> Self {
+        self.settings.service_version = Some(version.into());
+        self
+    }
+    /// `deployment.environment.name` (also written as `deployment.environment`).
+    pub fn deployment_environment(mut self, environment: impl Into<String>) -> Self {
+        self.settings.deployment_environment = Some(environment.into());
+        self
+    }
+    /// Extra resource attributes; replaces `OTEL_RESOURCE_ATTRIBUTES`.
+    pub fn resource_attributes<K: Into<String>, V: Into<String>>(
+        mut self,
+        attributes: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.settings.resource_attributes = Some(
+            attributes
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        );
+        self
+    }
+    /// The Phoenix project of spans without a tenant.
+    pub fn project_name(mut self, project: impl Into<String>) -> Self {
+        self.settings.project_name = Some(project.into());
+        self
+    }
+    /// The sampler.
+    pub fn sampler(mut self, sampler: Sampler) -> Self {
+        self.settings.sampler = Some(sampler);
+        self
+    }
+    /// Batch (default) or simple.
+    pub fn processor(mut self, processor: Processor) -> Self {
+        self.settings.processor = Some(processor);
+        self
+    }
+    /// Spans waiting for export at most (`OTEL_BSP_MAX_QUEUE_SIZE`).
+    pub fn max_queue_size(mut self, spans: usize) -> Self {
+        self.settings.max_queue_size = Some(spans);
+        self
+    }
+    /// A partial batch leaves after this long (`OTEL_BSP_SCHEDULE_DELAY`).
+    pub fn scheduled_delay(mut self, delay: Duration) -> Self {
+        self.settings.scheduled_delay = Some(delay);
+        self
+    }
+    /// Spans per export at most (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`).
+    pub fn max_export_batch_size(mut self, spans: usize) -> Self {
+        self.settings.max_export_batch_size = Some(spans);
+        self
+    }
+    /// Which attribute conventions are written.
+    pub fn conventions(mut self, conventions: Conventions) -> Self {
+        self.settings.conventions = Some(conventions);
+        self
+    }
+    /// Replace `input.value` with `__REDACTED__` (`OPENINFERENCE_HIDE_INPUTS`).
+    pub fn hide_inputs(mut self, hide: bool) -> Self {
+        self.settings.hide_inputs = Some(hide);
+        self
+    }
+    /// Replace `output.value` with `__REDACTED__` (`OPENINFERENCE_HIDE_OUTPUTS`).
+    pub fn hide_outputs(mut self, hide: bool) -> Self {
+        self.settings.hide_outputs = Some(hide);
+        self
+    }
+    /// Cut `input.value` / `output.value` to at most `bytes` (on a character boundary).
+    pub fn max_value_length(mut self, bytes: usize) -> Self {
+        self.settings.max_value_length = Some(bytes);
+        self
+    }
+    /// Whether spans with a `tenant` go to their tenant's project (default true).
+    pub fn tenant_projects(mut self, enabled: bool) -> Self {
+        self.settings.tenants_enabled = Some(enabled);
+        self
+    }
+    /// The tenant project name template (`{prefix}`, `{tenant}`, `{service}`).
+    pub fn tenant_project_template(mut self, template: impl Into<String>) -> Self {
+        self.settings.tenant_template = Some(template.into());
+        self
+    }
+    /// The template's `{prefix}`.
+    pub fn tenant_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.settings.tenant_prefix = Some(prefix.into());
+        self
+    }
+    /// Most per-tenant exporters alive at once (default 100).
+    pub fn tenant_max_entries(mut self, entries: usize) -> Self {
+        self.settings.tenant_max_entries = Some(entries);
+        self
+    }
+    /// How long an unused per-tenant exporter lives (default 1 hour).
+    pub fn tenant_ttl(mut self, ttl: Duration) -> Self {
+        self.settings.tenant_ttl = Some(ttl);
+        self
+    }
+    /// How span names are chosen.
+    pub fn span_naming(mut self, naming: SpanNaming) -> Self {
+        self.settings.span_naming = Some(naming);
+        self
+    }
+    /// Names spans of the event prefix `prefix` (`llm.chat`) `name`, whatever the naming.
+    pub fn span_name(mut self, prefix: impl Into<String>, name: impl Into<String>) -> Self {
+        self.settings.span_names.push((prefix.into(), name.into()));
+        self
+    }
+    /// The stop/exception patterns to attach to (default `*.*.stop`, `*.*.exception`,
+    /// `*.*.*.stop`, `*.*.*.exception`). Attach only to span ends: start events then cost the
+    /// emitter nothing.
+    pub fn patterns<S: Into<String>>(mut self, patterns: impl IntoIterator<Item = S>) -> Self {
+        self.settings.patterns = Some(patterns.into_iter().map(Into::into).collect());
+        self
+    }
+    /// The capacity of the handler's queue on the bus (default 65,536 events).
+    pub fn queue_capacity(mut self, events: usize) -> Self {
+        self.settings.queue_capacity = Some(events);
+        self
+    }
+    /// The handler id on the bus (default `llm-telemetry-otel`).
+    pub fn handler_id(mut self, id: impl Into<String>) -> Self {
+        self.settings.handler_id = Some(id.into());
+        self
+    }
+    /// A JSON config file (default: `LLM_TELEMETRY_OTEL_CONFIG`, if set).
+    pub fn config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.settings.config_file = Some(path.into());
+        self
+    }
+    /// Whether the environment is read at all (default true; tests turn it off).
+    pub fn read_env(mut self, read: bool) -> Self {
+        self.settings.read_env = Some(read);
+        self
+    }
+    /// Exports through `exporter` instead of OTLP: every project shares this one instance
+    /// (cloned), so per-tenant resources are set on the clones.
+    pub fn exporter<E: SpanExporter + Clone + 'static>(self, exporter: E) -> Self {
+        self.exporter_factory(move || Ok::<E, std::convert::Infallible>(exporter.clone()))
+    }
+    /// Exports through exporters made by `factory`: called once for the default project and once
+    /// per tenant (the handler then sets each one's resource). A factory error for a tenant drops
+    /// that tenant's spans and counts a failed initialisation.
+    pub fn exporter_factory<E, F, Err>(mut self, factory: F) -> Self
+    where
+        E: SpanExporter + 'static,
+        F: Fn() -> Result<E, Err> + Send + Sync + 'static,
+        Err: Display,
+    {
+        self.factory = Some(user_factory(factory));
+        self
+    }
+    /// Where the rate-limited warnings go (default: stderr).
+    pub fn on_warning(mut self, sink: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.warn_sink = Some(Arc::new(sink));
+        self
+    }
+    /// At most one warning per `interval` (default one minute).
+    pub fn warning_interval(mut self, interval: Duration) -> Self {
+        self.warn_interval = Some(interval);
+        self
+    }
+
+    /// The configuration these settings resolve to, without attaching anything.
+    pub fn resolve(&self) -> Result<OtelConfig, OtelError> {
+        Ok(config::resolve(&self.settings)?)
+    }
+
+    /// Resolves the configuration, starts the export thread and attaches the handler to `bus`
+    /// (queued delivery, stop and exception events only).
+    pub fn attach(self, bus: &Bus) -> Result<OtelHandler, OtelError> {
+        let config = Arc::new(config::resolve(&self.settings)?);
+        let factory = match self.factory {
+            Some(f) => f,
+            None => otlp_factory(&config),
+        };
+        let counters = Arc::new(Counters::default());
+        let warner = Arc::new(Warner::new(
+            self.warn_sink.unwrap_or_else(stderr_sink),
+            self.warn_interval.unwrap_or(Duration::from_secs(60)),
+        ));
+        let (sender, receiver) = crossbeam_channel::bounded(config.batch.max_queue_size);
+        let thread = worker::start(
+            WorkerSetup {
+                config: config.clone(),
+                factory,
+                counters: counters.clone(),
+                warner: warner.clone(),
+            },
+            receiver,
+        )
+        .map_err(|reason| OtelError::Exporter {
+            endpoint: config.endpoint.clone(),
+            reason,
+        })?;
+        let handler = SpanHandler {
+            converter: Converter::new(&config),
+            sampler: config.sampler,
+            tenants: config.tenants.enabled,
+            simple: is_simple(&config),
+            export_wait: config.export_timeout + Duration::from_secs(1),
+            sender: sender.clone(),
+            counters: counters.clone(),
+            warner,
+            max_queue_size: config.batch.max_queue_size,
+        };
+        let patterns: Vec<&str> = config.patterns.iter().map(String::as_str).collect();
+        let attached = bus.attach_many(
+            config.handler_id.clone(),
+            &patterns,
+            handler,
+            Delivery::Queued {
+                capacity: config.queue_capacity,
+            },
+        );
+        if let Err(e) = attached {
+            let (answer, _) = crossbeam_channel::bounded(1);
+            let _ = sender.try_send(crate::worker::Message::Shutdown(answer));
+            let _ = thread.join();
+            return Err(e.into());
+        }
+        Ok(OtelHandler::new(
+            bus.clone(),
+            config,
+            sender,
+            counters,
+            thread,
+        ))
+    }
+}

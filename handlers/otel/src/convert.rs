@@ -1,0 +1,171 @@
+//! From one stop or exception event to one finished [`SpanData`], with no state kept between a
+//! span's start and its stop.
+//!
+//! The stop event's [`llm_telemetry::SpanContext`] gives the trace id, span id, parent span id,
+//! sampled flag and start time; its `duration` measurement (nanoseconds) gives the end. An
+//! exception event becomes a span with status ERROR and an `exception` span event carrying
+//! `exception.type` and `exception.message`. Names: the MLX seed names (`mlx_lm.generate`,
+//! `mlx_embedding.embed`) for provider `mlx`, GenAI's `{operation} {model}` otherwise, the event
+//! prefix for spans that are not model calls; all overridable per prefix.
+
+use std::borrow::Cow;
+use std::time::{Duration, UNIX_EPOCH};
+
+use llm_telemetry::Event;
+use llm_telemetry::catalog::keys;
+use opentelemetry::trace::{
+    SpanContext as OtelSpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+};
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+
+use crate::attributes::{AttributeWriter, operation};
+use crate::config::{Conventions, OtelConfig, Privacy, SpanNaming};
+
+/// The instrumentation scope name on every span.
+pub const SCOPE_NAME: &str = "llm-telemetry-otel";
+
+/// Why an event did not become a span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Skip {
+    /// The event carried no span context (not a span stop/exception).
+    NoSpanContext,
+    /// The event's phase is neither `stop` nor `exception`.
+    NotAnEnd,
+}
+
+/// Turns events into spans according to the configuration.
+#[derive(Clone, Debug)]
+pub(crate) struct Converter {
+    conventions: Conventions,
+    privacy: Privacy,
+    naming: SpanNaming,
+    overrides: Vec<(String, String)>,
+    scope: InstrumentationScope,
+}
+
+impl Converter {
+    pub(crate) fn new(config: &OtelConfig) -> Self {
+        Self {
+            conventions: config.conventions,
+            privacy: config.privacy,
+            naming: config.span_naming,
+            overrides: config.span_names.clone(),
+            scope: InstrumentationScope::builder(SCOPE_NAME)
+                .with_version(env!("CARGO_PKG_VERSION"))
+                .build(),
+        }
+    }
+
+    /// The finished span of a stop or exception event.
+    pub(crate) fn convert(&self, event: &Event<'_>) -> Result<SpanData, Skip> {
+        let context = event.span().ok_or(Skip::NoSpanContext)?;
+        let name = event.name();
+        let failed = match name.phase() {
+            "stop" => false,
+            "exception" => true,
+            _ => return Err(Skip::NotAnEnd),
+        };
+        let prefix = name.prefix();
+        let op = operation(prefix, event);
+        let provider = event.str(keys::PROVIDER);
+
+        let start_time = UNIX_EPOCH + Duration::from_nanos(context.start_unix_nanos);
+        let duration = event
+            .measurement(keys::DURATION)
+            .filter(|d| d.is_finite() && *d >= 0.0)
+            .unwrap_or(0.0);
+        let end_time = start_time + Duration::from_nanos(duration as u64);
+
+        let attributes = AttributeWriter {
+            conventions: &self.conventions,
+            privacy: &self.privacy,
+        }
+        .write(event, op, failed);
+
+        let mut events = SpanEvents::default();
+        let status = if failed {
+            let kind = event.str(keys::EXCEPTION_TYPE).unwrap_or("exception");
+            let message = event.str(keys::EXCEPTION_MESSAGE).unwrap_or("");
+            events.events.push(opentelemetry::trace::Event::new(
+                "exception",
+                end_time,
+                vec![
+                    KeyValue::new(keys::EXCEPTION_TYPE, kind.to_owned()),
+                    KeyValue::new(keys::EXCEPTION_MESSAGE, message.to_owned()),
+                ],
+                0,
+            ));
+            Status::error(if message.is_empty() {
+                kind.to_owned()
+            } else {
+                message.to_owned()
+            })
+        } else if event.str(keys::STATUS) == Some(keys::STATUS_CANCELLED) {
+            Status::Unset
+        } else {
+            Status::Ok
+        };
+
+        let flags = if context.is_sampled() {
+            TraceFlags::SAMPLED
+        } else {
+            TraceFlags::default()
+        };
+        let span_kind = match (op, provider) {
+            (Some(_), Some("mlx")) | (None, _) => SpanKind::Internal,
+            (Some(_), _) => SpanKind::Client,
+        };
+        Ok(SpanData {
+            span_context: OtelSpanContext::new(
+                TraceId::from_bytes(context.trace_id.to_bytes()),
+                SpanId::from_bytes(context.span_id.to_bytes()),
+                flags,
+                false,
+                TraceState::NONE,
+            ),
+            parent_span_id: context
+                .parent_span_id
+                .map_or(SpanId::INVALID, |p| SpanId::from_bytes(p.to_bytes())),
+            parent_span_is_remote: false,
+            span_kind,
+            name: self.span_name(prefix, op, provider, event),
+            start_time,
+            end_time,
+            attributes,
+            dropped_attributes_count: 0,
+            events,
+            links: SpanLinks::default(),
+            status,
+            instrumentation_scope: self.scope.clone(),
+        })
+    }
+
+    fn span_name(
+        &self,
+        prefix: &'static str,
+        op: Option<&str>,
+        provider: Option<&str>,
+        event: &Event<'_>,
+    ) -> Cow<'static, str> {
+        if let Some((_, name)) = self.overrides.iter().find(|(p, _)| p == prefix) {
+            return Cow::Owned(name.clone());
+        }
+        let genai = || match op {
+            Some(op) => match event.str(keys::MODEL).or(event.str(keys::RESPONSE_MODEL)) {
+                Some(model) => Cow::Owned(format!("{op} {model}")),
+                None => Cow::Owned(op.to_owned()),
+            },
+            None => Cow::Borrowed(prefix),
+        };
+        match self.naming {
+            SpanNaming::EventPrefix => Cow::Borrowed(prefix),
+            SpanNaming::GenAi => genai(),
+            SpanNaming::Seed => match (provider, op) {
+                (Some("mlx"), Some("embeddings")) => Cow::Borrowed("mlx_embedding.embed"),
+                (Some("mlx"), Some(_)) => Cow::Borrowed("mlx_lm.generate"),
+                _ => genai(),
+            },
+        }
+    }
+}

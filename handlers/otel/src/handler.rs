@@ -1,0 +1,248 @@
+//! The attached handler: [`OtelHandler`], the handle users keep (flush, shutdown, stats), and the
+//! bus-side [`SpanHandler`] that turns each stop or exception event into a span on the bus's
+//! queued lane.
+//!
+//! The bus-side work is: sample (on the trace id, before anything is built), convert, and hand the
+//! span to the export thread with a non-blocking `try_send`. A full export queue drops the span
+//! and counts it; the bus worker never waits for the network in batch mode. In simple mode the
+//! bus worker waits for each export (bounded by the export timeout), which is what "simple" means;
+//! the emitting thread still never waits, because the handler sits on the queued lane.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Sender, TrySendError};
+use llm_telemetry::catalog::keys;
+use llm_telemetry::{Bus, Event, Handler};
+
+use crate::attributes::truncate;
+use crate::config::{OtelConfig, Processor};
+use crate::convert::Converter;
+use crate::projects::MAX_TENANT_LEN;
+use crate::sampler::Sampler;
+use crate::stats::{Counters, OtelStats, add};
+use crate::warn::Warner;
+use crate::worker::Message;
+
+/// The bus-side handler (runs on the bus's queued lane worker).
+pub(crate) struct SpanHandler {
+    pub converter: Converter,
+    pub sampler: Sampler,
+    pub tenants: bool,
+    pub simple: bool,
+    pub export_wait: Duration,
+    pub sender: Sender<Message>,
+    pub counters: Arc<Counters>,
+    pub warner: Arc<Warner>,
+    pub max_queue_size: usize,
+}
+
+impl Handler for SpanHandler {
+    fn handle(&self, event: &Event<'_>) {
+        let Some(context) = event.span() else {
+            add(&self.counters.skipped_events, 1);
+            return;
+        };
+        if !self.sampler.should_sample(&context) {
+            add(&self.counters.sampled_out, 1);
+            return;
+        }
+        let span = match self.converter.convert(event) {
+            Ok(span) => span,
+            Err(_) => {
+                add(&self.counters.skipped_events, 1);
+                return;
+            }
+        };
+        let tenant = if self.tenants {
+            event
+                .str(keys::TENANT)
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(|t| Box::from(truncate(t, Some(MAX_TENANT_LEN))))
+        } else {
+            None
+        };
+        if self.simple {
+            let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+            match self
+                .sender
+                .send_timeout(Message::ExportNow(tenant, span, done_tx), self.export_wait)
+            {
+                Ok(()) => {
+                    // The export itself is bounded by the export timeout; this bounds the wait
+                    // even if the export thread is stuck behind another export.
+                    let _ = done_rx.recv_timeout(self.export_wait);
+                }
+                Err(crossbeam_channel::SendTimeoutError::Timeout(_)) => {
+                    add(&self.counters.dropped_queue_full, 1);
+                }
+                Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => {
+                    add(&self.counters.dropped_after_shutdown, 1);
+                }
+            }
+            return;
+        }
+        match self.sender.try_send(Message::Span(tenant, span)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                add(&self.counters.dropped_queue_full, 1);
+                let limit = self.max_queue_size;
+                self.warner.warn(|| {
+                    format!(
+                        "the span export queue is full ({limit} spans): the collector is slow or \
+                         down; spans are being dropped (see OtelHandler::stats)"
+                    )
+                });
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                add(&self.counters.dropped_after_shutdown, 1);
+            }
+        }
+    }
+}
+
+/// The OpenTelemetry handler attached to a bus: flush it, shut it down, read its stats.
+///
+/// Made by [`crate::OtelHandlerBuilder::attach`]. Dropping it without [`OtelHandler::shutdown`]
+/// detaches it and lets the export thread finish in the background (spans still queued may be
+/// lost when the process exits first): call `shutdown` before exit.
+pub struct OtelHandler {
+    bus: Bus,
+    config: Arc<OtelConfig>,
+    sender: Sender<Message>,
+    counters: Arc<Counters>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    shut_down: AtomicBool,
+    /// The bus's drop count for this handler, kept when it is detached.
+    bus_dropped: AtomicU64,
+}
+
+impl std::fmt::Debug for OtelHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtelHandler")
+            .field("handler_id", &self.config.handler_id)
+            .field("endpoint", &self.config.endpoint)
+            .field("protocol", &self.config.protocol)
+            .finish()
+    }
+}
+
+impl OtelHandler {
+    pub(crate) fn new(
+        bus: Bus,
+        config: Arc<OtelConfig>,
+        sender: Sender<Message>,
+        counters: Arc<Counters>,
+        thread: JoinHandle<()>,
+    ) -> Self {
+        Self {
+            bus,
+            config,
+            sender,
+            counters,
+            thread: Mutex::new(Some(thread)),
+            shut_down: AtomicBool::new(false),
+            bus_dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// The resolved configuration.
+    pub fn config(&self) -> &OtelConfig {
+        &self.config
+    }
+
+    /// The handler's id on the bus.
+    pub fn handler_id(&self) -> &str {
+        &self.config.handler_id
+    }
+
+    /// Exports every span that ended before the call: waits for the bus lane, then the batch,
+    /// then the exporters. True when all of it finished within `timeout` and every export
+    /// succeeded.
+    pub fn force_flush(&self, timeout: Duration) -> bool {
+        if self.shut_down.load(Ordering::SeqCst) {
+            return false;
+        }
+        let deadline = Instant::now() + timeout;
+        if !self.bus.flush(timeout) {
+            return false;
+        }
+        self.ask(deadline, Message::Flush)
+    }
+
+    /// Flushes like [`OtelHandler::force_flush`], detaches the handler, shuts the exporters down
+    /// and stops the export thread. Returns within `timeout`; true when everything finished in
+    /// time. Later calls return false.
+    pub fn shutdown(&self, timeout: Duration) -> bool {
+        if self.shut_down.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        let deadline = Instant::now() + timeout;
+        let flushed = self.bus.flush(timeout);
+        self.detach();
+        let done = self.ask(deadline, Message::Shutdown);
+        if done {
+            let handle = self
+                .thread
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(handle) = handle {
+                // The thread answered and returns right after: the join is immediate.
+                let _ = handle.join();
+            }
+        }
+        flushed && done
+    }
+
+    fn detach(&self) {
+        let dropped = self.bus_dropped_now();
+        self.bus_dropped.store(dropped, Ordering::Relaxed);
+        let _ = self.bus.detach(&self.config.handler_id);
+    }
+
+    fn bus_dropped_now(&self) -> u64 {
+        self.bus
+            .stats()
+            .handler(&self.config.handler_id)
+            .map_or(self.bus_dropped.load(Ordering::Relaxed), |h| h.dropped)
+    }
+
+    fn ask(&self, deadline: Instant, make: impl FnOnce(Sender<bool>) -> Message) -> bool {
+        let (answer_tx, answer_rx) = crossbeam_channel::bounded(1);
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if self
+            .sender
+            .send_timeout(make(answer_tx), remaining)
+            .is_err()
+        {
+            return false;
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        answer_rx.recv_timeout(remaining).unwrap_or(false)
+    }
+
+    /// A snapshot of the counters (exported, dropped by cause, sampled out, tenant cache).
+    pub fn stats(&self) -> OtelStats {
+        self.counters.snapshot(self.bus_dropped_now())
+    }
+}
+
+impl Drop for OtelHandler {
+    fn drop(&mut self) {
+        if !self.shut_down.swap(true, Ordering::SeqCst) {
+            self.detach();
+            let (answer_tx, _answer_rx) = crossbeam_channel::bounded(1);
+            // Non-blocking: the export thread finishes what it holds, then stops.
+            let _ = self.sender.try_send(Message::Shutdown(answer_tx));
+        }
+    }
+}
+
+/// The processor mode of a configuration.
+pub(crate) fn is_simple(config: &OtelConfig) -> bool {
+    config.processor == Processor::Simple
+}

@@ -1,0 +1,108 @@
+//! Counters of the handler, and the snapshot [`OtelStats`] that [`crate::OtelHandler::stats`]
+//! returns.
+//!
+//! Every span that does not reach the collector is counted in exactly one place: the bus queue
+//! was full, the export queue was full, the export failed or timed out, the tenant's exporter
+//! could not be made, or the handler had shut down. Sampled-out spans are counted apart: they
+//! were dropped on purpose.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A snapshot of the handler's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OtelStats {
+    /// Spans the exporter accepted.
+    pub exported: u64,
+    /// Spans the sampler left out.
+    pub sampled_out: u64,
+    /// Stop/exception events dropped on the bus because the handler's bus queue was full.
+    pub dropped_bus_queue: u64,
+    /// Spans dropped because the export queue (`max_queue_size`) was full.
+    pub dropped_queue_full: u64,
+    /// Spans in exports that failed, timed out or panicked.
+    pub dropped_export_failed: u64,
+    /// Spans whose tenant exporter could not be made.
+    pub dropped_no_exporter: u64,
+    /// Spans that arrived after shutdown.
+    pub dropped_after_shutdown: u64,
+    /// Export calls that failed (each drops a whole batch).
+    pub failed_exports: u64,
+    /// Events that were not span ends (no span context, or another phase): skipped.
+    pub skipped_events: u64,
+    /// Per-tenant exporter cache.
+    pub tenants: TenantStats,
+}
+
+impl OtelStats {
+    /// Spans lost for any reason other than sampling.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_bus_queue
+            + self.dropped_queue_full
+            + self.dropped_export_failed
+            + self.dropped_no_exporter
+            + self.dropped_after_shutdown
+    }
+}
+
+/// The per-tenant exporter cache's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TenantStats {
+    /// Lookups that found a live exporter.
+    pub hits: u64,
+    /// Lookups that had to make one.
+    pub misses: u64,
+    /// Exporters evicted (least recently used past the maximum, or unused past the TTL).
+    pub evictions: u64,
+    /// Exporters that could not be made.
+    pub failed_inits: u64,
+    /// Exporters alive now.
+    pub live: u64,
+}
+
+/// The live counters, shared by the bus handler and the export thread.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub exported: AtomicU64,
+    pub sampled_out: AtomicU64,
+    pub dropped_queue_full: AtomicU64,
+    pub dropped_export_failed: AtomicU64,
+    pub dropped_no_exporter: AtomicU64,
+    pub dropped_after_shutdown: AtomicU64,
+    pub failed_exports: AtomicU64,
+    pub skipped_events: AtomicU64,
+    pub tenant_hits: AtomicU64,
+    pub tenant_misses: AtomicU64,
+    pub tenant_evictions: AtomicU64,
+    pub tenant_failed_inits: AtomicU64,
+    pub tenant_live: AtomicU64,
+}
+
+/// Adds `by` to a counter.
+#[inline]
+pub(crate) fn add(counter: &AtomicU64, by: u64) {
+    counter.fetch_add(by, Ordering::Relaxed);
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self, dropped_bus_queue: u64) -> OtelStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        OtelStats {
+            exported: get(&self.exported),
+            sampled_out: get(&self.sampled_out),
+            dropped_bus_queue,
+            dropped_queue_full: get(&self.dropped_queue_full),
+            dropped_export_failed: get(&self.dropped_export_failed),
+            dropped_no_exporter: get(&self.dropped_no_exporter),
+            dropped_after_shutdown: get(&self.dropped_after_shutdown),
+            failed_exports: get(&self.failed_exports),
+            skipped_events: get(&self.skipped_events),
+            tenants: TenantStats {
+                hits: get(&self.tenant_hits),
+                misses: get(&self.tenant_misses),
+                evictions: get(&self.tenant_evictions),
+                failed_inits: get(&self.tenant_failed_inits),
+                live: get(&self.tenant_live),
+            },
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! The export thread: it owns a small current-thread tokio runtime, the exporters, and the batch.
+//!
+//! Spans arrive one by one on a bounded channel from the bus worker. A batch leaves when it holds
+//! `max_export_batch_size` spans or when its oldest span has waited `scheduled_delay`. Each export
+//! runs under the export timeout and `catch_unwind`, so a hanging collector costs at most one
+//! timeout per batch and a panicking exporter costs one batch; both are counted and warned about
+//! (at most once a minute). Flush and shutdown travel on the same channel behind the spans queued
+//! before them, which is what makes "every span that ended before the call" exact.
+//!
+//! The runtime lives and dies on this thread, so the instrumented program needs no runtime of its
+//! own, and a program that does run tokio never has ours dropped inside its async context.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use opentelemetry_sdk::trace::SpanData;
+
+use crate::config::OtelConfig;
+use crate::exporter::Factory;
+use crate::projects::Projects;
+use crate::stats::{Counters, add};
+use crate::warn::Warner;
+
+/// A tenant key (`None`: the default project).
+pub(crate) type Tenant = Option<Box<str>>;
+
+/// What the export thread receives.
+pub(crate) enum Message {
+    /// One finished span, to batch.
+    Span(Tenant, SpanData),
+    /// One finished span, to export now (simple processor); the sender is told when it is done.
+    ExportNow(Tenant, SpanData, Sender<()>),
+    /// Export everything queued before, flush the exporters, answer whether all succeeded.
+    Flush(Sender<bool>),
+    /// Like flush, then shut the exporters down and stop.
+    Shutdown(Sender<bool>),
+}
+
+/// What the export thread needs.
+pub(crate) struct WorkerSetup {
+    pub config: Arc<OtelConfig>,
+    pub factory: Factory,
+    pub counters: Arc<Counters>,
+    pub warner: Arc<Warner>,
+}
+
+/// Starts the export thread and waits until its runtime and default exporter exist.
+pub(crate) fn start(
+    setup: WorkerSetup,
+    receiver: Receiver<Message>,
+) -> Result<std::thread::JoinHandle<()>, String> {
+    let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<(), String>>(1);
+    let handle = std::thread::Builder::new()
+        .name("llm-telemetry-otel-export".to_owned())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(format!("tokio runtime: {e}")));
+                    return;
+                }
+            };
+            let projects = {
+                let _entered = runtime.enter();
+                Projects::new(&setup.config, setup.factory.clone(), setup.counters.clone())
+            };
+            let projects = match projects {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            let _ = ready_tx.send(Ok(()));
+            Worker {
+                runtime,
+                projects,
+                setup,
+                pending: Vec::new(),
+            }
+            .run(receiver);
+        })
+        .map_err(|e| e.to_string())?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(handle),
+        Ok(Err(e)) => {
+            let _ = handle.join();
+            Err(e)
+        }
+        Err(_) => Err("the export thread stopped while starting".to_owned()),
+    }
+}
+
+struct Worker {
+    runtime: tokio::runtime::Runtime,
+    projects: Projects,
+    setup: WorkerSetup,
+    pending: Vec<(Tenant, SpanData)>,
+}
+
+impl Worker {
+    fn run(mut self, receiver: Receiver<Message>) {
+        let delay = self.setup.config.batch.scheduled_delay;
+        let max_batch = self.setup.config.batch.max_export_batch_size;
+        let mut deadline: Option<Instant> = None;
+        loop {
+            let message = match deadline {
+                Some(at) => receiver.recv_deadline(at),
+                None => receiver.recv_timeout(Duration::from_secs(1)),
+            };
+            match message {
+                Ok(Message::Span(tenant, span)) => {
+                    if self.pending.is_empty() {
+                        deadline = Some(Instant::now() + delay);
+                    }
+                    self.pending.push((tenant, span));
+                    if self.pending.len() >= max_batch {
+                        self.export_pending();
+                        deadline = None;
+                    }
+                }
+                Ok(Message::ExportNow(tenant, span, done)) => {
+                    self.export_group(tenant.as_deref(), vec![span]);
+                    let _ = done.send(());
+                }
+                Ok(Message::Flush(answer)) => {
+                    let ok = self.export_pending();
+                    deadline = None;
+                    let flushed = self.projects.all().all(|e| e.force_flush().is_ok());
+                    let _ = answer.send(ok && flushed);
+                }
+                Ok(Message::Shutdown(answer)) => {
+                    let ok = self.export_pending();
+                    let closed = self.shutdown_exporters();
+                    let _ = answer.send(ok && closed);
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if !self.pending.is_empty() {
+                        self.export_pending();
+                    }
+                    deadline = None;
+                    self.projects.sweep();
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.export_pending();
+                    self.shutdown_exporters();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn shutdown_exporters(&mut self) -> bool {
+        let timeout = self.setup.config.export_timeout.min(Duration::from_secs(5));
+        let _entered = self.runtime.enter();
+        self.projects
+            .all()
+            .map(|e| e.shutdown_with_timeout(timeout).is_ok())
+            .fold(true, |a, b| a && b)
+    }
+
+    /// Exports the pending batch, grouped by tenant. True when every export succeeded.
+    fn export_pending(&mut self) -> bool {
+        if self.pending.is_empty() {
+            return true;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let single_tenant = pending.iter().all(|(t, _)| *t == pending[0].0);
+        let ok = if single_tenant {
+            let tenant = pending[0].0.clone();
+            let spans = pending.into_iter().map(|(_, s)| s).collect();
+            self.export_group(tenant.as_deref(), spans)
+        } else {
+            let mut groups: HashMap<Tenant, Vec<SpanData>> = HashMap::new();
+            for (tenant, span) in pending {
+                groups.entry(tenant).or_default().push(span);
+            }
+            let mut ok = true;
+            for (tenant, spans) in groups {
+                ok &= self.export_group(tenant.as_deref(), spans);
+            }
+            ok
+        };
+        self.pending = Vec::with_capacity(self.setup.config.batch.max_export_batch_size.min(4096));
+        self.projects.sweep();
+        ok
+    }
+
+    /// Exports one tenant's spans under the timeout; counts and warns on failure.
+    fn export_group(&mut self, tenant: Option<&str>, spans: Vec<SpanData>) -> bool {
+        let count = spans.len() as u64;
+        let timeout = self.setup.config.export_timeout;
+        let counters = self.setup.counters.clone();
+        let warner = self.setup.warner.clone();
+        let endpoint = &self.setup.config.endpoint;
+        let runtime = &self.runtime;
+        let exporter = {
+            let _entered = runtime.enter();
+            self.projects.exporter_for(tenant)
+        };
+        let Some(exporter) = exporter else {
+            add(&counters.dropped_no_exporter, count);
+            warner.warn(|| {
+                format!(
+                    "cannot make the exporter of tenant {:?}; {count} spans dropped",
+                    tenant.unwrap_or("")
+                )
+            });
+            return false;
+        };
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            runtime.block_on(tokio::time::timeout(timeout, exporter.export_boxed(spans)))
+        }));
+        let failure = match outcome {
+            Ok(Ok(Ok(()))) => {
+                add(&counters.exported, count);
+                return true;
+            }
+            Ok(Ok(Err(e))) => e.to_string(),
+            Ok(Err(_elapsed)) => format!("no answer within {timeout:?}"),
+            Err(_panic) => "the exporter panicked".to_owned(),
+        };
+        add(&counters.dropped_export_failed, count);
+        add(&counters.failed_exports, 1);
+        warner.warn(|| {
+            format!(
+                "span export to {endpoint} failed: {failure}; {count} spans dropped \
+                 (further warnings at most once a minute; see OtelHandler::stats)"
+            )
+        });
+        false
+    }
+}
