@@ -1,0 +1,208 @@
+//! The resolve-once cache: a fixed-capacity, lock-free hash table from an event's
+//! (tenant, provider, model) strings to what they resolve to (the model's price, the totals cell,
+//! the budget scopes), so a call of a known key costs one hash, a probe and atomic adds.
+//!
+//! Slots are `OnceLock`s filled once and never emptied: a reader loads a slot without locking;
+//! inserts (the cold path, once per key) take a mutex, probe again and fill the first empty slot.
+//! The number of keys is capped (`CostTrackerBuilder::max_keys`), so hostile tenant or model
+//! names cannot grow memory without bound; past the cap, calls take the slow path and land in
+//! the overflow totals. The hash is `foldhash` with a per-process random seed.
+
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use crate::atomic::AtomicUsd;
+use crate::budget::Scope;
+use crate::price::ModelPrice;
+use crate::usage::CallIdentity;
+
+/// The running totals of one (tenant, provider, model).
+#[derive(Debug)]
+pub(crate) struct KeyTotals {
+    pub(crate) tenant: String,
+    pub(crate) provider: String,
+    pub(crate) model: String,
+    pub(crate) cost: AtomicUsd,
+    pub(crate) calls: AtomicU64,
+}
+
+impl KeyTotals {
+    pub(crate) fn new(tenant: &str, provider: &str, model: &str) -> Self {
+        KeyTotals {
+            tenant: tenant.to_owned(),
+            provider: provider.to_owned(),
+            model: model.to_owned(),
+            cost: AtomicUsd::default(),
+            calls: AtomicU64::new(0),
+        }
+    }
+}
+
+/// What a priced key resolves to.
+#[derive(Debug)]
+pub(crate) struct Resolved {
+    /// The model's price.
+    pub(crate) price: ModelPrice,
+    /// The provider reported on `llm.cost.calculated`: the event's, else the price table's.
+    pub(crate) provider: Arc<str>,
+    /// Where the cost adds up.
+    pub(crate) totals: Arc<KeyTotals>,
+    /// The budget scopes the tenant is charged to.
+    pub(crate) scopes: Box<[Arc<Scope>]>,
+}
+
+/// One cached key: the event's strings as given, and what they resolve to (`None`: unpriced).
+#[derive(Debug)]
+pub(crate) struct KeyEntry {
+    hash: u64,
+    tenant: Box<str>,
+    provider: Box<str>,
+    model: Box<str>,
+    pub(crate) resolved: Option<Resolved>,
+}
+
+impl KeyEntry {
+    #[inline]
+    fn is(&self, hash: u64, id: &CallIdentity<'_>) -> bool {
+        self.hash == hash
+            && *self.model == *id.model
+            && *self.tenant == *id.tenant
+            && *self.provider == *id.provider
+    }
+}
+
+/// The result of an insert.
+pub(crate) enum Insert<'a> {
+    /// The entry now in the table (this call's, or a racing insert's).
+    Cached(&'a KeyEntry),
+    /// The table is full; the resolution is handed back for one-off use.
+    Full(Option<Box<Resolved>>),
+}
+
+/// The table.
+pub(crate) struct KeyTable {
+    slots: Box<[OnceLock<Box<KeyEntry>>]>,
+    mask: usize,
+    max_keys: usize,
+    len: AtomicUsize,
+    hasher: foldhash::fast::RandomState,
+    insert: Mutex<()>,
+}
+
+impl KeyTable {
+    /// A table for up to `max_keys` keys (at least 1), at most half full.
+    pub(crate) fn new(max_keys: usize) -> Self {
+        let max_keys = max_keys.max(1);
+        let capacity = max_keys.saturating_mul(2).next_power_of_two();
+        KeyTable {
+            slots: (0..capacity).map(|_| OnceLock::new()).collect(),
+            mask: capacity - 1,
+            max_keys,
+            len: AtomicUsize::new(0),
+            hasher: foldhash::fast::RandomState::default(),
+            insert: Mutex::new(()),
+        }
+    }
+
+    /// The hash of a key.
+    #[inline]
+    pub(crate) fn hash(&self, id: &CallIdentity<'_>) -> u64 {
+        self.hasher.hash_one((id.tenant, id.provider, id.model))
+    }
+
+    /// The cached entry for a key, without locking.
+    #[inline]
+    pub(crate) fn get(&self, hash: u64, id: &CallIdentity<'_>) -> Option<&KeyEntry> {
+        let mut index = hash as usize & self.mask;
+        // The table is at most half full, so an empty slot ends every probe.
+        loop {
+            let entry = self.slots[index].get()?;
+            if entry.is(hash, id) {
+                return Some(entry);
+            }
+            index = (index + 1) & self.mask;
+        }
+    }
+
+    /// Whether the table has reached its key cap.
+    pub(crate) fn is_full(&self) -> bool {
+        self.len.load(Ordering::Relaxed) >= self.max_keys
+    }
+
+    /// Caches `resolved` for a key (cold path).
+    pub(crate) fn insert(
+        &self,
+        hash: u64,
+        id: &CallIdentity<'_>,
+        resolved: Option<Resolved>,
+    ) -> Insert<'_> {
+        let _guard = self.insert.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut index = hash as usize & self.mask;
+        loop {
+            match self.slots[index].get() {
+                Some(entry) if entry.is(hash, id) => return Insert::Cached(entry),
+                Some(_) => index = (index + 1) & self.mask,
+                None => break,
+            }
+        }
+        if self.len.load(Ordering::Relaxed) >= self.max_keys {
+            return Insert::Full(resolved.map(Box::new));
+        }
+        let entry = Box::new(KeyEntry {
+            hash,
+            tenant: id.tenant.into(),
+            provider: id.provider.into(),
+            model: id.model.into(),
+            resolved,
+        });
+        // Only inserts fill slots, and they hold the mutex: the slot is still empty.
+        let slot = &self.slots[index];
+        let _ = slot.set(entry);
+        self.len.fetch_add(1, Ordering::Relaxed);
+        match slot.get() {
+            Some(entry) => Insert::Cached(entry),
+            // Unreachable: the slot was filled just above and slots are never emptied.
+            None => Insert::Full(None),
+        }
+    }
+
+    /// How many keys are cached.
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id<'a>(tenant: &'a str, model: &'a str) -> CallIdentity<'a> {
+        CallIdentity {
+            model,
+            provider: "p",
+            tenant,
+        }
+    }
+
+    #[test]
+    fn caches_up_to_the_cap() {
+        let table = KeyTable::new(3);
+        let names: Vec<String> = (0..5).map(|i| format!("t{i}")).collect();
+        for (i, name) in names.iter().enumerate() {
+            let key = id(name, "m");
+            let hash = table.hash(&key);
+            assert!(table.get(hash, &key).is_none());
+            let inserted = table.insert(hash, &key, None);
+            assert_eq!(matches!(inserted, Insert::Cached(_)), i < 3, "{i}");
+        }
+        assert_eq!(table.len(), 3);
+        assert!(table.is_full());
+        for name in &names[..3] {
+            let key = id(name, "m");
+            assert!(table.get(table.hash(&key), &key).is_some());
+        }
+        let other = id("t0", "other-model");
+        assert!(table.get(table.hash(&other), &other).is_none());
+    }
+}
