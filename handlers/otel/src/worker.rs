@@ -83,6 +83,7 @@ pub(crate) fn start(
                 projects,
                 setup,
                 pending: Vec::new(),
+                failed_since_flush: false,
             }
             .run(receiver);
         })
@@ -102,6 +103,8 @@ struct Worker {
     projects: Projects,
     setup: WorkerSetup,
     pending: Vec<(Tenant, SpanData)>,
+    /// An export failed since the last flush answered (a flush then reports failure).
+    failed_since_flush: bool,
 }
 
 impl Worker {
@@ -133,12 +136,13 @@ impl Worker {
                     let ok = self.export_pending();
                     deadline = None;
                     let flushed = self.projects.all().all(|e| e.force_flush().is_ok());
-                    let _ = answer.send(ok && flushed);
+                    let clean = !std::mem::take(&mut self.failed_since_flush);
+                    let _ = answer.send(ok && flushed && clean);
                 }
                 Ok(Message::Shutdown(answer)) => {
                     let ok = self.export_pending();
                     let closed = self.shutdown_exporters();
-                    let _ = answer.send(ok && closed);
+                    let _ = answer.send(ok && closed && !self.failed_since_flush);
                     return;
                 }
                 Err(RecvTimeoutError::Timeout) => {
@@ -207,6 +211,7 @@ impl Worker {
         };
         let Some(exporter) = exporter else {
             add(&counters.dropped_no_exporter, count);
+            self.failed_since_flush = true;
             warner.warn(|| {
                 format!(
                     "cannot make the exporter of tenant {:?}; {count} spans dropped",
@@ -216,7 +221,7 @@ impl Worker {
             return false;
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            runtime.block_on(tokio::time::timeout(timeout, exporter.export_boxed(spans)))
+            runtime.block_on(async { tokio::time::timeout(timeout, exporter.export_boxed(spans)).await })
         }));
         let failure = match outcome {
             Ok(Ok(Ok(()))) => {
@@ -228,6 +233,7 @@ impl Worker {
             Err(_panic) => "the exporter panicked".to_owned(),
         };
         add(&counters.dropped_export_failed, count);
+        self.failed_since_flush = true;
         add(&counters.failed_exports, 1);
         warner.warn(|| {
             format!(
