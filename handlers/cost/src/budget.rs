@@ -427,7 +427,7 @@ impl Budgets {
             .collect()
     }
 
-    /// Every budget's status.
+    /// Every budget's status: global first, then tenants by name; day, month, lifetime.
     pub(crate) fn statuses(&self, clock: &dyn Clock) -> Vec<BudgetStatus> {
         let now = clock.now_unix_seconds();
         let mut statuses: Vec<BudgetStatus> = self
@@ -440,9 +440,14 @@ impl Budgets {
             })
             .collect();
         statuses.sort_by(|a, b| {
+            let rank = |w: Window| match w {
+                Window::Day => 0,
+                Window::Month => 1,
+                Window::Lifetime => 2,
+            };
             let key = |s: &BudgetStatus| match &s.budget.scope {
-                BudgetScope::Global => (0, String::new(), s.budget.window.as_str()),
-                BudgetScope::Tenant(t) => (1, t.clone(), s.budget.window.as_str()),
+                BudgetScope::Global => (0, String::new(), rank(s.budget.window)),
+                BudgetScope::Tenant(t) => (1, t.clone(), rank(s.budget.window)),
             };
             key(a).cmp(&key(b))
         });
