@@ -1,1 +1,96 @@
-//! llm-telemetry handler crate: prometheus (being built; see its issue).
+//! # llm-telemetry-prometheus
+//!
+//! Prometheus metrics from [`llm_telemetry`] events, with cardinality caps and a `/metrics`
+//! endpoint, in the manner of Elixir's `Telemetry.Metrics` + its Prometheus reporter.
+//!
+//! ```no_run
+//! use llm_telemetry::Bus;
+//! use llm_telemetry_prometheus::{PrometheusReporter, ServerConfig, defaults};
+//!
+//! let bus = Bus::global();
+//! let reporter = PrometheusReporter::builder()
+//!     .metrics(defaults::llm_metrics())?
+//!     .build()?;
+//! reporter.attach(bus)?;
+//! let server = reporter.serve(ServerConfig::default())?; // http://127.0.0.1:9568/metrics
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Pieces
+//!
+//! - [`definition`]: metric definitions as validated data — [`Metric::counter`], [`Metric::sum`],
+//!   [`Metric::last_value`], [`Metric::distribution`] (explicit buckets, always a real histogram,
+//!   never a summary); tags and tag-value mapping ([`Tag`]), a keep/drop predicate, unit
+//!   [`Conversion`] and a description. Errors ([`DefinitionError`]) name the bad definition.
+//! - [`reporter`]: [`PrometheusReporter`] builds a `metrics-exporter-prometheus` recorder
+//!   **instance** (`PrometheusBuilder::build_recorder`, per-metric buckets through
+//!   `set_buckets_for_metric`) — never the global recorder, so several buses, reporters and tests
+//!   coexist in one process — and attaches one bus handler per group of definitions sharing
+//!   their event patterns.
+//! - [`series`]: the resolve-once handle cache per (metric, label values) and the cardinality cap.
+//!   The hot path for an existing series is one hash of the borrowed label values, lock-free
+//!   probes of a fixed-capacity insert-only table, and the `metrics` handle's atomic update: no
+//!   lock, no allocation, no string formatting (the module docs say why this table rather than an
+//!   `arc-swap`ped or `papaya` map). Past the cap (default 2000 label sets per metric, as in the
+//!   OpenTelemetry SDK; [`Metric::max_series`]) new label sets go to one overflow series labelled
+//!   `otel_metric_overflow="true"`, so totals stay exact and memory stays bounded.
+//! - [`self_metrics`]: cardinality and skip counters, and the bus's own health from
+//!   [`llm_telemetry::Bus::stats`] (delivered/dropped/failed per handler, queue depths), refreshed
+//!   at each render.
+//! - [`defaults`]: the default LLM metric set ([`defaults::llm_metrics`], [`defaults::basic`],
+//!   [`defaults::cost_only`]) with GenAI names, labels and advised buckets.
+//! - [`server`]: the `/metrics` endpoint on std threads (no async runtime), bounded connections,
+//!   per-connection timeouts; [`MetricsServer`] stops it.
+//! - [`sanitize`]: Prometheus naming rules, property-tested.
+//!
+//! ## Exported names
+//!
+//! The default metrics are listed in [`defaults`], the self-metrics in [`self_metrics`].
+//!
+//! ## Choices worth knowing
+//!
+//! - **Skip and count, never crash.** An event lacking the measurement or a tag without default,
+//!   or whose value is not finite (or negative for a sum), is skipped and counted in
+//!   `llm_telemetry_metric_skipped_total{metric,reason}`; the handler never panics, so it is never
+//!   detached.
+//! - **Sums are float counters.** `metrics` counters are integers, so a [`MetricKind::Sum`] (e.g.
+//!   `llm_cost_usd_total`) is recorded in a float gauge handle (`increment`) and its `# TYPE` line
+//!   is rewritten to `counter` at render.
+//! - **Label values are exact.** The renderer escapes `"` and newlines but reads backslashes as
+//!   escapes already written; [`sanitize::prepare_label_value`] doubles them at registration, so
+//!   hostile values (quotes, newlines, backslashes, unicode, 10 kB strings) read back unchanged
+//!   from Prometheus (tested against a real server).
+//! - **No idle expiry.** Series are never removed: the cap bounds memory instead, and the
+//!   insert-only table is what keeps the read path free of locks and guards. The exporter's own
+//!   idle timeout is not enabled because it would orphan the cached handles.
+//! - **Text format only.** The renderer (`metrics-exporter-prometheus` 0.17) has no OpenMetrics
+//!   output, so `/metrics` always answers text format 0.0.4, which Prometheus accepts.
+
+#![warn(missing_docs)]
+
+pub mod defaults;
+pub mod definition;
+pub mod error;
+mod instrument;
+pub mod reporter;
+pub mod sanitize;
+pub mod self_metrics;
+pub mod series;
+pub mod server;
+
+pub use definition::{
+    Conversion, DEFAULT_MAX_SERIES, MAX_SERIES_LIMIT, MAX_TAGS, Measure, Metric, MetricKind,
+    OVERFLOW_LABEL, Tag, TagSource,
+};
+pub use error::{DefinitionError, ReporterError, ServeError};
+pub use instrument::SkipReason;
+pub use reporter::{PrometheusReporter, ReporterBuilder};
+pub use series::CardinalityStats;
+pub use server::{DEFAULT_ADDRESS, MetricsServer, ServerConfig};
+
+impl PrometheusReporter {
+    /// Starts the `/metrics` endpoint for this reporter (see [`server`]).
+    pub fn serve(&self, config: ServerConfig) -> Result<MetricsServer, ServeError> {
+        MetricsServer::start(self.clone(), config)
+    }
+}

@@ -1,0 +1,625 @@
+//! The reporter: builds the `metrics-exporter-prometheus` recorder *instance* (never the global
+//! recorder, so several buses and tests coexist), binds every definition to its series table,
+//! attaches one bus handler per group of definitions sharing the same event patterns, and renders
+//! the exposition text (refreshing the self-metrics first).
+//!
+//! ```
+//! use llm_telemetry::{Bus, Value, catalog::{self, keys}};
+//! use llm_telemetry_prometheus::{PrometheusReporter, defaults};
+//!
+//! let bus = Bus::new();
+//! let reporter = PrometheusReporter::builder().metrics(defaults::llm_metrics()).unwrap().build().unwrap();
+//! reporter.attach(&bus).unwrap();
+//! bus.execute(
+//!     &catalog::LLM_CHAT_STOP,
+//!     &[(keys::DURATION, 1.2e9), (keys::INPUT_TOKENS, 12.0), (keys::OUTPUT_TOKENS, 40.0)],
+//!     &[(keys::PROVIDER, Value::Str("openai")), (keys::MODEL, Value::Str("gpt-4o"))],
+//! );
+//! let text = reporter.render();
+//! assert!(text.contains("# TYPE gen_ai_client_operation_duration_seconds histogram"));
+//! ```
+
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use llm_telemetry::{Bus, Delivery, Event};
+use metrics::{Counter, Gauge, Key, KeyName, Label, Recorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+
+use crate::definition::{Measure, Metric, MetricKind};
+use crate::error::{DefinitionError, ReporterError};
+use crate::instrument::{Instrument, SkipReason};
+use crate::sanitize::prepare_label_value;
+use crate::self_metrics::{self, BusMetrics};
+use crate::series::{CardinalityStats, SeriesTable};
+
+/// The default handler id prefix on the bus.
+pub const DEFAULT_HANDLER_PREFIX: &str = "prometheus";
+/// The default interval of the upkeep thread that drains histogram samples.
+pub const DEFAULT_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Configures a [`PrometheusReporter`]. Each added definition is validated on the spot.
+#[derive(Debug)]
+pub struct ReporterBuilder {
+    metrics: Vec<Metric>,
+    handler_prefix: String,
+    delivery: Delivery,
+    upkeep_interval: Option<Duration>,
+}
+
+impl Default for ReporterBuilder {
+    fn default() -> Self {
+        Self {
+            metrics: Vec::new(),
+            handler_prefix: DEFAULT_HANDLER_PREFIX.to_owned(),
+            delivery: Delivery::Inline,
+            upkeep_interval: Some(DEFAULT_UPKEEP_INTERVAL),
+        }
+    }
+}
+
+impl ReporterBuilder {
+    /// Adds one definition, validating it and checking it against those with the same name
+    /// (definitions may share a name, e.g. token usage split by a constant `gen_ai_token_type`
+    /// tag, if they agree on kind, labels, buckets and cap).
+    pub fn metric(mut self, metric: Metric) -> Result<Self, DefinitionError> {
+        metric.validate()?;
+        if let Some(other) = self.metrics.iter().find(|m| m.name() == metric.name()) {
+            let conflict = |what| {
+                Err(DefinitionError::Conflict {
+                    metric: metric.name().to_owned(),
+                    what,
+                })
+            };
+            if other.kind() != metric.kind() {
+                return conflict("kinds");
+            }
+            if !other.label_names().eq(metric.label_names()) {
+                return conflict("labels");
+            }
+            if other.buckets() != metric.buckets() {
+                return conflict("buckets");
+            }
+            if other.series_cap() != metric.series_cap() {
+                return conflict("max_series");
+            }
+        }
+        self.metrics.push(metric);
+        Ok(self)
+    }
+
+    /// Adds several definitions (see [`ReporterBuilder::metric`]).
+    pub fn metrics(
+        mut self,
+        metrics: impl IntoIterator<Item = Metric>,
+    ) -> Result<Self, DefinitionError> {
+        for metric in metrics {
+            self = self.metric(metric)?;
+        }
+        Ok(self)
+    }
+
+    /// The prefix of the handler ids on the bus (default `prometheus`).
+    pub fn handler_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.handler_prefix = prefix.into();
+        self
+    }
+
+    /// How the handlers receive events (default [`Delivery::Inline`]: recording is a hash lookup
+    /// and atomic operations, cheaper than a queue push).
+    pub fn delivery(mut self, delivery: Delivery) -> Self {
+        self.delivery = delivery;
+        self
+    }
+
+    /// How often a background thread drains histogram samples into their buckets (default 5 s;
+    /// `None` leaves it to scrapes and [`PrometheusReporter::run_upkeep`]). Without upkeep,
+    /// histogram samples accumulate between scrapes (8 bytes each).
+    pub fn upkeep_interval(mut self, interval: Option<Duration>) -> Self {
+        self.upkeep_interval = interval;
+        self
+    }
+
+    /// Builds the reporter (not yet attached to a bus).
+    pub fn build(self) -> Result<PrometheusReporter, ReporterError> {
+        let mut builder = PrometheusBuilder::new();
+        let mut tables: Vec<TableEntry> = Vec::new();
+        let mut instruments: Vec<Arc<Instrument>> = Vec::new();
+        let mut sum_names = Vec::new();
+        for metric in &self.metrics {
+            let index = match tables.iter().position(|t| t.table.name() == metric.name()) {
+                Some(i) => i,
+                None => {
+                    if metric.kind() == MetricKind::Distribution {
+                        // Infallible: validation guarantees non-empty buckets, the only error.
+                        builder = builder
+                            .set_buckets_for_metric(
+                                Matcher::Full(metric.name().to_owned()),
+                                metric.buckets(),
+                            )
+                            .unwrap_or_else(|_| PrometheusBuilder::new());
+                    }
+                    if metric.kind() == MetricKind::Sum {
+                        sum_names.push(metric.name().to_owned());
+                    }
+                    tables.push(TableEntry {
+                        table: Arc::new(SeriesTable::new(
+                            metric.name().to_owned(),
+                            metric.kind(),
+                            metric.label_names().map(str::to_owned).collect(),
+                            metric.series_cap(),
+                        )),
+                        instruments: Vec::new(),
+                    });
+                    tables.len() - 1
+                }
+            };
+            tables[index].instruments.push(instruments.len());
+            instruments.push(Arc::new(Instrument::new(
+                metric.clone(),
+                Arc::clone(&tables[index].table),
+            )));
+        }
+        let recorder = Arc::new(builder.build_recorder());
+        let handle = recorder.handle();
+        for metric in &self.metrics {
+            let name = KeyName::from(metric.name().to_owned());
+            // Without `# HELP`, `promtool check metrics` fails; say what the metric is made of.
+            let help = match metric.description_text() {
+                "" => default_help(metric),
+                text => text.to_owned(),
+            };
+            let help = help.as_str();
+            match metric.kind() {
+                MetricKind::Counter => {
+                    recorder.describe_counter(name, None, help.to_owned().into())
+                }
+                MetricKind::Sum | MetricKind::LastValue => {
+                    recorder.describe_gauge(name, None, help.to_owned().into())
+                }
+                MetricKind::Distribution => {
+                    recorder.describe_histogram(name, None, help.to_owned().into())
+                }
+            }
+        }
+        let table_metrics = tables
+            .iter()
+            .map(|t| self_metrics::TableMetrics::register(&recorder, t.table.name()))
+            .collect();
+        self_metrics::describe(&recorder);
+        let mut groups: Vec<Group> = Vec::new();
+        for instrument in &instruments {
+            let mut patterns = instrument.metric.events().to_vec();
+            patterns.sort();
+            patterns.dedup();
+            match groups.iter_mut().find(|g| g.patterns == patterns) {
+                Some(g) => g.instruments.push(Arc::clone(instrument)),
+                None => groups.push(Group {
+                    parsed: patterns
+                        .iter()
+                        .filter_map(|p| llm_telemetry::Pattern::parse(p).ok())
+                        .collect(),
+                    patterns,
+                    instruments: vec![Arc::clone(instrument)],
+                }),
+            }
+        }
+        let upkeep = match self.upkeep_interval {
+            Some(interval) => {
+                Some(Upkeep::start(handle.clone(), interval).map_err(ReporterError::Upkeep)?)
+            }
+            None => None,
+        };
+        Ok(PrometheusReporter {
+            inner: Arc::new(ReporterInner {
+                recorder,
+                handle,
+                tables,
+                table_metrics,
+                instruments,
+                groups,
+                sum_names,
+                handler_prefix: self.handler_prefix,
+                delivery: self.delivery,
+                attached: Mutex::new(None),
+                bus_metrics: Mutex::new(BusMetrics::default()),
+                _upkeep: upkeep,
+            }),
+        })
+    }
+}
+
+struct TableEntry {
+    table: Arc<SeriesTable>,
+    /// Indexes into `instruments` of the definitions sharing this table.
+    instruments: Vec<usize>,
+}
+
+struct Group {
+    patterns: Vec<String>,
+    parsed: Vec<llm_telemetry::Pattern>,
+    instruments: Vec<Arc<Instrument>>,
+}
+
+struct Attached {
+    bus: Bus,
+    ids: Vec<String>,
+}
+
+struct ReporterInner {
+    recorder: Arc<PrometheusRecorder>,
+    handle: PrometheusHandle,
+    tables: Vec<TableEntry>,
+    table_metrics: Vec<self_metrics::TableMetrics>,
+    instruments: Vec<Arc<Instrument>>,
+    groups: Vec<Group>,
+    sum_names: Vec<String>,
+    handler_prefix: String,
+    delivery: Delivery,
+    attached: Mutex<Option<Attached>>,
+    bus_metrics: Mutex<BusMetrics>,
+    /// Held for its `Drop`, which stops the thread.
+    _upkeep: Option<Upkeep>,
+}
+
+impl Drop for ReporterInner {
+    fn drop(&mut self) {
+        let attached = self
+            .attached
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(attached) = attached.take() {
+            for id in &attached.ids {
+                let _ = attached.bus.detach(id);
+            }
+        }
+    }
+}
+
+/// Turns bus events into Prometheus metrics. Cheap to clone (a shared handle); dropping the last
+/// clone detaches it from its bus.
+#[derive(Clone)]
+pub struct PrometheusReporter {
+    inner: Arc<ReporterInner>,
+}
+
+impl std::fmt::Debug for PrometheusReporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrometheusReporter")
+            .field(
+                "metrics",
+                &self
+                    .inner
+                    .tables
+                    .iter()
+                    .map(|t| t.table.name())
+                    .collect::<Vec<_>>(),
+            )
+            .field("handler_ids", &self.handler_ids())
+            .finish()
+    }
+}
+
+impl PrometheusReporter {
+    /// A builder with no metrics (add [`crate::defaults::llm_metrics`] or your own).
+    pub fn builder() -> ReporterBuilder {
+        ReporterBuilder::default()
+    }
+
+    /// The ids this reporter's handlers have (or will have) on the bus: one per group of
+    /// definitions sharing the same event patterns, `<prefix>:<patterns joined by ','>`.
+    pub fn handler_ids(&self) -> Vec<String> {
+        self.inner
+            .groups
+            .iter()
+            .map(|g| format!("{}:{}", self.inner.handler_prefix, g.patterns.join(",")))
+            .collect()
+    }
+
+    /// Attaches the handlers to `bus`. On error nothing stays attached. The bus's own counters
+    /// ([`Bus::stats`]) are then exported at each render.
+    pub fn attach(&self, bus: &Bus) -> Result<(), ReporterError> {
+        let mut attached = self
+            .inner
+            .attached
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if attached.is_some() {
+            return Err(ReporterError::AlreadyAttached);
+        }
+        let mut ids: Vec<String> = Vec::new();
+        for (group, id) in self.inner.groups.iter().zip(self.handler_ids()) {
+            let instruments: Box<[Arc<Instrument>]> = group.instruments.iter().cloned().collect();
+            let recorder = Arc::clone(&self.inner.recorder);
+            let patterns: Vec<&str> = group.patterns.iter().map(String::as_str).collect();
+            let handler = move |event: &Event<'_>| {
+                for instrument in instruments.iter() {
+                    instrument.record(event, &recorder);
+                }
+            };
+            if let Err(e) = bus.attach_many(id.clone(), &patterns, handler, self.inner.delivery) {
+                for done in &ids {
+                    let done: &str = done;
+                    let _ = bus.detach(done);
+                }
+                return Err(e.into());
+            }
+            ids.push(id);
+        }
+        *attached = Some(Attached {
+            bus: bus.clone(),
+            ids,
+        });
+        Ok(())
+    }
+
+    /// Detaches the handlers from their bus; returns whether it was attached.
+    pub fn detach(&self) -> bool {
+        let taken = self
+            .inner
+            .attached
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match taken {
+            Some(attached) => {
+                for id in &attached.ids {
+                    let _ = attached.bus.detach(id);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Records one event directly, without a bus (what the attached handlers do).
+    pub fn record(&self, event: &Event<'_>) {
+        for group in &self.inner.groups {
+            if group.parsed.iter().any(|p| p.matches(&event.name())) {
+                for instrument in &group.instruments {
+                    instrument.record(event, &self.inner.recorder);
+                }
+            }
+        }
+    }
+
+    /// Renders every metric in the Prometheus text exposition format (version 0.0.4), after
+    /// refreshing the self-metrics (cardinality, skipped events, the bus's handler counters).
+    pub fn render(&self) -> String {
+        self.refresh_self_metrics();
+        let mut text = self.inner.handle.render();
+        retype_sums(&mut text, &self.inner.sum_names);
+        text
+    }
+
+    /// Drains histogram samples into their buckets (the upkeep thread does this periodically).
+    pub fn run_upkeep(&self) {
+        self.inner.handle.run_upkeep();
+    }
+
+    /// The underlying `metrics-exporter-prometheus` handle (its `render` lacks the self-metric
+    /// refresh and the counter typing of sums; prefer [`PrometheusReporter::render`]).
+    pub fn prometheus_handle(&self) -> &PrometheusHandle {
+        &self.inner.handle
+    }
+
+    /// Series held and overflowed events, per metric name.
+    pub fn cardinality(&self) -> Vec<CardinalityStats> {
+        self.inner.tables.iter().map(|t| t.table.stats()).collect()
+    }
+
+    /// Events a metric skipped for `reason` (summed over definitions sharing the name).
+    pub fn skipped(&self, metric: &str, reason: SkipReason) -> u64 {
+        self.inner
+            .tables
+            .iter()
+            .filter(|t| t.table.name() == metric)
+            .flat_map(|t| t.instruments.iter())
+            .map(|&i| self.inner.instruments[i].skipped(reason))
+            .sum()
+    }
+
+    fn refresh_self_metrics(&self) {
+        let inner = &self.inner;
+        for (entry, metrics) in inner.tables.iter().zip(&inner.table_metrics) {
+            let skipped = |reason| {
+                entry
+                    .instruments
+                    .iter()
+                    .map(|&i| inner.instruments[i].skipped(reason))
+                    .sum::<u64>()
+            };
+            metrics.refresh(&entry.table.stats(), skipped);
+        }
+        let bus = inner
+            .attached
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|a| a.bus.clone());
+        if let Some(bus) = bus {
+            let stats = bus.stats();
+            inner
+                .bus_metrics
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .refresh(&inner.recorder, &stats);
+        }
+    }
+}
+
+/// Registers a counter of the crate's own (cold path).
+pub(crate) fn counter(
+    recorder: &PrometheusRecorder,
+    name: &'static str,
+    labels: &[(&'static str, &str)],
+) -> Counter {
+    let key = Key::from_parts(name, to_labels(labels));
+    recorder.register_counter(&key, &metadata())
+}
+
+/// Registers a gauge of the crate's own (cold path).
+pub(crate) fn gauge(
+    recorder: &PrometheusRecorder,
+    name: &'static str,
+    labels: &[(&'static str, &str)],
+) -> Gauge {
+    let key = Key::from_parts(name, to_labels(labels));
+    recorder.register_gauge(&key, &metadata())
+}
+
+fn to_labels(labels: &[(&'static str, &str)]) -> Vec<Label> {
+    labels
+        .iter()
+        .map(|(k, v)| Label::new(*k, prepare_label_value(v)))
+        .collect()
+}
+
+fn metadata() -> metrics::Metadata<'static> {
+    metrics::Metadata::new(module_path!(), metrics::Level::INFO, None)
+}
+
+/// The `# HELP` text of a metric defined without a description.
+fn default_help(metric: &Metric) -> String {
+    let what = match (metric.kind(), metric.measure()) {
+        (MetricKind::Counter, _) => "count of".to_owned(),
+        (kind, Measure::Measurement(key)) => format!("{} of {key} from", kind_text(kind)),
+        (kind, _) => format!("{} computed from", kind_text(kind)),
+    };
+    format!(
+        "{} {} events",
+        capitalize(&what),
+        metric.events().join(", ")
+    )
+}
+
+fn kind_text(kind: MetricKind) -> &'static str {
+    match kind {
+        MetricKind::Counter => "count",
+        MetricKind::Sum => "sum",
+        MetricKind::LastValue => "last value",
+        MetricKind::Distribution => "distribution",
+    }
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
+}
+
+/// Sums are recorded in float gauges (`metrics` counters are integers); re-type them as counters.
+fn retype_sums(text: &mut String, sum_names: &[String]) {
+    for name in sum_names {
+        let line = format!("# TYPE {name} gauge\n");
+        if let Some(at) = text.find(&line) {
+            let start = at + line.len() - "gauge\n".len();
+            text.replace_range(start..start + "gauge".len(), "counter");
+        }
+    }
+}
+
+/// The background thread that drains histogram samples.
+struct Upkeep {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Upkeep {
+    fn start(handle: PrometheusHandle, interval: Duration) -> std::io::Result<Self> {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("prometheus-upkeep".into())
+            .spawn(move || {
+                let (lock, cvar) = &*flag;
+                let mut stopped = lock.lock().unwrap_or_else(PoisonError::into_inner);
+                while !*stopped {
+                    let (guard, timeout) = cvar
+                        .wait_timeout(stopped, interval)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    stopped = guard;
+                    if timeout.timed_out() && !*stopped {
+                        handle.run_upkeep();
+                    }
+                }
+            })?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Upkeep {
+    fn drop(&mut self) {
+        let (lock, cvar) = &*self.stop;
+        *lock.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        cvar.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reporter_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<PrometheusReporter>();
+    }
+
+    #[test]
+    fn retypes_only_sum_type_lines() {
+        let mut text = "# TYPE a gauge\na 1\n# TYPE cost_total gauge\ncost_total 2\n".to_owned();
+        retype_sums(&mut text, &["cost_total".to_owned()]);
+        assert_eq!(
+            text,
+            "# TYPE a gauge\na 1\n# TYPE cost_total counter\ncost_total 2\n"
+        );
+    }
+
+    #[test]
+    fn metrics_without_description_get_a_help_text() {
+        let m = Metric::sum("spend_total", &["llm.cost.calculated"], "cost_usd");
+        assert_eq!(
+            default_help(&m),
+            "Sum of cost_usd from llm.cost.calculated events"
+        );
+        let m = Metric::counter("c_total", &["a.b", "a.c"]);
+        assert_eq!(default_help(&m), "Count of a.b, a.c events");
+    }
+
+    #[test]
+    fn conflicting_definitions_are_rejected() {
+        let a = Metric::counter("x_total", &["a.b"]).tags(&["m"]);
+        let b = Metric::counter("x_total", &["a.c"]).tags(&["n"]);
+        let e = PrometheusReporter::builder()
+            .metric(a.clone())
+            .unwrap()
+            .metric(b)
+            .unwrap_err();
+        assert_eq!(
+            e,
+            DefinitionError::Conflict {
+                metric: "x_total".into(),
+                what: "labels"
+            }
+        );
+        let c = Metric::sum("x_total", &["a.c"], "v").tags(&["m"]);
+        let e = PrometheusReporter::builder()
+            .metric(a)
+            .unwrap()
+            .metric(c)
+            .unwrap_err();
+        assert!(matches!(e, DefinitionError::Conflict { what: "kinds", .. }));
+    }
+}

@@ -1,0 +1,188 @@
+//! Shared test helpers: loopback HTTP, free ports, locating promtool/prometheus, event traffic.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use llm_telemetry::catalog::{self, keys};
+use llm_telemetry::{Bus, Value};
+
+/// A response: status code, headers, body.
+pub struct Response {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+/// Sends raw bytes and reads the whole response (until the server closes the connection).
+pub fn try_request(addr: SocketAddr, request: &[u8]) -> std::io::Result<Response> {
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    stream.write_all(request)?;
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes)?;
+    let text = String::from_utf8(bytes).map_err(|_| bad("response is not UTF-8"))?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| bad("no response head"))?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("no status"))?;
+    Ok(Response {
+        status,
+        head: head.to_owned(),
+        body: body.to_owned(),
+    })
+}
+
+/// Like [`try_request`], failing the test on error.
+pub fn raw_request(addr: SocketAddr, request: &[u8]) -> Response {
+    try_request(addr, request).unwrap_or_else(|e| panic!("request to {addr}: {e}"))
+}
+
+fn get_request(addr: SocketAddr, path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: */*\r\nConnection: close\r\n\r\n")
+        .into_bytes()
+}
+
+/// `GET path` over loopback.
+pub fn get(addr: SocketAddr, path: &str) -> Response {
+    raw_request(addr, &get_request(addr, path))
+}
+
+/// `GET path` over loopback, returning errors.
+pub fn try_get(addr: SocketAddr, path: &str) -> std::io::Result<Response> {
+    try_request(addr, &get_request(addr, path))
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Locates a server binary: the env var the test script exports, else PATH. Panics (fails the
+/// test) if missing: these tests must never skip silently.
+pub fn tool(env: &str, name: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(env) {
+        return PathBuf::from(path);
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join(name))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| {
+            panic!("{name} not found: set {env} or install it (scripts/test-all.sh installs Debian's prometheus package)")
+        })
+}
+
+/// Runs `promtool check metrics` on `text`; panics with promtool's output if it fails.
+pub fn promtool_check(text: &str) {
+    let promtool = tool("LLM_TELEMETRY_PROMTOOL", "promtool");
+    let mut child = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running {}: {e}", promtool.display()));
+    let mut stdin = child.stdin.take().unwrap();
+    let input = text.to_owned();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child.wait_with_output().expect("promtool output");
+    writer.join().unwrap().expect("write to promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+}
+
+/// Emits a realistic mix of catalog events.
+pub fn traffic(bus: &Bus, rounds: usize) {
+    for i in 0..rounds {
+        let model = ["gpt-4o", "claude-3-5-sonnet", "llama-3.1-8b"][i % 3];
+        let provider = ["openai", "anthropic", "mlx"][i % 3];
+        let md = [
+            (keys::PROVIDER, Value::Str(provider)),
+            (keys::MODEL, Value::Str(model)),
+            (keys::TENANT, Value::Str("acme")),
+        ];
+        bus.execute(
+            &catalog::LLM_CHAT_STOP,
+            &[
+                (keys::DURATION, 2.5e8 * (i % 7 + 1) as f64),
+                (keys::INPUT_TOKENS, 100.0 + i as f64),
+                (keys::OUTPUT_TOKENS, 20.0 + i as f64),
+            ],
+            &md,
+        );
+        bus.execute(
+            &catalog::LLM_STREAM_FIRST_TOKEN,
+            &[(keys::TIME_TO_FIRST_TOKEN, 4.0e7)],
+            &md,
+        );
+        bus.execute(
+            &catalog::LLM_COST_CALCULATED,
+            &[(keys::COST_USD, 0.0025)],
+            &md,
+        );
+        if i % 4 == 0 {
+            let err = [
+                (keys::PROVIDER, Value::Str(provider)),
+                (keys::MODEL, Value::Str(model)),
+                (keys::EXCEPTION_TYPE, Value::Str("timeout")),
+                (keys::EXCEPTION_MESSAGE, Value::Str("deadline exceeded")),
+            ];
+            bus.execute(
+                &catalog::LLM_CHAT_EXCEPTION,
+                &[(keys::DURATION, 3.0e9)],
+                &err,
+            );
+        }
+        let cache = [(keys::CACHE_NAME, Value::Str("prompts"))];
+        let hit = if i % 2 == 0 {
+            &catalog::CACHE_LOOKUP_HIT
+        } else {
+            &catalog::CACHE_LOOKUP_MISS
+        };
+        bus.execute(hit, &[(keys::SIZE_BYTES, 512.0)], &cache);
+    }
+}
+
+/// The value of the sample line `series` (exact text up to the value), if present.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
+        .map(|v| v.parse().expect("sample value"))
+}
+
+/// Hostile label values: quotes, newlines, backslashes, unicode, a 10 kB string.
+pub fn hostile_values() -> Vec<String> {
+    vec![
+        "quote\"inside".to_owned(),
+        "new\nline".to_owned(),
+        "back\\slash".to_owned(),
+        "\\\"escaped-looking\\n".to_owned(),
+        "trailing\\".to_owned(),
+        "héllo wörld 🌍 中文".to_owned(),
+        "{a=\"b\"} 1\n# TYPE x counter".to_owned(),
+        "x".repeat(10_000),
+    ]
+}

@@ -1,0 +1,226 @@
+//! A real Prometheus server (Debian's `prometheus` package) on loopback scrapes our `/metrics`;
+//! the test reads the series back through Prometheus's HTTP query API. Ports are picked free, so
+//! a system Prometheus on :9090 is never used or disturbed. Run by `scripts/test-all.sh`.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use llm_telemetry::catalog::{self, keys};
+use llm_telemetry::{Bus, Value};
+use llm_telemetry_prometheus::{Metric, PrometheusReporter, ServerConfig, defaults};
+
+use common::{free_port, hostile_values, tool, traffic, try_request};
+
+/// A Prometheus child process and its temp storage, killed and removed on drop.
+struct PrometheusServer {
+    child: Child,
+    dir: PathBuf,
+    addr: SocketAddr,
+}
+
+impl PrometheusServer {
+    fn start(target: SocketAddr) -> Self {
+        let binary = tool("LLM_TELEMETRY_PROMETHEUS", "prometheus");
+        let dir = std::env::temp_dir().join(format!(
+            "llm-telemetry-prometheus-{}-{}",
+            std::process::id(),
+            Instant::now().elapsed().as_nanos() ^ (target.port() as u128)
+        ));
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let config = dir.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+                 scrape_configs:\n  - job_name: llm\n    metrics_path: /metrics\n    static_configs:\n      - targets: ['{target}']\n"
+            ),
+        )
+        .unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let child = Command::new(&binary)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
+        Self { child, dir, addr }
+    }
+
+    /// Runs an instant query; `None` while Prometheus is not up or has no result yet.
+    fn query(&self, promql: &str) -> Option<serde_json::Value> {
+        let path = format!("/api/v1/query?query={}", percent_encode(promql));
+        // HTTP/1.0: Prometheus then answers with a plain body, never chunked.
+        let request = format!("GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n", self.addr);
+        let response = try_request(self.addr, request.as_bytes()).ok()?;
+        if response.status != 200 {
+            return None;
+        }
+        let json: serde_json::Value = serde_json::from_str(&response.body).ok()?;
+        let result = json["data"]["result"].as_array()?.clone();
+        (!result.is_empty()).then_some(serde_json::Value::Array(result))
+    }
+
+    /// Polls `promql` (every 250 ms, at most 60 s) until `accept` holds for its result.
+    fn wait_for(
+        &mut self,
+        promql: &str,
+        accept: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut last = None;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("prometheus exited early: {status}");
+            }
+            if let Some(result) = self.query(promql) {
+                if accept(&result) {
+                    return result;
+                }
+                last = Some(result);
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        panic!("prometheus never answered {promql:?} as expected; last result: {last:?}");
+    }
+}
+
+impl Drop for PrometheusServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn scalar(result: &serde_json::Value) -> f64 {
+    result[0]["value"][1].as_str().unwrap().parse().unwrap()
+}
+
+#[test]
+#[ignore = "needs prometheus: run scripts/test-all.sh"]
+fn a_real_prometheus_scrapes_and_queries_our_series() {
+    let bus = Bus::new();
+    let reporter = PrometheusReporter::builder()
+        .metrics(defaults::llm_metrics())
+        .unwrap()
+        .metric(
+            Metric::counter("attack_total", &["llm.chat.stop"])
+                .tags(&[keys::TENANT])
+                .max_series(5),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+    reporter.attach(&bus).unwrap();
+    let server = reporter.serve(ServerConfig::at("127.0.0.1:0")).unwrap();
+
+    traffic(&bus, 30); // 30 chat stops: 30 input + 30 output token observations.
+    let hostile = hostile_values();
+    for v in &hostile {
+        bus.execute(
+            &catalog::LLM_CHAT_STOP,
+            &[
+                (keys::DURATION, 1e8),
+                (keys::INPUT_TOKENS, 1.0),
+                (keys::OUTPUT_TOKENS, 1.0),
+            ],
+            &[
+                (keys::PROVIDER, Value::Str("hostile")),
+                (keys::MODEL, Value::Str(v)),
+                (keys::TENANT, Value::Str(v)),
+            ],
+        );
+    }
+    let chat_stops = 30 + hostile.len();
+
+    let mut prometheus = PrometheusServer::start(server.local_addr());
+
+    // Token usage histogram: one input and one output observation per chat stop.
+    let expected = (2 * chat_stops) as f64;
+    let r = prometheus.wait_for("sum(gen_ai_client_token_usage_count)", |r| {
+        scalar(r) == expected
+    });
+    assert_eq!(scalar(&r), expected);
+    let r = prometheus.wait_for(
+        "sum(gen_ai_client_token_usage_count{gen_ai_token_type=\"input\"})",
+        |r| scalar(r) == chat_stops as f64,
+    );
+    assert_eq!(scalar(&r), chat_stops as f64);
+    // Bucket boundaries survived as a real histogram: quantiles can be computed.
+    let r = prometheus.wait_for(
+        "histogram_quantile(0.5, sum by (le) (gen_ai_client_operation_duration_seconds_bucket))",
+        |r| scalar(r) > 0.0,
+    );
+    assert!(scalar(&r) < 81.92);
+    // Cost is a float counter.
+    let r = prometheus.wait_for("sum(llm_cost_usd_total)", |r| scalar(r) > 0.0);
+    assert!((scalar(&r) - 30.0 * 0.0025).abs() < 1e-9, "{r}");
+
+    // Hostile label values read back exactly.
+    let r = prometheus.wait_for(
+        "llm_requests_total{gen_ai_provider_name=\"hostile\"}",
+        |r| r.as_array().is_some_and(|a| a.len() == hostile.len()),
+    );
+    let mut seen: Vec<String> = r
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            s["metric"]["gen_ai_request_model"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let mut want = hostile.clone();
+    seen.sort();
+    want.sort();
+    assert_eq!(seen, want);
+
+    // The cap: 9 distinct tenants ("acme" and the 8 hostile ones) → 5 series plus one overflow
+    // series holding the events of the last 4 tenants, and the total is exact.
+    let r = prometheus.wait_for("count(attack_total)", |r| scalar(r) == 6.0);
+    assert_eq!(scalar(&r), 6.0);
+    let r = prometheus.wait_for("sum(attack_total)", |r| scalar(r) == chat_stops as f64);
+    assert_eq!(scalar(&r), chat_stops as f64);
+    let r = prometheus.wait_for("attack_total{otel_metric_overflow=\"true\"}", |r| {
+        scalar(r) > 0.0
+    });
+    assert_eq!(scalar(&r), 4.0);
+    let r = prometheus.wait_for(
+        "llm_telemetry_metric_series{metric=\"attack_total\"}",
+        |r| scalar(r) == 5.0,
+    );
+    assert_eq!(scalar(&r), 5.0);
+
+    // Bus health reached Prometheus.
+    let r = prometheus.wait_for(
+        "sum(llm_telemetry_handler_events_total{outcome=\"delivered\"})",
+        |r| scalar(r) > 0.0,
+    );
+    assert!(scalar(&r) > 0.0);
+    // The scrape target is healthy.
+    let r = prometheus.wait_for("up{job=\"llm\"}", |r| scalar(r) == 1.0);
+    assert_eq!(scalar(&r), 1.0);
+}
