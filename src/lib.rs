@@ -37,10 +37,12 @@
 
 pub mod bus;
 pub mod catalog;
+pub mod config;
 pub mod context;
 pub mod error;
 pub mod event;
 pub mod handler;
+pub mod instrument;
 pub mod name;
 mod queue;
 pub mod span;
@@ -48,6 +50,7 @@ pub mod stats;
 pub mod testing;
 
 pub use bus::{Bus, MAX_DEPTH};
+pub use config::{Config, ConfigError};
 pub use context::{SpanContext, SpanId, TraceId, TraceParent};
 pub use error::{AttachError, DetachError, NameError, PatternError, TraceParentError};
 pub use event::{Event, Measurements, Metadata, OwnedEvent, OwnedValue, Value};

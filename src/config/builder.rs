@@ -1,0 +1,266 @@
+//! [`ConfigBuilder`]: layers defaults, a TOML file, the environment and explicit settings, in
+//! increasing precedence, whatever order its methods are called in.
+
+use std::fmt;
+use std::net::SocketAddr;
+#[cfg(feature = "toml")]
+use std::path::PathBuf;
+
+use super::env::EnvSnapshot;
+use super::keys::{Key, Raw, all_keys, known_keys};
+use super::{
+    BudgetWindow, CONFIG_FILE_VAR, Config, ConfigError, ExportMode, LogFormat, LogLevel, Origin,
+    OtlpProtocol,
+};
+use crate::instrument::TelemetryLevel;
+
+/// Where the file layer comes from.
+#[cfg(feature = "toml")]
+#[derive(Debug)]
+enum FileSource {
+    Path(PathBuf),
+    Inline(String),
+}
+
+/// One explicit setting.
+enum Explicit {
+    /// `key=value` text, from a command line.
+    Argument(String),
+    /// A typed setter.
+    Typed(Box<dyn FnOnce(&mut Config)>),
+}
+
+/// Builds a [`Config`]: defaults < file < environment < explicit settings.
+///
+/// The file is the one given to [`ConfigBuilder::file`], or else the one the environment names
+/// in `LLM_TELEMETRY_CONFIG`. Explicit settings apply in the order given.
+///
+/// ```
+/// use llm_telemetry::config::{Config, ConfigError, Origin};
+/// // a command line: --set metrics.listen=0.0.0.0:9100 --set log.format=yaml
+/// let result = Config::builder()
+///     .set("metrics.listen=0.0.0.0:9100")
+///     .set("log.format=yaml")
+///     .build();
+/// let Err(ConfigError::InvalidValue { origin, key, value, expected }) = result else { panic!() };
+/// assert_eq!((origin, key.as_str(), value.as_str()), (Origin::Argument, "log.format", "\"yaml\""));
+/// assert_eq!(expected, r#"one of "console", "json""#);
+/// ```
+#[derive(Default)]
+pub struct ConfigBuilder {
+    #[cfg(feature = "toml")]
+    file: Option<FileSource>,
+    env: Option<EnvSnapshot>,
+    explicit: Vec<Explicit>,
+}
+
+impl fmt::Debug for ConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("ConfigBuilder");
+        #[cfg(feature = "toml")]
+        s.field("file", &self.file);
+        s.field("env", &self.env)
+            .field("explicit_settings", &self.explicit.len())
+            .finish()
+    }
+}
+
+macro_rules! typed_setters {
+    ($($(#[$meta:meta])* $name:ident($ty:ty) => |$config:ident, $value:ident| $body:expr;)*) => {
+        $(
+            $(#[$meta])*
+            pub fn $name(self, $value: $ty) -> Self {
+                self.with(move |$config: &mut Config| $body)
+            }
+        )*
+    };
+}
+
+impl ConfigBuilder {
+    /// A builder starting from the defaults, with no file and no environment.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads the TOML file at `path` (the file layer).
+    #[cfg(feature = "toml")]
+    pub fn file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.file = Some(FileSource::Path(path.into()));
+        self
+    }
+
+    /// Reads TOML `text` as the file layer (errors name it `<inline>`).
+    #[cfg(feature = "toml")]
+    pub fn toml_str(mut self, text: impl Into<String>) -> Self {
+        self.file = Some(FileSource::Inline(text.into()));
+        self
+    }
+
+    /// Reads the process environment (the environment layer).
+    pub fn process_env(self) -> Self {
+        self.env_with(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the environment through `lookup` (called once per known variable, right now).
+    pub fn env_with(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
+        self.env = Some(EnvSnapshot::capture(&lookup));
+        self
+    }
+
+    /// An explicit `key=value` setting, as a command line would pass it
+    /// (`tracing.sample_rate=0.25`); checked like an environment value when building.
+    pub fn set(mut self, argument: impl Into<String>) -> Self {
+        self.explicit.push(Explicit::Argument(argument.into()));
+        self
+    }
+
+    /// Explicit settings from `key=value` arguments.
+    pub fn set_all<I, S>(mut self, arguments: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.explicit
+            .extend(arguments.into_iter().map(|a| Explicit::Argument(a.into())));
+        self
+    }
+
+    /// An explicit change made by `f` (checked by [`Config::validate`] when building).
+    pub fn with(mut self, f: impl FnOnce(&mut Config) + 'static) -> Self {
+        self.explicit.push(Explicit::Typed(Box::new(f)));
+        self
+    }
+
+    typed_setters! {
+        /// Sets `level`.
+        level(TelemetryLevel) => |c, v| c.level = v;
+        /// Sets `tracing.enabled`.
+        tracing_enabled(bool) => |c, v| c.tracing.enabled = v;
+        /// Sets `tracing.protocol`.
+        tracing_protocol(OtlpProtocol) => |c, v| c.tracing.protocol = v;
+        /// Sets `tracing.sample_rate`.
+        tracing_sample_rate(f64) => |c, v| c.tracing.sample_rate = v;
+        /// Sets `tracing.export`.
+        tracing_export(ExportMode) => |c, v| c.tracing.export = v;
+        /// Sets `tracing.hide_inputs`.
+        hide_inputs(bool) => |c, v| c.tracing.hide_inputs = v;
+        /// Sets `tracing.hide_outputs`.
+        hide_outputs(bool) => |c, v| c.tracing.hide_outputs = v;
+        /// Sets `metrics.enabled`.
+        metrics_enabled(bool) => |c, v| c.metrics.enabled = v;
+        /// Sets `metrics.listen`.
+        metrics_listen(SocketAddr) => |c, v| c.metrics.listen = v;
+        /// Sets `log.enabled`.
+        log_enabled(bool) => |c, v| c.log.enabled = v;
+        /// Sets `log.format`.
+        log_format(LogFormat) => |c, v| c.log.format = v;
+        /// Sets `log.level`.
+        log_level(LogLevel) => |c, v| c.log.level = v;
+        /// Sets `log.sample_rate`.
+        log_sample_rate(f64) => |c, v| c.log.sample_rate = v;
+        /// Sets `cost.enabled`.
+        cost_enabled(bool) => |c, v| c.cost.enabled = v;
+        /// Sets `cost.budget_usd`.
+        budget_usd(f64) => |c, v| c.cost.budget_usd = Some(v);
+        /// Sets `cost.window`.
+        budget_window(BudgetWindow) => |c, v| c.cost.window = v;
+    }
+
+    /// Sets `tracing.endpoint`.
+    pub fn tracing_endpoint(self, endpoint: impl Into<String>) -> Self {
+        let endpoint = endpoint.into();
+        self.with(move |c| c.tracing.endpoint = Some(endpoint))
+    }
+
+    /// Sets `tracing.service_name`.
+    pub fn service_name(self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.with(move |c| c.tracing.service_name = name)
+    }
+
+    /// Sets `tracing.service_version`.
+    pub fn service_version(self, version: impl Into<String>) -> Self {
+        let version = version.into();
+        self.with(move |c| c.tracing.service_version = Some(version))
+    }
+
+    /// Sets one tenant's budget in `cost.tenant_budgets`.
+    pub fn tenant_budget(self, tenant: impl Into<String>, usd: f64) -> Self {
+        let tenant = tenant.into();
+        self.with(move |c| {
+            c.cost.tenant_budgets.insert(tenant, usd);
+        })
+    }
+
+    /// Layers everything and checks the result.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        #[cfg(feature = "toml")]
+        {
+            let named = self
+                .env
+                .as_ref()
+                .and_then(|env| env.get(CONFIG_FILE_VAR))
+                .map(|path| FileSource::Path(PathBuf::from(path)));
+            match self.file.or(named) {
+                Some(FileSource::Path(path)) => {
+                    let text =
+                        std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                            path: path.clone(),
+                            source,
+                        })?;
+                    super::file::apply(&mut config, &text, &path)?;
+                }
+                Some(FileSource::Inline(text)) => {
+                    super::file::apply(&mut config, &text, std::path::Path::new("<inline>"))?;
+                }
+                None => {}
+            }
+        }
+        #[cfg(not(feature = "toml"))]
+        if let Some(path) = self.env.as_ref().and_then(|env| env.get(CONFIG_FILE_VAR)) {
+            return Err(ConfigError::InvalidValue {
+                origin: Origin::Env {
+                    var: CONFIG_FILE_VAR.to_owned(),
+                },
+                key: "file".to_owned(),
+                value: format!("{path:?}"),
+                expected: "no file: this build lacks the `toml` feature".to_owned(),
+            });
+        }
+        if let Some(env) = &self.env {
+            env.apply(&mut config)?;
+        }
+        for explicit in self.explicit {
+            match explicit {
+                Explicit::Argument(argument) => apply_argument(&mut config, &argument)?,
+                Explicit::Typed(f) => f(&mut config),
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+fn apply_argument(config: &mut Config, argument: &str) -> Result<(), ConfigError> {
+    let Some((name, value)) = argument.split_once('=') else {
+        return Err(ConfigError::MalformedArgument {
+            argument: argument.to_owned(),
+        });
+    };
+    let name = name.trim();
+    let Some(key) = Key::from_name(name) else {
+        let section = name.split_once('.').map(|(s, _)| s);
+        let known_section = section.filter(|s| ["tracing", "metrics", "log", "cost"].contains(s));
+        return Err(ConfigError::UnknownKey {
+            origin: Origin::Argument,
+            key: name.to_owned(),
+            known: match known_section {
+                Some(section) => known_keys(Some(section)),
+                None => all_keys(),
+            },
+        });
+    };
+    key.apply(config, Raw::Text(value))
+        .map_err(|invalid| invalid.into_error(key, Origin::Argument))
+}

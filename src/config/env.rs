@@ -1,0 +1,80 @@
+//! The environment layer: reads each key's `LLM_TELEMETRY_*` variable, or failing that the
+//! standard variables it honours (`OTEL_EXPORTER_OTLP_ENDPOINT`, `PHOENIX_COLLECTOR_ENDPOINT`,
+//! `OTEL_SERVICE_NAME`, …), from an [`EnvSnapshot`].
+//!
+//! The environment is never read here directly: the builder takes a snapshot through a lookup
+//! function (the process environment, or a map in tests), so tests never touch the process's
+//! variables. Empty values count as unset, as the OpenTelemetry specification says.
+
+use super::keys::{Key, Raw};
+use super::{CONFIG_FILE_VAR, Config, ConfigError, Origin};
+
+/// `OTEL_SDK_DISABLED=true` turns `tracing.enabled` off (when `LLM_TELEMETRY_TRACING_ENABLED`
+/// is unset).
+pub(crate) const OTEL_SDK_DISABLED: &str = "OTEL_SDK_DISABLED";
+
+/// The variables the configuration reads, with their (non-empty) values.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct EnvSnapshot {
+    vars: Vec<(&'static str, String)>,
+}
+
+impl EnvSnapshot {
+    /// Reads every variable the configuration knows through `lookup`.
+    pub(crate) fn capture(lookup: &dyn Fn(&str) -> Option<String>) -> Self {
+        let names = Key::ALL
+            .iter()
+            .flat_map(|k| std::iter::once(k.env_var()).chain(k.standard_env_vars().iter().copied()))
+            .chain([OTEL_SDK_DISABLED, CONFIG_FILE_VAR]);
+        let vars = names
+            .filter_map(|name| {
+                lookup(name)
+                    .filter(|v| !v.trim().is_empty())
+                    .map(|v| (name, v))
+            })
+            .collect();
+        Self { vars }
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.vars
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Applies every variable found to `config`.
+    pub(crate) fn apply(&self, config: &mut Config) -> Result<(), ConfigError> {
+        for key in Key::ALL {
+            let found = std::iter::once(key.env_var())
+                .chain(key.standard_env_vars().iter().copied())
+                .find_map(|var| self.get(var).map(|value| (var, value)));
+            if let Some((var, value)) = found {
+                key.apply(config, Raw::Text(value)).map_err(|invalid| {
+                    invalid.into_error(
+                        key,
+                        Origin::Env {
+                            var: var.to_owned(),
+                        },
+                    )
+                })?;
+            }
+        }
+        let sdk_disabled = self
+            .get(OTEL_SDK_DISABLED)
+            .filter(|_| self.get(Key::TracingEnabled.env_var()).is_none());
+        if let Some(value) = sdk_disabled {
+            let origin = || Origin::Env {
+                var: OTEL_SDK_DISABLED.to_owned(),
+            };
+            let mut probe = Config::default();
+            Key::TracingEnabled
+                .apply(&mut probe, Raw::Text(value))
+                .map_err(|invalid| invalid.into_error(Key::TracingEnabled, origin()))?;
+            if probe.tracing.enabled {
+                config.tracing.enabled = false;
+            }
+        }
+        Ok(())
+    }
+}

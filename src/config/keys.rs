@@ -1,0 +1,488 @@
+//! [`Key`]: every configuration key, with its environment variable, what it accepts, and how a
+//! raw value (TOML or text) is checked and stored.
+//!
+//! The file reader, the environment reader and `key=value` arguments all go through
+//! [`Key::apply`], so a value is checked the same way wherever it comes from. Nothing here reads
+//! files or the environment.
+
+use std::net::SocketAddr;
+
+use super::{
+    BudgetWindow, Choice, Config, ConfigError, ExportMode, LogFormat, LogLevel, Origin,
+    OtlpProtocol,
+};
+use crate::instrument::TelemetryLevel;
+
+/// One configuration key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Key {
+    /// `level`.
+    Level,
+    /// `tracing.enabled`.
+    TracingEnabled,
+    /// `tracing.endpoint`.
+    TracingEndpoint,
+    /// `tracing.protocol`.
+    TracingProtocol,
+    /// `tracing.service_name`.
+    TracingServiceName,
+    /// `tracing.service_version`.
+    TracingServiceVersion,
+    /// `tracing.sample_rate`.
+    TracingSampleRate,
+    /// `tracing.export`.
+    TracingExport,
+    /// `tracing.hide_inputs`.
+    TracingHideInputs,
+    /// `tracing.hide_outputs`.
+    TracingHideOutputs,
+    /// `metrics.enabled`.
+    MetricsEnabled,
+    /// `metrics.listen`.
+    MetricsListen,
+    /// `log.enabled`.
+    LogEnabled,
+    /// `log.format`.
+    LogFormat,
+    /// `log.level`.
+    LogLevel,
+    /// `log.sample_rate`.
+    LogSampleRate,
+    /// `cost.enabled`.
+    CostEnabled,
+    /// `cost.budget_usd`.
+    CostBudgetUsd,
+    /// `cost.window`.
+    CostWindow,
+    /// `cost.tenant_budgets`.
+    CostTenantBudgets,
+}
+
+/// A value as given: text (environment, arguments) or TOML.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Raw<'a> {
+    Text(&'a str),
+    #[cfg(feature = "toml")]
+    Toml(&'a toml::Value),
+}
+
+impl Raw<'_> {
+    /// The value as it would be written back (strings quoted).
+    fn shown(&self) -> String {
+        match self {
+            Raw::Text(text) => format!("{text:?}"),
+            #[cfg(feature = "toml")]
+            Raw::Toml(value) => value.to_string(),
+        }
+    }
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Raw::Text(text) => Some(text.trim()),
+            #[cfg(feature = "toml")]
+            Raw::Toml(value) => value.as_str(),
+        }
+    }
+    fn as_bool(&self) -> Option<bool> {
+        match self {
+            Raw::Text(text) => match text.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Some(true),
+                "false" | "0" | "no" | "off" => Some(false),
+                _ => None,
+            },
+            #[cfg(feature = "toml")]
+            Raw::Toml(value) => value.as_bool(),
+        }
+    }
+    fn as_f64(&self) -> Option<f64> {
+        match self {
+            Raw::Text(text) => text.trim().parse().ok(),
+            #[cfg(feature = "toml")]
+            Raw::Toml(value) => value
+                .as_float()
+                .or_else(|| value.as_integer().map(|i| i as f64)),
+        }
+    }
+}
+
+/// Why a raw value was refused.
+#[derive(Debug)]
+pub(crate) struct Invalid {
+    /// The key below the setting's own, for table settings (`acme` in `cost.tenant_budgets.acme`).
+    pub(crate) subkey: Option<String>,
+    pub(crate) value: String,
+    pub(crate) expected: String,
+}
+
+impl Invalid {
+    fn of(raw: &Raw<'_>, expected: impl Into<String>) -> Self {
+        Invalid {
+            subkey: None,
+            value: raw.shown(),
+            expected: expected.into(),
+        }
+    }
+
+    /// The error, for `key` set from `origin`.
+    pub(crate) fn into_error(self, key: Key, origin: Origin) -> ConfigError {
+        let key = match self.subkey {
+            Some(sub) => format!("{}.{sub}", key.name()),
+            None => key.name().to_owned(),
+        };
+        ConfigError::InvalidValue {
+            origin,
+            key,
+            value: self.value,
+            expected: self.expected,
+        }
+    }
+}
+
+const EXPECT_BOOL: &str = "a boolean (true or false)";
+const EXPECT_RATE: &str = "a number from 0 to 1";
+const EXPECT_USD: &str = "a finite number of US dollars, 0 or more";
+const EXPECT_URL: &str = "an http:// or https:// URL with a host, e.g. http://127.0.0.1:6006";
+const EXPECT_NAME: &str = "a non-empty string";
+const EXPECT_ADDR: &str = "an IP address and port, e.g. 127.0.0.1:9568";
+const EXPECT_BUDGETS: &str =
+    "a table of tenant = US dollars (0 or more), or text like \"acme=10,globex=2.5\"";
+
+pub(crate) fn is_rate(x: f64) -> bool {
+    (0.0..=1.0).contains(&x)
+}
+pub(crate) fn is_usd(x: f64) -> bool {
+    x.is_finite() && x >= 0.0
+}
+pub(crate) fn is_url(text: &str) -> bool {
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"));
+    match rest {
+        Some(rest) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+            !host.is_empty() && !text.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+fn parse_choice<C: Choice>(raw: &Raw<'_>) -> Result<C, Invalid> {
+    raw.as_str()
+        .and_then(C::parse)
+        .ok_or_else(|| Invalid::of(raw, C::expected()))
+}
+fn parse_bool(raw: &Raw<'_>) -> Result<bool, Invalid> {
+    raw.as_bool().ok_or_else(|| Invalid::of(raw, EXPECT_BOOL))
+}
+fn parse_rate(raw: &Raw<'_>) -> Result<f64, Invalid> {
+    raw.as_f64()
+        .filter(|x| is_rate(*x))
+        .ok_or_else(|| Invalid::of(raw, EXPECT_RATE))
+}
+fn parse_usd(raw: &Raw<'_>) -> Result<f64, Invalid> {
+    raw.as_f64()
+        .filter(|x| is_usd(*x))
+        .ok_or_else(|| Invalid::of(raw, EXPECT_USD))
+}
+fn parse_name(raw: &Raw<'_>) -> Result<String, Invalid> {
+    raw.as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| Invalid::of(raw, EXPECT_NAME))
+}
+fn parse_url(raw: &Raw<'_>) -> Result<String, Invalid> {
+    raw.as_str()
+        .filter(|s| is_url(s))
+        .map(|s| s.trim_end_matches('/').to_owned())
+        .ok_or_else(|| Invalid::of(raw, EXPECT_URL))
+}
+fn parse_addr(raw: &Raw<'_>) -> Result<SocketAddr, Invalid> {
+    raw.as_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| Invalid::of(raw, EXPECT_ADDR))
+}
+fn parse_level(raw: &Raw<'_>) -> Result<TelemetryLevel, Invalid> {
+    raw.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| {
+        Invalid::of(
+            raw,
+            "one of \"disabled\", \"basic\", \"detailed\", \"verbose\"",
+        )
+    })
+}
+
+fn parse_budgets(raw: &Raw<'_>) -> Result<Vec<(String, f64)>, Invalid> {
+    let entry_error = |tenant: &str, value: String| Invalid {
+        subkey: Some(tenant.to_owned()),
+        value,
+        expected: EXPECT_USD.to_owned(),
+    };
+    match raw {
+        Raw::Text(text) => {
+            let mut budgets = Vec::new();
+            for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let Some((tenant, usd)) = part.split_once('=') else {
+                    return Err(Invalid::of(raw, EXPECT_BUDGETS));
+                };
+                let tenant = tenant.trim();
+                if tenant.is_empty() {
+                    return Err(Invalid::of(raw, EXPECT_BUDGETS));
+                }
+                let usd_text = usd.trim();
+                match usd_text.parse::<f64>().ok().filter(|x| is_usd(*x)) {
+                    Some(usd) => budgets.push((tenant.to_owned(), usd)),
+                    None => return Err(entry_error(tenant, format!("{usd_text:?}"))),
+                }
+            }
+            Ok(budgets)
+        }
+        #[cfg(feature = "toml")]
+        Raw::Toml(value) => {
+            let table = value
+                .as_table()
+                .ok_or_else(|| Invalid::of(raw, EXPECT_BUDGETS))?;
+            let mut budgets = Vec::new();
+            for (tenant, usd) in table {
+                let amount = Raw::Toml(usd).as_f64().filter(|x| is_usd(*x));
+                match amount {
+                    Some(usd) => budgets.push((tenant.clone(), usd)),
+                    None => return Err(entry_error(tenant, usd.to_string())),
+                }
+            }
+            Ok(budgets)
+        }
+    }
+}
+
+impl Key {
+    /// Every key, in documentation order.
+    pub const ALL: [Key; 20] = [
+        Key::Level,
+        Key::TracingEnabled,
+        Key::TracingEndpoint,
+        Key::TracingProtocol,
+        Key::TracingServiceName,
+        Key::TracingServiceVersion,
+        Key::TracingSampleRate,
+        Key::TracingExport,
+        Key::TracingHideInputs,
+        Key::TracingHideOutputs,
+        Key::MetricsEnabled,
+        Key::MetricsListen,
+        Key::LogEnabled,
+        Key::LogFormat,
+        Key::LogLevel,
+        Key::LogSampleRate,
+        Key::CostEnabled,
+        Key::CostBudgetUsd,
+        Key::CostWindow,
+        Key::CostTenantBudgets,
+    ];
+
+    /// The dotted name, as in the TOML file (`tracing.sample_rate`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Key::Level => "level",
+            Key::TracingEnabled => "tracing.enabled",
+            Key::TracingEndpoint => "tracing.endpoint",
+            Key::TracingProtocol => "tracing.protocol",
+            Key::TracingServiceName => "tracing.service_name",
+            Key::TracingServiceVersion => "tracing.service_version",
+            Key::TracingSampleRate => "tracing.sample_rate",
+            Key::TracingExport => "tracing.export",
+            Key::TracingHideInputs => "tracing.hide_inputs",
+            Key::TracingHideOutputs => "tracing.hide_outputs",
+            Key::MetricsEnabled => "metrics.enabled",
+            Key::MetricsListen => "metrics.listen",
+            Key::LogEnabled => "log.enabled",
+            Key::LogFormat => "log.format",
+            Key::LogLevel => "log.level",
+            Key::LogSampleRate => "log.sample_rate",
+            Key::CostEnabled => "cost.enabled",
+            Key::CostBudgetUsd => "cost.budget_usd",
+            Key::CostWindow => "cost.window",
+            Key::CostTenantBudgets => "cost.tenant_budgets",
+        }
+    }
+
+    /// The key with this dotted name.
+    pub fn from_name(name: &str) -> Option<Key> {
+        Key::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Its own environment variable: `LLM_TELEMETRY_` and the dotted name in upper case with
+    /// `_` for `.` (`LLM_TELEMETRY_TRACING_SAMPLE_RATE`).
+    pub fn env_var(self) -> &'static str {
+        match self {
+            Key::Level => "LLM_TELEMETRY_LEVEL",
+            Key::TracingEnabled => "LLM_TELEMETRY_TRACING_ENABLED",
+            Key::TracingEndpoint => "LLM_TELEMETRY_TRACING_ENDPOINT",
+            Key::TracingProtocol => "LLM_TELEMETRY_TRACING_PROTOCOL",
+            Key::TracingServiceName => "LLM_TELEMETRY_TRACING_SERVICE_NAME",
+            Key::TracingServiceVersion => "LLM_TELEMETRY_TRACING_SERVICE_VERSION",
+            Key::TracingSampleRate => "LLM_TELEMETRY_TRACING_SAMPLE_RATE",
+            Key::TracingExport => "LLM_TELEMETRY_TRACING_EXPORT",
+            Key::TracingHideInputs => "LLM_TELEMETRY_TRACING_HIDE_INPUTS",
+            Key::TracingHideOutputs => "LLM_TELEMETRY_TRACING_HIDE_OUTPUTS",
+            Key::MetricsEnabled => "LLM_TELEMETRY_METRICS_ENABLED",
+            Key::MetricsListen => "LLM_TELEMETRY_METRICS_LISTEN",
+            Key::LogEnabled => "LLM_TELEMETRY_LOG_ENABLED",
+            Key::LogFormat => "LLM_TELEMETRY_LOG_FORMAT",
+            Key::LogLevel => "LLM_TELEMETRY_LOG_LEVEL",
+            Key::LogSampleRate => "LLM_TELEMETRY_LOG_SAMPLE_RATE",
+            Key::CostEnabled => "LLM_TELEMETRY_COST_ENABLED",
+            Key::CostBudgetUsd => "LLM_TELEMETRY_COST_BUDGET_USD",
+            Key::CostWindow => "LLM_TELEMETRY_COST_WINDOW",
+            Key::CostTenantBudgets => "LLM_TELEMETRY_COST_TENANT_BUDGETS",
+        }
+    }
+
+    /// Standard variables also honoured, in decreasing precedence, when [`Key::env_var`] is
+    /// unset. (`OTEL_SDK_DISABLED=true` also turns `tracing.enabled` off.)
+    pub fn standard_env_vars(self) -> &'static [&'static str] {
+        match self {
+            Key::TracingEndpoint => &["OTEL_EXPORTER_OTLP_ENDPOINT", "PHOENIX_COLLECTOR_ENDPOINT"],
+            Key::TracingProtocol => &["OTEL_EXPORTER_OTLP_PROTOCOL"],
+            Key::TracingServiceName => &["OTEL_SERVICE_NAME"],
+            Key::TracingHideInputs => &["OPENINFERENCE_HIDE_INPUTS"],
+            Key::TracingHideOutputs => &["OPENINFERENCE_HIDE_OUTPUTS"],
+            _ => &[],
+        }
+    }
+
+    /// What the key accepts.
+    pub fn expected(self) -> String {
+        match self {
+            Key::Level => "one of \"disabled\", \"basic\", \"detailed\", \"verbose\"".to_owned(),
+            Key::TracingEnabled
+            | Key::TracingHideInputs
+            | Key::TracingHideOutputs
+            | Key::MetricsEnabled
+            | Key::LogEnabled
+            | Key::CostEnabled => EXPECT_BOOL.to_owned(),
+            Key::TracingEndpoint => EXPECT_URL.to_owned(),
+            Key::TracingProtocol => OtlpProtocol::expected(),
+            Key::TracingServiceName | Key::TracingServiceVersion => EXPECT_NAME.to_owned(),
+            Key::TracingSampleRate | Key::LogSampleRate => EXPECT_RATE.to_owned(),
+            Key::TracingExport => ExportMode::expected(),
+            Key::MetricsListen => EXPECT_ADDR.to_owned(),
+            Key::LogFormat => LogFormat::expected(),
+            Key::LogLevel => LogLevel::expected(),
+            Key::CostBudgetUsd => EXPECT_USD.to_owned(),
+            Key::CostWindow => BudgetWindow::expected(),
+            Key::CostTenantBudgets => EXPECT_BUDGETS.to_owned(),
+        }
+    }
+
+    /// Its section (`tracing`), or `None` for top-level keys.
+    pub fn section(self) -> Option<&'static str> {
+        self.name().split_once('.').map(|(section, _)| section)
+    }
+
+    /// Checks `raw` and stores it in `config`.
+    pub(crate) fn apply(self, config: &mut Config, raw: Raw<'_>) -> Result<(), Invalid> {
+        let raw = &raw;
+        match self {
+            Key::Level => config.level = parse_level(raw)?,
+            Key::TracingEnabled => config.tracing.enabled = parse_bool(raw)?,
+            Key::TracingEndpoint => config.tracing.endpoint = Some(parse_url(raw)?),
+            Key::TracingProtocol => config.tracing.protocol = parse_choice(raw)?,
+            Key::TracingServiceName => config.tracing.service_name = parse_name(raw)?,
+            Key::TracingServiceVersion => config.tracing.service_version = Some(parse_name(raw)?),
+            Key::TracingSampleRate => config.tracing.sample_rate = parse_rate(raw)?,
+            Key::TracingExport => config.tracing.export = parse_choice(raw)?,
+            Key::TracingHideInputs => config.tracing.hide_inputs = parse_bool(raw)?,
+            Key::TracingHideOutputs => config.tracing.hide_outputs = parse_bool(raw)?,
+            Key::MetricsEnabled => config.metrics.enabled = parse_bool(raw)?,
+            Key::MetricsListen => config.metrics.listen = parse_addr(raw)?,
+            Key::LogEnabled => config.log.enabled = parse_bool(raw)?,
+            Key::LogFormat => config.log.format = parse_choice(raw)?,
+            Key::LogLevel => config.log.level = parse_choice(raw)?,
+            Key::LogSampleRate => config.log.sample_rate = parse_rate(raw)?,
+            Key::CostEnabled => config.cost.enabled = parse_bool(raw)?,
+            Key::CostBudgetUsd => config.cost.budget_usd = Some(parse_usd(raw)?),
+            Key::CostWindow => config.cost.window = parse_choice(raw)?,
+            Key::CostTenantBudgets => {
+                config.cost.tenant_budgets = parse_budgets(raw)?.into_iter().collect()
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The keys of `section` (or the top level when `None`), comma-separated, for error messages.
+pub(crate) fn known_keys(section: Option<&str>) -> String {
+    let mut names: Vec<&str> = Key::ALL
+        .iter()
+        .filter(|k| k.section() == section)
+        .map(|k| k.name())
+        .collect();
+    if section.is_none() {
+        names.extend(["tracing", "metrics", "log", "cost"]);
+    }
+    names.join(", ")
+}
+
+/// Every dotted key, comma-separated, for error messages.
+pub(crate) fn all_keys() -> String {
+    let names: Vec<&str> = Key::ALL.iter().map(|k| k.name()).collect();
+    names.join(", ")
+}
+
+/// Checks every value of a configuration built in code.
+pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
+    let invalid = |key: Key, value: String| ConfigError::InvalidValue {
+        origin: Origin::Code,
+        key: key.name().to_owned(),
+        value,
+        expected: key.expected(),
+    };
+    if let Some(endpoint) = config.tracing.endpoint.as_ref().filter(|e| !is_url(e)) {
+        return Err(invalid(Key::TracingEndpoint, format!("{endpoint:?}")));
+    }
+    if config.tracing.service_name.trim().is_empty() {
+        return Err(invalid(
+            Key::TracingServiceName,
+            format!("{:?}", config.tracing.service_name),
+        ));
+    }
+    if let Some(version) = config
+        .tracing
+        .service_version
+        .as_ref()
+        .filter(|v| v.trim().is_empty())
+    {
+        return Err(invalid(Key::TracingServiceVersion, format!("{version:?}")));
+    }
+    if !is_rate(config.tracing.sample_rate) {
+        return Err(invalid(
+            Key::TracingSampleRate,
+            config.tracing.sample_rate.to_string(),
+        ));
+    }
+    if !is_rate(config.log.sample_rate) {
+        return Err(invalid(
+            Key::LogSampleRate,
+            config.log.sample_rate.to_string(),
+        ));
+    }
+    if let Some(budget) = config.cost.budget_usd.filter(|b| !is_usd(*b)) {
+        return Err(invalid(Key::CostBudgetUsd, budget.to_string()));
+    }
+    for (tenant, budget) in &config.cost.tenant_budgets {
+        if tenant.trim().is_empty() || !is_usd(*budget) {
+            return Err(ConfigError::InvalidValue {
+                origin: Origin::Code,
+                key: format!("{}.{tenant}", Key::CostTenantBudgets.name()),
+                value: budget.to_string(),
+                expected: EXPECT_BUDGETS.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}

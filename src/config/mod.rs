@@ -1,0 +1,362 @@
+//! [`Config`]: the one configuration of llm-telemetry, from defaults, a TOML file, environment
+//! variables and code, in that order of increasing precedence.
+//!
+//! Explicit settings (typed builder setters and `key=value` arguments from a command line) beat
+//! the environment, which beats the file, which beats the defaults:
+//!
+//! ```
+//! use llm_telemetry::config::{Config, LogFormat};
+//! use llm_telemetry::instrument::TelemetryLevel;
+//!
+//! let file = r#"
+//!     level = "verbose"
+//!     [log]
+//!     format = "json"
+//!     level = "debug"
+//! "#;
+//! let env = |name: &str| (name == "LLM_TELEMETRY_LOG_LEVEL").then(|| "warn".to_owned());
+//! let config = Config::builder()
+//!     .toml_str(file)
+//!     .env_with(env)
+//!     .level(TelemetryLevel::Basic)
+//!     .build()?;
+//! assert_eq!(config.level, TelemetryLevel::Basic);       // code beats the file
+//! assert_eq!(config.log.level.as_str(), "warn");         // the environment beats the file
+//! assert_eq!(config.log.format, LogFormat::Json);        // the file beats the default
+//! assert_eq!(config.metrics.listen.to_string(), "127.0.0.1:9568"); // the default
+//! # Ok::<(), llm_telemetry::config::ConfigError>(())
+//! ```
+//!
+//! Every key, its environment variable, its default and what it accepts is listed by
+//! [`Key::ALL`] (rendered in the README's configuration reference). Invalid values and unknown
+//! keys are [`ConfigError`]s naming the key, the value, where it came from and what is allowed.
+//! Reading files needs the default-on `toml` feature.
+//!
+//! The core only carries this data: the handler crates read the sections that concern them
+//! (`tracing` for OpenTelemetry, `metrics` for Prometheus, `log`, `cost`), and
+//! [`crate::instrument::Instrumentation::from_config`] reads `level`.
+
+mod builder;
+mod env;
+mod error;
+#[cfg(feature = "toml")]
+mod file;
+mod keys;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+
+pub use builder::ConfigBuilder;
+pub use error::{ConfigError, Origin};
+pub use keys::Key;
+
+use crate::instrument::TelemetryLevel;
+
+/// The environment variable that names a configuration file for [`ConfigBuilder::process_env`].
+pub const CONFIG_FILE_VAR: &str = "LLM_TELEMETRY_CONFIG";
+
+/// The default metrics listen address: `127.0.0.1:9568`.
+pub const DEFAULT_METRICS_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 9568);
+
+/// The default `tracing.service_name`.
+pub const DEFAULT_SERVICE_NAME: &str = "llm-telemetry";
+
+/// The whole configuration. Build it with [`Config::builder`], or take [`Config::default`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Config {
+    /// How much the instrumentation helpers emit (`level`).
+    pub level: TelemetryLevel,
+    /// Span export (`[tracing]`).
+    pub tracing: TracingConfig,
+    /// The Prometheus endpoint (`[metrics]`).
+    pub metrics: MetricsConfig,
+    /// Logging (`[log]`).
+    pub log: LogConfig,
+    /// Cost accounting and budgets (`[cost]`).
+    pub cost: CostConfig,
+}
+
+/// Span export over OTLP (`[tracing]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TracingConfig {
+    /// Whether spans are exported at all (`tracing.enabled`, default `true`; export also needs an
+    /// endpoint).
+    pub enabled: bool,
+    /// The OTLP collector's base URL, e.g. `http://127.0.0.1:6006` (`tracing.endpoint`; the
+    /// exporter appends `/v1/traces` for HTTP). `None`: no export.
+    pub endpoint: Option<String>,
+    /// The OTLP protocol (`tracing.protocol`, default `http/protobuf`).
+    pub protocol: OtlpProtocol,
+    /// `service.name` (`tracing.service_name`, default `llm-telemetry`).
+    pub service_name: String,
+    /// `service.version` (`tracing.service_version`).
+    pub service_version: Option<String>,
+    /// The fraction of traces exported, 0 to 1 (`tracing.sample_rate`, default 1).
+    pub sample_rate: f64,
+    /// Batch or one-by-one export (`tracing.export`, default `batch`).
+    pub export: ExportMode,
+    /// Leave prompts out of exported spans (`tracing.hide_inputs`, default `false`).
+    pub hide_inputs: bool,
+    /// Leave responses out of exported spans (`tracing.hide_outputs`, default `false`).
+    pub hide_outputs: bool,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            endpoint: None,
+            protocol: OtlpProtocol::default(),
+            service_name: DEFAULT_SERVICE_NAME.to_owned(),
+            service_version: None,
+            sample_rate: 1.0,
+            export: ExportMode::default(),
+            hide_inputs: false,
+            hide_outputs: false,
+        }
+    }
+}
+
+impl TracingConfig {
+    /// The endpoint to export to: `Some` when tracing is enabled and an endpoint is set.
+    pub fn export_endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref().filter(|_| self.enabled)
+    }
+}
+
+/// The Prometheus `/metrics` endpoint (`[metrics]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricsConfig {
+    /// Whether metrics are served (`metrics.enabled`, default `true`).
+    pub enabled: bool,
+    /// Where `/metrics` listens (`metrics.listen`, default `127.0.0.1:9568`).
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: DEFAULT_METRICS_LISTEN,
+        }
+    }
+}
+
+/// Logging (`[log]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogConfig {
+    /// Whether events are logged (`log.enabled`, default `true`).
+    pub enabled: bool,
+    /// Console lines or JSON lines (`log.format`, default `console`).
+    pub format: LogFormat,
+    /// The lowest level written (`log.level`, default `info`).
+    pub level: LogLevel,
+    /// The fraction of routine events written, 0 to 1 (`log.sample_rate`, default 1; errors are
+    /// always written by the log handler).
+    pub sample_rate: f64,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            format: LogFormat::default(),
+            level: LogLevel::default(),
+            sample_rate: 1.0,
+        }
+    }
+}
+
+/// Cost accounting (`[cost]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CostConfig {
+    /// Whether costs are computed (`cost.enabled`, default `true`).
+    pub enabled: bool,
+    /// A budget for all tenants together, in US dollars (`cost.budget_usd`).
+    pub budget_usd: Option<f64>,
+    /// The window budgets apply to (`cost.window`, default `day`).
+    pub window: BudgetWindow,
+    /// Per-tenant budgets in US dollars (`[cost.tenant_budgets]`, or
+    /// `LLM_TELEMETRY_COST_TENANT_BUDGETS="acme=10,globex=2.5"`).
+    pub tenant_budgets: BTreeMap<String, f64>,
+}
+
+impl Default for CostConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            budget_usd: None,
+            window: BudgetWindow::default(),
+            tenant_budgets: BTreeMap::new(),
+        }
+    }
+}
+
+/// A closed set of named values (the enums below), parsed case-insensitively.
+pub(crate) trait Choice: Sized + Copy + 'static {
+    const ALL: &'static [Self];
+    fn as_str(self) -> &'static str;
+    fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str().eq_ignore_ascii_case(text))
+    }
+    fn expected() -> String {
+        let names: Vec<String> = Self::ALL
+            .iter()
+            .map(|c| format!("\"{}\"", c.as_str()))
+            .collect();
+        format!("one of {}", names.join(", "))
+    }
+}
+
+macro_rules! choice {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+        }
+        impl $name {
+            /// The name used in configuration.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+        }
+        impl Choice for $name {
+            const ALL: &'static [Self] = &[$($name::$variant),+];
+            fn as_str(self) -> &'static str {
+                $name::as_str(self)
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+choice! {
+    /// The OTLP transport (`tracing.protocol`; `OTEL_EXPORTER_OTLP_PROTOCOL` values).
+    OtlpProtocol {
+        /// OTLP over gRPC.
+        Grpc = "grpc",
+        /// OTLP over HTTP with protobuf bodies (the default, what Phoenix serves on `/v1/traces`).
+        #[default]
+        HttpProtobuf = "http/protobuf",
+        /// OTLP over HTTP with JSON bodies.
+        HttpJson = "http/json",
+    }
+}
+
+choice! {
+    /// How finished spans are exported (`tracing.export`).
+    ExportMode {
+        /// Queued and sent in batches by a background worker (the default).
+        #[default]
+        Batch = "batch",
+        /// Sent one by one as they finish (debugging, tests).
+        Simple = "simple",
+    }
+}
+
+choice! {
+    /// The log line format (`log.format`).
+    LogFormat {
+        /// Human-readable lines (the default).
+        #[default]
+        Console = "console",
+        /// One JSON object per line.
+        Json = "json",
+    }
+}
+
+choice! {
+    /// The lowest log level written (`log.level`).
+    LogLevel {
+        /// Everything.
+        Trace = "trace",
+        /// Debugging detail.
+        Debug = "debug",
+        /// Routine events (the default).
+        #[default]
+        Info = "info",
+        /// Problems worth a look.
+        Warn = "warn",
+        /// Failures.
+        Error = "error",
+    }
+}
+
+choice! {
+    /// The window a budget applies to (`cost.window`).
+    BudgetWindow {
+        /// Each UTC day (the default).
+        #[default]
+        Day = "day",
+        /// Each UTC calendar month.
+        Month = "month",
+        /// Since the process started.
+        Lifetime = "lifetime",
+    }
+}
+
+impl Config {
+    /// A builder starting from the defaults.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder::new()
+    }
+
+    /// Defaults overridden by the process environment (and the file named by
+    /// `LLM_TELEMETRY_CONFIG`, if set).
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::builder().process_env().build()
+    }
+
+    /// Defaults overridden by the environment `lookup` returns (e.g. a map in tests).
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use llm_telemetry::config::Config;
+    /// let env = HashMap::from([("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")]);
+    /// let config = Config::from_env_with(|name| env.get(name).map(|v| v.to_string()))?;
+    /// assert_eq!(config.tracing.export_endpoint(), Some("http://127.0.0.1:4318"));
+    /// # Ok::<(), llm_telemetry::config::ConfigError>(())
+    /// ```
+    pub fn from_env_with(
+        lookup: impl Fn(&str) -> Option<String> + 'static,
+    ) -> Result<Config, ConfigError> {
+        Config::builder().env_with(lookup).build()
+    }
+
+    /// Defaults overridden by TOML `text` (errors name the file `<inline>`).
+    #[cfg(feature = "toml")]
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        Config::builder().toml_str(text).build()
+    }
+
+    /// Defaults overridden by the TOML file at `path`.
+    #[cfg(feature = "toml")]
+    pub fn from_file(path: impl Into<std::path::PathBuf>) -> Result<Config, ConfigError> {
+        Config::builder().file(path).build()
+    }
+
+    /// The configuration as a TOML document that [`Config::from_toml_str`] reads back unchanged.
+    #[cfg(feature = "toml")]
+    pub fn to_toml_string(&self) -> String {
+        file::to_toml(self)
+    }
+
+    /// Checks every value (the builder does this for values set in code). The error's origin
+    /// is [`Origin::Code`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        keys::validate(self)
+    }
+}

@@ -1,0 +1,133 @@
+//! [`Call`], the span every helper wraps, and [`run_traced`], the closure runner they share.
+//!
+//! A `Call` is an [`ActiveSpan`] that may be absent: absent when the level is `disabled` or
+//! nobody listens, so that the helpers build no metadata and read no clock in that case.
+//! Nothing here knows about generation, embeddings or providers.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+
+use crate::bus::panic_message;
+use crate::catalog::keys;
+use crate::context::{self, ContextGuard, SpanContext};
+use crate::event::Value;
+use crate::span::{ActiveSpan, SpanRecorder};
+
+/// A span that is recorded (`Some`) or not (`None`).
+#[derive(Debug, Default)]
+pub(crate) struct Call {
+    pub(crate) span: Option<ActiveSpan>,
+}
+
+impl Call {
+    /// A call that records nothing.
+    pub(crate) fn none() -> Self {
+        Self { span: None }
+    }
+
+    /// Wraps a started span, keeping it only if it is recorded.
+    pub(crate) fn from_span(span: ActiveSpan) -> Self {
+        Self {
+            span: span.is_recording().then_some(span),
+        }
+    }
+
+    pub(crate) fn is_recording(&self) -> bool {
+        self.span.is_some()
+    }
+
+    pub(crate) fn context(&self) -> Option<SpanContext> {
+        self.span.as_ref().and_then(ActiveSpan::context)
+    }
+
+    /// Makes the span current (or keeps the current one when not recorded).
+    pub(crate) fn enter(&self) -> ContextGuard {
+        match &self.span {
+            Some(span) => span.enter(),
+            None => context::enter(context::current()),
+        }
+    }
+
+    pub(crate) fn recorder(&mut self) -> Option<&mut SpanRecorder> {
+        self.span.as_mut().map(ActiveSpan::recorder)
+    }
+
+    /// Emits stop with `status = "ok"`.
+    pub(crate) fn stop_ok(&mut self) {
+        if let Some(span) = self.span.take() {
+            span.stop_with(&[(keys::STATUS, Value::Str(keys::STATUS_OK))]);
+        }
+    }
+
+    /// Emits exception with `error.type`, `exception.type` and `exception.message`.
+    pub(crate) fn fail(&mut self, error_type: &str, exception_type: &str, message: &str) {
+        if let Some(mut span) = self.span.take() {
+            span.recorder().set(keys::ERROR_TYPE, error_type);
+            span.exception(exception_type, message);
+        }
+    }
+}
+
+/// A helper span that [`run_traced`] can drive.
+pub(crate) trait Traced {
+    /// Makes the span current.
+    fn enter_span(&self) -> ContextGuard;
+    /// Ends the span with an exception.
+    fn fail_span(self, error_type: &str, exception_type: &str, message: &str);
+}
+
+/// Runs `f` with `span` current; `Ok` goes to `finish`, `Err` and panics end the span with an
+/// exception (a panic then resumes unwinding).
+pub(crate) fn run_traced<S, T, E>(
+    span: S,
+    f: impl FnOnce() -> Result<T, E>,
+    finish: impl FnOnce(S, &T),
+) -> Result<T, E>
+where
+    S: Traced,
+    E: fmt::Display,
+{
+    let result = {
+        let _entered = span.enter_span();
+        catch_unwind(AssertUnwindSafe(f))
+    };
+    match result {
+        Ok(Ok(value)) => {
+            finish(span, &value);
+            Ok(value)
+        }
+        Ok(Err(error)) => {
+            let kind = short_type_name::<E>();
+            span.fail_span(&kind, &kind, &error.to_string());
+            Err(error)
+        }
+        Err(payload) => {
+            span.fail_span("panic", "panic", &panic_message(&payload));
+            resume_unwind(payload)
+        }
+    }
+}
+
+/// `my_crate::error::BackendError` → `BackendError` (generic arguments kept).
+pub(crate) fn short_type_name<E: ?Sized>() -> String {
+    let full = std::any::type_name::<E>();
+    let base = full.split('<').next().unwrap_or(full);
+    let short = base.rsplit("::").next().unwrap_or(base);
+    format!("{short}{}", &full[base.len()..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_type_names() {
+        assert_eq!(short_type_name::<std::io::Error>(), "Error");
+        assert_eq!(short_type_name::<String>(), "String");
+        assert_eq!(
+            short_type_name::<Option<u8>>(),
+            "Option<u8>",
+            "generic arguments are kept"
+        );
+    }
+}
