@@ -2,6 +2,7 @@
 //! keys, parentage, streams (first token, stop, cancel), cache key hashing, provider events,
 //! level gating and the instrumented backend.
 
+use std::future::Future;
 use std::num::NonZeroU64;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
@@ -676,6 +677,125 @@ fn dropping_an_async_stream_early_stops_cancelled() {
     assert_eq!(capture.named("llm.stream.first_token").len(), 1);
 }
 
+/// A future that is pending once, then returns `value`, recording the current span per poll.
+struct PendingOnce<T> {
+    value: Option<T>,
+    polled: bool,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Option<SpanContext>>>>,
+}
+
+impl<T: Unpin> std::future::Future for PendingOnce<T> {
+    type Output = T;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        self.seen.lock().unwrap().push(context::current());
+        if !self.polled {
+            self.polled = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Poll::Ready(self.value.take().expect("polled after completion"))
+    }
+}
+
+fn pending_once<T>(
+    value: T,
+) -> (
+    PendingOnce<T>,
+    std::sync::Arc<std::sync::Mutex<Vec<Option<SpanContext>>>>,
+) {
+    let seen = std::sync::Arc::default();
+    (
+        PendingOnce {
+            value: Some(value),
+            polled: false,
+            seen: std::sync::Arc::clone(&seen),
+        },
+        seen,
+    )
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..100 {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+    panic!("the future did not complete in 100 polls")
+}
+
+#[test]
+fn async_helpers_keep_the_span_current_on_every_poll_and_finish_it() {
+    let (_bus, capture, telemetry) = setup(TelemetryLevel::Detailed);
+    let (answer, seen) = pending_once(Ok::<_, String>(Completion::new("async answer", 4, 2)));
+    let completion =
+        block_on(telemetry.generate_async(&GenerateRequest::new("m", "p"), answer)).unwrap();
+    assert_eq!(completion.text, "async answer");
+    let stop = one(&capture, "llm.generate.stop");
+    assert_eq!(stop.str(keys::OUTPUT), Some("async answer"));
+    assert_eq!(stop.measurement(keys::TOTAL_TOKENS), Some(6.0));
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert!(
+        seen.iter()
+            .all(|c| c.map(|c| c.span_id) == Some(span_of(&stop).span_id))
+    );
+    assert_eq!(context::current(), None);
+}
+
+#[test]
+fn an_async_request_parents_the_async_calls_inside_it() {
+    let (_bus, capture, telemetry) = setup(TelemetryLevel::Basic);
+    let inner = telemetry.clone();
+    let work = async move {
+        let (embedded, _) = pending_once(Ok::<_, String>(Embeddings::default()));
+        inner
+            .embed_async(&EmbedRequest::new("e", ["q"]), embedded)
+            .await?;
+        let (answered, _) = pending_once(Ok::<_, String>(Completion::new("a", 1, 1)));
+        inner
+            .chat_async(
+                &ChatRequest::new("m", vec![ChatMessage::user("q")]),
+                answered,
+            )
+            .await
+    };
+    block_on(telemetry.request_async("hybrid_search", &[], work)).unwrap();
+    let request = span_of(&one(&capture, "llm.request.stop"));
+    for child in ["llm.embed.stop", "llm.chat.stop"] {
+        assert_eq!(
+            span_of(&one(&capture, child)).parent_span_id,
+            Some(request.span_id),
+            "{child}"
+        );
+    }
+}
+
+#[test]
+fn async_helpers_report_errors_and_cancellation() {
+    let (_bus, capture, telemetry) = setup(TelemetryLevel::Basic);
+    let (failing, _) = pending_once(Err::<Embeddings, _>("index offline".to_owned()));
+    assert!(block_on(telemetry.embed_async(&EmbedRequest::new("e", ["q"]), failing)).is_err());
+    let exception = one(&capture, "llm.embed.exception");
+    assert_eq!(
+        exception.str(keys::EXCEPTION_MESSAGE),
+        Some("index offline")
+    );
+
+    let (never_finished, _) = pending_once(Ok::<_, String>(Completion::default()));
+    let mut call =
+        Box::pin(telemetry.generate_async(&GenerateRequest::new("m", "p"), never_finished));
+    assert!(
+        call.as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+            .is_pending()
+    );
+    drop(call);
+    let stop = one(&capture, "llm.generate.stop");
+    assert_eq!(stop.str(keys::STATUS), Some("cancelled"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // cache
 // ---------------------------------------------------------------------------------------------
@@ -1069,4 +1189,93 @@ fn instrumented_calls_nest_under_a_request_span_across_threads() {
             .expect("every call's parent is one of the request spans");
         assert_eq!(span_of(request).trace_id, span_of(child).trace_id);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// zero cost when nobody listens
+// ---------------------------------------------------------------------------------------------
+
+mod counting {
+    //! A global allocator that counts allocations per thread, so each test sees only its own.
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    pub struct Counting;
+
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+            // SAFETY: forwarded unchanged to the system allocator.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: forwarded unchanged to the system allocator.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    /// Allocations made by this thread so far.
+    pub fn allocations() -> u64 {
+        ALLOCATIONS.with(Cell::get)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: counting::Counting = counting::Counting;
+
+/// Runs every helper `rounds` times and returns the allocations made meanwhile.
+fn allocations_of_every_helper(telemetry: &Instrumentation, rounds: usize) -> u64 {
+    let request = full_request();
+    let chat = ChatRequest::new("m", vec![ChatMessage::user("secret question")]).tenant("t");
+    let embed = EmbedRequest::new("e", ["secret doc"]).pooling(Pooling::Cls);
+    let completion = Completion::new("secret answer", 3, 2);
+    let embeddings = Embeddings {
+        vectors: vec![vec![0.0; 4]],
+        input_tokens: 2,
+        pooling: Pooling::Cls,
+    };
+    let cache = telemetry.cache("prompts");
+    let before = counting::allocations();
+    for _ in 0..rounds {
+        telemetry.start_generate(&request).finish(&completion);
+        telemetry.start_chat(&chat).finish(&completion);
+        telemetry.start_embed(&embed).finish(&embeddings);
+        let done: Result<u8, String> = telemetry.try_request("op", &[], || Ok(1));
+        assert!(done.is_ok());
+        assert_eq!(
+            telemetry.stream_generate(&request, ["a", "b", "c"]).count(),
+            3
+        );
+        cache.hit("secret key", Some(10));
+        cache.miss("secret key");
+        telemetry.start_provider_request("p", Some("m")).finish(200);
+        telemetry.rate_limited("p", Duration::from_secs(1));
+        telemetry.auth_refreshed("p");
+    }
+    counting::allocations() - before
+}
+
+#[test]
+fn helpers_allocate_nothing_when_nobody_listens_or_the_level_is_disabled() {
+    let bus = Bus::new();
+    let quiet = Instrumentation::new(&bus, TelemetryLevel::Verbose);
+    allocations_of_every_helper(&quiet, 1); // warm up: registers names, caches interest
+    assert_eq!(allocations_of_every_helper(&quiet, 20), 0, "nobody listens");
+
+    let _capture = Capture::attach(&bus, &["*"]).unwrap();
+    let disabled = Instrumentation::new(&bus, TelemetryLevel::Disabled);
+    allocations_of_every_helper(&disabled, 1);
+    assert_eq!(
+        allocations_of_every_helper(&disabled, 20),
+        0,
+        "level disabled"
+    );
+
+    // The counter does see allocations: the same calls, listened to, allocate.
+    let listened = Instrumentation::new(&bus, TelemetryLevel::Basic);
+    assert!(allocations_of_every_helper(&listened, 1) > 0);
 }

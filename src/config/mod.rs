@@ -331,7 +331,7 @@ impl Config {
     /// # Ok::<(), llm_telemetry::config::ConfigError>(())
     /// ```
     pub fn from_env_with(
-        lookup: impl Fn(&str) -> Option<String> + 'static,
+        lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
         Config::builder().env_with(lookup).build()
     }

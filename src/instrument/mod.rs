@@ -11,6 +11,7 @@
 //! | [`Instrumentation::chat`], [`Instrumentation::start_chat`] | `llm.chat.*` |
 //! | [`Instrumentation::embed`], [`Instrumentation::start_embed`] | `llm.embed.*` |
 //! | [`Instrumentation::request`], [`Instrumentation::start_request`] | `llm.request.*` (a parent span) |
+//! | [`Instrumentation::generate_async`], `chat_async`, `embed_async`, `request_async` | the same, around a future ([`TracedFuture`]) |
 //! | [`GenerationSpan::stream`], [`GenerationSpan::stream_async`] | `llm.stream.first_token`, then the stop event with stream rates |
 //! | [`Instrumentation::cache`] | `cache.lookup.{hit,miss}`, `cache.entry.{put,evicted}` |
 //! | [`Instrumentation::start_provider_request`], [`Instrumentation::rate_limited`], [`Instrumentation::auth_refreshed`] | `llm.provider.*` |
@@ -42,6 +43,7 @@ mod backend;
 mod cache;
 mod call;
 mod embedding;
+mod future;
 mod generation;
 mod hash;
 mod level;
@@ -57,6 +59,7 @@ pub use backend::{
 };
 pub use cache::CacheTelemetry;
 pub use embedding::EmbeddingSpan;
+pub use future::TracedFuture;
 pub use generation::GenerationSpan;
 pub use hash::{HexHash, KeyHasher};
 pub use level::{ParseLevelError, TelemetryLevel};

@@ -1,0 +1,843 @@
+//! Configuration: defaults, the TOML file, the environment (injected, never the process's),
+//! explicit settings, their precedence, and every error path.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use llm_telemetry::config::{
+    BudgetWindow, Config, ConfigError, CostConfig, ExportMode, Key, LogConfig, LogFormat, LogLevel,
+    MetricsConfig, Origin, OtlpProtocol, TracingConfig,
+};
+use llm_telemetry::instrument::TelemetryLevel;
+
+fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |name| map.get(name).cloned()
+}
+
+/// A unique temporary file holding `text`, removed on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str, text: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "llm-telemetry-config-{}-{name}.toml",
+            std::process::id()
+        ));
+        std::fs::write(&path, text).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+const FULL_FILE: &str = r#"
+level = "verbose"
+
+[tracing]
+enabled = false
+endpoint = "http://127.0.0.1:6006/"
+protocol = "grpc"
+service_name = "inference-service"
+service_version = "1.2.3"
+sample_rate = 0.25
+export = "simple"
+hide_inputs = true
+hide_outputs = true
+
+[metrics]
+enabled = false
+listen = "0.0.0.0:9100"
+
+[log]
+enabled = false
+format = "json"
+level = "debug"
+sample_rate = 0.5
+
+[cost]
+enabled = false
+budget_usd = 100
+window = "month"
+
+[cost.tenant_budgets]
+acme = 10.5
+globex = 2
+"#;
+
+fn full_config() -> Config {
+    Config {
+        level: TelemetryLevel::Verbose,
+        tracing: TracingConfig {
+            enabled: false,
+            endpoint: Some("http://127.0.0.1:6006".into()),
+            protocol: OtlpProtocol::Grpc,
+            service_name: "inference-service".into(),
+            service_version: Some("1.2.3".into()),
+            sample_rate: 0.25,
+            export: ExportMode::Simple,
+            hide_inputs: true,
+            hide_outputs: true,
+        },
+        metrics: MetricsConfig {
+            enabled: false,
+            listen: "0.0.0.0:9100".parse().unwrap(),
+        },
+        log: LogConfig {
+            enabled: false,
+            format: LogFormat::Json,
+            level: LogLevel::Debug,
+            sample_rate: 0.5,
+        },
+        cost: CostConfig {
+            enabled: false,
+            budget_usd: Some(100.0),
+            window: BudgetWindow::Month,
+            tenant_budgets: [("acme".to_owned(), 10.5), ("globex".to_owned(), 2.0)].into(),
+        },
+    }
+}
+
+fn invalid(result: Result<Config, ConfigError>) -> (Origin, String, String, String) {
+    match result {
+        Err(ConfigError::InvalidValue {
+            origin,
+            key,
+            value,
+            expected,
+        }) => (origin, key, value, expected),
+        other => panic!("expected InvalidValue, got {other:?}"),
+    }
+}
+
+fn inline() -> Origin {
+    Origin::File {
+        path: PathBuf::from("<inline>"),
+    }
+}
+
+fn from_env(var: &str) -> Origin {
+    Origin::Env {
+        var: var.to_owned(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// sources
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_defaults() {
+    let c = Config::builder().build().unwrap();
+    assert_eq!(c, Config::default());
+    assert_eq!(c.level, TelemetryLevel::Detailed);
+    assert!(c.tracing.enabled);
+    assert_eq!(c.tracing.endpoint, None);
+    assert_eq!(c.tracing.export_endpoint(), None, "no endpoint, no export");
+    assert_eq!(c.tracing.protocol, OtlpProtocol::HttpProtobuf);
+    assert_eq!(c.tracing.service_name, "llm-telemetry");
+    assert_eq!(c.tracing.sample_rate, 1.0);
+    assert_eq!(c.tracing.export, ExportMode::Batch);
+    assert_eq!(
+        c.metrics.listen,
+        "127.0.0.1:9568".parse::<SocketAddr>().unwrap()
+    );
+    assert_eq!(c.log.format, LogFormat::Console);
+    assert_eq!(c.log.level, LogLevel::Info);
+    assert_eq!(c.cost.budget_usd, None);
+    assert_eq!(c.cost.window, BudgetWindow::Day);
+}
+
+#[test]
+fn a_file_sets_every_key() {
+    assert_eq!(Config::from_toml_str(FULL_FILE).unwrap(), full_config());
+    let file = TempFile::new("full", FULL_FILE);
+    assert_eq!(Config::from_file(&file.0).unwrap(), full_config());
+}
+
+#[test]
+fn the_environment_sets_every_key() {
+    let c = Config::from_env_with(env(&[
+        ("LLM_TELEMETRY_LEVEL", "VERBOSE"),
+        ("LLM_TELEMETRY_TRACING_ENABLED", "no"),
+        ("LLM_TELEMETRY_TRACING_ENDPOINT", "http://127.0.0.1:6006/"),
+        ("LLM_TELEMETRY_TRACING_PROTOCOL", "grpc"),
+        ("LLM_TELEMETRY_TRACING_SERVICE_NAME", "inference-service"),
+        ("LLM_TELEMETRY_TRACING_SERVICE_VERSION", "1.2.3"),
+        ("LLM_TELEMETRY_TRACING_SAMPLE_RATE", "0.25"),
+        ("LLM_TELEMETRY_TRACING_EXPORT", "simple"),
+        ("LLM_TELEMETRY_TRACING_HIDE_INPUTS", "true"),
+        ("LLM_TELEMETRY_TRACING_HIDE_OUTPUTS", "1"),
+        ("LLM_TELEMETRY_METRICS_ENABLED", "off"),
+        ("LLM_TELEMETRY_METRICS_LISTEN", "0.0.0.0:9100"),
+        ("LLM_TELEMETRY_LOG_ENABLED", "false"),
+        ("LLM_TELEMETRY_LOG_FORMAT", "json"),
+        ("LLM_TELEMETRY_LOG_LEVEL", "debug"),
+        ("LLM_TELEMETRY_LOG_SAMPLE_RATE", "0.5"),
+        ("LLM_TELEMETRY_COST_ENABLED", "0"),
+        ("LLM_TELEMETRY_COST_BUDGET_USD", "100"),
+        ("LLM_TELEMETRY_COST_WINDOW", "month"),
+        ("LLM_TELEMETRY_COST_TENANT_BUDGETS", "acme=10.5, globex=2"),
+    ]))
+    .unwrap();
+    assert_eq!(c, full_config());
+}
+
+#[test]
+fn arguments_set_every_key() {
+    let c = Config::builder()
+        .set_all([
+            "level=verbose",
+            "tracing.enabled=false",
+            "tracing.endpoint=http://127.0.0.1:6006",
+            "tracing.protocol=grpc",
+            "tracing.service_name=inference-service",
+            "tracing.service_version=1.2.3",
+            "tracing.sample_rate=0.25",
+            "tracing.export=simple",
+            "tracing.hide_inputs=true",
+            "tracing.hide_outputs=true",
+            "metrics.enabled=false",
+            "metrics.listen=0.0.0.0:9100",
+            "log.enabled=false",
+            "log.format=json",
+            "log.level=debug",
+            "log.sample_rate=0.5",
+            "cost.enabled=false",
+            "cost.budget_usd=100",
+            "cost.window=month",
+            "cost.tenant_budgets=acme=10.5,globex=2",
+        ])
+        .build()
+        .unwrap();
+    assert_eq!(c, full_config());
+}
+
+#[test]
+fn typed_setters_set_every_key() {
+    let c = Config::builder()
+        .level(TelemetryLevel::Verbose)
+        .tracing_enabled(false)
+        .tracing_endpoint("http://127.0.0.1:6006")
+        .tracing_protocol(OtlpProtocol::Grpc)
+        .service_name("inference-service")
+        .service_version("1.2.3")
+        .tracing_sample_rate(0.25)
+        .tracing_export(ExportMode::Simple)
+        .hide_inputs(true)
+        .hide_outputs(true)
+        .metrics_enabled(false)
+        .metrics_listen("0.0.0.0:9100".parse().unwrap())
+        .log_enabled(false)
+        .log_format(LogFormat::Json)
+        .log_level(LogLevel::Debug)
+        .log_sample_rate(0.5)
+        .cost_enabled(false)
+        .budget_usd(100.0)
+        .budget_window(BudgetWindow::Month)
+        .tenant_budget("acme", 10.5)
+        .tenant_budget("globex", 2.0)
+        .build()
+        .unwrap();
+    assert_eq!(c, full_config());
+}
+
+#[test]
+fn the_written_toml_reads_back_unchanged() {
+    for config in [Config::default(), full_config()] {
+        let text = config.to_toml_string();
+        assert_eq!(Config::from_toml_str(&text).unwrap(), config, "{text}");
+    }
+}
+
+#[test]
+fn every_key_has_its_systematic_environment_variable() {
+    for key in Key::ALL {
+        let expected = format!(
+            "LLM_TELEMETRY_{}",
+            key.name().to_ascii_uppercase().replace('.', "_")
+        );
+        assert_eq!(key.env_var(), expected);
+        assert_eq!(Key::from_name(key.name()), Some(key));
+        assert!(!key.expected().is_empty());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// precedence
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn code_beats_environment_beats_file_beats_defaults() {
+    let file = r#"
+        level = "basic"
+        [log]
+        level = "debug"
+        format = "json"
+        [tracing]
+        sample_rate = 0.1
+    "#;
+    let environment = env(&[
+        ("LLM_TELEMETRY_LEVEL", "verbose"),
+        ("LLM_TELEMETRY_LOG_LEVEL", "warn"),
+    ]);
+    // Explicit settings given first still win: precedence does not depend on call order.
+    let c = Config::builder()
+        .level(TelemetryLevel::Disabled)
+        .set("tracing.sample_rate=0.75")
+        .env_with(environment)
+        .toml_str(file)
+        .build()
+        .unwrap();
+    assert_eq!(c.level, TelemetryLevel::Disabled, "code > env > file");
+    assert_eq!(c.tracing.sample_rate, 0.75, "argument > file");
+    assert_eq!(c.log.level, LogLevel::Warn, "env > file");
+    assert_eq!(c.log.format, LogFormat::Json, "file > default");
+    assert_eq!(c.log.sample_rate, 1.0, "default");
+
+    // Each layer alone.
+    assert_eq!(
+        Config::from_toml_str(file).unwrap().level,
+        TelemetryLevel::Basic
+    );
+    let env_only = Config::from_env_with(env(&[("LLM_TELEMETRY_LEVEL", "verbose")])).unwrap();
+    assert_eq!(env_only.level, TelemetryLevel::Verbose);
+}
+
+#[test]
+fn later_explicit_settings_override_earlier_ones() {
+    let c = Config::builder()
+        .set("log.level=error")
+        .log_level(LogLevel::Trace)
+        .set("level=basic")
+        .level(TelemetryLevel::Verbose)
+        .set("level=detailed")
+        .build()
+        .unwrap();
+    assert_eq!(c.log.level, LogLevel::Trace);
+    assert_eq!(c.level, TelemetryLevel::Detailed);
+}
+
+#[test]
+fn standard_variables_are_honoured_below_our_own() {
+    let phoenix = Config::from_env_with(env(&[(
+        "PHOENIX_COLLECTOR_ENDPOINT",
+        "http://127.0.0.1:6006",
+    )]))
+    .unwrap();
+    assert_eq!(
+        phoenix.tracing.export_endpoint(),
+        Some("http://127.0.0.1:6006")
+    );
+
+    let both = Config::from_env_with(env(&[
+        ("PHOENIX_COLLECTOR_ENDPOINT", "http://127.0.0.1:6006"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ("OTEL_SERVICE_NAME", "svc"),
+        ("OPENINFERENCE_HIDE_INPUTS", "true"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        both.tracing.endpoint.as_deref(),
+        Some("http://127.0.0.1:4318")
+    );
+    assert_eq!(both.tracing.protocol, OtlpProtocol::HttpJson);
+    assert_eq!(both.tracing.service_name, "svc");
+    assert!(both.tracing.hide_inputs);
+
+    let ours = Config::from_env_with(env(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+        (
+            "LLM_TELEMETRY_TRACING_ENDPOINT",
+            "https://collector.example:4318",
+        ),
+        ("OTEL_SERVICE_NAME", "svc"),
+        ("LLM_TELEMETRY_TRACING_SERVICE_NAME", "ours"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        ours.tracing.endpoint.as_deref(),
+        Some("https://collector.example:4318")
+    );
+    assert_eq!(ours.tracing.service_name, "ours");
+}
+
+#[test]
+fn otel_sdk_disabled_turns_tracing_off_unless_ours_says_otherwise() {
+    let off = Config::from_env_with(env(&[("OTEL_SDK_DISABLED", "true")])).unwrap();
+    assert!(!off.tracing.enabled);
+    let on = Config::from_env_with(env(&[("OTEL_SDK_DISABLED", "false")])).unwrap();
+    assert!(on.tracing.enabled);
+    let ours = Config::from_env_with(env(&[
+        ("OTEL_SDK_DISABLED", "true"),
+        ("LLM_TELEMETRY_TRACING_ENABLED", "true"),
+    ]))
+    .unwrap();
+    assert!(ours.tracing.enabled);
+}
+
+#[test]
+fn empty_variables_count_as_unset() {
+    let c = Config::from_env_with(env(&[
+        ("LLM_TELEMETRY_LEVEL", ""),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "  "),
+        ("PHOENIX_COLLECTOR_ENDPOINT", "http://127.0.0.1:6006"),
+    ]))
+    .unwrap();
+    assert_eq!(c.level, TelemetryLevel::Detailed);
+    assert_eq!(c.tracing.endpoint.as_deref(), Some("http://127.0.0.1:6006"));
+}
+
+#[test]
+fn the_environment_can_name_the_file_and_an_explicit_file_beats_it() {
+    let named = TempFile::new("named", "level = \"basic\"\n");
+    let explicit = TempFile::new("explicit", "level = \"verbose\"\n");
+    let lookup = |path: &PathBuf| {
+        let path = path.to_string_lossy().into_owned();
+        env(&[("LLM_TELEMETRY_CONFIG", path.as_str())])
+    };
+    let c = Config::builder()
+        .env_with(lookup(&named.0))
+        .build()
+        .unwrap();
+    assert_eq!(c.level, TelemetryLevel::Basic);
+    let c = Config::builder()
+        .env_with(lookup(&named.0))
+        .file(&explicit.0)
+        .build()
+        .unwrap();
+    assert_eq!(c.level, TelemetryLevel::Verbose);
+}
+
+#[test]
+fn instrumentation_takes_its_level_from_the_config() {
+    let config = Config::builder()
+        .level(TelemetryLevel::Basic)
+        .build()
+        .unwrap();
+    let telemetry = llm_telemetry::instrument::Instrumentation::from_config(
+        &llm_telemetry::Bus::new(),
+        &config,
+    );
+    assert_eq!(telemetry.level(), TelemetryLevel::Basic);
+}
+
+// ---------------------------------------------------------------------------------------------
+// errors
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_missing_file_names_its_path() {
+    let path = std::env::temp_dir().join("llm-telemetry-config-does-not-exist.toml");
+    let error = Config::from_file(&path).unwrap_err();
+    assert!(matches!(&error, ConfigError::Read { path: p, .. } if *p == path));
+    assert!(
+        error
+            .to_string()
+            .contains("llm-telemetry-config-does-not-exist.toml")
+    );
+}
+
+#[test]
+fn bad_toml_names_the_file_and_the_line() {
+    let file = TempFile::new("syntax", "level = \"basic\"\n[tracing\nenabled = true\n");
+    let error = Config::from_file(&file.0).unwrap_err();
+    let ConfigError::Syntax { path, message } = &error else {
+        panic!("expected Syntax, got {error:?}")
+    };
+    assert_eq!(path, &file.0);
+    assert!(message.contains("line 2"), "{message}");
+    assert!(error.to_string().contains(&*file.0.to_string_lossy()));
+}
+
+#[test]
+fn unknown_keys_in_a_file_are_rejected_with_the_key_named() {
+    let file = TempFile::new("unknown", "[tracing]\nsampel_rate = 0.5\n");
+    let error = Config::from_file(&file.0).unwrap_err();
+    match &error {
+        ConfigError::UnknownKey { origin, key, known } => {
+            assert_eq!(
+                origin,
+                &Origin::File {
+                    path: file.0.clone()
+                }
+            );
+            assert_eq!(key, "tracing.sampel_rate");
+            assert!(known.contains("tracing.sample_rate"), "{known}");
+            assert!(
+                !known.contains("log.level"),
+                "only the section's keys: {known}"
+            );
+        }
+        other => panic!("expected UnknownKey, got {other:?}"),
+    }
+    let message = error.to_string();
+    assert!(
+        message.contains("tracing.sampel_rate") && message.contains(&*file.0.to_string_lossy())
+    );
+
+    let error = Config::from_toml_str("levle = \"basic\"").unwrap_err();
+    assert_eq!(error.key(), Some("levle"));
+    assert!(
+        error
+            .to_string()
+            .contains("level, tracing, metrics, log, cost")
+    );
+
+    let error = Config::from_toml_str("[tracng]\nenabled = true").unwrap_err();
+    assert_eq!(error.key(), Some("tracng"));
+}
+
+#[test]
+fn a_section_that_is_not_a_table_is_rejected() {
+    let (origin, key, value, expected) = invalid(Config::from_toml_str("tracing = true"));
+    assert_eq!(origin, inline());
+    assert_eq!(key, "tracing");
+    assert_eq!(value, "true");
+    assert_eq!(expected, "a table ([tracing])");
+}
+
+#[test]
+fn every_kind_of_bad_file_value_is_named_with_what_is_allowed() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("level = \"loud\"", "level", "\"loud\"", "\"verbose\""),
+        (
+            "[tracing]\nenabled = \"yes\"",
+            "tracing.enabled",
+            "\"yes\"",
+            "a boolean",
+        ),
+        (
+            "[tracing]\nendpoint = \"localhost:4317\"",
+            "tracing.endpoint",
+            "\"localhost:4317\"",
+            "http://",
+        ),
+        (
+            "[tracing]\nendpoint = \"http://\"",
+            "tracing.endpoint",
+            "\"http://\"",
+            "with a host",
+        ),
+        (
+            "[tracing]\nprotocol = \"udp\"",
+            "tracing.protocol",
+            "\"udp\"",
+            "\"http/protobuf\"",
+        ),
+        (
+            "[tracing]\nservice_name = \"\"",
+            "tracing.service_name",
+            "\"\"",
+            "non-empty",
+        ),
+        (
+            "[tracing]\nservice_version = 3",
+            "tracing.service_version",
+            "3",
+            "non-empty string",
+        ),
+        (
+            "[tracing]\nsample_rate = 1.5",
+            "tracing.sample_rate",
+            "1.5",
+            "from 0 to 1",
+        ),
+        (
+            "[tracing]\nsample_rate = \"half\"",
+            "tracing.sample_rate",
+            "\"half\"",
+            "from 0 to 1",
+        ),
+        (
+            "[tracing]\nexport = \"stream\"",
+            "tracing.export",
+            "\"stream\"",
+            "\"batch\", \"simple\"",
+        ),
+        (
+            "[tracing]\nhide_outputs = 1",
+            "tracing.hide_outputs",
+            "1",
+            "a boolean",
+        ),
+        (
+            "[metrics]\nlisten = \"localhost\"",
+            "metrics.listen",
+            "\"localhost\"",
+            "127.0.0.1:9568",
+        ),
+        (
+            "[log]\nformat = \"xml\"",
+            "log.format",
+            "\"xml\"",
+            "\"console\", \"json\"",
+        ),
+        (
+            "[log]\nlevel = \"loud\"",
+            "log.level",
+            "\"loud\"",
+            "\"warn\"",
+        ),
+        (
+            "[log]\nsample_rate = -0.1",
+            "log.sample_rate",
+            "-0.1",
+            "from 0 to 1",
+        ),
+        (
+            "[cost]\nbudget_usd = -5",
+            "cost.budget_usd",
+            "-5",
+            "0 or more",
+        ),
+        (
+            "[cost]\nbudget_usd = inf",
+            "cost.budget_usd",
+            "inf",
+            "finite",
+        ),
+        (
+            "[cost]\nwindow = \"week\"",
+            "cost.window",
+            "\"week\"",
+            "\"lifetime\"",
+        ),
+        (
+            "[cost]\ntenant_budgets = 5",
+            "cost.tenant_budgets",
+            "5",
+            "a table of tenant",
+        ),
+        (
+            "[cost.tenant_budgets]\nacme = \"lots\"",
+            "cost.tenant_budgets.acme",
+            "\"lots\"",
+            "US dollars",
+        ),
+    ];
+    for (text, want_key, want_value, want_expected) in cases {
+        let (origin, key, value, expected) = invalid(Config::from_toml_str(text));
+        assert_eq!(origin, inline(), "{text}");
+        assert_eq!(&key, want_key, "{text}");
+        assert_eq!(&value, want_value, "{text}");
+        assert!(expected.contains(want_expected), "{text}: {expected}");
+    }
+}
+
+#[test]
+fn a_bad_file_value_error_names_the_path_key_value_and_allowed() {
+    let file = TempFile::new("bad-value", "[log]\nformat = \"xml\"\n");
+    let error = Config::from_file(&file.0).unwrap_err();
+    let message = error.to_string();
+    for part in [
+        &*file.0.to_string_lossy(),
+        "log.format",
+        "\"xml\"",
+        "\"console\", \"json\"",
+    ] {
+        assert!(message.contains(part), "{message:?} lacks {part:?}");
+    }
+}
+
+#[test]
+fn bad_environment_values_name_the_variable() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("LLM_TELEMETRY_LEVEL", "loud", "level", "\"disabled\""),
+        (
+            "LLM_TELEMETRY_TRACING_SAMPLE_RATE",
+            "2",
+            "tracing.sample_rate",
+            "from 0 to 1",
+        ),
+        (
+            "LLM_TELEMETRY_TRACING_SAMPLE_RATE",
+            "NaN",
+            "tracing.sample_rate",
+            "from 0 to 1",
+        ),
+        (
+            "LLM_TELEMETRY_METRICS_ENABLED",
+            "maybe",
+            "metrics.enabled",
+            "a boolean",
+        ),
+        (
+            "LLM_TELEMETRY_METRICS_LISTEN",
+            "9568",
+            "metrics.listen",
+            "IP address and port",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "collector:4317",
+            "tracing.endpoint",
+            "http://",
+        ),
+        (
+            "PHOENIX_COLLECTOR_ENDPOINT",
+            "ftp://x",
+            "tracing.endpoint",
+            "http://",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            "thrift",
+            "tracing.protocol",
+            "\"grpc\"",
+        ),
+        (
+            "OTEL_SDK_DISABLED",
+            "sometimes",
+            "tracing.enabled",
+            "a boolean",
+        ),
+        (
+            "LLM_TELEMETRY_COST_TENANT_BUDGETS",
+            "acme",
+            "cost.tenant_budgets",
+            "acme=10",
+        ),
+        (
+            "LLM_TELEMETRY_COST_TENANT_BUDGETS",
+            "acme=-1",
+            "cost.tenant_budgets.acme",
+            "0 or more",
+        ),
+        (
+            "LLM_TELEMETRY_COST_TENANT_BUDGETS",
+            "=4",
+            "cost.tenant_budgets",
+            "acme=10",
+        ),
+    ];
+    for (var, raw, want_key, want_expected) in cases {
+        let result = Config::from_env_with(env(&[(var, raw)]));
+        let (origin, key, value, expected) = invalid(result);
+        assert_eq!(origin, from_env(var), "{var}={raw}");
+        assert_eq!(&key, want_key, "{var}={raw}");
+        assert!(
+            value.contains(raw.split('=').next_back().unwrap()),
+            "{var}={raw}: {value}"
+        );
+        assert!(expected.contains(want_expected), "{var}={raw}: {expected}");
+    }
+    let message = Config::from_env_with(env(&[("LLM_TELEMETRY_LOG_FORMAT", "xml")]))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        message,
+        "environment variable LLM_TELEMETRY_LOG_FORMAT: invalid value \"xml\" for `log.format`: \
+         expected one of \"console\", \"json\""
+    );
+}
+
+#[test]
+fn bad_arguments_are_errors() {
+    let error = Config::builder()
+        .set("tracing.sample_rate")
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&error, ConfigError::MalformedArgument { argument } if argument == "tracing.sample_rate")
+    );
+    assert!(error.to_string().contains("key=value"));
+
+    let error = Config::builder()
+        .set("tracing.rate=0.5")
+        .build()
+        .unwrap_err();
+    match &error {
+        ConfigError::UnknownKey { origin, key, known } => {
+            assert_eq!(origin, &Origin::Argument);
+            assert_eq!(key, "tracing.rate");
+            assert!(known.contains("tracing.sample_rate") && !known.contains("log."));
+        }
+        other => panic!("expected UnknownKey, got {other:?}"),
+    }
+    let error = Config::builder().set("verbosity=3").build().unwrap_err();
+    let ConfigError::UnknownKey { known, .. } = &error else {
+        panic!("{error:?}")
+    };
+    assert!(
+        known.contains("log.level") && known.contains("tracing.endpoint"),
+        "{known}"
+    );
+
+    let (origin, key, value, _) = invalid(Config::builder().set("metrics.listen=nowhere").build());
+    assert_eq!(
+        (origin, key.as_str(), value.as_str()),
+        (Origin::Argument, "metrics.listen", "\"nowhere\"")
+    );
+}
+
+#[test]
+fn bad_values_set_in_code_are_caught_at_build() {
+    let cases: Vec<(llm_telemetry::config::ConfigBuilder, &str)> = vec![
+        (
+            Config::builder().tracing_sample_rate(1.5),
+            "tracing.sample_rate",
+        ),
+        (
+            Config::builder().log_sample_rate(f64::NAN),
+            "log.sample_rate",
+        ),
+        (
+            Config::builder().tracing_endpoint("127.0.0.1:4317"),
+            "tracing.endpoint",
+        ),
+        (Config::builder().service_name("  "), "tracing.service_name"),
+        (
+            Config::builder().service_version(""),
+            "tracing.service_version",
+        ),
+        (Config::builder().budget_usd(-1.0), "cost.budget_usd"),
+        (
+            Config::builder().tenant_budget("acme", f64::INFINITY),
+            "cost.tenant_budgets.acme",
+        ),
+        (
+            Config::builder().tenant_budget("", 1.0),
+            "cost.tenant_budgets.",
+        ),
+    ];
+    for (builder, want_key) in cases {
+        let (origin, key, _, expected) = invalid(builder.build());
+        assert_eq!(origin, Origin::Code);
+        assert_eq!(key, want_key);
+        assert!(!expected.is_empty());
+    }
+    let hand_built = Config {
+        tracing: TracingConfig {
+            sample_rate: -1.0,
+            ..TracingConfig::default()
+        },
+        ..Config::default()
+    };
+    assert_eq!(
+        hand_built.validate().unwrap_err().key(),
+        Some("tracing.sample_rate")
+    );
+    assert!(Config::default().validate().is_ok());
+}
+
+#[test]
+fn a_bad_value_anywhere_fails_even_if_a_higher_layer_would_override_it() {
+    // Losing nothing silently: a broken file is reported even though the environment sets the
+    // same key.
+    let result = Config::builder()
+        .toml_str("level = \"loud\"")
+        .env_with(env(&[("LLM_TELEMETRY_LEVEL", "basic")]))
+        .build();
+    let (origin, key, _, _) = invalid(result);
+    assert_eq!((origin, key.as_str()), (inline(), "level"));
+}
