@@ -841,3 +841,36 @@ fn a_bad_value_anywhere_fails_even_if_a_higher_layer_would_override_it() {
     let (origin, key, _, _) = invalid(result);
     assert_eq!((origin, key.as_str()), (inline(), "level"));
 }
+
+#[test]
+fn value_in_reads_back_what_an_argument_set() {
+    let config = full_config();
+    for key in Key::ALL {
+        let text = key
+            .value_in(&config)
+            .unwrap_or_else(|| panic!("{key} is set in the full config"));
+        let rebuilt = Config::builder()
+            .set(format!("{}={text}", key.name()))
+            .build()
+            .unwrap_or_else(|e| panic!("{key}={text}: {e}"));
+        assert_eq!(key.value_in(&rebuilt), Some(text), "{key}");
+    }
+}
+
+#[test]
+fn the_reference_table_lists_every_key_once() {
+    let table = llm_telemetry::config::reference_markdown();
+    assert_eq!(table.lines().count(), Key::ALL.len() + 2);
+    for key in Key::ALL {
+        assert_eq!(
+            table.matches(&format!("| `{}` |", key.name())).count(),
+            1,
+            "{key}"
+        );
+        assert!(table.contains(key.env_var()));
+    }
+    assert!(table.contains("`PHOENIX_COLLECTOR_ENDPOINT`"));
+    assert!(
+        table.contains("| `metrics.listen` | `LLM_TELEMETRY_METRICS_LISTEN` | `127.0.0.1:9568` |")
+    );
+}

@@ -82,6 +82,8 @@ fn generate_emits_start_and_stop_with_every_key() {
             Ok::<_, String>(
                 Completion::new("Rayleigh scattering.", 7, 5)
                     .finish_reason(FinishReason::Stop)
+                    .prompt_cache_tokens(4, 1)
+                    .reasoning_tokens(2)
                     .response_model("llama-3.1-8b-q4"),
             )
         })
@@ -110,6 +112,9 @@ fn generate_emits_start_and_stop_with_every_key() {
     assert_eq!(stop.measurement(keys::PROMPT_LENGTH), Some(20.0));
     assert_eq!(stop.measurement(keys::RESPONSE_LENGTH), Some(20.0));
     assert!(stop.measurement(keys::TOKENS_PER_SECOND).unwrap() > 0.0);
+    assert_eq!(stop.measurement(keys::CACHE_READ_TOKENS), Some(4.0));
+    assert_eq!(stop.measurement(keys::CACHE_WRITE_TOKENS), Some(1.0));
+    assert_eq!(stop.measurement(keys::REASONING_TOKENS), Some(2.0));
     assert!(stop.measurement(keys::DURATION).is_some());
     assert_eq!(stop.str(keys::OUTPUT), Some("Rayleigh scattering."));
     assert_eq!(stop.str(keys::FINISH_REASONS), Some("stop"));
@@ -130,6 +135,12 @@ fn lengths_count_characters_not_bytes() {
     let stop = one(&capture, "llm.generate.stop");
     assert_eq!(stop.measurement(keys::PROMPT_LENGTH), Some(7.0));
     assert_eq!(stop.measurement(keys::RESPONSE_LENGTH), Some(5.0));
+    assert_eq!(
+        stop.measurement(keys::REASONING_TOKENS),
+        None,
+        "zero counts are left out"
+    );
+    assert_eq!(stop.measurement(keys::CACHE_READ_TOKENS), None);
 }
 
 #[test]

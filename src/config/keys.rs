@@ -378,6 +378,52 @@ impl Key {
         self.name().split_once('.').map(|(section, _)| section)
     }
 
+    /// The key's value in `config` as text (`None` when unset), in the form the environment
+    /// accepts.
+    ///
+    /// ```
+    /// use llm_telemetry::config::{Config, Key};
+    /// let config = Config::default();
+    /// assert_eq!(Key::MetricsListen.value_in(&config).as_deref(), Some("127.0.0.1:9568"));
+    /// assert_eq!(Key::TracingEndpoint.value_in(&config), None);
+    /// ```
+    pub fn value_in(self, config: &Config) -> Option<String> {
+        let t = &config.tracing;
+        Some(match self {
+            Key::Level => config.level.as_str().to_owned(),
+            Key::TracingEnabled => t.enabled.to_string(),
+            Key::TracingEndpoint => t.endpoint.clone()?,
+            Key::TracingProtocol => t.protocol.as_str().to_owned(),
+            Key::TracingServiceName => t.service_name.clone(),
+            Key::TracingServiceVersion => t.service_version.clone()?,
+            Key::TracingSampleRate => t.sample_rate.to_string(),
+            Key::TracingExport => t.export.as_str().to_owned(),
+            Key::TracingHideInputs => t.hide_inputs.to_string(),
+            Key::TracingHideOutputs => t.hide_outputs.to_string(),
+            Key::MetricsEnabled => config.metrics.enabled.to_string(),
+            Key::MetricsListen => config.metrics.listen.to_string(),
+            Key::LogEnabled => config.log.enabled.to_string(),
+            Key::LogFormat => config.log.format.as_str().to_owned(),
+            Key::LogLevel => config.log.level.as_str().to_owned(),
+            Key::LogSampleRate => config.log.sample_rate.to_string(),
+            Key::CostEnabled => config.cost.enabled.to_string(),
+            Key::CostBudgetUsd => config.cost.budget_usd?.to_string(),
+            Key::CostWindow => config.cost.window.as_str().to_owned(),
+            Key::CostTenantBudgets => {
+                if config.cost.tenant_budgets.is_empty() {
+                    return None;
+                }
+                let entries: Vec<String> = config
+                    .cost
+                    .tenant_budgets
+                    .iter()
+                    .map(|(tenant, usd)| format!("{tenant}={usd}"))
+                    .collect();
+                entries.join(",")
+            }
+        })
+    }
+
     /// Checks `raw` and stores it in `config`.
     pub(crate) fn apply(self, config: &mut Config, raw: Raw<'_>) -> Result<(), Invalid> {
         let raw = &raw;
@@ -426,6 +472,31 @@ pub(crate) fn known_keys(section: Option<&str>) -> String {
         names.extend(["tracing", "metrics", "log", "cost"]);
     }
     names.join(", ")
+}
+
+/// The configuration reference as a Markdown table: key, environment variables, default, and
+/// what each key accepts (for the README).
+pub fn reference_markdown() -> String {
+    let defaults = Config::default();
+    let mut out = String::from("| key | environment | default | accepts |\n|---|---|---|---|\n");
+    for key in Key::ALL {
+        let mut vars = vec![format!("`{}`", key.env_var())];
+        vars.extend(key.standard_env_vars().iter().map(|v| format!("`{v}`")));
+        if key == Key::TracingEnabled {
+            vars.push("`OTEL_SDK_DISABLED` (inverted)".to_owned());
+        }
+        let default = key
+            .value_in(&defaults)
+            .map_or_else(|| "unset".to_owned(), |v| format!("`{v}`"));
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            key.name(),
+            vars.join(", "),
+            default,
+            key.expected().replace('|', "\\|"),
+        ));
+    }
+    out
 }
 
 /// Every dotted key, comma-separated, for error messages.

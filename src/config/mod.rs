@@ -49,7 +49,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 pub use builder::ConfigBuilder;
 pub use error::{ConfigError, Origin};
-pub use keys::Key;
+pub use keys::{Key, reference_markdown};
 
 use crate::instrument::TelemetryLevel;
 
@@ -330,9 +330,7 @@ impl Config {
     /// assert_eq!(config.tracing.export_endpoint(), Some("http://127.0.0.1:4318"));
     /// # Ok::<(), llm_telemetry::config::ConfigError>(())
     /// ```
-    pub fn from_env_with(
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
+    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         Config::builder().env_with(lookup).build()
     }
 

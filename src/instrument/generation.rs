@@ -4,8 +4,8 @@
 //! Start metadata: `gen_ai.operation.name`, provider, model, tenant, `streaming`, the sampling
 //! parameters and (at `detailed`) the prompt as `input.value`. Stop adds `input_tokens`,
 //! `output_tokens`, `total_tokens`, `prompt_length`, `response_length`, `tokens_per_second`, the
-//! finish reason, `status = "ok"` and (at `detailed`) the response as `output.value`. Streaming
-//! lives in [`crate::instrument::TracedTokens`] / [`crate::instrument::TracedStream`].
+//! prompt-cache and reasoning token counts when non-zero, the finish reason, `status = "ok"` and
+//! (at `detailed`) the response as `output.value`. Streaming lives in [`crate::instrument::TracedTokens`] / [`crate::instrument::TracedStream`].
 
 use std::fmt;
 use std::time::Instant;
@@ -243,6 +243,15 @@ impl GenerationSpan {
                     keys::TOKENS_PER_SECOND,
                     completion.output_tokens as f64 / seconds,
                 );
+            }
+            for (key, count) in [
+                (keys::CACHE_READ_TOKENS, completion.cache_read_tokens),
+                (keys::CACHE_WRITE_TOKENS, completion.cache_write_tokens),
+                (keys::REASONING_TOKENS, completion.reasoning_tokens),
+            ] {
+                if count > 0 {
+                    recorder.measure(key, count as f64);
+                }
             }
             recorder.set(keys::FINISH_REASONS, completion.finish_reason.as_str());
             if let Some(model) = &completion.response_model {

@@ -98,3 +98,32 @@ impl FromStr for TelemetryLevel {
             .ok_or_else(|| ParseLevelError(s.to_owned()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_case_insensitively_and_rejects_others() {
+        for level in TelemetryLevel::ALL {
+            assert_eq!(level.as_str().parse::<TelemetryLevel>(), Ok(level));
+            assert_eq!(
+                level.as_str().to_uppercase().parse::<TelemetryLevel>(),
+                Ok(level)
+            );
+        }
+        assert_eq!(" off ".parse::<TelemetryLevel>(), Ok(TelemetryLevel::Disabled));
+        let error = "loud".parse::<TelemetryLevel>().unwrap_err();
+        assert_eq!(error, ParseLevelError("loud".to_owned()));
+        assert!(error.to_string().contains("disabled, basic, detailed, verbose"));
+    }
+
+    #[test]
+    fn each_level_includes_the_one_before() {
+        use TelemetryLevel::*;
+        assert!(!Disabled.is_enabled());
+        assert!(Basic.is_enabled() && !Basic.records_content());
+        assert!(Detailed.records_content() && !Detailed.records_tokens());
+        assert!(Verbose.records_content() && Verbose.records_tokens());
+    }
+}

@@ -282,6 +282,13 @@ pub struct Completion {
     pub finish_reason: FinishReason,
     /// The model that answered, when it differs from the requested one (`gen_ai.response.model`).
     pub response_model: Option<String>,
+    /// Prompt tokens read from the provider's prompt cache (`cache_read_tokens`; 0: none or
+    /// unknown, not emitted).
+    pub cache_read_tokens: u64,
+    /// Prompt tokens written to the provider's prompt cache (`cache_write_tokens`; 0: not emitted).
+    pub cache_write_tokens: u64,
+    /// Reasoning tokens, included in `output_tokens` (`reasoning_tokens`; 0: not emitted).
+    pub reasoning_tokens: u64,
 }
 
 impl Completion {
@@ -293,6 +300,9 @@ impl Completion {
             output_tokens,
             finish_reason: FinishReason::Stop,
             response_model: None,
+            cache_read_tokens: 0,
+            cache_write_tokens: 0,
+            reasoning_tokens: 0,
         }
     }
     /// Sets why it finished.
@@ -303,6 +313,17 @@ impl Completion {
     /// Sets the model that answered.
     pub fn response_model(mut self, model: impl Into<String>) -> Self {
         self.response_model = Some(model.into());
+        self
+    }
+    /// Sets the prompt-cache token counts (read from and written to the provider's cache).
+    pub fn prompt_cache_tokens(mut self, read: u64, written: u64) -> Self {
+        self.cache_read_tokens = read;
+        self.cache_write_tokens = written;
+        self
+    }
+    /// Sets the reasoning token count.
+    pub fn reasoning_tokens(mut self, reasoning: u64) -> Self {
+        self.reasoning_tokens = reasoning;
         self
     }
     /// Prompt plus generated tokens.
