@@ -1,10 +1,14 @@
 //! The bus: attach, detach, list, execute, flush, shutdown, stats.
 //!
-//! The dispatch table is an immutable snapshot ([`arc_swap::ArcSwap`]) that attach and detach
-//! replace under a writer lock; `execute` only reads it. In front of the table sits a per-name
-//! interest cache, one byte per registered event name, so an emit nobody listens to costs one load
-//! and one branch (the `tracing-core` callsite idea, keyed by the interned name id instead of a
-//! callsite). A name first seen after the last attach is resolved once on a cold path.
+//! The dispatch table is an immutable snapshot that attach and detach replace under a writer lock,
+//! bumping a generation counter; `execute` only reads it, through a per-thread cache of the
+//! snapshot keyed by that generation (see [`crate::snapshot`]): one atomic load and no atomic
+//! read-modify-write, where `arc-swap` would pay two or three. In front of the table sits a
+//! per-name interest cache, one byte per registered event name, so an emit nobody listens to costs
+//! one load and one branch (the `tracing-core` callsite idea, keyed by the interned name id instead
+//! of a callsite). A name first seen after the last attach is resolved once on a cold path. The
+//! global bus adds one process-wide flag, so `llm_telemetry::execute` with no handler attached
+//! anywhere costs a single load, like a `tracing` macro with no subscriber.
 //!
 //! Inline handlers run on the emitting thread inside `catch_unwind`; queued handlers get one shared
 //! `Arc<OwnedEvent>` pushed on their [`crate::queue`] lane. A handler that panics is detached
@@ -14,11 +18,10 @@
 use std::any::Any;
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use smallvec::SmallVec;
 
 use crate::catalog;
@@ -28,7 +31,15 @@ use crate::event::{Event, Measurements, Metadata, OwnedEvent, Value};
 use crate::handler::{Delivery, Handler, HandlerInfo};
 use crate::name::{EventName, MAX_EVENT_NAMES, Pattern, registered_names};
 use crate::queue::Lane;
+use crate::snapshot::{TableCache, TableRef};
 use crate::stats::{BusCounters, BusStats, HandlerCounters, HandlerStats, QueueStats, bump};
+
+/// Whether the global bus has any handler attached (one relaxed load): what `emit!` and the free
+/// functions check first.
+#[inline(always)]
+pub fn global_is_active() -> bool {
+    GLOBAL_ACTIVE.load(Ordering::Relaxed)
+}
 
 /// How deep handlers may nest emits (a handler emitting an event whose handler emits, …).
 pub const MAX_DEPTH: u8 = 8;
@@ -69,27 +80,52 @@ pub(crate) struct HandlerEntry {
     failed: std::sync::atomic::AtomicBool,
 }
 
-struct Dispatch {
-    handlers: Box<[Arc<HandlerEntry>]>,
-    queued: usize,
+pub(crate) struct Table {
+    /// The generation this table was published as.
+    pub(crate) generation: u64,
+    entries: Vec<Arc<HandlerEntry>>,
+    /// Indexed by name id; covers the names registered when the table was built. Each handler
+    /// comes with its index in `entries`.
+    by_name: Vec<Box<[(usize, Arc<HandlerEntry>)]>>,
 }
 
-struct Table {
-    entries: Vec<Arc<HandlerEntry>>,
-    /// Indexed by name id; covers the names registered when the table was built.
-    by_name: Vec<Dispatch>,
+impl Table {
+    pub(crate) fn entries(&self) -> &[Arc<HandlerEntry>] {
+        &self.entries
+    }
+}
+
+impl HandlerEntry {
+    pub(crate) fn add_delivered(&self, count: u64) {
+        bump(&self.counters.delivered, count);
+    }
 }
 
 struct Writer {
+    table: Arc<Table>,
     retired: Vec<Arc<HandlerEntry>>,
     shut_down: bool,
 }
 
-struct BusInner {
+pub(crate) struct BusInner {
+    /// Unique for the process's lifetime (never reused, unlike an address).
+    pub(crate) id: u64,
+    /// Bumped each time a table is published.
+    pub(crate) generation: AtomicU64,
+    /// Any handler attached at all (checked first by the global bus's fast path).
+    active: AtomicBool,
+    is_global: bool,
     interest: Box<[AtomicU8]>,
-    table: ArcSwap<Table>,
     writer: Mutex<Writer>,
     counters: BusCounters,
+}
+
+/// True while the global bus has at least one handler: `llm_telemetry::execute` checks only this
+/// when nothing is attached.
+static GLOBAL_ACTIVE: AtomicBool = AtomicBool::new(false);
+static NEXT_BUS_ID: AtomicU64 = AtomicU64::new(1);
+thread_local! {
+    static TABLES: std::cell::RefCell<TableCache> = const { std::cell::RefCell::new(TableCache::new()) };
 }
 
 impl Default for Bus {
@@ -100,7 +136,7 @@ impl Default for Bus {
 
 impl std::fmt::Debug for Bus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let table = self.inner.table.load();
+        let table = self.inner.current_table();
         f.debug_struct("Bus")
             .field(
                 "handlers",
@@ -113,17 +149,26 @@ impl std::fmt::Debug for Bus {
 impl Bus {
     /// A new, empty bus, independent of every other (for isolation and tests).
     pub fn new() -> Self {
+        Self::with_global_flag(false)
+    }
+
+    fn with_global_flag(is_global: bool) -> Self {
         let interest = (0..MAX_EVENT_NAMES)
             .map(|_| AtomicU8::new(INTEREST_UNKNOWN))
             .collect();
         Self {
             inner: Arc::new(BusInner {
+                id: NEXT_BUS_ID.fetch_add(1, Ordering::Relaxed),
+                generation: AtomicU64::new(0),
+                active: AtomicBool::new(false),
+                is_global,
                 interest,
-                table: ArcSwap::from_pointee(Table {
-                    entries: Vec::new(),
-                    by_name: Vec::new(),
-                }),
                 writer: Mutex::new(Writer {
+                    table: Arc::new(Table {
+                        generation: 0,
+                        entries: Vec::new(),
+                        by_name: Vec::new(),
+                    }),
                     retired: Vec::new(),
                     shut_down: false,
                 }),
@@ -135,7 +180,13 @@ impl Bus {
     /// The process-wide default bus.
     pub fn global() -> &'static Bus {
         static GLOBAL: OnceLock<Bus> = OnceLock::new();
-        GLOBAL.get_or_init(Bus::new)
+        GLOBAL.get_or_init(|| Bus::with_global_flag(true))
+    }
+
+    /// Whether the global bus has any handler (one load): the fast path of the free functions.
+    #[inline(always)]
+    pub(crate) fn global_is_active() -> bool {
+        global_is_active()
     }
 
     /// Attaches `handler` under `id` to one event name or pattern (see [`Pattern`]).
@@ -178,7 +229,7 @@ impl Bus {
         if writer.shut_down {
             return Err(AttachError::ShutDown { handler_id: id });
         }
-        let current = self.inner.table.load_full();
+        let current = Arc::clone(&writer.table);
         if current.entries.iter().any(|e| *e.id == *id) {
             return Err(AttachError::AlreadyExists(id));
         }
@@ -229,8 +280,7 @@ impl Bus {
     pub fn list_handlers(&self, prefix: &str) -> Vec<HandlerInfo> {
         let prefix: Vec<&str> = prefix.split('.').filter(|s| !s.is_empty()).collect();
         self.inner
-            .table
-            .load()
+            .current_table()
             .entries
             .iter()
             .filter(|e| e.patterns.iter().any(|p| p.overlaps_prefix(&prefix)))
@@ -240,6 +290,12 @@ impl Bus {
                 delivery: e.delivery,
             })
             .collect()
+    }
+
+    /// Whether any handler at all is attached (one load).
+    #[inline(always)]
+    pub fn has_handlers(&self) -> bool {
+        self.inner.active.load(Ordering::Relaxed)
     }
 
     /// Whether any handler listens to `name` (one load when the answer is cached).
@@ -293,8 +349,7 @@ impl Bus {
         let deadline = Instant::now() + timeout;
         let lanes: Vec<Arc<Lane>> = self
             .inner
-            .table
-            .load()
+            .current_table()
             .entries
             .iter()
             .filter_map(|e| e.lane.clone())
@@ -325,9 +380,8 @@ impl Bus {
         let lanes: Vec<Arc<Lane>> = {
             let mut writer = self.inner.lock_writer();
             writer.shut_down = true;
-            self.inner
+            writer
                 .table
-                .load()
                 .entries
                 .iter()
                 .filter_map(|e| e.lane.clone())
@@ -346,9 +400,14 @@ impl Bus {
 
     /// A snapshot of every counter: per handler delivered, dropped and failed, queue depths, and
     /// the bus's own drops.
+    ///
+    /// Inline handlers' `delivered` counts are kept per thread and published every 64 events
+    /// (and when the thread exits): other threads' most recent deliveries may not show yet; the
+    /// calling thread's always do.
     pub fn stats(&self) -> BusStats {
+        TableCache::publish(&TABLES, self.inner.id);
         let writer = self.inner.lock_writer();
-        let table = self.inner.table.load();
+        let table = Arc::clone(&writer.table);
         let handler_stats = |e: &Arc<HandlerEntry>, attached: bool| HandlerStats {
             id: e.id.to_string(),
             delivery: e.delivery,
@@ -389,35 +448,50 @@ impl BusInner {
 
     /// Builds and publishes a table for `entries` over every registered name, then refreshes the
     /// interest cache. Called with the writer lock held.
-    fn publish(&self, entries: Vec<Arc<HandlerEntry>>, _writer: &mut MutexGuard<'_, Writer>) {
+    fn publish(&self, entries: Vec<Arc<HandlerEntry>>, writer: &mut MutexGuard<'_, Writer>) {
         let names = registered_names();
-        let by_name: Vec<Dispatch> = names
+        let by_name: Vec<Box<[(usize, Arc<HandlerEntry>)]>> = names
             .iter()
             .map(|name| {
-                let handlers: Box<[Arc<HandlerEntry>]> = entries
+                entries
                     .iter()
-                    .filter(|e| e.patterns.iter().any(|p| p.matches(name)))
-                    .cloned()
-                    .collect();
-                let queued = handlers.iter().filter(|e| e.lane.is_some()).count();
-                Dispatch { handlers, queued }
+                    .enumerate()
+                    .filter(|(_, e)| e.patterns.iter().any(|p| p.matches(name)))
+                    .map(|(i, e)| (i, Arc::clone(e)))
+                    .collect()
             })
             .collect();
         let interest: Vec<u8> = by_name
             .iter()
-            .map(|d| {
-                if d.handlers.is_empty() {
-                    INTEREST_NONE
-                } else {
-                    INTEREST_SOME
-                }
-            })
+            .map(|d| if d.is_empty() { INTEREST_NONE } else { INTEREST_SOME })
             .collect();
-        // Table first, interest second: a reader that sees the new interest sees the new table.
-        self.table.store(Arc::new(Table { entries, by_name }));
+        let any = !entries.is_empty();
+        // Table and generation first, interest second: a reader that sees the new interest
+        // also sees the new generation, and so refreshes its cached table.
+        let generation = writer.table.generation + 1;
+        writer.table = Arc::new(Table {
+            generation,
+            entries,
+            by_name,
+        });
+        self.generation.store(generation, Ordering::Release);
         for (id, value) in interest.into_iter().enumerate() {
             self.interest[id].store(value, Ordering::Release);
         }
+        self.active.store(any, Ordering::Release);
+        if self.is_global {
+            GLOBAL_ACTIVE.store(any, Ordering::Release);
+        }
+    }
+
+    /// The authoritative table (takes the writer lock: not for the hot path).
+    fn current_table(&self) -> Arc<Table> {
+        Arc::clone(&self.lock_writer().table)
+    }
+
+    /// The authoritative table, for the per-thread cache to adopt.
+    pub(crate) fn load_table(&self) -> Arc<Table> {
+        self.current_table()
     }
 
     /// Cold path: the first emit of a name registered after the last table was built.
@@ -425,16 +499,16 @@ impl BusInner {
     #[inline(never)]
     fn resolve_interest(&self, name: EventName) -> bool {
         let mut writer = self.lock_writer();
-        let table = self.table.load_full();
-        if name.id() >= table.by_name.len() {
-            self.publish(table.entries.clone(), &mut writer);
+        if name.id() >= writer.table.by_name.len() {
+            let entries = writer.table.entries.clone();
+            self.publish(entries, &mut writer);
         }
         self.interest[name.id()].load(Ordering::Acquire) == INTEREST_SOME
     }
 
     fn detach(&self, id: &str) -> Result<Arc<HandlerEntry>, DetachError> {
         let mut writer = self.lock_writer();
-        let current = self.table.load_full();
+        let current = Arc::clone(&writer.table);
         let Some(position) = current.entries.iter().position(|e| &*e.id == id) else {
             return Err(DetachError::NotFound(id.to_owned()));
         };
@@ -471,11 +545,17 @@ impl BusInner {
             bump(&self.counters.depth_exceeded, 1);
             return;
         }
-        let table = self.table.load();
-        let Some(dispatch) = table.by_name.get(name.id()) else {
+        let generation = self.generation.load(Ordering::Acquire);
+        let mut table = TableRef::acquire(&TABLES, self, generation);
+        // Borrow the handler list through a second reference to the same snapshot, so that
+        // `table` stays free to record deliveries.
+        let snapshot: *const Table = table.get();
+        // SAFETY: `snapshot` points into the snapshot `table` keeps alive until it drops at the
+        // end of this function, after the last use of `handlers`.
+        let Some(handlers) = (unsafe { &*snapshot }).by_name.get(name.id()) else {
             return;
         };
-        if dispatch.handlers.is_empty() {
+        if handlers.is_empty() {
             return;
         }
         let filtered: SmallVec<[(&'static str, f64); 16]>;
@@ -497,22 +577,15 @@ impl BusInner {
         };
         let event = Event::new(name, measurements, metadata, span);
         let _depth = DepthGuard::enter(depth + 1);
-        let mut owned: Option<Arc<OwnedEvent>> = None;
-        let mut queued_left = dispatch.queued;
-        for entry in dispatch.handlers.iter() {
+        for (index, entry) in handlers.iter() {
             match &entry.lane {
-                None => self.call_inline(entry, &event),
+                None => {
+                    if self.call_inline(entry, &event) {
+                        table.delivered(*index);
+                    }
+                }
                 Some(lane) => {
-                    queued_left -= 1;
-                    let shared = owned
-                        .get_or_insert_with(|| Arc::new(OwnedEvent::from_event(&event, depth)));
-                    // The last queued handler takes the event itself: one refcount op fewer.
-                    let event = if queued_left == 0 {
-                        owned.take().unwrap_or_else(|| unreachable_arc(&event, depth))
-                    } else {
-                        Arc::clone(shared)
-                    };
-                    if !lane.push(event) {
+                    if !lane.push(&event, depth) {
                         bump(&entry.counters.dropped, 1);
                     }
                 }
@@ -520,14 +593,18 @@ impl BusInner {
         }
     }
 
+    /// Calls an inline handler; true if it returned normally.
     #[inline]
-    fn call_inline(&self, entry: &HandlerEntry, event: &Event<'_>) {
+    fn call_inline(&self, entry: &HandlerEntry, event: &Event<'_>) -> bool {
         if entry.failed.load(Ordering::Relaxed) {
-            return;
+            return false;
         }
         match catch_unwind(AssertUnwindSafe(|| entry.handler.handle(event))) {
-            Ok(()) => bump(&entry.counters.delivered, 1),
-            Err(payload) => self.handler_failed(entry, event.name(), &payload),
+            Ok(()) => true,
+            Err(payload) => {
+                self.handler_failed(entry, event.name(), &payload);
+                false
+            }
         }
     }
 
@@ -555,16 +632,11 @@ impl BusInner {
     }
 }
 
-/// Never called: `owned` was filled just above. Rebuilds the event rather than panicking.
-#[cold]
-fn unreachable_arc(event: &Event<'_>, depth: u8) -> Arc<OwnedEvent> {
-    Arc::new(OwnedEvent::from_event(event, depth))
-}
-
 impl Drop for BusInner {
     fn drop(&mut self) {
         // Workers hold only a weak reference to the bus: tell them to finish and exit.
-        for entry in &self.table.load().entries {
+        let writer = self.writer.get_mut().unwrap_or_else(PoisonError::into_inner);
+        for entry in &writer.table.entries {
             if let Some(lane) = &entry.lane {
                 lane.close();
             }

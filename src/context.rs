@@ -184,6 +184,10 @@ impl TraceParent {
     pub fn parse(header: &str) -> Result<Self, TraceParentError> {
         let header = header.trim();
         let bad = || TraceParentError::Malformed(header.to_owned());
+        if !header.is_ascii() {
+            // Also guarantees that the byte offsets below are char boundaries.
+            return Err(TraceParentError::NotHex(header.to_owned()));
+        }
         let bytes = header.as_bytes();
         if bytes.len() < 55 || (bytes.len() > 55 && bytes[55] != b'-') {
             return Err(bad());
@@ -382,6 +386,10 @@ mod tests {
             Err(TraceParentError::ForbiddenVersion(_))
         ));
         assert!(matches!(TraceParent::parse("garbage"), Err(TraceParentError::Malformed(_))));
+        assert!(matches!(
+            TraceParent::parse("\u{98eef}:Ѩi/.%'<\t`&\u{c3ae9},}x<&9 Ѩ%P\u{21732}{l\"~/¥=x"),
+            Err(TraceParentError::NotHex(_))
+        ));
         assert!(matches!(
             TraceParent::parse(&format!("{ok}-extra")),
             Err(TraceParentError::Malformed(_))

@@ -252,34 +252,58 @@ pub struct OwnedEvent {
 
 impl OwnedEvent {
     pub(crate) fn from_event(event: &Event<'_>, depth: u8) -> Self {
-        let mut strings: SmallVec<[u8; 192]> = SmallVec::new();
-        let metadata = event
-            .metadata
-            .iter()
-            .map(|(k, v)| {
-                let slot = match *v {
-                    Value::Str(s) => {
-                        let start = strings.len() as u32;
-                        strings.extend_from_slice(s.as_bytes());
-                        Slot::Str {
-                            start,
-                            len: s.len() as u32,
-                        }
-                    }
-                    Value::Int(i) => Slot::Int(i),
-                    Value::Float(f) => Slot::Float(f),
-                    Value::Bool(b) => Slot::Bool(b),
-                };
-                (*k, slot)
-            })
-            .collect();
+        let mut owned = Self::empty(event.name);
+        owned.fill_from(event, depth);
+        owned
+    }
+
+    /// An empty event, to be filled (the queued lane recycles these).
+    pub(crate) fn empty(name: EventName) -> Self {
         Self {
-            name: event.name,
-            measurements: SmallVec::from_slice(event.measurements),
-            metadata,
-            strings,
-            span: event.span,
-            depth,
+            name,
+            measurements: SmallVec::new(),
+            metadata: SmallVec::new(),
+            strings: SmallVec::new(),
+            span: None,
+            depth: 0,
+        }
+    }
+
+    /// Overwrites this event with a copy of `event`, reusing its buffers.
+    pub(crate) fn fill_from(&mut self, event: &Event<'_>, depth: u8) {
+        self.name = event.name;
+        self.span = event.span;
+        self.depth = depth;
+        self.measurements.clear();
+        self.measurements.extend_from_slice(event.measurements);
+        self.metadata.clear();
+        self.strings.clear();
+        for (k, v) in event.metadata {
+            let slot = match *v {
+                Value::Str(s) => {
+                    let start = self.strings.len() as u32;
+                    self.strings.extend_from_slice(s.as_bytes());
+                    Slot::Str {
+                        start,
+                        len: s.len() as u32,
+                    }
+                }
+                Value::Int(i) => Slot::Int(i),
+                Value::Float(f) => Slot::Float(f),
+                Value::Bool(b) => Slot::Bool(b),
+            };
+            self.metadata.push((*k, slot));
+        }
+    }
+
+    /// Empties it, keeping the buffers; drops a very large string buffer so a single huge event
+    /// does not pin its memory in the free list.
+    pub(crate) fn clear(&mut self) {
+        self.measurements.clear();
+        self.metadata.clear();
+        self.strings.clear();
+        if self.strings.capacity() > 64 * 1024 {
+            self.strings = SmallVec::new();
         }
     }
 

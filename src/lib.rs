@@ -45,6 +45,7 @@ pub mod handler;
 pub mod instrument;
 pub mod name;
 mod queue;
+mod snapshot;
 pub mod span;
 pub mod stats;
 pub mod testing;
@@ -67,19 +68,43 @@ pub use stats::{BusStats, HandlerStats, QueueStats};
 /// Emits an event on the process-wide [`Bus::global`].
 #[inline(always)]
 pub fn execute<N: Into<EventName>>(name: N, measurements: Measurements<'_>, metadata: Metadata<'_>) {
-    Bus::global().execute(name, measurements, metadata)
+    if Bus::global_is_active() {
+        Bus::global().execute(name, measurements, metadata)
+    }
 }
 
-/// Emits an event, building its measurements and metadata only if someone listens.
+/// Runs `f` in a span on the process-wide [`Bus::global`] (see [`Bus::span`]).
+#[inline(always)]
+pub fn span<N: Into<SpanName>, T>(
+    name: N,
+    metadata: Metadata<'_>,
+    f: impl FnOnce(&mut SpanRecorder) -> T,
+) -> T {
+    if Bus::global_is_active() {
+        Bus::global().span(name, metadata, f)
+    } else {
+        f(&mut SpanRecorder::disabled())
+    }
+}
+
+/// Emits an event, evaluating its measurements and metadata only if someone listens (like a
+/// `tracing` macro). Without a bus argument it emits on [`Bus::global`], and then costs a single
+/// load when no handler is attached anywhere.
 ///
 /// ```
 /// use llm_telemetry::{Bus, emit, catalog::{self, keys}};
 /// let bus = Bus::new();
 /// let model = String::from("gpt-4o");
 /// emit!(bus, &catalog::CACHE_LOOKUP_HIT, [keys::SIZE_BYTES => 512.0], [keys::CACHE_NAME => "prompts", keys::MODEL => &model]);
+/// emit!(&catalog::CACHE_LOOKUP_MISS, [keys::SIZE_BYTES => 0], [keys::CACHE_NAME => "prompts"]);
 /// ```
 #[macro_export]
 macro_rules! emit {
+    ($name:expr, [$($mk:expr => $mv:expr),* $(,)?], [$($dk:expr => $dv:expr),* $(,)?] $(,)?) => {{
+        if $crate::bus::global_is_active() {
+            $crate::emit!(*$crate::Bus::global(), $name, [$($mk => $mv),*], [$($dk => $dv),*]);
+        }
+    }};
     ($bus:expr, $name:expr, [$($mk:expr => $mv:expr),* $(,)?], [$($dk:expr => $dv:expr),* $(,)?] $(,)?) => {{
         let bus: &$crate::Bus = &$bus;
         let name: $crate::EventName = ::core::convert::Into::into($name);

@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use crate::error::{NameError, PatternError};
@@ -29,10 +30,13 @@ struct NameEntry {
     segments: &'static [&'static str],
 }
 
+/// Registered names by id. Each slot is written once, when its name is registered.
+static ENTRIES: [OnceLock<NameEntry>; MAX_EVENT_NAMES] = [const { OnceLock::new() }; MAX_EVENT_NAMES];
+
 /// A validated, interned event name such as `llm.chat.stop`.
 ///
-/// Cheap to copy and compare (by id). Create one with [`EventName::new`] (validates, then interns)
-/// or declare a [`StaticEventName`].
+/// Cheap to copy and compare (it is the name's id). Create one with [`EventName::new`]
+/// (validates, then interns) or declare a [`StaticEventName`].
 ///
 /// ```
 /// use llm_telemetry::EventName;
@@ -44,7 +48,6 @@ struct NameEntry {
 #[derive(Clone, Copy)]
 pub struct EventName {
     id: u32,
-    entry: &'static NameEntry,
 }
 
 impl EventName {
@@ -59,25 +62,29 @@ impl EventName {
         Self::new(&segments.join("."))
     }
 
+    fn entry(&self) -> Option<&'static NameEntry> {
+        ENTRIES[self.id as usize].get()
+    }
+
     /// The full dotted name.
     pub fn as_str(&self) -> &'static str {
-        self.entry.text
+        // Always `Some`: an `EventName` exists only after its entry was registered.
+        self.entry().map_or("", |e| e.text)
     }
 
     /// The segments between the dots.
     pub fn segments(&self) -> &'static [&'static str] {
-        self.entry.segments
+        self.entry().map_or(&[], |e| e.segments)
     }
 
     /// The last segment (`start`, `stop`, `exception`, `hit`, …).
     pub fn phase(&self) -> &'static str {
-        // Infallible: validation guarantees at least one segment.
-        self.entry.segments.last().copied().unwrap_or("")
+        self.segments().last().copied().unwrap_or("")
     }
 
     /// The name without its last segment (`llm.chat` for `llm.chat.stop`): the span prefix.
     pub fn prefix(&self) -> &'static str {
-        let text = self.entry.text;
+        let text = self.as_str();
         match text.rfind('.') {
             Some(dot) => &text[..dot],
             None => "",
@@ -104,22 +111,22 @@ impl std::hash::Hash for EventName {
 }
 impl fmt::Debug for EventName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "EventName({})", self.entry.text)
+        write!(f, "EventName({})", self.as_str())
     }
 }
 impl fmt::Display for EventName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.entry.text)
+        f.write_str(self.as_str())
     }
 }
 impl PartialEq<str> for EventName {
     fn eq(&self, other: &str) -> bool {
-        self.entry.text == other
+        self.as_str() == other
     }
 }
 impl PartialEq<&str> for EventName {
     fn eq(&self, other: &&str) -> bool {
-        self.entry.text == *other
+        self.as_str() == *other
     }
 }
 
@@ -139,7 +146,8 @@ impl PartialEq<&str> for EventName {
 /// ```
 pub struct StaticEventName {
     text: &'static str,
-    cell: OnceLock<EventName>,
+    /// The registered id plus one; 0 until the first use.
+    id: AtomicU32,
 }
 
 impl StaticEventName {
@@ -150,7 +158,7 @@ impl StaticEventName {
         }
         Self {
             text,
-            cell: OnceLock::new(),
+            id: AtomicU32::new(0),
         }
     }
 
@@ -162,22 +170,25 @@ impl StaticEventName {
     /// The interned name (registers it on first call).
     #[inline(always)]
     pub fn get(&self) -> EventName {
-        match self.cell.get() {
-            Some(name) => *name,
-            None => self.register(),
+        match self.id.load(Ordering::Relaxed) {
+            0 => self.register(),
+            id => EventName { id: id - 1 },
         }
     }
 
     #[cold]
     #[inline(never)]
     fn register(&self) -> EventName {
-        *self.cell.get_or_init(|| match intern(self.text) {
+        let name = match intern(self.text) {
             Ok(name) => name,
             // The registry is full: static names are few and known at build time, so this only
             // happens when a program interned thousands of dynamic names. Share the overflow
             // name rather than panicking in instrumented code.
             Err(_) => overflow_name(),
-        })
+        };
+        // Racing registrations store the same id: interning is idempotent.
+        self.id.store(name.id + 1, Ordering::Relaxed);
+        name
     }
 }
 
@@ -318,8 +329,9 @@ impl Registry {
         let segments: &'static [&'static str] =
             Box::leak(text.split('.').collect::<Vec<_>>().into_boxed_slice());
         let id = self.names.len() as u32;
-        let entry: &'static NameEntry = Box::leak(Box::new(NameEntry { text, segments }));
-        let name = EventName { id, entry };
+        // Each id is handed out once, under the registry lock, so the slot is still empty.
+        let _ = ENTRIES[id as usize].set(NameEntry { text, segments });
+        let name = EventName { id };
         self.by_text.insert(text, name);
         self.names.push(name);
         name

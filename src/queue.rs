@@ -1,28 +1,37 @@
 //! The queued lane: a bounded lock-free queue per queued handler and the worker thread that
 //! drains it.
 //!
-//! Producers push an `Arc<OwnedEvent>` with one compare-and-swap (`crossbeam_queue::ArrayQueue`);
-//! a full queue refuses the push and the bus counts the drop, so an emitter never waits. The worker
-//! spins briefly when the queue runs dry, then parks; a producer unparks it only when it has
-//! announced that it sleeps, so a busy lane costs producers no syscall. Flushing waits until the
-//! queue is empty and the worker is idle.
+//! Producers copy the event into a recycled `Box<OwnedEvent>` taken from the lane's free list
+//! (after warm-up no allocation at all: the boxes keep their buffers) and push it with one
+//! compare-and-swap (`crossbeam_queue::ArrayQueue`); a full queue refuses the push and the bus counts
+//! the drop, so an emitter never waits. The worker hands each event to the handler, clears it and
+//! returns the box to the free list. When the queue runs dry the worker spins for a few
+//! microseconds, then parks; a producer unparks it only when it has announced that it sleeps, so a
+//! busy lane costs producers no syscall. Flushing waits until the queue is empty and the worker is
+//! idle.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::{JoinHandle, Thread};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
-use crossbeam_utils::Backoff;
-
-use crate::event::OwnedEvent;
+use crate::event::{Event, OwnedEvent};
 
 /// How long a sleeping worker waits before it looks at its queue again on its own: a safety net;
 /// producers wake it explicitly.
 const PARK_TIMEOUT: Duration = Duration::from_millis(50);
 
+/// How long an idle worker spins before it parks: long enough that a steady stream of events
+/// never needs a wake-up syscall, short enough not to burn a core when the stream stops.
+const SPIN_BEFORE_PARK: Duration = Duration::from_micros(50);
+
+/// The most recycled event boxes a lane keeps.
+const MAX_FREE: usize = 1024;
+
 pub(crate) struct Lane {
-    queue: ArrayQueue<Arc<OwnedEvent>>,
+    queue: ArrayQueue<Box<OwnedEvent>>,
+    free: ArrayQueue<Box<OwnedEvent>>,
     /// The worker announced it is about to park: producers must unpark it.
     sleeping: AtomicBool,
     /// The worker holds no event: together with an empty queue, everything pushed was handled.
@@ -37,6 +46,7 @@ impl Lane {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             queue: ArrayQueue::new(capacity),
+            free: ArrayQueue::new(capacity.clamp(1, MAX_FREE)),
             sleeping: AtomicBool::new(false),
             idle: AtomicBool::new(true),
             closing: AtomicBool::new(false),
@@ -76,18 +86,26 @@ impl Lane {
     fn run(&self, deliver: &mut impl FnMut(&OwnedEvent) -> bool) -> bool {
         loop {
             self.idle.store(false, Ordering::SeqCst);
-            while let Some(event) = self.queue.pop() {
+            while let Some(mut event) = self.queue.pop() {
                 if !deliver(&event) {
                     return false;
                 }
+                event.clear();
+                // A full free list means enough boxes are in circulation: let this one go.
+                let _ = self.free.push(event);
             }
             if self.closing.load(Ordering::SeqCst) && self.queue.is_empty() {
                 self.idle.store(true, Ordering::SeqCst);
                 return true;
             }
-            let backoff = Backoff::new();
-            while !backoff.is_completed() && self.queue.is_empty() {
-                backoff.snooze();
+            let spin_started = Instant::now();
+            let mut spins = 0u32;
+            while self.queue.is_empty() && !self.closing.load(Ordering::Relaxed) {
+                std::hint::spin_loop();
+                spins = spins.wrapping_add(1);
+                if spins % 256 == 0 && spin_started.elapsed() >= SPIN_BEFORE_PARK {
+                    break;
+                }
             }
             if !self.queue.is_empty() {
                 continue;
@@ -101,18 +119,28 @@ impl Lane {
         }
     }
 
-    /// Pushes one event; false when the queue is full or closing (the caller counts the drop).
+    /// Copies `event` onto the queue; false when the queue is full or closing (the caller
+    /// counts the drop).
     #[inline]
-    pub(crate) fn push(&self, event: Arc<OwnedEvent>) -> bool {
+    pub(crate) fn push(&self, event: &Event<'_>, depth: u8) -> bool {
+        // No `is_full` pre-check: it would read the consumer's head index, one more cache line
+        // crossing cores on every push. A full queue costs the copy, then refuses the push.
         if self.closing.load(Ordering::Relaxed) {
             return false;
         }
-        if self.queue.push(event).is_err() {
+        let mut owned = match self.free.pop() {
+            Some(recycled) => recycled,
+            None => Box::new(OwnedEvent::empty(event.name())),
+        };
+        owned.fill_from(event, depth);
+        if let Err(owned) = self.queue.push(owned) {
+            let _ = self.free.push(owned);
             return false;
         }
         // The push's compare-and-swap is SeqCst; paired with the worker's SeqCst store of
         // `sleeping` before its last emptiness check, one of the two always sees the other.
-        if self.sleeping.load(Ordering::SeqCst) {
+        // Only the producer that flips the flag pays for the wake-up syscall.
+        if self.sleeping.load(Ordering::SeqCst) && self.sleeping.swap(false, Ordering::SeqCst) {
             self.wake();
         }
         true

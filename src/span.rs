@@ -148,11 +148,18 @@ impl From<&SpanName> for SpanName {
 #[derive(Debug, Default)]
 pub struct SpanRecorder {
     context: Option<SpanContext>,
-    measurements: SmallVec<[(&'static str, f64); 8]>,
-    metadata: SmallVec<[(&'static str, OwnedValue); 4]>,
+    // Plain `Vec`s: empty ones cost nothing to create or move, and allocate only when the
+    // code records something in a span someone listens to.
+    measurements: Vec<(&'static str, f64)>,
+    metadata: Vec<(&'static str, OwnedValue)>,
 }
 
 impl SpanRecorder {
+    /// A recorder for a span nobody listens to.
+    pub fn disabled() -> Self {
+        Self::new(None)
+    }
+
     fn new(context: Option<SpanContext>) -> Self {
         Self {
             context,
@@ -231,7 +238,11 @@ enum StartMetadata<'m> {
 }
 
 impl Live<'_> {
+    #[inline]
     fn begin<'m>(bus: &Bus, name: SpanName, metadata: Metadata<'m>) -> Option<Live<'m>> {
+        if !bus.has_handlers() {
+            return None;
+        }
         if !(bus.is_listening(name.start)
             || bus.is_listening(name.stop)
             || bus.is_listening(name.exception))
@@ -329,6 +340,7 @@ impl Bus {
     /// assert_eq!(reply, "hello");
     /// assert_eq!(capture.names(), ["llm.chat.start", "llm.chat.stop"]);
     /// ```
+    #[inline(always)]
     pub fn span<N, T>(
         &self,
         name: N,
@@ -338,11 +350,15 @@ impl Bus {
     where
         N: Into<SpanName>,
     {
+        if !self.has_handlers() {
+            return f(&mut SpanRecorder::disabled());
+        }
         self.run_span::<T, AlwaysOk>(name.into(), metadata, f)
     }
 
     /// Like [`Bus::span`] for fallible work: `Err(e)` emits exception with `exception.type` set
     /// to `E`'s type name and `exception.message` to its `Display`.
+    #[inline(always)]
     pub fn try_span<N, T, E>(
         &self,
         name: N,
@@ -353,10 +369,13 @@ impl Bus {
         N: Into<SpanName>,
         E: fmt::Display,
     {
+        if !self.has_handlers() {
+            return f(&mut SpanRecorder::disabled());
+        }
         self.run_span::<Result<T, E>, ErrIsException>(name.into(), metadata, f)
     }
 
-    #[inline]
+    #[inline(never)]
     fn run_span<T, O: SpanOutcome<T>>(
         &self,
         name: SpanName,

@@ -1,0 +1,455 @@
+//! The `:telemetry` contract, ported: attach/detach errors, listing, delivery of exactly what was
+//! emitted, multi-event handlers, failure isolation, nesting, bad measurements, queued delivery.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::Duration;
+
+use llm_telemetry::testing::Capture;
+use llm_telemetry::{
+    AttachError, Bus, Delivery, DetachError, Event, EventName, MAX_DEPTH, PatternError, Value,
+    catalog, catalog::keys,
+};
+
+fn name(s: &str) -> EventName {
+    EventName::new(s).unwrap()
+}
+
+fn noop(_: &Event<'_>) {}
+
+#[test]
+fn duplicate_id_is_rejected_and_unknown_detach_is_not_found() {
+    let bus = Bus::new();
+    bus.attach("h", "a.b.c", noop, Delivery::Inline).unwrap();
+    assert_eq!(
+        bus.attach("h", "x.y.z", noop, Delivery::Inline),
+        Err(AttachError::AlreadyExists("h".into()))
+    );
+    assert_eq!(bus.detach("nope"), Err(DetachError::NotFound("nope".into())));
+    bus.detach("h").unwrap();
+    assert_eq!(bus.detach("h"), Err(DetachError::NotFound("h".into())));
+    // The id is free again.
+    bus.attach("h", "a.b.c", noop, Delivery::Inline).unwrap();
+}
+
+#[test]
+fn invalid_patterns_and_options_are_typed_errors() {
+    let bus = Bus::new();
+    assert!(matches!(
+        bus.attach("h", "a..b", noop, Delivery::Inline),
+        Err(AttachError::Pattern(PatternError::Invalid { .. }))
+    ));
+    assert!(matches!(
+        bus.attach_many("h", &[], noop, Delivery::Inline),
+        Err(AttachError::Pattern(PatternError::NoPatterns { .. }))
+    ));
+    assert!(matches!(
+        bus.attach("h", "a.b", noop, Delivery::Queued { capacity: 0 }),
+        Err(AttachError::ZeroCapacity { .. })
+    ));
+    let message = bus.attach("h", "a b", noop, Delivery::Inline).unwrap_err().to_string();
+    assert!(message.contains("a b"), "{message}");
+    assert!(bus.list_handlers("").is_empty(), "failed attaches leave nothing behind");
+}
+
+#[test]
+fn list_handlers_filters_by_prefix() {
+    let bus = Bus::new();
+    bus.attach("chat", "llm.chat.stop", noop, Delivery::Inline).unwrap();
+    bus.attach_many("cache", &["cache.lookup.hit", "cache.lookup.miss"], noop, Delivery::queued())
+        .unwrap();
+    bus.attach("all-llm", "llm.*", noop, Delivery::Inline).unwrap();
+    let ids = |prefix: &str| -> Vec<String> {
+        bus.list_handlers(prefix).into_iter().map(|h| h.id).collect()
+    };
+    assert_eq!(ids(""), ["chat", "cache", "all-llm"]);
+    assert_eq!(ids("llm"), ["chat", "all-llm"]);
+    assert_eq!(ids("llm.chat"), ["chat", "all-llm"]);
+    assert_eq!(ids("llm.embed"), ["all-llm"]);
+    assert_eq!(ids("cache.lookup"), ["cache"]);
+    assert!(ids("nothing").is_empty());
+    let cache = &bus.list_handlers("cache")[0];
+    assert_eq!(cache.patterns, ["cache.lookup.hit", "cache.lookup.miss"]);
+    assert_eq!(cache.delivery, Delivery::queued());
+    bus.shutdown(Duration::from_secs(5));
+}
+
+#[test]
+fn handler_receives_exactly_the_measurements_and_metadata() {
+    let bus = Bus::new();
+    let capture = Capture::attach(&bus, &["test.exact.event"]).unwrap();
+    let measurements = [("duration", 12.5), ("input_tokens", 7.0)];
+    let metadata = [
+        ("model", Value::Str("m")),
+        ("n", Value::Int(3)),
+        ("t", Value::Float(0.25)),
+        ("stream", Value::Bool(false)),
+    ];
+    bus.execute(&name("test.exact.event"), &measurements, &metadata);
+    let events = capture.events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].measurements(), &measurements);
+    assert_eq!(events[0].metadata().collect::<Vec<_>>(), metadata);
+    assert_eq!(events[0].span(), None);
+    // Other events are not delivered.
+    bus.execute(&name("test.exact.other"), &[], &[]);
+    assert_eq!(capture.events().len(), 1);
+}
+
+#[test]
+fn a_handler_attached_to_several_events_receives_all_of_them() {
+    let bus = Bus::new();
+    let capture = Capture::attach(&bus, &["test.multi.a", "test.multi.b", "test.wild.*.stop"]).unwrap();
+    bus.execute(&name("test.multi.a"), &[], &[]);
+    bus.execute(&name("test.multi.b"), &[], &[]);
+    bus.execute(&name("test.multi.c"), &[], &[]);
+    bus.execute(&name("test.wild.x.stop"), &[], &[]);
+    bus.execute(&name("test.wild.x.start"), &[], &[]);
+    assert_eq!(capture.names(), ["test.multi.a", "test.multi.b", "test.wild.x.stop"]);
+}
+
+#[test]
+fn a_name_registered_after_attach_is_delivered_to_matching_patterns() {
+    let bus = Bus::new();
+    let capture = Capture::attach(&bus, &["test.late.*"]).unwrap();
+    // This name did not exist when the handler attached.
+    let late = name(&format!("test.late.n{}", std::process::id()));
+    assert!(bus.is_listening(late));
+    bus.execute(late, &[], &[]);
+    assert_eq!(capture.events().len(), 1);
+}
+
+#[test]
+fn failing_handler_is_detached_everywhere_and_failure_is_emitted() {
+    let bus = Bus::new();
+    let failures = Capture::attach(&bus, &["telemetry.handler.failure"]).unwrap();
+    let before = Capture::attach(&bus, &["test.fail.*"]).unwrap();
+    let calls = Arc::new(AtomicU64::new(0));
+    let seen = calls.clone();
+    bus.attach_many(
+        "boom",
+        &["test.fail.a", "test.fail.b"],
+        move |_: &Event<'_>| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            panic!("exploded on purpose");
+        },
+        Delivery::Inline,
+    )
+    .unwrap();
+    let after = Capture::attach(&bus, &["test.fail.*"]).unwrap();
+
+    // The emitter never sees the panic.
+    bus.execute(&name("test.fail.a"), &[], &[]);
+    bus.execute(&name("test.fail.b"), &[], &[]);
+
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "detached after the first panic, from every event");
+    assert_eq!(before.names(), ["test.fail.a", "test.fail.b"]);
+    assert_eq!(after.names(), ["test.fail.a", "test.fail.b"], "handlers after it still run");
+    assert!(bus.list_handlers("").iter().all(|h| h.id != "boom"));
+
+    let failure = failures.events();
+    assert_eq!(failure.len(), 1);
+    assert_eq!(failure[0].str(keys::HANDLER_ID), Some("boom"));
+    assert_eq!(failure[0].str(keys::EVENT), Some("test.fail.a"));
+    assert_eq!(failure[0].str(keys::ERROR), Some("exploded on purpose"));
+
+    let stats = bus.stats();
+    assert_eq!(stats.handler_failures, 1);
+    let boom = stats.handler("boom").unwrap();
+    assert!(!boom.attached);
+    assert_eq!(boom.failed, 1);
+}
+
+#[test]
+fn failing_queued_handler_is_detached_and_failure_is_emitted() {
+    let bus = Bus::new();
+    let failures = Capture::attach(&bus, &["telemetry.handler.failure"]).unwrap();
+    bus.attach(
+        "queued-boom",
+        "test.qfail.event",
+        |e: &Event<'_>| {
+            if e.measurement("n") == Some(3.0) {
+                panic!("third event is poison");
+            }
+        },
+        Delivery::Queued { capacity: 64 },
+    )
+    .unwrap();
+    for n in 0..10 {
+        bus.execute(&name("test.qfail.event"), &[("n", n as f64)], &[]);
+    }
+    assert!(failures.wait_for(1, Duration::from_secs(10)));
+    let failure = &failures.events()[0];
+    assert_eq!(failure.str(keys::HANDLER_ID), Some("queued-boom"));
+    assert_eq!(failure.str(keys::ERROR), Some("third event is poison"));
+    assert!(bus.list_handlers("").iter().all(|h| h.id != "queued-boom"));
+    let stats = bus.stats();
+    let h = stats.handler("queued-boom").unwrap();
+    assert_eq!(h.delivered, 3);
+    assert_eq!(h.failed, 1);
+    // Everything after the poison was either dropped when the lane stopped or never enqueued.
+    assert_eq!(h.delivered + h.failed + h.dropped, 10, "{h:?}");
+}
+
+#[test]
+fn handlers_may_emit_and_nesting_is_bounded() {
+    let bus = Bus::new();
+    let loop_name = name("test.nest.loop");
+    let inner_bus = bus.clone();
+    let calls = Arc::new(AtomicU64::new(0));
+    let seen = calls.clone();
+    bus.attach(
+        "recursive",
+        "test.nest.loop",
+        move |_: &Event<'_>| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            inner_bus.execute(loop_name, &[], &[]);
+        },
+        Delivery::Inline,
+    )
+    .unwrap();
+    bus.execute(loop_name, &[], &[]);
+    assert_eq!(calls.load(Ordering::SeqCst), MAX_DEPTH as u64);
+    assert_eq!(bus.stats().depth_exceeded, 1);
+    bus.detach("recursive").unwrap(); // breaks the Bus -> handler -> Bus cycle
+}
+
+#[test]
+fn nested_emits_cross_queued_lanes_with_bounded_depth() {
+    let bus = Bus::new();
+    let loop_name = name("test.nest.queued");
+    let inner_bus = bus.clone();
+    let calls = Arc::new(AtomicU64::new(0));
+    let seen = calls.clone();
+    bus.attach(
+        "queued-recursive",
+        "test.nest.queued",
+        move |_: &Event<'_>| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            inner_bus.execute(loop_name, &[], &[]);
+        },
+        Delivery::queued(),
+    )
+    .unwrap();
+    bus.execute(loop_name, &[], &[]);
+    // Each hop goes through the queue; the chain ends at MAX_DEPTH instead of cycling forever.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while bus.stats().depth_exceeded == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(bus.flush(Duration::from_secs(5)));
+    assert_eq!(calls.load(Ordering::SeqCst), MAX_DEPTH as u64);
+    assert_eq!(bus.stats().depth_exceeded, 1);
+    bus.detach("queued-recursive").unwrap();
+}
+
+#[test]
+fn non_finite_measurements_are_removed_and_counted() {
+    let bus = Bus::new();
+    let capture = Capture::attach(&bus, &["test.nan.event"]).unwrap();
+    bus.execute(
+        &name("test.nan.event"),
+        &[("a", 1.0), ("b", f64::NAN), ("c", f64::INFINITY), ("d", f64::NEG_INFINITY), ("e", 2.0)],
+        &[("model", Value::Str("m"))],
+    );
+    let events = capture.events();
+    assert_eq!(events.len(), 1, "the event itself is still delivered");
+    assert_eq!(events[0].measurements(), &[("a", 1.0), ("e", 2.0)]);
+    assert_eq!(events[0].str("model"), Some("m"));
+    assert_eq!(bus.stats().non_finite_measurements, 3);
+}
+
+#[test]
+fn queued_handler_receives_owned_events_in_order() {
+    let bus = Bus::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    bus.attach(
+        "queued",
+        "test.queued.*",
+        move |e: &Event<'_>| {
+            sink.lock().unwrap().push((
+                e.name().to_string(),
+                e.measurement("i").unwrap(),
+                e.str("text").unwrap().to_owned(),
+            ))
+        },
+        Delivery::Queued { capacity: 1024 },
+    )
+    .unwrap();
+    let long = "y".repeat(4096);
+    for i in 0..500 {
+        let text = if i % 100 == 0 { long.clone() } else { format!("text-{i}") };
+        bus.execute(&name("test.queued.event"), &[("i", i as f64)], &[("text", Value::Str(&text))]);
+    }
+    assert!(bus.flush(Duration::from_secs(10)));
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 500);
+    for (i, (n, m, text)) in seen.iter().enumerate() {
+        assert_eq!(n, "test.queued.event");
+        assert_eq!(*m, i as f64);
+        if i % 100 == 0 {
+            assert_eq!(text.len(), 4096);
+        } else {
+            assert_eq!(text, &format!("text-{i}"));
+        }
+    }
+    let stats = bus.stats();
+    let q = stats.handler("queued").unwrap();
+    assert_eq!((q.delivered, q.dropped), (500, 0));
+    assert_eq!(q.queue.unwrap().capacity, 1024);
+    assert!(bus.shutdown(Duration::from_secs(5)));
+}
+
+#[test]
+fn full_queue_drops_and_counts_without_blocking_the_emitter() {
+    let bus = Bus::new();
+    let gate = Arc::new(Barrier::new(2));
+    let worker_gate = gate.clone();
+    let first = Arc::new(std::sync::Once::new());
+    bus.attach(
+        "stuck",
+        "test.full.event",
+        move |_: &Event<'_>| {
+            // The first event parks the worker until the test releases it.
+            first.call_once(|| {
+                worker_gate.wait();
+            });
+        },
+        Delivery::Queued { capacity: 8 },
+    )
+    .unwrap();
+    for _ in 0..1000 {
+        bus.execute(&name("test.full.event"), &[], &[]);
+    }
+    // The emitter returned although the handler is stuck: the queue held 8, the worker 1.
+    let stats = bus.stats();
+    let h = stats.handler("stuck").unwrap();
+    assert!(h.dropped >= 1000 - 8 - 1, "{h:?}");
+    assert_eq!(h.queue.unwrap().capacity, 8);
+    gate.wait();
+    assert!(bus.flush(Duration::from_secs(10)));
+    let h = bus.stats().handler("stuck").cloned().unwrap();
+    assert_eq!(h.delivered + h.dropped, 1000, "every event is either delivered or counted");
+}
+
+#[test]
+fn flush_times_out_when_a_handler_hangs_and_shutdown_reports_it() {
+    let bus = Bus::new();
+    let release = Arc::new(Barrier::new(2));
+    let handler_release = release.clone();
+    bus.attach(
+        "slow",
+        "test.hang.event",
+        move |_: &Event<'_>| {
+            handler_release.wait();
+        },
+        Delivery::Queued { capacity: 4 },
+    )
+    .unwrap();
+    bus.execute(&name("test.hang.event"), &[], &[]);
+    assert!(!bus.flush(Duration::from_millis(100)));
+    release.wait();
+    assert!(bus.flush(Duration::from_secs(10)));
+    assert!(bus.shutdown(Duration::from_secs(5)));
+    // After shutdown, queued events are dropped and counted; attach is refused.
+    bus.execute(&name("test.hang.event"), &[], &[]);
+    assert_eq!(bus.stats().handler("slow").unwrap().dropped, 1);
+    assert!(matches!(
+        bus.attach("late", "a.b", noop, Delivery::Inline),
+        Err(AttachError::ShutDown { .. })
+    ));
+}
+
+#[test]
+fn detach_of_a_queued_handler_delivers_what_was_queued() {
+    let bus = Bus::new();
+    let count = Arc::new(AtomicU64::new(0));
+    let c = count.clone();
+    bus.attach(
+        "q",
+        "test.detachq.event",
+        move |_: &Event<'_>| {
+            std::thread::sleep(Duration::from_micros(50));
+            c.fetch_add(1, Ordering::SeqCst);
+        },
+        Delivery::Queued { capacity: 256 },
+    )
+    .unwrap();
+    for _ in 0..100 {
+        bus.execute(&name("test.detachq.event"), &[], &[]);
+    }
+    bus.detach("q").unwrap();
+    bus.execute(&name("test.detachq.event"), &[], &[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while count.load(Ordering::SeqCst) < 100 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(count.load(Ordering::SeqCst), 100);
+}
+
+#[test]
+fn global_bus_and_emit_macro() {
+    let bus = Bus::global();
+    let capture = Capture::attach(bus, &["test.global.event"]).unwrap();
+    llm_telemetry::execute(&name("test.global.event"), &[("x", 1.0)], &[]);
+    let model = String::from("gpt-4o");
+    llm_telemetry::emit!(*bus, &name("test.global.event"), ["y" => 2], [keys::MODEL => &model, "n" => 3]);
+    let events = capture.events();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].measurement("y"), Some(2.0));
+    assert_eq!(events[1].str(keys::MODEL), Some("gpt-4o"));
+    assert_eq!(events[1].value("n"), Some(Value::Int(3)));
+    capture.detach().unwrap();
+}
+
+#[test]
+fn events_inside_a_span_carry_its_context() {
+    let bus = Bus::new();
+    let capture = Capture::attach(&bus, &["cache.*", "llm.chat.*"]).unwrap();
+    bus.span(&catalog::LLM_CHAT, &[], |span| {
+        bus.execute(&catalog::CACHE_LOOKUP_HIT, &[], &[]);
+        assert!(span.is_recording());
+    });
+    let events = capture.events();
+    let hit = &capture.named("cache.lookup.hit")[0];
+    let start = &events[0];
+    assert_eq!(hit.span(), start.span());
+    bus.execute(&catalog::CACHE_LOOKUP_MISS, &[], &[]);
+    assert_eq!(capture.named("cache.lookup.miss")[0].span(), None);
+}
+
+#[test]
+fn inline_delivered_counts_are_exact_once_threads_finish() {
+    let bus = Bus::new();
+    bus.attach("a", "test.count.*", noop, Delivery::Inline).unwrap();
+    bus.attach("b", "test.count.one", noop, Delivery::Inline).unwrap();
+    let threads: Vec<_> = (0..3)
+        .map(|_| {
+            let bus = bus.clone();
+            std::thread::spawn(move || {
+                for _ in 0..1001 {
+                    bus.execute(&name("test.count.one"), &[], &[]);
+                    bus.execute(&name("test.count.two"), &[], &[]);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // Threads that exited published everything; this thread emits a few more.
+    for _ in 0..5 {
+        bus.execute(&name("test.count.one"), &[], &[]);
+    }
+    let stats = bus.stats();
+    assert_eq!(stats.handler("a").unwrap().delivered, 3 * 2002 + 5);
+    assert_eq!(stats.handler("b").unwrap().delivered, 3 * 1001 + 5);
+    // A detach in between (new snapshot) loses nothing either.
+    bus.attach("c", "other.x", noop, Delivery::Inline).unwrap();
+    bus.execute(&name("test.count.one"), &[], &[]);
+    bus.detach("c").unwrap();
+    bus.execute(&name("test.count.one"), &[], &[]);
+    assert_eq!(bus.stats().handler("b").unwrap().delivered, 3 * 1001 + 7);
+}
