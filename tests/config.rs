@@ -874,3 +874,32 @@ fn the_reference_table_lists_every_key_once() {
         table.contains("| `metrics.listen` | `LLM_TELEMETRY_METRICS_LISTEN` | `127.0.0.1:9568` |")
     );
 }
+
+#[test]
+fn the_level_decides_which_components_run() {
+    let on = Config::builder()
+        .tracing_endpoint("http://127.0.0.1:6006")
+        .build()
+        .unwrap();
+    assert!(on.serves_metrics() && on.writes_logs() && on.tracks_cost());
+    assert_eq!(on.exports_traces(), Some("http://127.0.0.1:6006"));
+
+    let disabled = Config::builder()
+        .tracing_endpoint("http://127.0.0.1:6006")
+        .level(TelemetryLevel::Disabled)
+        .build()
+        .unwrap();
+    assert!(!disabled.serves_metrics() && !disabled.writes_logs() && !disabled.tracks_cost());
+    assert_eq!(disabled.exports_traces(), None);
+
+    let parts_off = Config::builder()
+        .tracing_endpoint("http://127.0.0.1:6006")
+        .tracing_enabled(false)
+        .metrics_enabled(false)
+        .log_enabled(false)
+        .cost_enabled(false)
+        .build()
+        .unwrap();
+    assert!(!parts_off.serves_metrics() && !parts_off.writes_logs() && !parts_off.tracks_cost());
+    assert_eq!(parts_off.exports_traces(), None);
+}

@@ -352,6 +352,39 @@ impl Config {
         file::to_toml(self)
     }
 
+    /// Whether `/metrics` should be served: the level is not `disabled` and `metrics.enabled`.
+    pub fn serves_metrics(&self) -> bool {
+        self.level.is_enabled() && self.metrics.enabled
+    }
+
+    /// Where spans should be exported, if anywhere: the level is not `disabled`,
+    /// `tracing.enabled`, and an endpoint is set.
+    ///
+    /// ```
+    /// use llm_telemetry::config::Config;
+    /// use llm_telemetry::instrument::TelemetryLevel;
+    /// let config = Config::builder().tracing_endpoint("http://127.0.0.1:6006").build()?;
+    /// assert_eq!(config.exports_traces(), Some("http://127.0.0.1:6006"));
+    /// let off = Config::builder().tracing_endpoint("http://127.0.0.1:6006").level(TelemetryLevel::Disabled).build()?;
+    /// assert_eq!(off.exports_traces(), None);
+    /// # Ok::<(), llm_telemetry::config::ConfigError>(())
+    /// ```
+    pub fn exports_traces(&self) -> Option<&str> {
+        self.tracing
+            .export_endpoint()
+            .filter(|_| self.level.is_enabled())
+    }
+
+    /// Whether events should be logged: the level is not `disabled` and `log.enabled`.
+    pub fn writes_logs(&self) -> bool {
+        self.level.is_enabled() && self.log.enabled
+    }
+
+    /// Whether costs should be tracked: the level is not `disabled` and `cost.enabled`.
+    pub fn tracks_cost(&self) -> bool {
+        self.level.is_enabled() && self.cost.enabled
+    }
+
     /// Checks every value (the builder does this for values set in code). The error's origin
     /// is [`Origin::Code`].
     pub fn validate(&self) -> Result<(), ConfigError> {

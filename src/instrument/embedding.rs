@@ -22,6 +22,11 @@ use crate::span::SpanRecorder;
 /// An embedding span in progress. End it with [`EmbeddingSpan::finish`] or
 /// [`EmbeddingSpan::fail`]; dropping it unfinished emits stop with `status = "cancelled"`.
 ///
+/// Start metadata: `gen_ai.operation.name = "embeddings"`, provider, model, `tenant`,
+/// `embedding.is_query`, the requested `embedding.pooling` and, at `detailed`, the inputs joined
+/// by newlines as `input.value`. The stop event adds `dimension`, `batch_size`, `input_tokens`,
+/// `prompt_length`, the pooling actually used and `status = "ok"`.
+///
 /// ```
 /// use llm_telemetry::{Bus, testing::Capture};
 /// use llm_telemetry::instrument::{EmbedRequest, Embeddings, Instrumentation, Pooling, TelemetryLevel};

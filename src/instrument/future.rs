@@ -18,7 +18,10 @@ use crate::bus::panic_message;
 use crate::event::Metadata;
 
 pin_project_lite::pin_project! {
-    /// A future of `Result` inside a helper span: see the [module docs](self).
+    /// A future of `Result` inside a helper span ([`Instrumentation::generate_async`] and
+    /// friends). The span is current on every poll (no async runtime needed); `Ok` ends it with
+    /// stop, `Err` or a panicking poll with an exception, and dropping the future before it
+    /// completes emits stop with `status = "cancelled"`.
     ///
     /// ```
     /// use std::future::Future;

@@ -38,6 +38,14 @@ pub(crate) struct StreamLabels {
 /// [`GenerationSpan::fail`], or hand it to [`GenerationSpan::stream`]; dropping it unfinished
 /// emits stop with `status = "cancelled"`.
 ///
+/// Start metadata: `gen_ai.operation.name` (`text_completion` or `chat`), `gen_ai.provider.name`,
+/// `gen_ai.request.model`, `tenant`, `streaming`, `gen_ai.request.{max_tokens, temperature,
+/// top_p, seed, stop_sequences}` and, at `detailed`, `input.value`. The stop event repeats them
+/// and adds `input_tokens`, `output_tokens`, `total_tokens`, `prompt_length`, `response_length`
+/// (characters), `tokens_per_second`, non-zero `cache_read_tokens` / `cache_write_tokens` /
+/// `reasoning_tokens`, `gen_ai.response.finish_reasons`, `gen_ai.response.model`,
+/// `status = "ok"` and, at `detailed`, `output.value`.
+///
 /// ```
 /// use llm_telemetry::{Bus, testing::Capture};
 /// use llm_telemetry::instrument::{ChatMessage, ChatRequest, Completion, Instrumentation, TelemetryLevel};

@@ -35,11 +35,14 @@ impl KeyHasher {
 
     /// A hasher keyed with `secret`: hashes cannot be recomputed without it.
     pub fn with_secret(secret: [u8; 16]) -> Self {
-        let (low, high) = secret.split_at(8);
-        // Infallible: `split_at(8)` of a 16-byte array yields two 8-byte halves.
-        let k0 = u64::from_le_bytes(low.try_into().unwrap_or([0; 8]));
-        let k1 = u64::from_le_bytes(high.try_into().unwrap_or([0; 8]));
-        Self { k0, k1 }
+        let mut low = [0u8; 8];
+        let mut high = [0u8; 8];
+        low.copy_from_slice(&secret[..8]);
+        high.copy_from_slice(&secret[8..]);
+        Self {
+            k0: u64::from_le_bytes(low),
+            k1: u64::from_le_bytes(high),
+        }
     }
 
     /// SipHash-2-4 of `bytes`.

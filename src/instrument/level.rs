@@ -112,10 +112,17 @@ mod tests {
                 Ok(level)
             );
         }
-        assert_eq!(" off ".parse::<TelemetryLevel>(), Ok(TelemetryLevel::Disabled));
+        assert_eq!(
+            " off ".parse::<TelemetryLevel>(),
+            Ok(TelemetryLevel::Disabled)
+        );
         let error = "loud".parse::<TelemetryLevel>().unwrap_err();
         assert_eq!(error, ParseLevelError("loud".to_owned()));
-        assert!(error.to_string().contains("disabled, basic, detailed, verbose"));
+        assert!(
+            error
+                .to_string()
+                .contains("disabled, basic, detailed, verbose")
+        );
     }
 
     #[test]

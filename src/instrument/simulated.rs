@@ -125,7 +125,11 @@ impl BackendError for SimulatedError {
     }
 }
 
-/// A deterministic simulated backend: see the [module docs](self).
+/// A deterministic stand-in for a model, for tests, examples and load generation. Its text is
+/// a deterministic word sequence chosen by hashing the prompt; it simulates token counts (about
+/// four characters per prompt token; 16 to 255 response tokens unless `max_tokens` cuts the
+/// response, then the finish reason is `length`), latency ([`LatencyProfile`]), unit-length
+/// embeddings, and failures (every n-th call rate limited or failing, as configured).
 ///
 /// ```
 /// use std::num::NonZeroU64;

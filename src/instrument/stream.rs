@@ -289,7 +289,16 @@ fn emit_in_span(
     }
 }
 
-/// An iterator of streamed tokens inside a generation span: see the [module docs](self).
+/// An iterator of streamed tokens inside a generation span.
+///
+/// - The span is current while the inner iterator runs.
+/// - The first item emits `llm.stream.first_token` with `time_to_first_token` (nanoseconds since
+///   the span started); at `verbose`, every item emits `llm.stream.token`.
+/// - The end emits the span's stop event with `output_tokens`, `tokens_per_second`,
+///   `time_per_output_token`, `time_to_first_token`, the response length, the finish reason and
+///   (at `detailed`) the text.
+/// - Dropping it before the end emits stop with `status = "cancelled"` and the counts so far.
+/// - An `Err` item ends the span with an exception; later items pass through untraced.
 ///
 /// ```
 /// use llm_telemetry::{Bus, testing::Capture};
@@ -361,8 +370,9 @@ where
 }
 
 pin_project_lite::pin_project! {
-    /// A [`futures_core::Stream`] of streamed tokens inside a generation span: see the
-    /// [module docs](self). No async runtime is involved: the span is made current on each poll.
+    /// A [`futures_core::Stream`] of streamed tokens inside a generation span, with the same
+    /// events as [`TracedTokens`]. No async runtime is involved: the span is made current on
+    /// each poll.
     #[derive(Debug)]
     pub struct TracedStream<S> {
         #[pin]
