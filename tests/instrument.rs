@@ -1290,3 +1290,110 @@ fn helpers_allocate_nothing_when_nobody_listens_or_the_level_is_disabled() {
     let listened = Instrumentation::new(&bus, TelemetryLevel::Basic);
     assert!(allocations_of_every_helper(&listened, 1) > 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// a service-shaped workload (what examples/inference_service.rs does, without handlers)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_two_tenant_workload_accounts_for_every_token() {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    let config = llm_telemetry::config::Config::builder()
+        .level(TelemetryLevel::Basic)
+        .build()
+        .unwrap();
+    let bus = Bus::new();
+    let capture = Capture::attach(&bus, &["*"]).unwrap();
+    let telemetry = Instrumentation::from_config(&bus, &config);
+    let backend = Arc::new(InstrumentedBackend::new(
+        SimulatedBackend::new("simulated")
+            .rate_limit_every(NonZeroU64::new(7).unwrap())
+            .fail_every(NonZeroU64::new(5).unwrap()),
+        telemetry.clone(),
+    ));
+    let answers: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    let produced = Arc::new(Mutex::new(0u64));
+
+    let workers: Vec<_> = ["acme", "globex"]
+        .into_iter()
+        .map(|tenant| {
+            let (backend, telemetry) = (backend.clone(), telemetry.clone());
+            let (answers, produced) = (answers.clone(), produced.clone());
+            std::thread::spawn(move || {
+                let cache = telemetry.cache("answers");
+                for i in 0..30 {
+                    let question = format!("question {}", i % 12);
+                    telemetry.request("answer", &[(keys::TENANT, Value::Str(tenant))], || {
+                        if answers.lock().unwrap().contains_key(&question) {
+                            cache.hit(&question, None);
+                            return;
+                        }
+                        cache.miss(&question);
+                        let request = GenerateRequest::new("sim-8b", question.clone())
+                            .max_tokens(64)
+                            .tenant(tenant);
+                        let text = if i % 2 == 0 {
+                            backend.generate(&request).map(|c| {
+                                *produced.lock().unwrap() += c.output_tokens;
+                                c.text
+                            })
+                        } else {
+                            backend.stream(&request).map(|stream| {
+                                stream
+                                    .filter_map(Result::ok)
+                                    .map(|chunk| {
+                                        *produced.lock().unwrap() += chunk.tokens;
+                                        chunk.text
+                                    })
+                                    .collect()
+                            })
+                        };
+                        if let Ok(text) = text {
+                            cache.put(&question, Some(text.len() as u64));
+                            answers.lock().unwrap().insert(question.clone(), text);
+                        }
+                    });
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+
+    let stops = capture.named("llm.generate.stop");
+    let emitted: f64 = stops
+        .iter()
+        .map(|e| e.measurement(keys::OUTPUT_TOKENS).unwrap())
+        .sum();
+    assert_eq!(
+        emitted,
+        *produced.lock().unwrap() as f64,
+        "every generated token is reported once"
+    );
+    for stop in &stops {
+        let tenant = stop.str(keys::TENANT).unwrap();
+        assert!(tenant == "acme" || tenant == "globex");
+        assert_eq!(stop.str(keys::PROVIDER), Some("simulated"));
+    }
+    let calls = backend.inner().calls();
+    let exceptions = capture.named("llm.generate.exception").len() as u64;
+    assert_eq!(
+        stops.len() as u64 + exceptions,
+        calls,
+        "each backend call ends once"
+    );
+    assert!(exceptions > 0, "the configured failures happened");
+    assert_eq!(
+        capture.named("llm.provider.rate_limit").len() as u64,
+        calls / 7,
+        "every 7th call is rate limited"
+    );
+    assert_eq!(capture.named("llm.request.stop").len(), 60);
+    assert_eq!(
+        capture.named("cache.lookup.hit").len() + capture.named("cache.lookup.miss").len(),
+        60
+    );
+}
