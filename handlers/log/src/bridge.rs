@@ -24,16 +24,16 @@
 //! # bridge.detach().unwrap();
 //! ```
 
-use std::cell::Cell;
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 
 use llm_telemetry::{Bus, Delivery, DetachError, Event, Handler, Pattern, validate_event_name};
 
 use crate::error::LogError;
-use crate::format::json::{Measurements, Metadata, span_hex, trace_hex};
+use crate::format::json::{Measurements, Metadata, Redaction, span_hex, trace_hex};
 use crate::level::{Level, LevelRules};
 use crate::logger::DEFAULT_QUEUE_CAPACITY;
-use crate::redact::Redactor;
+use crate::redact::{KeyCache, Redactor};
 
 /// The handler id of the bridge unless told otherwise.
 pub const DEFAULT_BRIDGE_ID: &str = "llm-telemetry-log.tracing";
@@ -56,6 +56,7 @@ struct Forward {
     rules: LevelRules,
     min_level: Level,
     redactor: Redactor,
+    keys: Mutex<KeyCache>,
 }
 
 impl Handler for Forward {
@@ -64,17 +65,16 @@ impl Handler for Forward {
         if level < self.min_level {
             return;
         }
-        let redactions = Cell::new(0);
-        let name = self.redactor.redact_text(event.name().as_str());
+        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        let redaction = Redaction::new(&self.redactor, &mut keys);
+        let (name, _) = redaction.key(event.name().as_str());
         let measurements = JsonField(Measurements {
             event,
-            redactor: &self.redactor,
-            redactions: &redactions,
+            redaction: &redaction,
         });
         let metadata = JsonField(Metadata {
             event,
-            redactor: &self.redactor,
-            redactions: &redactions,
+            redaction: &redaction,
         });
         let span = event.span();
         let trace_id = span.map(|s| trace_hex(s.trace_id));
@@ -104,6 +104,7 @@ impl Handler for Forward {
             Level::Warn => forward!(tracing::Level::WARN),
             Level::Error => forward!(tracing::Level::ERROR),
         }
+        redaction.finish(&mut keys);
     }
 }
 
@@ -217,6 +218,7 @@ impl TracingBridgeBuilder {
             rules: self.rules,
             min_level: self.min_level,
             redactor: self.redactor,
+            keys: Mutex::default(),
         };
         bus.attach_many(self.id.clone(), &patterns, forward, self.delivery)?;
         Ok(TracingBridge {

@@ -70,7 +70,7 @@ pub mod time;
 #[cfg(feature = "tracing")]
 pub use bridge::{TracingBridge, TracingBridgeBuilder};
 pub use error::{FlushError, LogError};
-pub use format::{ColorChoice, Format, Formatter};
+pub use format::{ColorChoice, Format};
 pub use level::{Level, LevelRules, ParseLevelError};
 pub use logger::{
     DEFAULT_FLUSH_INTERVAL, DEFAULT_HANDLER_ID, DEFAULT_QUEUE_CAPACITY, LogHandle, LogStats,

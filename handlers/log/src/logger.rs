@@ -23,7 +23,7 @@ use llm_telemetry::{Bus, Delivery, Event, Handler, Pattern, validate_event_name}
 use crate::error::{FlushError, LogError};
 use crate::format::{ColorChoice, Format, Formatter};
 use crate::level::{Level, LevelRules};
-use crate::redact::Redactor;
+use crate::redact::{KeyCache, Redactor};
 use crate::sample::{Decision, Sampler};
 use crate::sink::{Output, Sink};
 use crate::time::{Clock, SystemClock};
@@ -90,6 +90,7 @@ struct State {
     output: Output,
     line: Vec<u8>,
     sampler: Option<Sampler>,
+    keys: KeyCache,
 }
 
 struct Inner {
@@ -139,6 +140,7 @@ impl Logger {
             output,
             line,
             sampler,
+            keys,
         } = &mut *state;
         if let Some(sampler) = sampler {
             match sampler.decide(event.span().as_ref(), Instant::now()) {
@@ -154,7 +156,7 @@ impl Logger {
             }
         }
         line.clear();
-        let redactions = inner.formatter.write(line, event, level);
+        let redactions = inner.formatter.write(line, keys, event, level);
         line.push(b'\n');
         if redactions > 0 {
             bump(&inner.counters.redactions, redactions);
@@ -552,6 +554,7 @@ impl LoggerBuilder {
                 output,
                 line: Vec::with_capacity(512),
                 sampler: (!sampler.keeps_everything()).then_some(sampler),
+                keys: KeyCache::default(),
             }),
             dirty: AtomicBool::new(false),
             counters: Counters::default(),

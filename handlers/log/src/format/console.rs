@@ -12,15 +12,14 @@
 //! characters are quoted with Rust escapes. With colour on, the level is coloured, the event name
 //! bold and keys dimmed (ANSI escapes).
 
-use std::borrow::Cow;
 use std::io::Write;
 
 use llm_telemetry::catalog::keys;
 use llm_telemetry::{Event, Value};
 
-use crate::format::json::{I64_LIMIT, span_hex, trace_hex};
+use crate::format::json::{I64_LIMIT, Redaction, span_hex, trace_hex};
 use crate::level::Level;
-use crate::redact::{CleanValue, Redactor};
+use crate::redact::{CleanValue, KeyCache, Redactor};
 use crate::time::{Fraction, write_rfc3339};
 
 const RESET: &str = "\x1b[0m";
@@ -61,21 +60,18 @@ fn unit_of(key: &str) -> Unit {
 }
 
 /// Appends one console line (no newline) to `out`; returns how many keys or values were redacted.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn write(
     out: &mut Vec<u8>,
     event: &Event<'_>,
     level: Level,
     unix_nanos: u64,
     redactor: &Redactor,
+    cache: &mut KeyCache,
     globals: &[(String, String)],
     colour: bool,
 ) -> u64 {
-    let mut redactions = 0;
-    let mut count = |changed: bool| {
-        if changed {
-            redactions += 1;
-        }
-    };
+    let redaction = Redaction::new(redactor, cache);
     let paint = |out: &mut Vec<u8>, code: &str| {
         if colour {
             out.extend_from_slice(code.as_bytes());
@@ -87,8 +83,7 @@ pub(crate) fn write(
     out.extend_from_slice(level.label().as_bytes());
     paint(out, RESET);
     out.push(b' ');
-    let name = redactor.redact_text(event.name().as_str());
-    count(matches!(name, Cow::Owned(_)));
+    let (name, _) = redaction.key(event.name().as_str());
     paint(out, BOLD);
     out.extend_from_slice(name.as_bytes());
     paint(out, RESET);
@@ -105,28 +100,30 @@ pub(crate) fn write(
         if matches!(unit, Unit::Hidden) {
             continue;
         }
-        let clean_name = redactor.redact_text(name);
-        let clean = redactor.redact_measurement(name, *value);
-        count(matches!(clean_name, Cow::Owned(_)) || matches!(clean, CleanValue::Redacted(_)));
+        let (clean_name, hide) = redaction.key(name);
         key(out, &clean_name);
-        match clean {
-            CleanValue::Redacted(text) => out.extend_from_slice(text.as_bytes()),
-            CleanValue::Value(_) => match unit {
-                Unit::NanosAsMillis => {
-                    let _ = write!(out, "{:.3}ms", value / 1e6);
-                }
-                Unit::Seconds => {
-                    write_number(out, *value);
-                    out.push(b's');
-                }
-                Unit::Plain | Unit::Hidden => write_number(out, *value),
-            },
+        if hide {
+            redaction.changed();
+            out.extend_from_slice(redactor.marker().as_bytes());
+            continue;
+        }
+        match unit {
+            Unit::NanosAsMillis => {
+                let _ = write!(out, "{:.3}ms", value / 1e6);
+            }
+            Unit::Seconds => {
+                write_number(out, *value);
+                out.push(b's');
+            }
+            Unit::Plain | Unit::Hidden => write_number(out, *value),
         }
     }
     for (name, value) in event.metadata() {
-        let clean_name = redactor.redact_text(name);
-        let clean = redactor.redact_value(name, *value);
-        count(matches!(clean_name, Cow::Owned(_)) || matches!(clean, CleanValue::Redacted(_)));
+        let (clean_name, hide) = redaction.key(name);
+        let clean = redactor.clean_value(hide, *value);
+        if matches!(clean, CleanValue::Redacted(_)) {
+            redaction.changed();
+        }
         key(out, &clean_name);
         match clean {
             CleanValue::Redacted(text) => write_text(out, &text),
@@ -150,7 +147,7 @@ pub(crate) fn write(
         key(out, name);
         write_text(out, value);
     }
-    redactions
+    redaction.finish(cache)
 }
 
 /// Whole numbers without a fraction, the rest in Rust's shortest round-trip form.

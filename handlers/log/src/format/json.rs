@@ -17,24 +17,64 @@
 //! A value hidden by redaction becomes the marker string (`"[REDACTED]"`), whatever its type.
 
 use std::borrow::Cow;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use llm_telemetry::{Event, SpanId, TraceId, Value};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::level::Level;
-use crate::redact::{CleanValue, Redactor};
+use crate::redact::{CleanValue, KeyCache, Redactor};
 use crate::time::{Fraction, rfc3339};
+
+/// The redaction state one rendering shares: rules, key verdict cache, and a count of changes.
+pub(crate) struct Redaction<'a> {
+    pub(crate) redactor: &'a Redactor,
+    pub(crate) cache: RefCell<KeyCache>,
+    pub(crate) count: Cell<u64>,
+}
+
+impl<'a> Redaction<'a> {
+    /// Borrows `cache` for one rendering (moved in; give it back with [`Self::finish`]).
+    pub(crate) fn new(redactor: &'a Redactor, cache: &mut KeyCache) -> Self {
+        Self {
+            redactor,
+            cache: RefCell::new(std::mem::take(cache)),
+            count: Cell::new(0),
+        }
+    }
+
+    /// Returns the cache and how many keys or values were changed.
+    pub(crate) fn finish(self, cache: &mut KeyCache) -> u64 {
+        *cache = self.cache.into_inner();
+        self.count.get()
+    }
+
+    pub(crate) fn changed(&self) {
+        self.count.set(self.count.get() + 1);
+    }
+
+    /// The key text to print and whether its value is hidden.
+    pub(crate) fn key(&self, key: &'static str) -> (Cow<'static, str>, bool) {
+        let mut cache = self.cache.borrow_mut();
+        let verdict = self.redactor.verdict(&mut cache, key);
+        let text = match &verdict.clean_key {
+            Some(clean) => {
+                self.changed();
+                Cow::Owned(clean.to_string())
+            }
+            None => Cow::Borrowed(key),
+        };
+        (text, verdict.hide_value)
+    }
+}
 
 /// Everything one JSON line needs, serialized straight into the output buffer.
 pub(crate) struct JsonLine<'a> {
     pub(crate) event: &'a Event<'a>,
     pub(crate) level: Level,
     pub(crate) unix_nanos: u64,
-    pub(crate) redactor: &'a Redactor,
+    pub(crate) redaction: &'a Redaction<'a>,
     pub(crate) globals: &'a [(String, String)],
-    /// How many keys or values redaction changed.
-    pub(crate) redactions: &'a Cell<u64>,
 }
 
 /// Lowercase hex of an id, on the stack.
@@ -103,22 +143,22 @@ impl Serialize for Clean<'_> {
 /// An event's measurements as a JSON object, redacted.
 pub(crate) struct Measurements<'a> {
     pub(crate) event: &'a Event<'a>,
-    pub(crate) redactor: &'a Redactor,
-    pub(crate) redactions: &'a Cell<u64>,
+    pub(crate) redaction: &'a Redaction<'a>,
 }
 
 impl Serialize for Measurements<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let line = self;
-        let measurements = line.event.measurements();
+        let redaction = self.redaction;
+        let measurements = self.event.measurements();
         let mut map = serializer.serialize_map(Some(measurements.len()))?;
         for (key, value) in measurements {
-            let clean_key = line.redactor.redact_text(key);
-            let clean = line.redactor.redact_measurement(key, *value);
-            if matches!(clean, CleanValue::Redacted(_)) || matches!(clean_key, Cow::Owned(_)) {
-                line.redactions.set(line.redactions.get() + 1);
+            let (key, hide) = redaction.key(key);
+            if hide {
+                redaction.changed();
+                map.serialize_entry(key.as_ref(), redaction.redactor.marker())?;
+            } else {
+                map.serialize_entry(key.as_ref(), &Number(*value))?;
             }
-            map.serialize_entry(clean_key.as_ref(), &Clean(clean))?;
         }
         map.end()
     }
@@ -127,22 +167,21 @@ impl Serialize for Measurements<'_> {
 /// An event's metadata as a JSON object, redacted.
 pub(crate) struct Metadata<'a> {
     pub(crate) event: &'a Event<'a>,
-    pub(crate) redactor: &'a Redactor,
-    pub(crate) redactions: &'a Cell<u64>,
+    pub(crate) redaction: &'a Redaction<'a>,
 }
 
 impl Serialize for Metadata<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let line = self;
-        let metadata = line.event.metadata();
+        let redaction = self.redaction;
+        let metadata = self.event.metadata();
         let mut map = serializer.serialize_map(Some(metadata.len()))?;
         for (key, value) in metadata {
-            let clean_key = line.redactor.redact_text(key);
-            let clean = line.redactor.redact_value(key, *value);
-            if matches!(clean, CleanValue::Redacted(_)) || matches!(clean_key, Cow::Owned(_)) {
-                line.redactions.set(line.redactions.get() + 1);
+            let (key, hide) = redaction.key(key);
+            let clean = redaction.redactor.clean_value(hide, *value);
+            if matches!(clean, CleanValue::Redacted(_)) {
+                redaction.changed();
             }
-            map.serialize_entry(clean_key.as_ref(), &Clean(clean))?;
+            map.serialize_entry(key.as_ref(), &Clean(clean))?;
         }
         map.end()
     }
@@ -164,12 +203,8 @@ impl Serialize for JsonLine<'_> {
         let mut map = serializer.serialize_map(Some(8 + self.globals.len()))?;
         map.serialize_entry("timestamp", &Timestamp(self.unix_nanos))?;
         map.serialize_entry("level", self.level.as_str())?;
-        let name = self.event.name().as_str();
-        let clean_name = self.redactor.redact_text(name);
-        if matches!(clean_name, Cow::Owned(_)) {
-            self.redactions.set(self.redactions.get() + 1);
-        }
-        map.serialize_entry("event", clean_name.as_ref())?;
+        let (name, _) = self.redaction.key(self.event.name().as_str());
+        map.serialize_entry("event", name.as_ref())?;
         match self.event.span() {
             Some(span) => {
                 map.serialize_entry("trace_id", trace_hex(span.trace_id).as_str())?;
@@ -187,21 +222,18 @@ impl Serialize for JsonLine<'_> {
                 map.serialize_entry("parent_span_id", &())?;
             }
         }
-        let parts = (self.event, self.redactor, self.redactions);
         map.serialize_entry(
             "measurements",
             &Measurements {
-                event: parts.0,
-                redactor: parts.1,
-                redactions: parts.2,
+                event: self.event,
+                redaction: self.redaction,
             },
         )?;
         map.serialize_entry(
             "metadata",
             &Metadata {
-                event: parts.0,
-                redactor: parts.1,
-                redactions: parts.2,
+                event: self.event,
+                redaction: self.redaction,
             },
         )?;
         for (key, value) in self.globals {
@@ -218,16 +250,16 @@ pub(crate) fn write(
     level: Level,
     unix_nanos: u64,
     redactor: &Redactor,
+    cache: &mut KeyCache,
     globals: &[(String, String)],
 ) -> u64 {
-    let redactions = Cell::new(0);
+    let redaction = Redaction::new(redactor, cache);
     let line = JsonLine {
         event,
         level,
         unix_nanos,
-        redactor,
+        redaction: &redaction,
         globals,
-        redactions: &redactions,
     };
     // Serializing into a Vec cannot fail on I/O, and every value here is serializable
     // (non-finite floats become null); on the impossible error the partial object is dropped.
@@ -236,5 +268,5 @@ pub(crate) fn write(
         out.truncate(start);
         out.extend_from_slice(b"{}");
     }
-    redactions.get()
+    redaction.finish(cache)
 }

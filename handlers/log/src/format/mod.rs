@@ -1,5 +1,5 @@
 //! Line formats: [`Format::Console`] for people ([`console`]) and [`Format::Json`] for log
-//! pipelines ([`json`]), and the [`Formatter`] that renders one event with redaction applied.
+//! pipelines ([`json`]), and the formatter that renders one event with redaction applied.
 
 pub mod console;
 pub mod json;
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use llm_telemetry::Event;
 
 use crate::level::Level;
-use crate::redact::Redactor;
+use crate::redact::{KeyCache, Redactor};
 use crate::time::{Clock, event_time};
 
 /// How each event is written.
@@ -49,7 +49,7 @@ impl ColorChoice {
 
 /// Renders events as lines: format, redaction, global fields, clock.
 #[derive(Clone)]
-pub struct Formatter {
+pub(crate) struct Formatter {
     pub(crate) format: Format,
     pub(crate) redactor: Redactor,
     pub(crate) globals: Vec<(String, String)>,
@@ -69,19 +69,32 @@ impl std::fmt::Debug for Formatter {
 
 impl Formatter {
     /// Appends the line for `event` at `level` to `out`, without the newline. Returns how many
-    /// keys or values redaction changed.
-    pub fn write(&self, out: &mut Vec<u8>, event: &Event<'_>, level: Level) -> u64 {
+    /// keys or values redaction changed. `cache` remembers key verdicts between calls.
+    pub(crate) fn write(
+        &self,
+        out: &mut Vec<u8>,
+        cache: &mut KeyCache,
+        event: &Event<'_>,
+        level: Level,
+    ) -> u64 {
         let unix_nanos = event_time(event, &*self.clock);
         match self.format {
-            Format::Json => {
-                json::write(out, event, level, unix_nanos, &self.redactor, &self.globals)
-            }
+            Format::Json => json::write(
+                out,
+                event,
+                level,
+                unix_nanos,
+                &self.redactor,
+                cache,
+                &self.globals,
+            ),
             Format::Console => console::write(
                 out,
                 event,
                 level,
                 unix_nanos,
                 &self.redactor,
+                cache,
                 &self.globals,
                 self.colour,
             ),

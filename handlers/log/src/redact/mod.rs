@@ -29,6 +29,8 @@ mod keys;
 mod scan;
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use llm_telemetry::Value;
 use llm_telemetry::catalog::keys as catalog_keys;
@@ -145,16 +147,8 @@ impl Redactor {
     /// The value to log for metadata `key`: the marker for sensitive keys and hidden content,
     /// a scanned string for other strings, the value itself for numbers and bools.
     pub fn redact_value<'a>(&'a self, key: &str, value: Value<'a>) -> CleanValue<'a> {
-        if self.is_sensitive_key(key) || self.is_hidden_content_key(key) {
-            return CleanValue::Redacted(Cow::Borrowed(&self.marker));
-        }
-        match value {
-            Value::Str(s) => match self.redact_text(s) {
-                Cow::Borrowed(_) => CleanValue::Value(value),
-                owned => CleanValue::Redacted(owned),
-            },
-            other => CleanValue::Value(other),
-        }
+        let hide = self.is_sensitive_key(key) || self.is_hidden_content_key(key);
+        self.clean_value(hide, value)
     }
 
     /// The value to log for measurement `key`: the marker if the key names a secret.
@@ -163,6 +157,81 @@ impl Redactor {
             CleanValue::Redacted(Cow::Borrowed(&self.marker))
         } else {
             CleanValue::Value(Value::Float(value))
+        }
+    }
+}
+
+/// What redaction does with one key: hide its value, and the key text to print.
+#[derive(Clone, Debug)]
+pub(crate) struct Verdict {
+    /// The value is replaced whole by the marker (sensitive key or hidden content).
+    pub(crate) hide_value: bool,
+    /// The key with secrets cut out, when the key text itself holds one.
+    pub(crate) clean_key: Option<Box<str>>,
+}
+
+/// Verdicts for `'static` keys and event names, remembered by address: a `&'static str` is never
+/// freed, so its address and length always denote the same text. Keys are few and fixed in
+/// practice; the cache starts over past [`KeyCache::LIMIT`] entries in case they are not.
+#[derive(Debug, Default)]
+pub(crate) struct KeyCache {
+    map: HashMap<(usize, usize), Verdict, BuildHasherDefault<AddressHasher>>,
+}
+
+impl KeyCache {
+    const LIMIT: usize = 4096;
+}
+
+/// FxHash over the address and length: one multiply per word.
+#[derive(Default)]
+pub(crate) struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Redactor {
+    /// The verdict for `key`, computed once per distinct key.
+    pub(crate) fn verdict<'c>(&self, cache: &'c mut KeyCache, key: &'static str) -> &'c Verdict {
+        if cache.map.len() >= KeyCache::LIMIT {
+            cache.map.clear();
+        }
+        cache
+            .map
+            .entry((key.as_ptr() as usize, key.len()))
+            .or_insert_with(|| Verdict {
+                hide_value: self.is_sensitive_key(key) || self.is_hidden_content_key(key),
+                clean_key: match self.redact_text(key) {
+                    Cow::Borrowed(_) => None,
+                    Cow::Owned(clean) => Some(clean.into_boxed_str()),
+                },
+            })
+    }
+
+    /// The value to log under a key whose verdict is known.
+    pub(crate) fn clean_value<'a>(&'a self, hide_value: bool, value: Value<'a>) -> CleanValue<'a> {
+        if hide_value {
+            return CleanValue::Redacted(Cow::Borrowed(&self.marker));
+        }
+        match value {
+            Value::Str(s) => match self.redact_text(s) {
+                Cow::Borrowed(_) => CleanValue::Value(value),
+                owned => CleanValue::Redacted(owned),
+            },
+            other => CleanValue::Value(other),
         }
     }
 }
@@ -223,7 +292,7 @@ impl RedactorBuilder {
                     pattern: prefix.to_owned(),
                 });
         } else {
-            self.redactor.scanner.prefixes.push(PrefixPattern {
+            self.redactor.scanner.add_prefix(PrefixPattern {
                 prefix: prefix.to_owned(),
                 min_tail,
             });

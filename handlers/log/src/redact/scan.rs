@@ -57,7 +57,9 @@ pub(crate) const DEFAULT_PREFIXES: &[(&str, usize)] = &[
 /// The scanner configuration of a [`crate::Redactor`].
 #[derive(Clone, Debug)]
 pub(crate) struct Scanner {
-    pub(crate) prefixes: Vec<PrefixPattern>,
+    prefixes: Vec<PrefixPattern>,
+    /// For each first byte, the indices of the prefixes starting with it.
+    by_first_byte: Vec<Vec<u16>>,
     /// Whether JWTs, auth schemes, URL passwords and private key blocks are recognised.
     pub(crate) structural: bool,
     /// Whether `key=value` / `key: value` pairs with a sensitive key are recognised.
@@ -68,26 +70,34 @@ pub(crate) struct Scanner {
 
 impl Scanner {
     pub(crate) fn with_defaults() -> Self {
-        Self {
-            prefixes: DEFAULT_PREFIXES
-                .iter()
-                .map(|(prefix, min_tail)| PrefixPattern {
-                    prefix: (*prefix).to_owned(),
-                    min_tail: *min_tail,
-                })
-                .collect(),
-            structural: true,
-            key_values: true,
-            literals: Vec::new(),
+        let mut scanner = Self::empty();
+        scanner.structural = true;
+        scanner.key_values = true;
+        for (prefix, min_tail) in DEFAULT_PREFIXES {
+            scanner.add_prefix(PrefixPattern {
+                prefix: (*prefix).to_owned(),
+                min_tail: *min_tail,
+            });
         }
+        scanner
     }
 
     pub(crate) fn empty() -> Self {
         Self {
             prefixes: Vec::new(),
+            by_first_byte: vec![Vec::new(); 256],
             structural: false,
             key_values: false,
             literals: Vec::new(),
+        }
+    }
+
+    /// Adds a prefix pattern (the prefix must not be empty).
+    pub(crate) fn add_prefix(&mut self, pattern: PrefixPattern) {
+        if let Some(first) = pattern.prefix.bytes().next() {
+            let index = u16::try_from(self.prefixes.len()).unwrap_or(u16::MAX);
+            self.by_first_byte[usize::from(first)].push(index);
+            self.prefixes.push(pattern);
         }
     }
 
@@ -141,9 +151,12 @@ impl Scanner {
     /// A credential starting at word start `i`: (start, end) of what to replace.
     fn match_at_word(&self, bytes: &[u8], i: usize) -> Option<(usize, usize)> {
         let rest = &bytes[i..];
-        for pattern in &self.prefixes {
+        for index in &self.by_first_byte[usize::from(bytes[i])] {
+            let Some(pattern) = self.prefixes.get(usize::from(*index)) else {
+                continue;
+            };
             let prefix = pattern.prefix.as_bytes();
-            if rest.starts_with(prefix) {
+            if rest.len() >= prefix.len() && rest[1..prefix.len()] == prefix[1..] {
                 let tail = token_run(&rest[prefix.len()..]);
                 if tail >= pattern.min_tail {
                     return Some((i, i + prefix.len() + tail));
@@ -151,6 +164,10 @@ impl Scanner {
             }
         }
         if !self.structural {
+            return None;
+        }
+        let first = bytes[i];
+        if first != b'e' && first != b'b' && first != b'B' {
             return None;
         }
         if rest.starts_with(b"eyJ") {
