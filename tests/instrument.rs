@@ -463,6 +463,11 @@ fn an_iterator_stream_emits_first_token_then_stop_with_rates() {
     );
     assert_eq!(stop.str(keys::OUTPUT), Some("one two three four"));
     assert_eq!(stop.str(keys::FINISH_REASONS), Some("stop"));
+    assert_eq!(
+        stop.value(keys::STREAMING),
+        Some(Value::Bool(true)),
+        "a streamed response says so on stop, even if the request did not"
+    );
 
     // The span was current on every call into the inner iterator, including the last.
     assert_eq!(source.seen.len(), 5);

@@ -97,8 +97,9 @@ impl ConfigBuilder {
     }
 
     /// Reads the process environment (the environment layer).
-    pub fn process_env(self) -> Self {
-        self.env_with(|name| std::env::var(name).ok())
+    pub fn process_env(mut self) -> Self {
+        self.env = Some(EnvSnapshot::capture_process());
+        self
     }
 
     /// Reads the environment through `lookup` (called once per known variable, right now).

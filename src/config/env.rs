@@ -17,23 +17,48 @@ pub(crate) const OTEL_SDK_DISABLED: &str = "OTEL_SDK_DISABLED";
 #[derive(Clone, Debug, Default)]
 pub(crate) struct EnvSnapshot {
     vars: Vec<(&'static str, String)>,
+    /// Variables whose value is not UTF-8 (process environment only), shown lossily.
+    not_unicode: Vec<(&'static str, String)>,
+}
+
+/// Every variable the configuration reads.
+fn known_vars() -> impl Iterator<Item = &'static str> {
+    Key::ALL
+        .iter()
+        .flat_map(|k| std::iter::once(k.env_var()).chain(k.standard_env_vars().iter().copied()))
+        .chain([OTEL_SDK_DISABLED, CONFIG_FILE_VAR])
 }
 
 impl EnvSnapshot {
     /// Reads every variable the configuration knows through `lookup`.
     pub(crate) fn capture(lookup: &dyn Fn(&str) -> Option<String>) -> Self {
-        let names = Key::ALL
-            .iter()
-            .flat_map(|k| std::iter::once(k.env_var()).chain(k.standard_env_vars().iter().copied()))
-            .chain([OTEL_SDK_DISABLED, CONFIG_FILE_VAR]);
-        let vars = names
+        let vars = known_vars()
             .filter_map(|name| {
                 lookup(name)
                     .filter(|v| !v.trim().is_empty())
                     .map(|v| (name, v))
             })
             .collect();
-        Self { vars }
+        Self {
+            vars,
+            not_unicode: Vec::new(),
+        }
+    }
+
+    /// Reads every variable the configuration knows from the process environment; a value
+    /// that is not UTF-8 becomes an error at build time instead of being skipped.
+    pub(crate) fn capture_process() -> Self {
+        let mut snapshot = Self::default();
+        for name in known_vars() {
+            match std::env::var_os(name).map(|v| v.into_string()) {
+                Some(Ok(value)) if !value.trim().is_empty() => snapshot.vars.push((name, value)),
+                Some(Err(raw)) => snapshot
+                    .not_unicode
+                    .push((name, raw.to_string_lossy().into_owned())),
+                _ => {}
+            }
+        }
+        snapshot
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
@@ -45,6 +70,20 @@ impl EnvSnapshot {
 
     /// Applies every variable found to `config`.
     pub(crate) fn apply(&self, config: &mut Config) -> Result<(), ConfigError> {
+        if let Some((var, lossy)) = self.not_unicode.first() {
+            let key = Key::ALL
+                .into_iter()
+                .find(|k| k.env_var() == *var || k.standard_env_vars().contains(var))
+                .map_or_else(|| "configuration file".to_owned(), |k| k.name().to_owned());
+            return Err(ConfigError::InvalidValue {
+                origin: Origin::Env {
+                    var: (*var).to_owned(),
+                },
+                key,
+                value: format!("{lossy:?}"),
+                expected: "valid UTF-8 text".to_owned(),
+            });
+        }
         for key in Key::ALL {
             let found = std::iter::once(key.env_var())
                 .chain(key.standard_env_vars().iter().copied())
@@ -76,5 +115,36 @@ impl EnvSnapshot {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_that_is_not_utf8_is_an_error_naming_the_variable() {
+        let snapshot = EnvSnapshot {
+            vars: Vec::new(),
+            not_unicode: vec![("OTEL_SERVICE_NAME", "caf\u{fffd}".to_owned())],
+        };
+        let error = snapshot.apply(&mut Config::default()).unwrap_err();
+        let ConfigError::InvalidValue {
+            origin,
+            key,
+            expected,
+            ..
+        } = &error
+        else {
+            panic!("expected InvalidValue, got {error:?}")
+        };
+        assert_eq!(
+            origin,
+            &Origin::Env {
+                var: "OTEL_SERVICE_NAME".to_owned()
+            }
+        );
+        assert_eq!(key, "tracing.service_name");
+        assert_eq!(expected, "valid UTF-8 text");
     }
 }

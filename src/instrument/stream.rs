@@ -104,8 +104,12 @@ struct StreamState {
 }
 
 impl StreamState {
-    fn new(span: GenerationSpan) -> Self {
+    fn new(mut span: GenerationSpan) -> Self {
         let keep_text = span.is_recording() && span.level.records_content();
+        if let Some(recorder) = span.recorder() {
+            // The stop event says the response was streamed, whatever the request said.
+            recorder.set(keys::STREAMING, true);
+        }
         Self {
             span: Some(span),
             items: 0,
@@ -339,7 +343,7 @@ impl<I> TracedTokens<I> {
     pub fn context(&self) -> Option<SpanContext> {
         self.state.context()
     }
-    /// Output tokens counted so far.
+    /// Output tokens counted so far (0 when nothing is recorded: nobody listens).
     pub fn tokens_so_far(&self) -> u64 {
         self.state.tokens
     }
@@ -396,7 +400,7 @@ impl<S> TracedStream<S> {
     pub fn context(&self) -> Option<SpanContext> {
         self.state.context()
     }
-    /// Output tokens counted so far.
+    /// Output tokens counted so far (0 when nothing is recorded: nobody listens).
     pub fn tokens_so_far(&self) -> u64 {
         self.state.tokens
     }
