@@ -40,6 +40,23 @@ struct Slot {
 }
 
 impl Slot {
+    /// Counts one delivery for each entry whose bit is set; publishes when a count is due.
+    #[inline]
+    fn credit(&mut self, mut delivered: u64) {
+        let mut publish = false;
+        while delivered != 0 {
+            let i = delivered.trailing_zeros() as usize;
+            delivered &= delivered - 1;
+            if let Some(count) = self.delivered.get_mut(i) {
+                *count += 1;
+                publish |= *count >= PUBLISH_EVERY;
+            }
+        }
+        if publish {
+            self.publish();
+        }
+    }
+
     fn publish(&mut self) {
         for (entry, count) in self.table.entries().iter().zip(self.delivered.iter_mut()) {
             if *count > 0 {
@@ -211,39 +228,34 @@ impl Drop for TableRef {
         let Some(cache) = self.cache else {
             return;
         };
-        let (table, index, mut delivered) = (self.table, self.slot, self.delivered);
-        let dead = cache.try_with(|cell| {
+        let (table, index, delivered) = (self.table, self.slot, self.delivered);
+        let outcome = cache.try_with(|cell| {
             let mut c = cell.borrow_mut();
             c.active -= 1;
-            if delivered != 0 {
-                if let Some(slot) = c.slots[index].as_mut().filter(|s| Arc::as_ptr(&s.table) == table) {
-                    let mut publish = false;
-                    while delivered != 0 {
-                        let i = delivered.trailing_zeros() as usize;
-                        delivered &= delivered - 1;
-                        if let Some(count) = slot.delivered.get_mut(i) {
-                            *count += 1;
-                            publish |= *count >= PUBLISH_EVERY;
-                        }
+            let mut left = delivered;
+            if left != 0 {
+                if let Some(slot) = c.slots[index].as_mut() {
+                    if Arc::as_ptr(&slot.table) == table {
+                        slot.credit(left);
+                        left = 0;
                     }
-                    if publish {
-                        slot.publish();
-                    }
-                    delivered = 0;
                 }
             }
-            let dead = if c.active == 0 {
-                std::mem::take(&mut c.graveyard)
+            let dead = if c.active == 0 && !c.graveyard.is_empty() {
+                Some(std::mem::take(&mut c.graveyard))
             } else {
-                Vec::new()
+                None
             };
-            (dead, delivered)
+            (dead, left)
         });
-        match dead {
+        match outcome {
             Ok((dead, left)) => {
+                // Dropped outside the borrow: a handler's destructor may itself emit.
                 drop(dead);
                 // The snapshot left the cache while we ran: credit the entries directly.
-                self.credit_directly(left);
+                if left != 0 {
+                    self.credit_directly(left);
+                }
             }
             Err(_) => self.credit_directly(delivered),
         }
