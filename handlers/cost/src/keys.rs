@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use crate::atomic::AtomicUsd;
 use crate::budget::Scope;
-use crate::price::ModelPrice;
+use crate::price::Rates;
 use crate::usage::CallIdentity;
 
 /// The running totals of one (tenant, provider, model).
@@ -42,8 +42,8 @@ impl KeyTotals {
 /// What a priced key resolves to.
 #[derive(Debug)]
 pub(crate) struct Resolved {
-    /// The model's price.
-    pub(crate) price: ModelPrice,
+    /// The model's price, flattened.
+    pub(crate) rates: Rates,
     /// The provider reported on `llm.cost.calculated`: the event's, else the price table's.
     pub(crate) provider: Arc<str>,
     /// Where the cost adds up.
@@ -66,9 +66,36 @@ impl KeyEntry {
     #[inline]
     fn is(&self, hash: u64, id: &CallIdentity<'_>) -> bool {
         self.hash == hash
-            && *self.model == *id.model
-            && *self.tenant == *id.tenant
-            && *self.provider == *id.provider
+            && same(self.model.as_bytes(), id.model.as_bytes())
+            && same(self.tenant.as_bytes(), id.tenant.as_bytes())
+            && same(self.provider.as_bytes(), id.provider.as_bytes())
+    }
+}
+
+/// Byte equality with the short cases (up to 16 bytes: most tenants, providers and models)
+/// done inline with two overlapping word loads instead of a call to `memcmp`.
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| -> u64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[at..at + 8]);
+        u64::from_le_bytes(w)
+    };
+    let half = |s: &[u8], at: usize| -> u32 {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&s[at..at + 4]);
+        u32::from_le_bytes(w)
+    };
+    match n {
+        0 => true,
+        1..=3 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
     }
 }
 
@@ -182,6 +209,35 @@ mod tests {
             model,
             provider: "p",
             tenant,
+        }
+    }
+
+    #[test]
+    fn short_string_equality() {
+        let words = [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "abcd",
+            "abcde",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefghijklmnop",
+            "abcdefghijklmnopq",
+            "abcdefghijklmnopqrstuvwxyz",
+        ];
+        for a in words {
+            for b in words {
+                assert_eq!(same(a.as_bytes(), b.as_bytes()), a == b, "{a} {b}");
+            }
+            // Differ in one byte at each position.
+            for i in 0..a.len() {
+                let mut c = a.as_bytes().to_vec();
+                c[i] ^= 1;
+                assert!(!same(a.as_bytes(), &c), "{a} at {i}");
+            }
         }
     }
 

@@ -180,6 +180,71 @@ impl ModelPrice {
     }
 }
 
+/// A [`ModelPrice`] flattened for the hot path: for the base and each tier, the five effective
+/// per-token prices in attodollars with every fallback already applied, so a call costs five
+/// 64×64→128-bit multiplications. Equal to [`ModelPrice::cost`] by construction (and checked by
+/// the property test of the totals).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Rates {
+    base: [u64; 5],
+    /// (threshold, rates), ascending by threshold.
+    tiers: Box<[(u64, [u64; 5])]>,
+}
+
+impl Rates {
+    /// Flattens `price`. Prices above [`MAX_PRICE_PER_TOKEN`] never reach here (tables refuse
+    /// them); were one to, it would saturate at that maximum.
+    pub(crate) fn of(price: &ModelPrice) -> Rates {
+        let flatten = |tier: Option<&TokenPrices>| -> [u64; 5] {
+            let pick =
+                |get: fn(&TokenPrices) -> Option<Usd>| tier.and_then(get).or(get(&price.base));
+            let input = pick(|p| p.input).unwrap_or(Usd::ZERO);
+            let output = pick(|p| p.output).unwrap_or(Usd::ZERO);
+            let rate = |u: Usd| u64::try_from(u.atto()).unwrap_or(u64::MAX);
+            [
+                rate(input),
+                rate(output),
+                rate(pick(|p| p.cache_read).unwrap_or(input)),
+                rate(pick(|p| p.cache_write).unwrap_or(input)),
+                rate(pick(|p| p.reasoning).unwrap_or(output)),
+            ]
+        };
+        Rates {
+            base: flatten(None),
+            tiers: price
+                .tiers
+                .iter()
+                .map(|t| (t.above_input_tokens, flatten(Some(&t.prices))))
+                .collect(),
+        }
+    }
+
+    /// The exact cost of one call. Token counts are at most 2⁵³ and rates at most 2⁶⁴, so each
+    /// product is below 2¹¹⁷ and the sum of five cannot overflow.
+    #[inline]
+    pub(crate) fn cost(&self, usage: &Usage) -> Usd {
+        let rates = self
+            .tiers
+            .iter()
+            .rev()
+            .find(|(above, _)| usage.input > *above)
+            .map_or(&self.base, |(_, r)| r);
+        let uncached = usage
+            .input
+            .saturating_sub(usage.cache_read)
+            .saturating_sub(usage.cache_write);
+        let plain_output = usage.output.saturating_sub(usage.reasoning);
+        let times = |tokens: u64, rate: u64| tokens as u128 * rate as u128;
+        Usd::from_atto(
+            times(uncached, rates[0])
+                + times(plain_output, rates[1])
+                + times(usage.cache_read, rates[2])
+                + times(usage.cache_write, rates[3])
+                + times(usage.reasoning, rates[4]),
+        )
+    }
+}
+
 /// The token counts of one call, normalized: `input` includes `cache_read` and `cache_write`,
 /// `output` includes `reasoning` (the OpenAI and OpenTelemetry GenAI convention, and LiteLLM's).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -324,6 +389,24 @@ mod tests {
         };
         // 10 × 2e-6 + 10 × 1e-7 (base cache price) + 0 output.
         assert_eq!(p.cost(&u), usd("0.000021"));
+    }
+
+    #[test]
+    fn flattened_rates_agree_with_the_formula() {
+        let p = gemini_25_pro()
+            .with_cache_write(usd("3e-07"))
+            .with_reasoning(usd("2e-05"));
+        let rates = Rates::of(&p);
+        for input in [0, 1, 1_000, 200_000, 200_001, 1_000_000] {
+            let u = Usage {
+                input,
+                output: 5_000,
+                cache_read: input / 3,
+                cache_write: input / 5,
+                reasoning: 1_234,
+            };
+            assert_eq!(rates.cost(&u), p.cost(&u), "{u:?}");
+        }
     }
 
     #[test]

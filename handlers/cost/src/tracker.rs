@@ -24,7 +24,7 @@ use crate::budget::{Budget, BudgetStatus, Budgets, Clock, Crossing, SystemClock}
 use crate::error::{BuildError, Rejection};
 use crate::keys::{Insert, KeyEntry, KeyTable, KeyTotals, Resolved};
 use crate::money::Usd;
-use crate::price::{ModelPrice, Usage};
+use crate::price::{ModelPrice, Rates, Usage};
 use crate::table::PriceTable;
 use crate::usage::{CallIdentity, RawTokens, TokenAccounting};
 
@@ -264,6 +264,16 @@ impl CostTracker {
     /// Attaches under another id or with queued delivery (to keep the pricing off the emitting
     /// thread; the totals then lag the events by the queue).
     pub fn attach_as(&self, bus: &Bus, id: &str, delivery: Delivery) -> Result<(), AttachError> {
+        // Register the names this handler emits before attaching, so the table the attach
+        // publishes already covers them and no emit from inside the handler has to resolve a
+        // new name (which would publish a new table in the middle of a dispatch).
+        for name in [
+            &catalog::LLM_COST_CALCULATED,
+            &catalog::LLM_COST_THRESHOLD_EXCEEDED,
+            &LLM_COST_UNPRICED_MODEL,
+        ] {
+            let _ = name.get();
+        }
         let tracker = self.clone();
         let emit_on = bus.clone();
         bus.attach(
@@ -478,7 +488,7 @@ impl Inner {
             }
         };
         Some(Resolved {
-            price: price.clone(),
+            rates: Rates::of(price),
             provider: Arc::from(provider),
             totals,
             scopes: self.budgets.scopes_for(id.tenant).into_boxed_slice(),
@@ -521,7 +531,7 @@ impl Inner {
         id: &CallIdentity<'_>,
         bus: Option<&Bus>,
     ) -> Outcome {
-        let cost = resolved.price.cost(usage);
+        let cost = resolved.rates.cost(usage);
         resolved.totals.cost.add(cost);
         resolved.totals.calls.fetch_add(1, Ordering::Relaxed);
         if let Some(bus) = bus {

@@ -101,14 +101,16 @@ impl RawTokens {
             if value < 0.0 {
                 return Err(Rejection::Negative { key, value });
             }
-            if value.fract() != 0.0 {
-                return Err(Rejection::Fractional { key, value });
-            }
             if value > limit as f64 {
                 return Err(Rejection::TooLarge { key, value, limit });
             }
-            // In range and whole: the conversion is exact.
-            Ok(value as u64)
+            // In range (0 ≤ value ≤ 2^53): truncating and converting back is exact, so this is
+            // the whole-number test without a call to `trunc`.
+            let whole = value as u64;
+            if whole as f64 != value {
+                return Err(Rejection::Fractional { key, value });
+            }
+            Ok(whole)
         };
         let mut usage = Usage {
             input: count(keys::INPUT_TOKENS, self.input)?,
