@@ -250,12 +250,13 @@ impl Drop for TableRef {
         });
         match outcome {
             Ok((dead, left)) => {
-                // Dropped outside the borrow: a handler's destructor may itself emit.
-                drop(dead);
-                // The snapshot left the cache while we ran: credit the entries directly.
+                // The snapshot left the cache while we ran: credit its entries directly. This
+                // must happen before `dead` drops: `dead` may hold the last reference to it.
                 if left != 0 {
                     self.credit_directly(left);
                 }
+                // Dropped outside the borrow: a handler's destructor may itself emit.
+                drop(dead);
             }
             Err(_) => self.credit_directly(delivered),
         }
