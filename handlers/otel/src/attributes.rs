@@ -150,27 +150,30 @@ pub fn kind_of(operation: Option<&str>) -> SpanKindOi {
     }
 }
 
-/// Keys this module maps itself (everything else passes through).
-const MAPPED: &[&str] = &[
-    keys::INPUT,
-    keys::OUTPUT,
-    keys::EXCEPTION_TYPE,
-    keys::EXCEPTION_MESSAGE,
-    keys::PROVIDER,
-    keys::MODEL,
-    keys::RESPONSE_MODEL,
-    keys::OPERATION,
-    keys::MAX_TOKENS,
-    keys::TEMPERATURE,
-    keys::TOP_P,
-    keys::SEED,
-    keys::STOP_SEQUENCES,
-    keys::FINISH_REASONS,
-    keys::POOLING,
-    keys::DEVICE,
-    keys::IS_QUERY,
-    keys::ERROR_TYPE,
-];
+/// Whether this module maps `key` itself (everything else passes through).
+fn is_mapped(key: &str) -> bool {
+    matches!(
+        key,
+        keys::INPUT
+            | keys::OUTPUT
+            | keys::EXCEPTION_TYPE
+            | keys::EXCEPTION_MESSAGE
+            | keys::PROVIDER
+            | keys::MODEL
+            | keys::RESPONSE_MODEL
+            | keys::OPERATION
+            | keys::MAX_TOKENS
+            | keys::TEMPERATURE
+            | keys::TOP_P
+            | keys::SEED
+            | keys::STOP_SEQUENCES
+            | keys::FINISH_REASONS
+            | keys::POOLING
+            | keys::DEVICE
+            | keys::IS_QUERY
+            | keys::ERROR_TYPE
+    )
+}
 
 /// Builds the attributes of one span.
 pub(crate) struct AttributeWriter<'c> {
@@ -194,19 +197,22 @@ impl AttributeWriter<'_> {
         // Pass-through metadata (tenant, status, streaming, cache.name, users' own keys).
         let metadata = event.metadata();
         for (i, (key, value)) in metadata.iter().enumerate() {
-            if MAPPED.contains(key) {
+            if is_mapped(key) {
                 continue;
             }
             // The last value of a repeated key wins, as `Event::value` does.
-            if metadata[i + 1..].iter().any(|(k, _)| k == key) {
+            if metadata[i + 1..]
+                .iter()
+                .any(|(k, _)| std::ptr::eq(*k, *key) || k == key)
+            {
                 continue;
             }
             out.push(KeyValue::new(*key, otel_value(value)));
         }
         if let Some(error_type) = event.str(keys::ERROR_TYPE) {
-            out.push(KeyValue::new(ERROR_TYPE, error_type.to_owned()));
+            out.push(KeyValue::new(ERROR_TYPE, shared(error_type)));
         } else if failed && let Some(t) = event.str(keys::EXCEPTION_TYPE) {
-            out.push(KeyValue::new(ERROR_TYPE, t.to_owned()));
+            out.push(KeyValue::new(ERROR_TYPE, shared(t)));
         }
 
         if self.conventions.openinference {
@@ -219,11 +225,11 @@ impl AttributeWriter<'_> {
                 } else {
                     LLM_MODEL_NAME
                 };
-                out.push(KeyValue::new(key, model.to_owned()));
+                out.push(KeyValue::new(key, shared(model)));
             }
             if let Some(p) = provider {
-                out.push(KeyValue::new(LLM_PROVIDER, p.to_owned()));
-                out.push(KeyValue::new(LLM_SYSTEM, p.to_owned()));
+                out.push(KeyValue::new(LLM_PROVIDER, shared(p)));
+                out.push(KeyValue::new(LLM_SYSTEM, shared(p)));
             }
             push_count(&mut out, LLM_TOKEN_COUNT_PROMPT, input_tokens);
             push_count(&mut out, LLM_TOKEN_COUNT_COMPLETION, output_tokens);
@@ -270,16 +276,16 @@ impl AttributeWriter<'_> {
 
         if self.conventions.genai {
             if let Some(op) = operation {
-                out.push(KeyValue::new(GEN_AI_OPERATION_NAME, op.to_owned()));
+                out.push(KeyValue::new(GEN_AI_OPERATION_NAME, shared(op)));
             }
             if let Some(p) = provider {
-                out.push(KeyValue::new(GEN_AI_PROVIDER_NAME, p.to_owned()));
+                out.push(KeyValue::new(GEN_AI_PROVIDER_NAME, shared(p)));
             }
             if let Some(m) = request_model {
-                out.push(KeyValue::new(GEN_AI_REQUEST_MODEL, m.to_owned()));
+                out.push(KeyValue::new(GEN_AI_REQUEST_MODEL, shared(m)));
             }
             if let Some(m) = response_model {
-                out.push(KeyValue::new(GEN_AI_RESPONSE_MODEL, m.to_owned()));
+                out.push(KeyValue::new(GEN_AI_RESPONSE_MODEL, shared(m)));
             }
             if let Some(v) = event.value(keys::MAX_TOKENS).and_then(|v| v.as_i64()) {
                 out.push(KeyValue::new(GEN_AI_REQUEST_MAX_TOKENS, v));
@@ -318,10 +324,10 @@ impl AttributeWriter<'_> {
 
         if self.conventions.mlx && provider == Some("mlx") {
             if let Some(m) = request_model.or(response_model) {
-                out.push(KeyValue::new(MLX_MODEL_ID, m.to_owned()));
+                out.push(KeyValue::new(MLX_MODEL_ID, shared(m)));
             }
             if let Some(d) = event.str(keys::DEVICE) {
-                out.push(KeyValue::new(MLX_DEVICE, d.to_owned()));
+                out.push(KeyValue::new(MLX_DEVICE, shared(d)));
             }
             if let Some(d) = event.measurement(keys::DURATION) {
                 out.push(KeyValue::new(MLX_LATENCY_MS, d / 1e6));
@@ -355,7 +361,7 @@ impl AttributeWriter<'_> {
                     event.measurement(keys::BATCH_SIZE),
                 );
                 if let Some(p) = event.str(keys::POOLING) {
-                    out.push(KeyValue::new(EMBEDDING_POOLING_USED, p.to_owned()));
+                    out.push(KeyValue::new(EMBEDDING_POOLING_USED, shared(p)));
                 }
                 if let Some(q) = event.value(keys::IS_QUERY).and_then(|v| v.as_bool()) {
                     out.push(KeyValue::new(EMBEDDING_IS_QUERY, q));
@@ -372,6 +378,38 @@ impl AttributeWriter<'_> {
         }
         truncate(text, self.privacy.max_value_length).to_owned()
     }
+}
+
+/// Most strings [`shared`] remembers per thread.
+const SHARED_CAPACITY: usize = 64;
+/// Longest string [`shared`] remembers.
+const SHARED_MAX_LEN: usize = 96;
+
+thread_local! {
+    /// Recently seen short values (models, providers, operations, tenants): repeated on almost
+    /// every span, so one reference-counted copy serves them all instead of one allocation each.
+    static SHARED: std::cell::RefCell<Vec<std::sync::Arc<str>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A string attribute value, sharing one allocation among repeats of short values.
+fn shared(text: &str) -> opentelemetry::Value {
+    if text.len() > SHARED_MAX_LEN {
+        return opentelemetry::Value::String(text.to_owned().into());
+    }
+    SHARED.with(|cell| {
+        let mut cache = cell.borrow_mut();
+        if let Some(hit) = cache.iter().find(|s| &***s == text) {
+            return opentelemetry::Value::String(hit.clone().into());
+        }
+        let fresh: std::sync::Arc<str> = std::sync::Arc::from(text);
+        if cache.len() >= SHARED_CAPACITY {
+            // Forget the oldest half: cheap, and a working set of hot values refills at once.
+            cache.drain(..SHARED_CAPACITY / 2);
+        }
+        cache.push(fresh.clone());
+        opentelemetry::Value::String(fresh.into())
+    })
 }
 
 /// `text` cut to at most `max` bytes, on a character boundary.
@@ -409,7 +447,7 @@ fn push_count(out: &mut Vec<KeyValue>, key: &'static str, value: Option<f64>) {
 
 fn otel_value(value: &Value<'_>) -> opentelemetry::Value {
     match *value {
-        Value::Str(s) => opentelemetry::Value::String(s.to_owned().into()),
+        Value::Str(s) => shared(s),
         Value::Int(i) => opentelemetry::Value::I64(i),
         Value::Float(f) => opentelemetry::Value::F64(f),
         Value::Bool(b) => opentelemetry::Value::Bool(b),
@@ -424,29 +462,35 @@ fn string_array<'a>(items: impl Iterator<Item = &'a str>) -> opentelemetry::Valu
 
 /// The request parameters as a JSON object, or `None` when there are none.
 fn invocation_parameters(event: &Event<'_>) -> Option<String> {
-    let mut map = serde_json::Map::new();
-    let mut put = |name: &str, key: &str| {
-        if let Some(v) = event.value(key) {
-            let json = match v {
-                Value::Str(s) => serde_json::Value::from(s),
-                Value::Int(i) => serde_json::Value::from(i),
-                Value::Float(f) => serde_json::Value::from(f),
-                Value::Bool(b) => serde_json::Value::from(b),
-            };
-            map.insert(name.to_owned(), json);
-        }
+    use std::fmt::Write;
+    let mut json = String::with_capacity(96);
+    let mut put = |name: &str, value: Option<Value<'_>>| {
+        let Some(value) = value else { return };
+        json.push(if json.is_empty() { '{' } else { ',' });
+        let _ = write!(json, "\"{name}\":");
+        // Writing to a String cannot fail; non-finite floats become null as JSON requires.
+        let _ = match value {
+            Value::Str(s) => write!(json, "{}", serde_json::Value::from(s)),
+            Value::Int(i) => write!(json, "{i}"),
+            Value::Float(f) if f.is_finite() => write!(json, "{f}"),
+            Value::Float(_) => write!(json, "null"),
+            Value::Bool(b) => write!(json, "{b}"),
+        };
     };
-    put("max_tokens", keys::MAX_TOKENS);
-    put("temperature", keys::TEMPERATURE);
-    put("top_p", keys::TOP_P);
-    put("seed", keys::SEED);
+    put("max_tokens", event.value(keys::MAX_TOKENS));
+    put("temperature", event.value(keys::TEMPERATURE));
+    put("top_p", event.value(keys::TOP_P));
+    put("seed", event.value(keys::SEED));
     if let Some(stops) = event.str(keys::STOP_SEQUENCES) {
-        map.insert(
-            "stop".to_owned(),
-            serde_json::Value::from(stops.split('\n').collect::<Vec<_>>()),
-        );
+        json.push(if json.is_empty() { '{' } else { ',' });
+        let list = serde_json::Value::from(stops.split('\n').collect::<Vec<_>>());
+        let _ = write!(json, "\"stop\":{list}");
     }
-    (!map.is_empty()).then(|| serde_json::Value::Object(map).to_string())
+    if json.is_empty() {
+        return None;
+    }
+    json.push('}');
+    Some(json)
 }
 
 #[cfg(test)]
@@ -468,5 +512,44 @@ mod tests {
         assert_eq!(mime_type("[1,2]"), "application/json");
         assert_eq!(mime_type("{not json"), "text/plain");
         assert_eq!(mime_type("hello"), "text/plain");
+    }
+
+    #[test]
+    fn invocation_parameters_are_valid_json() {
+        let md = [
+            (keys::MAX_TOKENS, Value::Int(5)),
+            (keys::TEMPERATURE, Value::Float(0.25)),
+            (keys::TOP_P, Value::Float(f64::NAN)),
+            (keys::STOP_SEQUENCES, Value::Str("a\"b\nEND")),
+        ];
+        let event = Event::new(
+            llm_telemetry::EventName::from(&llm_telemetry::catalog::LLM_CHAT_STOP),
+            &[],
+            &md,
+            None,
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&invocation_parameters(&event).unwrap()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"max_tokens": 5, "temperature": 0.25, "top_p": null, "stop": ["a\"b", "END"]})
+        );
+        let empty = Event::new(
+            llm_telemetry::EventName::from(&llm_telemetry::catalog::LLM_CHAT_STOP),
+            &[],
+            &[],
+            None,
+        );
+        assert_eq!(invocation_parameters(&empty), None);
+    }
+
+    #[test]
+    fn shared_values_are_equal_to_their_text() {
+        for i in 0..200 {
+            let text = format!("model-{}", i % 70);
+            assert_eq!(shared(&text).as_str(), text.as_str());
+        }
+        let long = "x".repeat(500);
+        assert_eq!(shared(&long).as_str(), long.as_str());
     }
 }

@@ -18,6 +18,7 @@ use crate::convert::Converter;
 use crate::error::OtelError;
 use crate::exporter::{Factory, otlp_factory, user_factory};
 use crate::handler::{OtelHandler, SpanHandler, is_simple};
+use crate::pipeline::Pipeline;
 use crate::sampler::Sampler;
 use crate::stats::Counters;
 use crate::warn::{WarnSink, Warner, stderr_sink};
@@ -213,7 +214,8 @@ impl OtelHandlerBuilder {
         self.settings.patterns = Some(patterns.into_iter().map(Into::into).collect());
         self
     }
-    /// The capacity of the handler's queue on the bus (default 65,536 events).
+    /// The capacity of the handler's queue on the bus (default
+    /// [`crate::config::DEFAULT_QUEUE_CAPACITY`], 131,072 stop events).
     pub fn queue_capacity(mut self, events: usize) -> Self {
         self.settings.queue_capacity = Some(events);
         self
@@ -279,13 +281,17 @@ impl OtelHandlerBuilder {
             self.warn_sink.unwrap_or_else(stderr_sink),
             self.warn_interval.unwrap_or(Duration::from_secs(60)),
         ));
-        let (sender, receiver) = crossbeam_channel::bounded(config.batch.max_queue_size);
+        // The channel holds full batches: `max_queue_size` spans in all, at least two batches.
+        let batches = (config.batch.max_queue_size / config.batch.max_export_batch_size).max(2);
+        let (sender, receiver) = crossbeam_channel::bounded(batches);
+        let pipeline = Arc::new(Pipeline::new(config.batch.max_export_batch_size));
         let thread = worker::start(
             WorkerSetup {
                 config: config.clone(),
                 factory,
                 counters: counters.clone(),
                 warner: warner.clone(),
+                pipeline: pipeline.clone(),
             },
             receiver,
         )
@@ -302,7 +308,7 @@ impl OtelHandlerBuilder {
             sender: sender.clone(),
             counters: counters.clone(),
             warner,
-            max_queue_size: config.batch.max_queue_size,
+            pipeline,
         };
         let patterns: Vec<&str> = config.patterns.iter().map(String::as_str).collect();
         let attached = bus.attach_many(

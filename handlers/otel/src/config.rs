@@ -248,11 +248,16 @@ pub struct OtelConfig {
     pub span_names: Vec<(String, String)>,
     /// The bus patterns the handler attaches to (stop and exception events).
     pub patterns: Vec<String>,
-    /// The capacity of the handler's queue on the bus.
+    /// The capacity of the handler's queue on the bus (default [`DEFAULT_QUEUE_CAPACITY`]).
     pub queue_capacity: usize,
     /// The handler id on the bus.
     pub handler_id: String,
 }
+
+/// The default capacity of the handler's queue on the bus: 131,072 stop events, twice the bus's
+/// default, so that a burst of 100,000 spans is absorbed while the bus worker converts them
+/// (about 100 MB at most, and only while the queue is full; the bus recycles the slots).
+pub const DEFAULT_QUEUE_CAPACITY: usize = 131_072;
 
 /// Default stop/exception patterns: two- and three-segment span prefixes.
 pub const DEFAULT_PATTERNS: &[&str] =
@@ -676,9 +681,7 @@ pub(crate) fn resolve_with(settings: &Settings, env: Layer) -> Result<OtelConfig
             .patterns
             .clone()
             .unwrap_or_else(|| DEFAULT_PATTERNS.iter().map(|p| (*p).to_owned()).collect()),
-        queue_capacity: settings
-            .queue_capacity
-            .unwrap_or(llm_telemetry::Delivery::DEFAULT_CAPACITY),
+        queue_capacity: settings.queue_capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY),
         handler_id: settings
             .handler_id
             .clone()
@@ -760,7 +763,7 @@ pub(crate) fn complete_endpoint(endpoint: &str, protocol: Protocol) -> String {
         Protocol::HttpProtobuf => {
             let after_scheme = trimmed.split_once("://").map_or(trimmed, |(_, rest)| rest);
             match after_scheme.find('/') {
-                Some(at) if after_scheme[at..].trim_end_matches('/').len() > 0 => {
+                Some(at) if !after_scheme[at..].trim_end_matches('/').is_empty() => {
                     trimmed.to_owned()
                 }
                 _ => format!("{}/v1/traces", trimmed.trim_end_matches('/')),

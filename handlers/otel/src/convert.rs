@@ -25,6 +25,65 @@ use crate::config::{Conventions, OtelConfig, Privacy, SpanNaming};
 /// The instrumentation scope name on every span.
 pub const SCOPE_NAME: &str = "llm-telemetry-otel";
 
+/// Most span names kept for reuse (`{operation} {model}` pairs); later ones are allocated per
+/// span. The kept names live for the rest of the process: at most this many short strings.
+pub const MAX_INTERNED_NAMES: usize = 1024;
+/// Longest span name kept for reuse.
+const MAX_INTERNED_LEN: usize = 160;
+
+/// `{operation} {model}` (or the operation alone) as a `'static` name when it is one of the first
+/// [`MAX_INTERNED_NAMES`] seen, so that the common case allocates nothing per span.
+fn interned_name(op: &str, model: Option<&str>) -> Cow<'static, str> {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock, PoisonError};
+    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    thread_local! {
+        static RECENT: std::cell::RefCell<Vec<&'static str>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let matches = |name: &str| match model {
+        Some(m) => {
+            name.len() == op.len() + 1 + m.len()
+                && name.starts_with(op)
+                && name.as_bytes()[op.len()] == b' '
+                && name.ends_with(m)
+        }
+        None => name == op,
+    };
+    if let Some(hit) = RECENT.with(|r| r.borrow().iter().copied().find(|n| matches(n))) {
+        return Cow::Borrowed(hit);
+    }
+    let full = match model {
+        Some(m) => format!("{op} {m}"),
+        None => op.to_owned(),
+    };
+    if full.len() > MAX_INTERNED_LEN {
+        return Cow::Owned(full);
+    }
+    let mut names = NAMES
+        .get_or_init(|| Mutex::new(HashSet::new()))
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let name: &'static str = match names.get(full.as_str()) {
+        Some(existing) => existing,
+        None if names.len() < MAX_INTERNED_NAMES => {
+            // Bounded by MAX_INTERNED_NAMES short strings for the life of the process.
+            let leaked: &'static str = Box::leak(full.into_boxed_str());
+            names.insert(leaked);
+            leaked
+        }
+        None => return Cow::Owned(full),
+    };
+    drop(names);
+    RECENT.with(|r| {
+        let mut recent = r.borrow_mut();
+        if recent.len() >= 16 {
+            recent.remove(0);
+        }
+        recent.push(name);
+    });
+    Cow::Borrowed(name)
+}
+
 /// Why an event did not become a span.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Skip {
@@ -153,8 +212,8 @@ impl Converter {
         }
         let genai = || match op {
             Some(op) => match event.str(keys::MODEL).or(event.str(keys::RESPONSE_MODEL)) {
-                Some(model) => Cow::Owned(format!("{op} {model}")),
-                None => Cow::Owned(op.to_owned()),
+                Some(model) => interned_name(op, Some(model)),
+                None => interned_name(op, None),
             },
             None => Cow::Borrowed(prefix),
         };

@@ -2,9 +2,10 @@
 //! bus-side [`SpanHandler`] that turns each stop or exception event into a span on the bus's
 //! queued lane.
 //!
-//! The bus-side work is: sample (on the trace id, before anything is built), convert, and hand the
-//! span to the export thread with a non-blocking `try_send`. A full export queue drops the span
-//! and counts it; the bus worker never waits for the network in batch mode. In simple mode the
+//! The bus-side work is: sample (on the trace id, before anything is built), convert, and append
+//! the span to the current batch; a full batch goes to the export thread (see
+//! [`crate::pipeline`] for when the bus worker waits and when it drops). The bus worker never
+//! waits for the network itself in batch mode. In simple mode the
 //! bus worker waits for each export (bounded by the export timeout), which is what "simple" means;
 //! the emitting thread still never waits, because the handler sits on the queued lane.
 
@@ -13,13 +14,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
 use llm_telemetry::catalog::keys;
 use llm_telemetry::{Bus, Event, Handler};
 
 use crate::attributes::truncate;
 use crate::config::{OtelConfig, Processor};
 use crate::convert::Converter;
+use crate::pipeline::{Batch, MAX_HANDOFF_WAIT, Pipeline};
 use crate::projects::MAX_TENANT_LEN;
 use crate::sampler::Sampler;
 use crate::stats::{Counters, OtelStats, add};
@@ -36,7 +38,7 @@ pub(crate) struct SpanHandler {
     pub sender: Sender<Message>,
     pub counters: Arc<Counters>,
     pub warner: Arc<Warner>,
-    pub max_queue_size: usize,
+    pub pipeline: Arc<Pipeline>,
 }
 
 impl Handler for SpanHandler {
@@ -67,10 +69,10 @@ impl Handler for SpanHandler {
         };
         if self.simple {
             let (done_tx, done_rx) = crossbeam_channel::bounded(1);
-            match self
-                .sender
-                .send_timeout(Message::ExportNow(tenant, span, done_tx), self.export_wait)
-            {
+            match self.sender.send_timeout(
+                Message::ExportNow(tenant, Box::new(span), done_tx),
+                self.export_wait,
+            ) {
                 Ok(()) => {
                     // The export itself is bounded by the export timeout; this bounds the wait
                     // even if the export thread is stuck behind another export.
@@ -85,20 +87,44 @@ impl Handler for SpanHandler {
             }
             return;
         }
-        match self.sender.try_send(Message::Span(tenant, span)) {
+        if let Some(batch) = self.pipeline.push(tenant, span) {
+            self.hand_off(batch);
+        }
+    }
+}
+
+impl SpanHandler {
+    /// Sends a full batch to the export thread: waits for room while the exporter is healthy,
+    /// drops at once while it is stuck (see [`crate::pipeline`]).
+    fn hand_off(&self, batch: Batch) {
+        let count = batch.len() as u64;
+        let message = match self.sender.try_send(Message::Batch(batch)) {
+            Ok(()) => return,
+            Err(TrySendError::Disconnected(_)) => {
+                add(&self.counters.dropped_after_shutdown, count);
+                return;
+            }
+            Err(TrySendError::Full(message)) => message,
+        };
+        let stalled = self.pipeline.export_running_for() >= MAX_HANDOFF_WAIT;
+        let outcome = if stalled {
+            Err(SendTimeoutError::Timeout(message))
+        } else {
+            self.sender.send_timeout(message, MAX_HANDOFF_WAIT)
+        };
+        match outcome {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                add(&self.counters.dropped_queue_full, 1);
-                let limit = self.max_queue_size;
+            Err(SendTimeoutError::Disconnected(_)) => {
+                add(&self.counters.dropped_after_shutdown, count);
+            }
+            Err(SendTimeoutError::Timeout(_)) => {
+                add(&self.counters.dropped_queue_full, count);
                 self.warner.warn(|| {
                     format!(
-                        "the span export queue is full ({limit} spans): the collector is slow or \
-                         down; spans are being dropped (see OtelHandler::stats)"
+                        "the span export queue is full: the collector is slow or down; \
+                         {count} spans dropped (see OtelHandler::stats)"
                     )
                 });
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                add(&self.counters.dropped_after_shutdown, 1);
             }
         }
     }

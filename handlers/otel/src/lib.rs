@@ -43,7 +43,7 @@
 //! Modules: [`config`] (settings and their resolution from builder, environment and file),
 //! [`sampler`], [`attributes`] (the conventions), `convert` (event → span), `exporter` (OTLP and
 //! pluggable exporters), `projects` (per-tenant exporters), `worker` (the export thread),
-//! `handler` ([`OtelHandler`]), [`stats`].
+//! `handler` ([`OtelHandler`]), [`pipeline`] (the bus worker → export thread hand-off), [`stats`].
 
 #![warn(missing_docs)]
 
@@ -54,6 +54,7 @@ mod convert;
 pub mod error;
 mod exporter;
 mod handler;
+pub mod pipeline;
 mod projects;
 pub mod sampler;
 pub mod stats;

@@ -1,7 +1,7 @@
 //! The export thread: it owns a small current-thread tokio runtime, the exporters, and the batch.
 //!
-//! Spans arrive one by one on a bounded channel from the bus worker. A batch leaves when it holds
-//! `max_export_batch_size` spans or when its oldest span has waited `scheduled_delay`. Each export
+//! Full batches arrive on a bounded channel from the bus worker (see [`crate::pipeline`]); the
+//! partial batch is taken every `scheduled_delay`, and on flush and shutdown. Each export
 //! runs under the export timeout and `catch_unwind`, so a hanging collector costs at most one
 //! timeout per batch and a panicking exporter costs one batch; both are counted and warned about
 //! (at most once a minute). Flush and shutdown travel on the same channel behind the spans queued
@@ -20,6 +20,7 @@ use opentelemetry_sdk::trace::SpanData;
 
 use crate::config::OtelConfig;
 use crate::exporter::Factory;
+use crate::pipeline::{Batch, Pipeline};
 use crate::projects::Projects;
 use crate::stats::{Counters, add};
 use crate::warn::Warner;
@@ -29,10 +30,10 @@ pub(crate) type Tenant = Option<Box<str>>;
 
 /// What the export thread receives.
 pub(crate) enum Message {
-    /// One finished span, to batch.
-    Span(Tenant, SpanData),
+    /// A full batch, to export.
+    Batch(Batch),
     /// One finished span, to export now (simple processor); the sender is told when it is done.
-    ExportNow(Tenant, SpanData, Sender<()>),
+    ExportNow(Tenant, Box<SpanData>, Sender<()>),
     /// Export everything queued before, flush the exporters, answer whether all succeeded.
     Flush(Sender<bool>),
     /// Like flush, then shut the exporters down and stop.
@@ -45,6 +46,7 @@ pub(crate) struct WorkerSetup {
     pub factory: Factory,
     pub counters: Arc<Counters>,
     pub warner: Arc<Warner>,
+    pub pipeline: Arc<Pipeline>,
 }
 
 /// Starts the export thread and waits until its runtime and default exporter exist.
@@ -82,7 +84,6 @@ pub(crate) fn start(
                 runtime,
                 projects,
                 setup,
-                pending: Vec::new(),
                 failed_since_flush: false,
             }
             .run(receiver);
@@ -102,7 +103,6 @@ struct Worker {
     runtime: tokio::runtime::Runtime,
     projects: Projects,
     setup: WorkerSetup,
-    pending: Vec<(Tenant, SpanData)>,
     /// An export failed since the last flush answered (a flush then reports failure).
     failed_since_flush: bool,
 }
@@ -110,50 +110,39 @@ struct Worker {
 impl Worker {
     fn run(mut self, receiver: Receiver<Message>) {
         let delay = self.setup.config.batch.scheduled_delay;
-        let max_batch = self.setup.config.batch.max_export_batch_size;
-        let mut deadline: Option<Instant> = None;
+        let mut next_tick = Instant::now() + delay;
         loop {
-            let message = match deadline {
-                Some(at) => receiver.recv_deadline(at),
-                None => receiver.recv_timeout(Duration::from_secs(1)),
-            };
-            match message {
-                Ok(Message::Span(tenant, span)) => {
-                    if self.pending.is_empty() {
-                        deadline = Some(Instant::now() + delay);
-                    }
-                    self.pending.push((tenant, span));
-                    if self.pending.len() >= max_batch {
-                        self.export_pending();
-                        deadline = None;
-                    }
+            match receiver.recv_deadline(next_tick) {
+                Ok(Message::Batch(batch)) => {
+                    self.export_items(batch);
                 }
                 Ok(Message::ExportNow(tenant, span, done)) => {
-                    self.export_group(tenant.as_deref(), vec![span]);
+                    self.export_group(tenant.as_deref(), vec![*span]);
                     let _ = done.send(());
                 }
                 Ok(Message::Flush(answer)) => {
-                    let ok = self.export_pending();
-                    deadline = None;
+                    let partial = self.setup.pipeline.take();
+                    let ok = self.export_items(partial);
                     let flushed = self.projects.all().all(|e| e.force_flush().is_ok());
                     let clean = !std::mem::take(&mut self.failed_since_flush);
                     let _ = answer.send(ok && flushed && clean);
                 }
                 Ok(Message::Shutdown(answer)) => {
-                    let ok = self.export_pending();
+                    let partial = self.setup.pipeline.take();
+                    let ok = self.export_items(partial);
                     let closed = self.shutdown_exporters();
                     let _ = answer.send(ok && closed && !self.failed_since_flush);
                     return;
                 }
                 Err(RecvTimeoutError::Timeout) => {
-                    if !self.pending.is_empty() {
-                        self.export_pending();
-                    }
-                    deadline = None;
+                    let partial = self.setup.pipeline.take();
+                    self.export_items(partial);
                     self.projects.sweep();
+                    next_tick = Instant::now() + delay;
                 }
                 Err(RecvTimeoutError::Disconnected) => {
-                    self.export_pending();
+                    let partial = self.setup.pipeline.take();
+                    self.export_items(partial);
                     self.shutdown_exporters();
                     return;
                 }
@@ -166,24 +155,25 @@ impl Worker {
         let _entered = self.runtime.enter();
         self.projects
             .all()
+            // Every exporter is shut down, even after one fails.
             .map(|e| e.shutdown_with_timeout(timeout).is_ok())
-            .fold(true, |a, b| a && b)
+            .filter(|ok| !ok)
+            .count()
+            == 0
     }
 
-    /// Exports the pending batch, grouped by tenant. True when every export succeeded.
-    fn export_pending(&mut self) -> bool {
-        if self.pending.is_empty() {
+    /// Exports a batch, grouped by tenant. True when every export succeeded.
+    fn export_items(&mut self, batch: Batch) -> bool {
+        if batch.is_empty() {
             return true;
         }
-        let pending = std::mem::take(&mut self.pending);
-        let single_tenant = pending.iter().all(|(t, _)| *t == pending[0].0);
+        let single_tenant = batch.tenants.iter().all(|t| *t == batch.tenants[0]);
         let ok = if single_tenant {
-            let tenant = pending[0].0.clone();
-            let spans = pending.into_iter().map(|(_, s)| s).collect();
-            self.export_group(tenant.as_deref(), spans)
+            let tenant = batch.tenants[0].clone();
+            self.export_group(tenant.as_deref(), batch.spans)
         } else {
             let mut groups: HashMap<Tenant, Vec<SpanData>> = HashMap::new();
-            for (tenant, span) in pending {
+            for (tenant, span) in batch.tenants.into_iter().zip(batch.spans) {
                 groups.entry(tenant).or_default().push(span);
             }
             let mut ok = true;
@@ -192,7 +182,6 @@ impl Worker {
             }
             ok
         };
-        self.pending = Vec::with_capacity(self.setup.config.batch.max_export_batch_size.min(4096));
         self.projects.sweep();
         ok
     }
@@ -220,9 +209,14 @@ impl Worker {
             });
             return false;
         };
+        let pipeline = &self.setup.pipeline;
+        pipeline.exporting(true);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            runtime.block_on(async { tokio::time::timeout(timeout, exporter.export_boxed(spans)).await })
+            runtime.block_on(async {
+                tokio::time::timeout(timeout, exporter.export_boxed(spans)).await
+            })
         }));
+        pipeline.exporting(false);
         let failure = match outcome {
             Ok(Ok(Ok(()))) => {
                 add(&counters.exported, count);

@@ -28,8 +28,10 @@ impl std::fmt::Display for ProviderDown {
 
 /// A request span with a chat child, a failed chat, and an MLX generate.
 fn emit_workload(bus: &Bus, tenant: Option<&'static str>) {
-    let tenant_md: Vec<(&'static str, Value<'static>)> =
-        tenant.map(|t| (keys::TENANT, Value::Str(t))).into_iter().collect();
+    let tenant_md: Vec<(&'static str, Value<'static>)> = tenant
+        .map(|t| (keys::TENANT, Value::Str(t)))
+        .into_iter()
+        .collect();
     bus.span(&catalog::LLM_REQUEST, &tenant_md, |_| {
         let mut md = vec![
             (keys::PROVIDER, Value::Str("openai")),
@@ -45,11 +47,15 @@ fn emit_workload(bus: &Bus, tenant: Option<&'static str>) {
             span.set(keys::OUTPUT, "Paris.");
             span.set(keys::FINISH_REASONS, "stop");
         });
-        let _: Result<(), ProviderDown> = bus.try_span(&catalog::LLM_CHAT, &md, |_| Err(ProviderDown));
+        let _: Result<(), ProviderDown> =
+            bus.try_span(&catalog::LLM_CHAT, &md, |_| Err(ProviderDown));
     });
     let mut md = vec![
         (keys::PROVIDER, Value::Str("mlx")),
-        (keys::MODEL, Value::Str("mlx-community/Llama-3.2-1B-Instruct-4bit")),
+        (
+            keys::MODEL,
+            Value::Str("mlx-community/Llama-3.2-1B-Instruct-4bit"),
+        ),
         (keys::DEVICE, Value::Str("gpu")),
         (keys::INPUT, Value::Str("Hello")),
     ];
@@ -75,10 +81,12 @@ fn attribute<'a>(span: &'a Json, key: &str) -> &'a Json {
 }
 
 fn find<'a>(spans: &'a [Json], pred: impl Fn(&Json) -> bool, what: &str) -> &'a Json {
-    spans
-        .iter()
-        .find(|s| pred(s))
-        .unwrap_or_else(|| panic!("no {what} among {}", serde_json::to_string_pretty(spans).unwrap()))
+    spans.iter().find(|s| pred(s)).unwrap_or_else(|| {
+        panic!(
+            "no {what} among {}",
+            serde_json::to_string_pretty(spans).unwrap()
+        )
+    })
 }
 
 fn check_workload(spans: &[Json]) {
@@ -93,15 +101,25 @@ fn check_workload(spans: &[Json]) {
         |s| s["name"] == "chat gpt-4o" && s["status_code"] == "ERROR",
         "failed chat span",
     );
-    let generate = find(spans, |s| s["name"] == "mlx_lm.generate", "mlx_lm.generate span");
+    let generate = find(
+        spans,
+        |s| s["name"] == "mlx_lm.generate",
+        "mlx_lm.generate span",
+    );
 
     // Parentage and trace ids came from the bus.
     let request_id = &request["context"]["span_id"];
     assert!(request["parent_id"].is_null(), "{request}");
     assert_eq!(ok_chat["parent_id"], *request_id);
     assert_eq!(failed_chat["parent_id"], *request_id);
-    assert_eq!(ok_chat["context"]["trace_id"], request["context"]["trace_id"]);
-    assert_ne!(generate["context"]["trace_id"], request["context"]["trace_id"]);
+    assert_eq!(
+        ok_chat["context"]["trace_id"],
+        request["context"]["trace_id"]
+    );
+    assert_ne!(
+        generate["context"]["trace_id"],
+        request["context"]["trace_id"]
+    );
 
     // Kinds as Phoenix understood them.
     assert_eq!(ok_chat["span_kind"], "LLM");
@@ -113,7 +131,10 @@ fn check_workload(spans: &[Json]) {
     assert_eq!(attribute(ok_chat, "llm.token_count.prompt"), 12);
     assert_eq!(attribute(ok_chat, "llm.token_count.completion"), 3);
     assert_eq!(attribute(ok_chat, "llm.token_count.total"), 15);
-    assert_eq!(attribute(ok_chat, "input.value"), "What is the capital of France?");
+    assert_eq!(
+        attribute(ok_chat, "input.value"),
+        "What is the capital of France?"
+    );
     assert_eq!(attribute(ok_chat, "output.value"), "Paris.");
     assert_eq!(attribute(ok_chat, "input.mime_type"), "text/plain");
     let params = attribute(ok_chat, "llm.invocation_parameters");
@@ -130,27 +151,44 @@ fn check_workload(spans: &[Json]) {
     assert_eq!(attribute(ok_chat, "gen_ai.request.max_tokens"), 64);
     assert_eq!(attribute(ok_chat, "gen_ai.usage.input_tokens"), 12);
     assert_eq!(attribute(ok_chat, "gen_ai.usage.output_tokens"), 3);
-    assert_eq!(attribute(ok_chat, "gen_ai.response.finish_reasons"), &serde_json::json!(["stop"]));
+    assert_eq!(
+        attribute(ok_chat, "gen_ai.response.finish_reasons"),
+        &serde_json::json!(["stop"])
+    );
 
     // The exception.
-    assert_eq!(failed_chat["status_message"], "connection reset by provider");
+    assert_eq!(
+        failed_chat["status_message"],
+        "connection reset by provider"
+    );
     let events = failed_chat["events"].as_array().expect("events");
     let exception = events
         .iter()
         .find(|e| e["name"] == "exception")
         .unwrap_or_else(|| panic!("no exception event in {failed_chat}"));
     assert_eq!(exception["attributes"]["exception.type"], "ProviderDown");
-    assert_eq!(exception["attributes"]["exception.message"], "connection reset by provider");
+    assert_eq!(
+        exception["attributes"]["exception.message"],
+        "connection reset by provider"
+    );
 
     // MLX.
-    assert_eq!(attribute(generate, "mlx.model_id"), "mlx-community/Llama-3.2-1B-Instruct-4bit");
+    assert_eq!(
+        attribute(generate, "mlx.model_id"),
+        "mlx-community/Llama-3.2-1B-Instruct-4bit"
+    );
     assert_eq!(attribute(generate, "mlx.device"), "gpu");
     assert_eq!(attribute(generate, "gen_ai.prompt.length"), 5);
     assert_eq!(attribute(generate, "gen_ai.response.length"), 9);
     assert!(attribute(generate, "mlx.latency_ms").is_number());
 }
 
-fn send(protocol: Protocol, endpoint: String, project: &str, tenant: Option<&'static str>) -> Vec<Json> {
+fn send(
+    protocol: Protocol,
+    endpoint: String,
+    project: &str,
+    tenant: Option<&'static str>,
+) -> Vec<Json> {
     let bus = Bus::new();
     let otel = OtelHandler::builder()
         .read_env(false)
@@ -186,7 +224,12 @@ fn spans_over_grpc_reach_phoenix_with_both_conventions() {
 #[ignore = "needs Phoenix: run scripts/test-all.sh"]
 fn spans_over_http_protobuf_reach_phoenix_with_both_conventions() {
     let phoenix = Phoenix::shared();
-    let spans = send(Protocol::HttpProtobuf, phoenix.http_endpoint(), "otel-http", None);
+    let spans = send(
+        Protocol::HttpProtobuf,
+        phoenix.http_endpoint(),
+        "otel-http",
+        None,
+    );
     assert_eq!(spans.len(), 4);
     check_workload(&spans);
 }
@@ -195,12 +238,31 @@ fn spans_over_http_protobuf_reach_phoenix_with_both_conventions() {
 #[ignore = "needs Phoenix: run scripts/test-all.sh"]
 fn each_tenant_gets_its_own_phoenix_project() {
     let phoenix = Phoenix::shared();
-    let acme = send(Protocol::HttpProtobuf, phoenix.http_endpoint(), "otel-tenants", Some("acme"));
+    let acme = send(
+        Protocol::HttpProtobuf,
+        phoenix.http_endpoint(),
+        "otel-tenants",
+        Some("acme"),
+    );
     check_workload(&acme);
-    let globex = send(Protocol::Grpc, phoenix.grpc_endpoint(), "otel-tenants", Some("globex"));
+    let globex = send(
+        Protocol::Grpc,
+        phoenix.grpc_endpoint(),
+        "otel-tenants",
+        Some("globex"),
+    );
     check_workload(&globex);
     let acme_ids: Vec<&Json> = acme.iter().map(|s| &s["context"]["span_id"]).collect();
-    assert!(globex.iter().all(|s| !acme_ids.contains(&&s["context"]["span_id"])));
+    assert!(
+        globex
+            .iter()
+            .all(|s| !acme_ids.contains(&&s["context"]["span_id"]))
+    );
     // Nothing went to the default project of that handler.
-    assert!(phoenix.spans("otel-tenants").unwrap().is_none_or(|s| s.is_empty()));
+    assert!(
+        phoenix
+            .spans("otel-tenants")
+            .unwrap()
+            .is_none_or(|s| s.is_empty())
+    );
 }

@@ -28,7 +28,12 @@ fn by_name<'a>(spans: &'a [Exported], name: &str) -> &'a Exported {
     spans
         .iter()
         .find(|e| e.span.name == name)
-        .unwrap_or_else(|| panic!("no span named {name:?} in {:?}", spans.iter().map(|e| &e.span.name).collect::<Vec<_>>()))
+        .unwrap_or_else(|| {
+            panic!(
+                "no span named {name:?} in {:?}",
+                spans.iter().map(|e| &e.span.name).collect::<Vec<_>>()
+            )
+        })
 }
 
 #[test]
@@ -41,7 +46,10 @@ fn stop_events_become_spans_with_the_bus_ids_and_parentage() {
         contexts.push(outer.context().unwrap());
         bus.span(
             &catalog::LLM_CHAT,
-            &[(keys::PROVIDER, Value::Str("openai")), (keys::MODEL, Value::Str("gpt-4o"))],
+            &[
+                (keys::PROVIDER, Value::Str("openai")),
+                (keys::MODEL, Value::Str("gpt-4o")),
+            ],
             |inner| {
                 contexts.push(inner.context().unwrap());
                 inner.measure(keys::OUTPUT_TOKENS, 7.0);
@@ -54,12 +62,31 @@ fn stop_events_become_spans_with_the_bus_ids_and_parentage() {
     let request = by_name(&spans, "llm.request");
     let chat = by_name(&spans, "chat gpt-4o");
     let (outer, inner) = (contexts[0], contexts[1]);
-    assert_eq!(request.span.span_context.trace_id().to_bytes(), outer.trace_id.to_bytes());
-    assert_eq!(request.span.span_context.span_id().to_bytes(), outer.span_id.to_bytes());
-    assert_eq!(request.span.parent_span_id.to_bytes(), [0; 8], "the request is a root");
-    assert_eq!(chat.span.span_context.trace_id().to_bytes(), outer.trace_id.to_bytes());
-    assert_eq!(chat.span.span_context.span_id().to_bytes(), inner.span_id.to_bytes());
-    assert_eq!(chat.span.parent_span_id.to_bytes(), outer.span_id.to_bytes());
+    assert_eq!(
+        request.span.span_context.trace_id().to_bytes(),
+        outer.trace_id.to_bytes()
+    );
+    assert_eq!(
+        request.span.span_context.span_id().to_bytes(),
+        outer.span_id.to_bytes()
+    );
+    assert_eq!(
+        request.span.parent_span_id.to_bytes(),
+        [0; 8],
+        "the request is a root"
+    );
+    assert_eq!(
+        chat.span.span_context.trace_id().to_bytes(),
+        outer.trace_id.to_bytes()
+    );
+    assert_eq!(
+        chat.span.span_context.span_id().to_bytes(),
+        inner.span_id.to_bytes()
+    );
+    assert_eq!(
+        chat.span.parent_span_id.to_bytes(),
+        outer.span_id.to_bytes()
+    );
     assert_eq!(chat.span.status, Status::Ok);
     assert_eq!(chat.span.span_kind, SpanKind::Client);
     assert_eq!(request.span.span_kind, SpanKind::Internal);
@@ -68,8 +95,14 @@ fn stop_events_become_spans_with_the_bus_ids_and_parentage() {
         UNIX_EPOCH + Duration::from_nanos(inner.start_unix_nanos)
     );
     assert!(chat.span.end_time >= chat.span.start_time);
-    assert!(request.span.end_time >= chat.span.end_time, "the parent ends after its child");
-    assert_eq!(chat.span.instrumentation_scope.name(), llm_telemetry_otel::SCOPE_NAME);
+    assert!(
+        request.span.end_time >= chat.span.end_time,
+        "the parent ends after its child"
+    );
+    assert_eq!(
+        chat.span.instrumentation_scope.name(),
+        llm_telemetry_otel::SCOPE_NAME
+    );
     assert_eq!(chat.service.as_deref(), Some("svc"));
 
     // Only stop/exception events reach the handler: start events cost the emitter nothing.
@@ -101,10 +134,7 @@ fn exceptions_set_error_status_and_an_exception_event() {
     assert!(otel.force_flush(FLUSH));
     let spans = capture.spans();
     let span = &by_name(&spans, "chat claude").span;
-    assert_eq!(
-        span.status,
-        Status::error("the provider did not answer")
-    );
+    assert_eq!(span.status, Status::error("the provider did not answer"));
     assert_eq!(span.events.len(), 1);
     let event = &span.events.events[0];
     assert_eq!(event.name, "exception");
@@ -116,7 +146,10 @@ fn exceptions_set_error_status_and_an_exception_event() {
             .map(|kv| kv.value.to_string())
     };
     assert_eq!(get("exception.type").as_deref(), Some("Timeout"));
-    assert_eq!(get("exception.message").as_deref(), Some("the provider did not answer"));
+    assert_eq!(
+        get("exception.message").as_deref(),
+        Some("the provider did not answer")
+    );
     assert_eq!(attr(span, "error.type").as_deref(), Some("Timeout"));
     otel.shutdown(FLUSH);
 }
@@ -182,7 +215,10 @@ fn attributes_follow_both_conventions() {
     assert_eq!(attr_i64(s, "gen_ai.request.max_tokens"), Some(256));
     assert_eq!(attr_i64(s, "gen_ai.request.seed"), Some(42));
     assert_eq!(attr(s, "llm.cost.total").as_deref(), Some("0.0012"));
-    assert_eq!(attr(s, "gen_ai.response.finish_reasons").as_deref(), Some("[\"stop\"]"));
+    assert_eq!(
+        attr(s, "gen_ai.response.finish_reasons").as_deref(),
+        Some("[\"stop\"]")
+    );
     let params: serde_json::Value =
         serde_json::from_str(&attr(s, "llm.invocation_parameters").unwrap()).unwrap();
     assert_eq!(params["max_tokens"], 256);
@@ -196,7 +232,11 @@ fn attributes_follow_both_conventions() {
     let bus = Bus::new();
     let capture = CaptureExporter::new();
     let otel = handler(&bus, &capture)
-        .conventions(Conventions { openinference: false, genai: true, mlx: true })
+        .conventions(Conventions {
+            openinference: false,
+            genai: true,
+            mlx: true,
+        })
         .attach(&bus)
         .unwrap();
     full_chat(&bus);
@@ -210,7 +250,11 @@ fn attributes_follow_both_conventions() {
     let bus = Bus::new();
     let capture = CaptureExporter::new();
     let otel = handler(&bus, &capture)
-        .conventions(Conventions { openinference: true, genai: false, mlx: false })
+        .conventions(Conventions {
+            openinference: true,
+            genai: false,
+            mlx: false,
+        })
         .attach(&bus)
         .unwrap();
     full_chat(&bus);
@@ -218,7 +262,10 @@ fn attributes_follow_both_conventions() {
     let s = &capture.spans()[0].span;
     assert!(attr(s, "gen_ai.operation.name").is_none());
     assert!(attr(s, "gen_ai.usage.input_tokens").is_none());
-    assert_eq!(attr(s, "llm.model_name").as_deref(), Some("gpt-4o-2024-08-06"));
+    assert_eq!(
+        attr(s, "llm.model_name").as_deref(),
+        Some("gpt-4o-2024-08-06")
+    );
     otel.shutdown(FLUSH);
 }
 
@@ -257,19 +304,45 @@ fn mlx_spans_use_the_seed_names_and_attributes() {
     assert!(otel.force_flush(FLUSH));
     let spans = capture.spans();
     let generate = &by_name(&spans, "mlx_lm.generate").span;
-    assert_eq!(attr(generate, "mlx.model_id").as_deref(), Some("mlx-community/Llama-3.2-1B-4bit"));
+    assert_eq!(
+        attr(generate, "mlx.model_id").as_deref(),
+        Some("mlx-community/Llama-3.2-1B-4bit")
+    );
     assert_eq!(attr(generate, "mlx.device").as_deref(), Some("gpu"));
     assert!(attr(generate, "mlx.latency_ms").is_some());
-    assert_eq!(attr(generate, "mlx.tokens_per_second").as_deref(), Some("120"));
-    assert_eq!(attr_i64(generate, "gen_ai.prompt.length"), Some(5), "characters, not bytes");
+    assert_eq!(
+        attr(generate, "mlx.tokens_per_second").as_deref(),
+        Some("120")
+    );
+    assert_eq!(
+        attr_i64(generate, "gen_ai.prompt.length"),
+        Some(5),
+        "characters, not bytes"
+    );
     assert_eq!(attr_i64(generate, "gen_ai.response.length"), Some(8));
-    assert_eq!(generate.span_kind, SpanKind::Internal, "a local model is not a client call");
+    assert_eq!(
+        generate.span_kind,
+        SpanKind::Internal,
+        "a local model is not a client call"
+    );
     let embed = &by_name(&spans, "mlx_embedding.embed").span;
-    assert_eq!(attr(embed, "openinference.span.kind").as_deref(), Some("EMBEDDING"));
-    assert_eq!(attr(embed, "embedding.model_name").as_deref(), Some("bge-small"));
+    assert_eq!(
+        attr(embed, "openinference.span.kind").as_deref(),
+        Some("EMBEDDING")
+    );
+    assert_eq!(
+        attr(embed, "embedding.model_name").as_deref(),
+        Some("bge-small")
+    );
     assert_eq!(attr_i64(embed, "embedding.dimension"), Some(384));
-    assert_eq!(attr_i64(embed, "gen_ai.embeddings.dimension.count"), Some(384));
-    assert_eq!(attr(embed, "embedding.pooling_used").as_deref(), Some("mean"));
+    assert_eq!(
+        attr_i64(embed, "gen_ai.embeddings.dimension.count"),
+        Some(384)
+    );
+    assert_eq!(
+        attr(embed, "embedding.pooling_used").as_deref(),
+        Some("mean")
+    );
     assert_eq!(attr(embed, "embedding.is_query").as_deref(), Some("true"));
     assert_eq!(attr_i64(embed, "embedding.batch_size"), Some(2));
     otel.shutdown(FLUSH);
@@ -282,8 +355,19 @@ fn mlx_spans_use_the_seed_names_and_attributes() {
         .span_name("llm.embed", "embed documents")
         .attach(&bus)
         .unwrap();
-    bus.span(&catalog::LLM_GENERATE, &[(keys::PROVIDER, Value::Str("mlx")), (keys::MODEL, Value::Str("m"))], |_| ());
-    bus.span(&catalog::LLM_EMBED, &[(keys::PROVIDER, Value::Str("mlx"))], |_| ());
+    bus.span(
+        &catalog::LLM_GENERATE,
+        &[
+            (keys::PROVIDER, Value::Str("mlx")),
+            (keys::MODEL, Value::Str("m")),
+        ],
+        |_| (),
+    );
+    bus.span(
+        &catalog::LLM_EMBED,
+        &[(keys::PROVIDER, Value::Str("mlx"))],
+        |_| (),
+    );
     assert!(otel.force_flush(FLUSH));
     let spans = capture.spans();
     by_name(&spans, "text_completion m");
@@ -305,18 +389,33 @@ fn hidden_and_truncated_content() {
     let s = &capture.spans()[0].span;
     assert_eq!(attr(s, "input.value").as_deref(), Some("__REDACTED__"));
     assert_eq!(attr(s, "output.value").as_deref(), Some("__REDACTED__"));
-    assert!(!s.attributes.iter().any(|kv| kv.value.to_string().contains("2+2")));
+    assert!(
+        !s.attributes
+            .iter()
+            .any(|kv| kv.value.to_string().contains("2+2"))
+    );
     otel.shutdown(FLUSH);
 
     let bus = Bus::new();
     let capture = CaptureExporter::new();
-    let otel = handler(&bus, &capture).max_value_length(4).attach(&bus).unwrap();
-    bus.span(&catalog::LLM_CHAT, &[(keys::INPUT, Value::Str("naïve question"))], |span| {
-        span.set(keys::OUTPUT, "日本語の答え");
-    });
+    let otel = handler(&bus, &capture)
+        .max_value_length(4)
+        .attach(&bus)
+        .unwrap();
+    bus.span(
+        &catalog::LLM_CHAT,
+        &[(keys::INPUT, Value::Str("naïve question"))],
+        |span| {
+            span.set(keys::OUTPUT, "日本語の答え");
+        },
+    );
     assert!(otel.force_flush(FLUSH));
     let s = &capture.spans()[0].span;
-    assert_eq!(attr(s, "input.value").as_deref(), Some("naï"), "cut on a char boundary");
+    assert_eq!(
+        attr(s, "input.value").as_deref(),
+        Some("naï"),
+        "cut on a char boundary"
+    );
     assert_eq!(attr(s, "output.value").as_deref(), Some("日"));
     otel.shutdown(FLUSH);
 }
@@ -352,7 +451,11 @@ fn samplers_keep_or_drop_whole_traces() {
     let spans = capture.spans();
     let stats = otel.stats();
     assert_eq!(stats.exported + stats.sampled_out, 400);
-    assert!((100..300).contains(&spans.len()), "kept {} of 400 at 0.5", spans.len());
+    assert!(
+        (100..300).contains(&spans.len()),
+        "kept {} of 400 at 0.5",
+        spans.len()
+    );
     let mut per_trace = std::collections::HashMap::new();
     for e in &spans {
         *per_trace.entry(e.span.span_context.trace_id()).or_insert(0) += 1;
@@ -368,7 +471,9 @@ fn samplers_keep_or_drop_whole_traces() {
         .attach(&bus)
         .unwrap();
     let remote: llm_telemetry::TraceParent =
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00".parse().unwrap();
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+            .parse()
+            .unwrap();
     {
         let _g = llm_telemetry::context::enter(Some(remote.to_context()));
         bus.span(&catalog::LLM_CHAT, &[], |_| ());
@@ -390,7 +495,11 @@ fn tenants_get_their_own_projects_in_a_bounded_cache() {
         .attach(&bus)
         .unwrap();
     for tenant in ["acme", "globex", "acme", "initech", "acme"] {
-        bus.span(&catalog::LLM_CHAT, &[(keys::TENANT, Value::Str(tenant))], |_| ());
+        bus.span(
+            &catalog::LLM_CHAT,
+            &[(keys::TENANT, Value::Str(tenant))],
+            |_| (),
+        );
         // One export per span, so each is a separate cache lookup.
         assert!(otel.force_flush(FLUSH));
     }
@@ -405,11 +514,20 @@ fn tenants_get_their_own_projects_in_a_bounded_cache() {
         "llm-acme-svc",
         "default-project",
     ];
-    assert_eq!(projects, expected.iter().map(|p| Some(p.to_string())).collect::<Vec<_>>());
+    assert_eq!(
+        projects,
+        expected
+            .iter()
+            .map(|p| Some(p.to_string()))
+            .collect::<Vec<_>>()
+    );
     let tenants = otel.stats().tenants;
     assert_eq!(tenants.misses, 3, "acme, globex, initech");
     assert_eq!(tenants.hits, 2);
-    assert_eq!(tenants.evictions, 1, "globex was least recently used when initech came");
+    assert_eq!(
+        tenants.evictions, 1,
+        "globex was least recently used when initech came"
+    );
     assert_eq!(tenants.live, 2);
     assert_eq!(tenants.failed_inits, 0);
     otel.shutdown(FLUSH);
@@ -423,12 +541,23 @@ fn tenants_get_their_own_projects_in_a_bounded_cache() {
         .exporter_factory(move || {
             let mut n = factory_calls.lock().unwrap();
             *n += 1;
-            if *n == 1 { Ok(CaptureExporter::new()) } else { Err("tenant backend refused") }
+            if *n == 1 {
+                Ok(CaptureExporter::new())
+            } else {
+                Err("tenant backend refused")
+            }
         })
         .attach(&bus)
         .unwrap();
-    bus.span(&catalog::LLM_CHAT, &[(keys::TENANT, Value::Str("acme"))], |_| ());
-    assert!(!otel.force_flush(FLUSH), "a dropped batch makes the flush report failure");
+    bus.span(
+        &catalog::LLM_CHAT,
+        &[(keys::TENANT, Value::Str("acme"))],
+        |_| (),
+    );
+    assert!(
+        !otel.force_flush(FLUSH),
+        "a dropped batch makes the flush report failure"
+    );
     let stats = otel.stats();
     assert_eq!(stats.tenants.failed_inits, 1);
     assert_eq!(stats.dropped_no_exporter, 1);
@@ -442,10 +571,18 @@ fn tenants_get_their_own_projects_in_a_bounded_cache() {
         .tenant_ttl(Duration::ZERO)
         .attach(&bus)
         .unwrap();
-    bus.span(&catalog::LLM_CHAT, &[(keys::TENANT, Value::Str("a"))], |_| ());
+    bus.span(
+        &catalog::LLM_CHAT,
+        &[(keys::TENANT, Value::Str("a"))],
+        |_| (),
+    );
     assert!(otel.force_flush(FLUSH));
     std::thread::sleep(Duration::from_millis(20));
-    bus.span(&catalog::LLM_CHAT, &[(keys::TENANT, Value::Str("b"))], |_| ());
+    bus.span(
+        &catalog::LLM_CHAT,
+        &[(keys::TENANT, Value::Str("b"))],
+        |_| (),
+    );
     assert!(otel.force_flush(FLUSH));
     assert!(otel.stats().tenants.evictions >= 1);
     otel.shutdown(FLUSH);
@@ -465,12 +602,20 @@ fn flush_exports_everything_that_ended_before_it() {
         bus.span(&catalog::LLM_CHAT, &[], |_| ());
     }
     assert!(otel.force_flush(FLUSH));
-    assert_eq!(capture.spans().len(), 1000, "no waiting for the hour-long delay");
+    assert_eq!(
+        capture.spans().len(),
+        1000,
+        "no waiting for the hour-long delay"
+    );
     for _ in 0..5 {
         bus.span(&catalog::LLM_CHAT, &[], |_| ());
     }
     assert!(otel.shutdown(FLUSH));
-    assert_eq!(capture.spans().len(), 1005, "shutdown exports what is pending");
+    assert_eq!(
+        capture.spans().len(),
+        1005,
+        "shutdown exports what is pending"
+    );
     assert!(!otel.shutdown(FLUSH), "a second shutdown does nothing");
     let stats = otel.stats();
     assert_eq!(stats.exported, 1005);
@@ -538,14 +683,19 @@ fn events_that_are_not_span_ends_are_skipped_and_counted() {
     assert_eq!(stats.skipped_events, 1);
     assert_eq!(stats.exported, 1);
     let s = &capture.spans()[0].span;
-    assert_eq!(s.end_time, s.start_time, "a negative duration is treated as zero");
+    assert_eq!(
+        s.end_time, s.start_time,
+        "a negative duration is treated as zero"
+    );
     assert_eq!(bus.stats().handler_failures, 0);
     otel.shutdown(FLUSH);
 }
 
 #[test]
 fn works_inside_a_program_that_runs_tokio() {
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let capture = CaptureExporter::new();
     let exported = runtime.block_on(async {
         let bus = Bus::new();
@@ -578,7 +728,13 @@ fn an_event_handler_sees_the_same_ids_as_the_span() {
     assert!(otel.force_flush(FLUSH));
     let ctx = seen.lock().unwrap().unwrap();
     let s = &capture.spans()[0].span;
-    assert_eq!(s.span_context.trace_id().to_string(), ctx.trace_id.to_string());
-    assert_eq!(s.span_context.span_id().to_string(), ctx.span_id.to_string());
+    assert_eq!(
+        s.span_context.trace_id().to_string(),
+        ctx.trace_id.to_string()
+    );
+    assert_eq!(
+        s.span_context.span_id().to_string(),
+        ctx.span_id.to_string()
+    );
     otel.shutdown(FLUSH);
 }

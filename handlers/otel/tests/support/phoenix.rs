@@ -140,7 +140,10 @@ impl Phoenix {
             if let Some(child) = self.child.lock().unwrap().as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
-                return Err(format!("Phoenix exited early ({status}); log:\n{}", self.log_tail()));
+                return Err(format!(
+                    "Phoenix exited early ({status}); log:\n{}",
+                    self.log_tail()
+                ));
             }
             if Instant::now() >= deadline {
                 let log = self.log_tail();
@@ -153,7 +156,8 @@ impl Phoenix {
 
     /// The last lines of Phoenix's log.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.working_dir.join("phoenix.log")).unwrap_or_default();
+        let text =
+            std::fs::read_to_string(self.working_dir.join("phoenix.log")).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
@@ -263,10 +267,15 @@ pub fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| format!("bad status line: {head}"))?;
-    let chunked = head
-        .lines()
-        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.to_ascii_lowercase().contains("chunked"));
-    let body = if chunked { dechunk(body)? } else { body.to_vec() };
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase().starts_with("transfer-encoding:")
+            && l.to_ascii_lowercase().contains("chunked")
+    });
+    let body = if chunked {
+        dechunk(body)?
+    } else {
+        body.to_vec()
+    };
     Ok((status, String::from_utf8_lossy(&body).to_string()))
 }
 

@@ -1,0 +1,106 @@
+//! The hand-off between the bus worker (which builds spans) and the export thread: the batch
+//! being filled, the bounded channel of full batches, and the stall signal.
+//!
+//! The bus worker appends each span to the current batch (an uncontended mutex) and sends the
+//! batch as one message when it is full, so the channel costs one operation per batch, not per
+//! span. When the channel is full the bus worker waits for the export thread, up to
+//! [`MAX_HANDOFF_WAIT`]: during a burst the bus's own bounded queue absorbs the wait and nothing
+//! is lost. When the export thread is stuck in an export for longer than that (a collector that
+//! hangs), waiting would only slow the drain, so full batches are dropped at once and counted.
+//! The export thread takes the partial batch itself when the scheduled delay passes or a flush
+//! asks for it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use opentelemetry_sdk::trace::SpanData;
+
+use crate::worker::Tenant;
+
+/// The longest the bus worker waits for room in the batch channel.
+pub const MAX_HANDOFF_WAIT: Duration = Duration::from_millis(250);
+
+/// Spans waiting for export and, index for index, their tenants. Kept as two vectors so that a
+/// single-tenant batch goes to the exporter as it is, without being copied.
+#[derive(Default)]
+pub(crate) struct Batch {
+    pub spans: Vec<SpanData>,
+    pub tenants: Vec<Tenant>,
+}
+
+impl Batch {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            spans: Vec::with_capacity(n),
+            tenants: Vec::with_capacity(n),
+        }
+    }
+    /// How many spans.
+    pub(crate) fn len(&self) -> usize {
+        self.spans.len()
+    }
+    /// Whether it holds none.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+}
+
+/// State shared by the bus worker and the export thread.
+pub(crate) struct Pipeline {
+    current: Mutex<Batch>,
+    max_batch: usize,
+    epoch: Instant,
+    /// When the running export began (nanoseconds since `epoch`, plus one); 0 when idle.
+    export_started: AtomicU64,
+}
+
+impl Pipeline {
+    pub(crate) fn new(max_batch: usize) -> Self {
+        Self {
+            current: Mutex::new(Batch::with_capacity(max_batch.min(4096))),
+            max_batch,
+            epoch: Instant::now(),
+            export_started: AtomicU64::new(0),
+        }
+    }
+
+    /// Appends a span; returns the batch when it is full.
+    pub(crate) fn push(&self, tenant: Tenant, span: SpanData) -> Option<Batch> {
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        current.spans.push(span);
+        current.tenants.push(tenant);
+        if current.len() >= self.max_batch {
+            let fresh = Batch::with_capacity(self.max_batch.min(4096));
+            Some(std::mem::replace(&mut *current, fresh))
+        } else {
+            None
+        }
+    }
+
+    /// Takes the partial batch (possibly empty).
+    pub(crate) fn take(&self) -> Batch {
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        std::mem::take(&mut *current)
+    }
+
+    /// Marks the start (`true`) or end (`false`) of an export.
+    pub(crate) fn exporting(&self, running: bool) {
+        let value = if running {
+            self.epoch.elapsed().as_nanos() as u64 + 1
+        } else {
+            0
+        };
+        self.export_started.store(value, Ordering::Relaxed);
+    }
+
+    /// How long the running export has taken so far (zero when none runs).
+    pub(crate) fn export_running_for(&self) -> Duration {
+        match self.export_started.load(Ordering::Relaxed) {
+            0 => Duration::ZERO,
+            started => Duration::from_nanos(
+                (self.epoch.elapsed().as_nanos() as u64 + 1).saturating_sub(started),
+            ),
+        }
+    }
+}
