@@ -8,7 +8,9 @@
 //! Ours includes what the peer does not need: redaction scanning of every key and string, and
 //! level resolution. In `queued_producer` the worker formats far slower than the producer pushes,
 //! so the queue runs full and most pushes are counted drops; that is the producer cost the
-//! emitter actually sees under a log flood (printed after the table).
+//! emitter actually sees under a log flood. The same emit to a queued handler that does nothing
+//! is measured alongside (`target/bench/log-extra.json`): the producer cannot tell handlers apart,
+//! so that number is the lane's own cost, the floor for any queued handler.
 
 mod support;
 
@@ -71,8 +73,9 @@ fn json_line(c: &mut Criterion) {
     let bus = Bus::new();
     let handle = json_logger(&bus, Delivery::Inline);
     let span = span();
+    emit(&bus, span);
+    assert_eq!(handle.stats().lines, 1, "the bench logger did not write");
     g.bench_function("ours", |b| b.iter(|| emit(&bus, span)));
-    assert!(handle.stats().lines > 0, "the bench logger wrote nothing");
 
     let subscriber = tracing_subscriber::fmt()
         .json()
@@ -109,6 +112,19 @@ fn queued_producer(c: &mut Criterion) -> (u64, u64) {
     bus.flush(Duration::from_secs(30));
     let stats = handle.stats();
 
+    // Reference: the same emit to a queued handler that does nothing. The producer cannot tell
+    // handlers apart, so this isolates the lane's own cost from anything the logger does.
+    let noop = Bus::new();
+    noop.attach(
+        "noop",
+        "*",
+        |_: &llm_telemetry::Event<'_>| {},
+        Delivery::Queued { capacity: 1 << 16 },
+    )
+    .expect("attach the no-op handler");
+    g.bench_function("noop_handler", |b| b.iter(|| emit(&noop, span)));
+    noop.shutdown(Duration::from_secs(30));
+
     let (tx, rx) = crossbeam_channel::bounded::<u64>(1 << 16);
     let consumer = std::thread::spawn(move || {
         let mut n = 0u64;
@@ -143,8 +159,18 @@ fn main() {
         ),
     ];
     support::write_report("log", &rows);
+    let noop_ns = support::estimate_ns("queued_producer", "noop_handler");
     println!(
-        "queued_producer: the worker wrote {written} lines and the full queue dropped {dropped} events"
+        "queued_producer: the worker wrote {written} lines and the full queue dropped {dropped} events; \
+         the same emit to a no-op queued handler costs {noop_ns:.1} ns"
+    );
+    support::write_json(
+        "log-extra",
+        &serde_json::json!({
+            "queued_producer_noop_handler_ns": noop_ns,
+            "queued_producer_lines_written": written,
+            "queued_producer_queue_dropped": dropped,
+        }),
     );
     c.final_summary();
 }
