@@ -133,3 +133,58 @@ fn level_floor_and_plain_events_without_span() {
     assert_eq!(seen[1].level, tracing::Level::WARN);
     assert!(!seen[1].fields.contains_key("trace_id"));
 }
+
+/// A `MakeWriter` collecting what tracing-subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_real_tracing_subscriber_pipeline_receives_the_events() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+    let bus = Bus::new();
+    let _bridge = TracingBridge::builder()
+        .delivery(Delivery::Inline)
+        .attach(&bus)
+        .unwrap();
+    bus.span(
+        &catalog::LLM_CHAT,
+        &[(keys::MODEL, Value::Str("llama-3.1-8b"))],
+        |span| span.measure(keys::OUTPUT_TOKENS, 7.0),
+    );
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // The start event is debug, below the subscriber's INFO filter.
+    assert_eq!(lines.len(), 1, "{text}");
+    let line = &lines[0];
+    assert_eq!(line["level"], "INFO");
+    assert_eq!(line["target"], "llm_telemetry");
+    let fields = &line["fields"];
+    assert_eq!(fields["event"], "llm.chat.stop");
+    let measurements: serde_json::Value =
+        serde_json::from_str(fields["measurements"].as_str().unwrap()).unwrap();
+    assert_eq!(measurements[keys::OUTPUT_TOKENS], 7);
+    let metadata: serde_json::Value =
+        serde_json::from_str(fields["metadata"].as_str().unwrap()).unwrap();
+    assert_eq!(metadata[keys::MODEL], "llama-3.1-8b");
+    assert_eq!(fields["trace_id"].as_str().unwrap().len(), 32);
+}
