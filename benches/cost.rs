@@ -65,14 +65,15 @@ fn chat_stop_cost(c: &mut Criterion) {
     let tracker = CostTracker::builder().build().expect("default tracker");
     let bus = cost_bus(&tracker);
     emit(&bus, "acme"); // resolve the key once, as any long-running service has
+    assert_eq!(tracker.stats().priced, 1, "the tracker priced the call");
     g.bench_function("ours", |b| b.iter(|| emit(&bus, "acme")));
-    assert!(tracker.stats().priced > 1, "the tracker priced the calls");
     assert_eq!(tracker.stats().unpriced + tracker.stats().rejected, 0);
     bus.detach(llm_telemetry_cost::HANDLER_ID).expect("detach");
 
     let (peer_bus, count) = counting_bus();
+    emit(&peer_bus, "acme");
+    assert_eq!(count.load(Ordering::Relaxed), 1, "the counter ran");
     g.bench_function("peer", |b| b.iter(|| emit(&peer_bus, "acme")));
-    assert!(count.load(Ordering::Relaxed) > 0, "the counter ran");
     g.finish();
 }
 
@@ -82,11 +83,19 @@ fn extras(c: &mut Criterion) -> Vec<serde_json::Value> {
         let mut g = c.benchmark_group("cost_extra");
         g.bench_function(id, |b| b.iter(run));
         g.finish();
-        rows.push(serde_json::json!({
-            "case": id,
-            "what": what,
-            "ns": support::estimate_ns("cost_extra", id),
-        }));
+        // Skipped when a filter left the case out (e.g. while profiling another one).
+        let ran = support::target_dir()
+            .join("criterion/cost_extra")
+            .join(id)
+            .join("new/estimates.json")
+            .exists();
+        if ran {
+            rows.push(serde_json::json!({
+                "case": id,
+                "what": what,
+                "ns": support::estimate_ns("cost_extra", id),
+            }));
+        }
     };
 
     let tracker = CostTracker::builder().build().expect("tracker");
@@ -104,13 +113,14 @@ fn extras(c: &mut Criterion) -> Vec<serde_json::Value> {
         Delivery::Inline,
     )
     .expect("attach listener");
+    emit(&bus, "acme");
+    assert_eq!(heard.load(Ordering::Relaxed), 1);
     record(
         c,
         "with_cost_listener",
         "chat_stop_cost plus an inline listener on llm.cost.calculated",
         &|| emit(&bus, "acme"),
     );
-    assert!(heard.load(Ordering::Relaxed) > 0);
     bus.detach(llm_telemetry_cost::HANDLER_ID).expect("detach");
 
     let tracker = CostTracker::builder()
@@ -147,7 +157,7 @@ fn extras(c: &mut Criterion) -> Vec<serde_json::Value> {
             emit(&bus, &tenants[i]);
         },
     );
-    assert_eq!(tracker.totals().len(), 64);
+    assert!(tracker.stats().rejected + tracker.stats().unpriced == 0);
     bus.detach(llm_telemetry_cost::HANDLER_ID).expect("detach");
     rows
 }

@@ -4,14 +4,17 @@
 //!
 //! # How a crossing is detected exactly once
 //!
-//! Each scope (one tenant, or global) keeps a monotonic [`AtomicUsd`] total. Each windowed budget
-//! keeps the window it is in and the scope total at the window's start (its *base*), published
-//! through a small sequence lock so readers never block; the spend in the window is
-//! `total − base`. After adding an event's cost, the emitting thread reads the total and, if the
+//! Each scope (one tenant, or global) keeps a monotonic, lock-free total (two 64-bit atomic words).
+//! Each windowed budget keeps the window it is in and the scope total at the window's start (its
+//! *base*), published through a small sequence lock so readers never block; the spend in the window
+//! is `total − base`. After adding an event's cost, the emitting thread reads the total and, if the
 //! spend reaches the threshold, tries to move the budget's `fired` marker from below the window's
 //! mark to the mark with one compare-and-swap. Only the thread whose swap succeeds reports the
-//! crossing; every later event of that window sees the mark and stays silent. A new window moves
-//! the base (under a mutex taken once per window change), and the budget can fire again.
+//! crossing; every later event of that window sees the mark and stays silent. The total's reader
+//! may briefly see it one carry short while another thread is mid-add, but that thread re-reads
+//! after completing its own add, so the last adder always sees every completed add: a crossing is
+//! never missed, only reported by whichever call sees it first. A new window moves the base (under
+//! a mutex taken once per window change), and the budget can fire again.
 //!
 //! At a window boundary an event racing the change may be counted in either window; nothing is
 //! lost from the totals. The clock is read only for events that reach a day or month budget.

@@ -5,7 +5,7 @@
 //! # The hot path
 //!
 //! For a key seen before: one pass over the measurements, one over the metadata, one hash and a
-//! lock-free probe of the resolve-once cache ([`crate::keys`]), the integer cost formula, two
+//! lock-free probe of the resolve-once key cache, the integer cost formula, two
 //! atomic adds, and, only if someone listens, the `llm.cost.calculated` event. No lock, no
 //! allocation. Budgets add one atomic add per scope, a sequence-lock read per budget and, for day
 //! and month budgets, a clock read. The first call of a new key resolves it once on a cold path.

@@ -458,3 +458,53 @@ fn builder_refuses_bad_settings() {
         .unwrap_err();
     assert!(err.to_string().contains("per token"), "{err}");
 }
+
+#[test]
+fn queued_delivery_prices_on_the_worker_and_still_emits() {
+    let bus = Bus::new();
+    let tracker = CostTracker::builder().build().unwrap();
+    tracker
+        .attach_as(&bus, "cost-queued", Delivery::queued())
+        .unwrap();
+    let capture = Capture::attach(&bus, &["llm.cost.calculated"]).unwrap();
+    for _ in 0..10 {
+        chat_stop(
+            &bus,
+            "gpt-4o",
+            Some("openai"),
+            Some("q"),
+            &tokens(1_000.0, 200.0),
+        );
+    }
+    assert!(bus.flush(std::time::Duration::from_secs(10)));
+    assert!(capture.wait_for(10, std::time::Duration::from_secs(10)));
+    assert_eq!(tracker.total(), usd("0.045"));
+    bus.detach("cost-queued").unwrap();
+}
+
+#[test]
+fn record_on_emits_like_the_attached_handler() {
+    let bus = Bus::new();
+    let tracker = CostTracker::builder().build().unwrap();
+    let capture = Capture::attach(&bus, &["llm.cost.calculated"]).unwrap();
+    let name = catalog::LLM_EMBED_STOP.get();
+    let m = [(keys::INPUT_TOKENS, 50_000.0)];
+    let md = [
+        (keys::MODEL, Value::Str("text-embedding-3-large")),
+        (keys::TENANT, Value::Str("docs")),
+    ];
+    let outcome = tracker
+        .record_on(&bus, &Event::new(name, &m, &md, None))
+        .unwrap();
+    // 50,000 × $0.13/M.
+    assert_eq!(
+        outcome,
+        Outcome::Priced {
+            cost: usd("0.0065")
+        }
+    );
+    let events = capture.events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].str(keys::PROVIDER), Some("openai"));
+    assert_eq!(events[0].str(keys::TENANT), Some("docs"));
+}
