@@ -525,7 +525,10 @@ impl LoggerBuilder {
         self
     }
 
-    /// Builds the logger (opens the sink, starts the background flush).
+    /// Builds the logger (opens the sink, starts the background flush) without attaching it.
+    /// The logger handles whatever it is given: [`Self::prefix`] and [`Self::pattern`] apply
+    /// only through [`Self::attach`], where they become the attach patterns; level filtering and
+    /// sampling always apply.
     pub fn build(self) -> Result<Logger, LogError> {
         self.build_parts().map(|(logger, _, _, _)| logger)
     }
