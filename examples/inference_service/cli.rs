@@ -1,0 +1,121 @@
+//! Command-line options of the inference service: `--seconds N`, `--workers N`, and
+//! `--set key=value` configuration overrides (the same keys as the TOML file and the
+//! `LLM_TELEMETRY_*` environment variables).
+
+use std::time::Duration;
+
+/// What the command line asked for.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// Stop after this long (flush, print the summary, exit 0); `None` runs until Ctrl-C.
+    pub seconds: Option<Duration>,
+    /// Concurrent request loops.
+    pub workers: usize,
+    /// Simulated model latency relative to a hosted 8B-class model (1.0); default 0.1.
+    pub latency_scale: f64,
+    /// `key=value` configuration overrides, highest precedence.
+    pub sets: Vec<String>,
+}
+
+/// Why the command line was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// An option needs a value that was not given.
+    #[error("{0} needs a value")]
+    MissingValue(&'static str),
+    /// A value did not parse.
+    #[error("{option} expects {expected}, got {value:?}")]
+    BadValue {
+        /// The option.
+        option: &'static str,
+        /// What it accepts.
+        expected: &'static str,
+        /// What was given.
+        value: String,
+    },
+    /// An option that does not exist.
+    #[error("unknown option {0:?}; try --help")]
+    Unknown(String),
+    /// `--help` was asked for.
+    #[error("help requested")]
+    Help,
+}
+
+/// The usage text.
+pub const USAGE: &str = "\
+usage: inference_service [--seconds N] [--workers N] [--latency-scale X] [--set key=value]...
+
+Runs a simulated LLM service (chat, generate, embed, streaming, hybrid search; two tenants,
+a response cache, provider rate limits and failures) instrumented with llm-telemetry:
+console log on stderr, Prometheus /metrics (default 127.0.0.1:9568), cost with a budget that
+gets crossed, and OTLP traces when OTEL_EXPORTER_OTLP_ENDPOINT or PHOENIX_COLLECTOR_ENDPOINT
+is set. Without --seconds it runs until Ctrl-C. --workers defaults to 8; --latency-scale
+(default 0.1) multiplies the simulated model latency (1.0 = a hosted 8B-class model). Configuration keys: see the README
+(e.g. --set log.format=json --set metrics.listen=127.0.0.1:9100 --set level=basic).";
+
+/// Parses `args` (without the program name).
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError> {
+    let mut options = Options {
+        workers: 8,
+        latency_scale: 0.1,
+        ..Options::default()
+    };
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") && f != "--set" => {
+                (f.to_owned(), Some(v.to_owned()))
+            }
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &'static str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or(CliError::MissingValue(name))
+        };
+        match flag.as_str() {
+            "--seconds" => {
+                let v = value("--seconds")?;
+                let secs: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                    .ok_or(CliError::BadValue {
+                        option: "--seconds",
+                        expected: "a positive number of seconds",
+                        value: v,
+                    })?;
+                options.seconds = Some(Duration::from_secs_f64(secs));
+            }
+            "--workers" => {
+                let v = value("--workers")?;
+                options.workers =
+                    v.parse()
+                        .ok()
+                        .filter(|w| (1..=256).contains(w))
+                        .ok_or(CliError::BadValue {
+                            option: "--workers",
+                            expected: "a whole number from 1 to 256",
+                            value: v,
+                        })?;
+            }
+            "--latency-scale" => {
+                let v = value("--latency-scale")?;
+                options.latency_scale = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && (0.0..=100.0).contains(s))
+                    .ok_or(CliError::BadValue {
+                        option: "--latency-scale",
+                        expected: "a number from 0 to 100",
+                        value: v,
+                    })?;
+            }
+            "--set" => options.sets.push(value("--set")?),
+            "-h" | "--help" => return Err(CliError::Help),
+            other => return Err(CliError::Unknown(other.to_owned())),
+        }
+    }
+    Ok(options)
+}

@@ -1,0 +1,340 @@
+//! The main job: a simulated LLM inference service, instrumented with llm-telemetry and every
+//! handler attached, on embedded defaults with no external server.
+//!
+//! ```text
+//! cargo run --release --example inference_service              # until Ctrl-C
+//! cargo run --release --example inference_service -- --seconds 30
+//! OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:6006 cargo run --release --example inference_service
+//! ```
+//!
+//! - console log on stderr (info, sampled; `--set log.format=json` for JSON lines);
+//! - Prometheus `/metrics` on 127.0.0.1:9568 (`--set metrics.listen=…`);
+//! - cost from the built-in price table, with a per-tenant daily budget that gets crossed;
+//! - OTLP traces when `OTEL_EXPORTER_OTLP_ENDPOINT` or `PHOENIX_COLLECTOR_ENDPOINT` is set, one
+//!   Phoenix project per tenant;
+//! - a live progress line on stdout, and a summary table at the end.
+
+mod cli;
+mod report;
+mod workload;
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use llm_telemetry::Bus;
+use llm_telemetry::config::{Config, LogFormat, LogLevel};
+use llm_telemetry::instrument::Instrumentation;
+use llm_telemetry_cost::{Budget, CostTracker, PriceTable, Usd, Window};
+use llm_telemetry_log::{Level, LogHandle, Logger, Sink};
+use llm_telemetry_otel::OtelHandler;
+use llm_telemetry_prometheus::{MetricsServer, PrometheusReporter, ServerConfig, defaults};
+
+use report::{Operation, Report};
+
+/// Each tenant's daily budget: small, so that the demo crosses it within seconds.
+const TENANT_DAILY_BUDGET: &str = "0.05";
+/// How long shutdown may take to flush every handler.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+type Error = Box<dyn std::error::Error>;
+
+struct Handlers {
+    logger: Option<LogHandle>,
+    metrics: Option<(PrometheusReporter, MetricsServer)>,
+    cost: Option<CostTracker>,
+    otel: Option<OtelHandler>,
+}
+
+fn main() {
+    let options = match cli::parse(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(cli::CliError::Help) => {
+            println!("{}", cli::USAGE);
+            return;
+        }
+        Err(e) => {
+            eprintln!("inference_service: {e}\n\n{}", cli::USAGE);
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(options) {
+        eprintln!("inference_service: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(options: cli::Options) -> Result<(), Error> {
+    let config = Config::builder()
+        .process_env()
+        .set_all(options.sets.iter().map(String::as_str))
+        .build()?;
+    let bus = Bus::new();
+    let handlers = attach_handlers(&bus, &config)?;
+    let telemetry = Instrumentation::from_config(&bus, &config);
+
+    let report = Arc::new(Report::default());
+    let workload = Arc::new(workload::Workload::new(
+        telemetry,
+        report.clone(),
+        options.latency_scale,
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))?;
+    }
+    let started = Instant::now();
+    let workers: Vec<_> = (0..options.workers)
+        .map(|worker| {
+            let workload = workload.clone();
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name(format!("worker-{worker}"))
+                .spawn(move || workload.run(worker, &stop))
+        })
+        .collect::<Result<_, _>>()?;
+
+    let tty = std::io::stdout().is_terminal();
+    let mut last_line = Instant::now();
+    while !stop.load(Ordering::SeqCst) {
+        if options
+            .seconds
+            .is_some_and(|limit| started.elapsed() >= limit)
+        {
+            stop.store(true, Ordering::SeqCst);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        if tty || last_line.elapsed() >= Duration::from_secs(1) {
+            print_progress(&bus, &handlers, &report, started, tty);
+            last_line = Instant::now();
+        }
+    }
+    for worker in workers {
+        let _ = worker.join();
+    }
+    if tty {
+        println!();
+    }
+    let flushed = shutdown(&bus, &handlers);
+    print_summary(&bus, &handlers, &report, started.elapsed(), flushed);
+    if let Some((_, server)) = handlers.metrics {
+        server.stop();
+    }
+    Ok(())
+}
+
+fn attach_handlers(bus: &Bus, config: &Config) -> Result<Handlers, Error> {
+    let service = config.tracing.service_name.clone();
+    let logger = if config.writes_logs() {
+        let builder = Logger::builder()
+            .sink(Sink::stderr())
+            .level(log_level(config.log.level))
+            .sample_rate(config.log.sample_rate)
+            .max_lines_per_second(50)
+            .service(service.clone())
+            .environment("demo")
+            .version(env!("CARGO_PKG_VERSION"));
+        let builder = match config.log.format {
+            LogFormat::Json => builder.json(),
+            LogFormat::Console => builder.console(),
+        };
+        Some(builder.attach(bus)?)
+    } else {
+        None
+    };
+    let metrics = if config.serves_metrics() {
+        let reporter = PrometheusReporter::builder()
+            .metrics(defaults::llm_metrics())?
+            .build()?;
+        reporter.attach(bus)?;
+        let server = reporter.serve(ServerConfig::at(config.metrics.listen.to_string()))?;
+        Some((reporter, server))
+    } else {
+        None
+    };
+    let cost = if config.tracks_cost() {
+        let threshold = Usd::parse_decimal(TENANT_DAILY_BUDGET)?;
+        let mut builder = CostTracker::builder().prices(PriceTable::builtin());
+        for tenant in workload::TENANTS {
+            builder = builder.budget(Budget::tenant(tenant, Window::Day, threshold));
+        }
+        let tracker = builder.build()?;
+        tracker.attach(bus)?;
+        Some(tracker)
+    } else {
+        None
+    };
+    let otel = if config.exports_traces().is_some() {
+        let mut builder = OtelHandler::builder()
+            .service_name(service)
+            .hide_inputs(config.tracing.hide_inputs)
+            .hide_outputs(config.tracing.hide_outputs);
+        if let Some(endpoint) = &config.tracing.endpoint {
+            builder = builder.endpoint(endpoint.clone());
+        }
+        if let Some(version) = &config.tracing.service_version {
+            builder = builder.service_version(version.clone());
+        }
+        Some(builder.attach(bus)?)
+    } else {
+        None
+    };
+    Ok(Handlers {
+        logger,
+        metrics,
+        cost,
+        otel,
+    })
+}
+
+fn log_level(level: LogLevel) -> Level {
+    match level {
+        LogLevel::Trace => Level::Trace,
+        LogLevel::Debug => Level::Debug,
+        LogLevel::Info => Level::Info,
+        LogLevel::Warn => Level::Warn,
+        LogLevel::Error => Level::Error,
+    }
+}
+
+/// Flushes every handler: the bus's queues, the log writer, the span exporter.
+fn shutdown(bus: &Bus, handlers: &Handlers) -> bool {
+    let mut flushed = bus.flush(FLUSH_TIMEOUT);
+    if let Some(otel) = &handlers.otel {
+        flushed &= otel.force_flush(FLUSH_TIMEOUT);
+        flushed &= otel.shutdown(FLUSH_TIMEOUT);
+    }
+    if let Some(logger) = &handlers.logger {
+        flushed &= logger.flush(FLUSH_TIMEOUT).is_ok();
+    }
+    flushed
+}
+
+fn dropped_events(bus: &Bus, handlers: &Handlers) -> u64 {
+    let otel = handlers.otel.as_ref().map_or(0, |o| {
+        let s = o.stats();
+        s.dropped_queue_full
+            + s.dropped_export_failed
+            + s.dropped_no_exporter
+            + s.dropped_after_shutdown
+    });
+    bus.stats().total_dropped() + otel
+}
+
+fn print_progress(bus: &Bus, handlers: &Handlers, report: &Report, started: Instant, tty: bool) {
+    let (requests, failed) = report.totals();
+    let cost = handlers.cost.as_ref().map_or(0.0, |c| c.total().as_f64());
+    let line = format!(
+        "[{:>6.1}s] requests {requests:>6}  errors {failed:>4}  output tokens {:>8}  cost ${cost:>8.4}  dropped events {}",
+        started.elapsed().as_secs_f64(),
+        report.output_tokens(),
+        dropped_events(bus, handlers),
+    );
+    let mut out = std::io::stdout().lock();
+    let _ = if tty {
+        write!(out, "\r{line}")
+    } else {
+        writeln!(out, "{line}")
+    };
+    let _ = out.flush();
+}
+
+fn print_summary(
+    bus: &Bus,
+    handlers: &Handlers,
+    report: &Report,
+    elapsed: Duration,
+    flushed: bool,
+) {
+    let (requests, failed) = report.totals();
+    let ms = |d: Option<Duration>| {
+        d.map_or("-".to_owned(), |d| {
+            format!("{:.1} ms", d.as_secs_f64() * 1e3)
+        })
+    };
+    println!(
+        "\n=== inference_service summary ({:.1} s) ===",
+        elapsed.as_secs_f64()
+    );
+    println!("{:<16} {:>9} {:>9}", "operation", "ok", "failed");
+    for op in Operation::ALL {
+        let (ok, bad) = report.counts(op);
+        println!("{:<16} {ok:>9} {bad:>9}", op.name());
+    }
+    println!("{:<16} {:>9} {failed:>9}", "all", requests - failed);
+    println!(
+        "latency p50 {}  p95 {}  throughput {:.1} req/s  output tokens {} ({:.0} tokens/s)",
+        ms(report.latency_quantile(0.50)),
+        ms(report.latency_quantile(0.95)),
+        requests as f64 / elapsed.as_secs_f64(),
+        report.output_tokens(),
+        report.output_tokens() as f64 / elapsed.as_secs_f64(),
+    );
+    if let Some(cost) = &handlers.cost {
+        println!("\n{:<10} {:>12}", "tenant", "cost (USD)");
+        for tenant in workload::TENANTS {
+            println!("{tenant:<10} {:>12}", cost.tenant_total(tenant));
+        }
+        println!("{:<10} {:>12}", "total", cost.total());
+        for status in cost.budgets() {
+            println!(
+                "budget of {} per {}: ${} of ${} spent in {}{}",
+                status.budget.scope,
+                status.budget.window.as_str(),
+                status.spent,
+                status.budget.threshold,
+                status.period,
+                if status.exceeded {
+                    "  (crossed: llm.cost.threshold_exceeded emitted)"
+                } else {
+                    ""
+                }
+            );
+        }
+        let stats = cost.stats();
+        println!(
+            "priced calls {}  unpriced {}  rejected {}",
+            stats.priced, stats.unpriced, stats.rejected
+        );
+    }
+    let stats = bus.stats();
+    println!(
+        "\n{:<44} {:>10} {:>9} {:>7}",
+        "handler", "delivered", "dropped", "failed"
+    );
+    for h in &stats.handlers {
+        let id: String = if h.id.chars().count() > 44 {
+            h.id.chars().take(41).chain("...".chars()).collect()
+        } else {
+            h.id.clone()
+        };
+        println!(
+            "{id:<44} {:>10} {:>9} {:>7}",
+            h.delivered, h.dropped, h.failed
+        );
+    }
+    if let Some(otel) = &handlers.otel {
+        let s = otel.stats();
+        println!(
+            "spans exported {}  sampled out {}  failed exports {}",
+            s.exported, s.sampled_out, s.failed_exports
+        );
+    }
+    if let Some(logger) = &handlers.logger {
+        let s = logger.stats();
+        println!(
+            "log lines {}  sampled out {}  rate limited {}  redactions {}",
+            s.lines, s.sampled_out, s.rate_limited, s.redactions
+        );
+    }
+    println!(
+        "dropped events {}  (bus flushed cleanly: {flushed})",
+        dropped_events(bus, handlers)
+    );
+    if let Some((_, server)) = &handlers.metrics {
+        println!("metrics were served at {}", server.url());
+    }
+}
