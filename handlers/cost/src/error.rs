@@ -158,6 +158,19 @@ pub enum Rejection {
         /// `reasoning_tokens`.
         reasoning: u64,
     },
+    /// A model, provider or tenant name longer than any real one (see
+    /// `tracker::MAX_LABEL_BYTES`): refused so hostile names cannot take memory.
+    #[error(
+        "metadata {key} is {len} bytes long, above the {max}-byte limit for model, provider and tenant names"
+    )]
+    LabelTooLong {
+        /// The metadata key.
+        key: &'static str,
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The event names no model (`gen_ai.request.model` or `gen_ai.response.model`).
     #[error(
         "the event carries token counts but no gen_ai.request.model; add the model to the metadata"

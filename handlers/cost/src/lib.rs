@@ -56,8 +56,10 @@
 //!
 //! Nothing an event carries makes the handler panic. A model without a price is counted as
 //! unpriced and announced once ([`CostTracker::unpriced_models`], bounded); negative, fractional,
-//! non-finite or absurd token counts are rejected and counted ([`Rejection`], [`CostStats`]);
-//! distinct keys are capped so hostile names cannot grow memory.
+//! non-finite or absurd token counts, and names longer than [`MAX_LABEL_BYTES`], are rejected
+//! and counted ([`Rejection`], [`CostStats`]); distinct (tenant, provider, model) keys are capped
+//! ([`CostTrackerBuilder::max_keys`], overflow totals past the cap) so hostile names cannot grow
+//! memory.
 
 #![warn(missing_docs)]
 
@@ -80,7 +82,7 @@ pub use price::{MAX_PRICE_PER_TOKEN, ModelPrice, Tier, TokenPrices, Usage};
 pub use table::{BUILTIN_SOURCE, PriceTable};
 pub use tracker::{
     ATTACH_PATTERN, CostStats, CostTotal, CostTracker, CostTrackerBuilder, DEFAULT_MAX_KEYS,
-    DEFAULT_MAX_TOKENS_PER_EVENT, HANDLER_ID, LLM_COST_UNPRICED_MODEL, MAX_TOKENS_LIMIT,
-    MAX_WARNED_MODELS, OVERFLOW_LABEL, Outcome,
+    DEFAULT_MAX_TOKENS_PER_EVENT, HANDLER_ID, LLM_COST_UNPRICED_MODEL, MAX_LABEL_BYTES,
+    MAX_TOKENS_LIMIT, MAX_WARNED_MODELS, OVERFLOW_LABEL, Outcome,
 };
 pub use usage::TokenAccounting;

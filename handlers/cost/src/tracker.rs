@@ -44,6 +44,10 @@ pub const DEFAULT_MAX_KEYS: usize = 4_096;
 pub const DEFAULT_MAX_TOKENS_PER_EVENT: u64 = 1_000_000_000;
 /// The most unpriced model names remembered (and warned about once each).
 pub const MAX_WARNED_MODELS: usize = 256;
+/// The longest model, provider or tenant name accepted, in bytes; longer ones are rejected, so
+/// the names the tracker keeps (at most [`DEFAULT_MAX_KEYS`] keys, [`MAX_WARNED_MODELS`]
+/// unpriced models) stay bounded in memory.
+pub const MAX_LABEL_BYTES: usize = 256;
 /// The largest allowed per-event token limit: 2⁵³, where `f64` counts stop being exact.
 pub const MAX_TOKENS_LIMIT: u64 = 1 << 53;
 
@@ -405,6 +409,21 @@ impl Inner {
         if id.model.is_empty() {
             self.rejected.fetch_add(1, Ordering::Relaxed);
             return Err(Rejection::MissingModel);
+        }
+        if let Some((key, len)) = [
+            (keys::MODEL, id.model.len()),
+            (keys::PROVIDER, id.provider.len()),
+            (keys::TENANT, id.tenant.len()),
+        ]
+        .into_iter()
+        .find(|(_, len)| *len > MAX_LABEL_BYTES)
+        {
+            self.rejected.fetch_add(1, Ordering::Relaxed);
+            return Err(Rejection::LabelTooLong {
+                key,
+                len,
+                max: MAX_LABEL_BYTES,
+            });
         }
         let hash = self.keys.hash(&id);
         match self.keys.get(hash, &id) {

@@ -322,10 +322,13 @@ fn bad_token_counts_are_rejected_and_counted_never_a_panic() {
         &tokens(1.0, 1.0),
         &[(keys::MODEL, Value::Int(4))],
     );
+    // A tenant name longer than any real one.
+    let long = "t".repeat(llm_telemetry_cost::MAX_LABEL_BYTES + 1);
+    chat_stop(&bus, "gpt-4o", None, Some(&long), &tokens(1.0, 1.0));
     // A stop without tokens (a failed call, a request span) is not a call.
     bus.execute(&catalog::LLM_CHAT_STOP, &[(keys::DURATION, 5.0)], &[]);
     let stats = tracker.stats();
-    assert_eq!(stats.rejected, 6, "{stats:?}");
+    assert_eq!(stats.rejected, 7, "{stats:?}");
     assert_eq!(stats.priced, 1);
     assert_eq!(stats.not_calls, 1);
     assert_eq!(capture.events().len(), 1);
