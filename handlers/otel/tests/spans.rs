@@ -738,3 +738,28 @@ fn an_event_handler_sees_the_same_ids_as_the_span() {
     );
     otel.shutdown(FLUSH);
 }
+
+#[test]
+fn tenant_projects_can_be_switched_off() {
+    let bus = Bus::new();
+    let capture = CaptureExporter::new();
+    let otel = handler(&bus, &capture)
+        .tenant_projects(false)
+        .attach(&bus)
+        .unwrap();
+    bus.span(
+        &catalog::LLM_CHAT,
+        &[(keys::TENANT, Value::Str("acme"))],
+        |_| (),
+    );
+    assert!(otel.force_flush(FLUSH));
+    let spans = capture.spans();
+    assert_eq!(spans[0].project, None);
+    assert_eq!(
+        attr(&spans[0].span, "tenant").as_deref(),
+        Some("acme"),
+        "still an attribute"
+    );
+    assert_eq!(otel.stats().tenants.misses, 0);
+    otel.shutdown(FLUSH);
+}

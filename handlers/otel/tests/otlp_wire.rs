@@ -1,0 +1,168 @@
+//! What goes over the wire, checked with a real loopback HTTP server: the OTLP/HTTP request goes
+//! to `/v1/traces` with a protobuf body, carries the configured headers (from the builder and
+//! from `OTEL_EXPORTER_OTLP_HEADERS`-style settings, plus `PHOENIX_API_KEY` as a bearer token),
+//! and the handler counts it as exported when the collector answers 200.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use llm_telemetry::catalog::{self, keys};
+use llm_telemetry::{Bus, Value};
+use llm_telemetry_otel::{OtelHandler, Protocol};
+
+/// One received request: the request line, the headers (lower-cased names) and the body.
+struct Request {
+    line: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// Serves `count` requests with `200 OK` and an empty protobuf body, then stops.
+fn collector(count: usize) -> (u16, mpsc::Receiver<Request>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for _ in 0..count {
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut reader = BufReader::new(stream);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let mut headers = Vec::new();
+                loop {
+                    let mut h = String::new();
+                    reader.read_line(&mut h).unwrap();
+                    let h = h.trim_end().to_owned();
+                    if h.is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.split_once(':') {
+                        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+                    }
+                }
+                let len: usize = headers
+                    .iter()
+                    .find(|(k, _)| k == "content-length")
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0; len];
+                reader.read_exact(&mut body).unwrap();
+                let stream = reader.get_mut();
+                stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n")
+                    .unwrap();
+                let _ = tx.send(Request {
+                    line: line.trim_end().to_owned(),
+                    headers,
+                    body,
+                });
+            }
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn http_export_hits_v1_traces_with_the_configured_headers() {
+    let (port, requests) = collector(4);
+    let bus = Bus::new();
+    let otel = OtelHandler::builder()
+        .read_env(false)
+        .protocol(Protocol::HttpProtobuf)
+        .endpoint(format!("http://127.0.0.1:{port}"))
+        .headers([("x-team", "search"), ("api-key", "s3cret")])
+        .service_name("wire-test")
+        .attach(&bus)
+        .unwrap();
+    bus.span(
+        &catalog::LLM_CHAT,
+        &[
+            (keys::MODEL, Value::Str("gpt-4o")),
+            (keys::INPUT, Value::Str("ping-7f3a")),
+        ],
+        |_| (),
+    );
+    assert!(
+        otel.force_flush(Duration::from_secs(20)),
+        "{:?}",
+        otel.stats()
+    );
+    let request = requests
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the collector received a request");
+    assert_eq!(request.line, "POST /v1/traces HTTP/1.1");
+    let header = |name: &str| {
+        request
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(header("content-type"), Some("application/x-protobuf"));
+    assert_eq!(header("x-team"), Some("search"));
+    assert_eq!(header("api-key"), Some("s3cret"));
+    // The protobuf body carries the strings verbatim.
+    let body = String::from_utf8_lossy(&request.body);
+    for needle in [
+        "chat gpt-4o",
+        "ping-7f3a",
+        "wire-test",
+        "openinference.span.kind",
+    ] {
+        assert!(body.contains(needle), "body lacks {needle:?}");
+    }
+    assert_eq!(otel.stats().exported, 1);
+    assert!(otel.shutdown(Duration::from_secs(10)));
+}
+
+#[test]
+fn phoenix_api_key_becomes_a_bearer_token() {
+    // Through a config file, since tests must not change the process environment.
+    let dir = std::env::temp_dir().join(format!("otel-wire-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (port, requests) = collector(4);
+    let file = dir.join("otel.json");
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"PHOENIX_COLLECTOR_ENDPOINT": "http://127.0.0.1:{port}", "PHOENIX_API_KEY": "k-123", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}}"#
+        ),
+    )
+    .unwrap();
+    let bus = Bus::new();
+    let otel = OtelHandler::builder()
+        .read_env(false)
+        .config_file(&file)
+        .attach(&bus)
+        .unwrap();
+    assert_eq!(
+        otel.config().endpoint,
+        format!("http://127.0.0.1:{port}/v1/traces")
+    );
+    bus.span(&catalog::LLM_CHAT, &[], |_| ());
+    assert!(otel.force_flush(Duration::from_secs(20)));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let request = requests
+        .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        .expect("a request");
+    assert!(
+        request
+            .headers
+            .iter()
+            .any(|(k, v)| k == "authorization" && v == "Bearer k-123"),
+        "{:?}",
+        request.headers
+    );
+    otel.shutdown(Duration::from_secs(10));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
