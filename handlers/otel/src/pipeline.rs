@@ -21,8 +21,11 @@ use crate::worker::Tenant;
 /// The longest the bus worker waits for room in the batch channel.
 pub const MAX_HANDOFF_WAIT: Duration = Duration::from_millis(250);
 
+/// Emptied batches kept for reuse.
+const SPARE_BATCHES: usize = 4;
+
 /// Spans waiting for export and, index for index, their tenants. Kept as two vectors so that a
-/// single-tenant batch goes to the exporter as it is, without being copied.
+/// single-tenant batch needs no regrouping.
 #[derive(Default)]
 pub(crate) struct Batch {
     pub spans: Vec<SpanData>,
@@ -49,6 +52,9 @@ impl Batch {
 /// State shared by the bus worker and the export thread.
 pub(crate) struct Pipeline {
     current: Mutex<Batch>,
+    /// Emptied batches handed back by the export thread, so the bus worker never allocates a
+    /// batch-sized buffer in the steady state.
+    spare: Mutex<Vec<Batch>>,
     max_batch: usize,
     epoch: Instant,
     /// When the running export began (nanoseconds since `epoch`, plus one); 0 when idle.
@@ -59,6 +65,7 @@ impl Pipeline {
     pub(crate) fn new(max_batch: usize) -> Self {
         Self {
             current: Mutex::new(Batch::with_capacity(max_batch.min(4096))),
+            spare: Mutex::new(Vec::new()),
             max_batch,
             epoch: Instant::now(),
             export_started: AtomicU64::new(0),
@@ -71,7 +78,12 @@ impl Pipeline {
         current.spans.push(span);
         current.tenants.push(tenant);
         if current.len() >= self.max_batch {
-            let fresh = Batch::with_capacity(self.max_batch.min(4096));
+            let recycled = self
+                .spare
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop();
+            let fresh = recycled.unwrap_or_else(|| Batch::with_capacity(self.max_batch.min(4096)));
             Some(std::mem::replace(&mut *current, fresh))
         } else {
             None
@@ -82,6 +94,16 @@ impl Pipeline {
     pub(crate) fn take(&self) -> Batch {
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         std::mem::take(&mut *current)
+    }
+
+    /// Hands an emptied batch back for reuse (a few are kept).
+    pub(crate) fn recycle(&self, mut batch: Batch) {
+        batch.spans.clear();
+        batch.tenants.clear();
+        let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
+        if spare.len() < SPARE_BATCHES {
+            spare.push(batch);
+        }
     }
 
     /// Marks the start (`true`) or end (`false`) of an export.

@@ -163,17 +163,19 @@ impl Worker {
     }
 
     /// Exports a batch, grouped by tenant. True when every export succeeded.
-    fn export_items(&mut self, batch: Batch) -> bool {
+    fn export_items(&mut self, mut batch: Batch) -> bool {
         if batch.is_empty() {
             return true;
         }
         let single_tenant = batch.tenants.iter().all(|t| *t == batch.tenants[0]);
         let ok = if single_tenant {
             let tenant = batch.tenants[0].clone();
-            self.export_group(tenant.as_deref(), batch.spans)
+            // The exporter takes ownership of its batch: give it a copy and recycle the buffer.
+            let spans: Vec<SpanData> = batch.spans.drain(..).collect();
+            self.export_group(tenant.as_deref(), spans)
         } else {
             let mut groups: HashMap<Tenant, Vec<SpanData>> = HashMap::new();
-            for (tenant, span) in batch.tenants.into_iter().zip(batch.spans) {
+            for (tenant, span) in batch.tenants.drain(..).zip(batch.spans.drain(..)) {
                 groups.entry(tenant).or_default().push(span);
             }
             let mut ok = true;
@@ -182,6 +184,7 @@ impl Worker {
             }
             ok
         };
+        self.setup.pipeline.recycle(batch);
         self.projects.sweep();
         ok
     }
