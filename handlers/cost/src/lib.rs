@@ -10,7 +10,8 @@
 //! | `llm.cost.threshold_exceeded` | `cost_usd` (spend in the window), `threshold_usd` | `tenant` (tenant budgets only), `window` (`day`, `month`, `lifetime`) |
 //! | `llm.cost.unpriced_model` | — | `gen_ai.request.model`, `gen_ai.provider.name` (once per model) |
 //!
-//! Other handlers pick cost up from these events (the Prometheus handler turns
+//! Each is emitted in the span of the call being priced (the stop event's span context), so it
+//! joins the call's trace. Other handlers pick cost up from these events (the Prometheus handler turns
 //! `llm.cost.calculated` into `llm_cost_usd_total{provider,model,tenant}`) without depending on
 //! this crate.
 //!

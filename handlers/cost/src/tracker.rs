@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use llm_telemetry::catalog::{self, keys};
-use llm_telemetry::{AttachError, Bus, Delivery, Event, StaticEventName, Value};
+use llm_telemetry::{AttachError, Bus, Delivery, Event, SpanContext, StaticEventName, Value};
 
 use crate::budget::{Budget, BudgetStatus, Budgets, Clock, Crossing, SystemClock};
 use crate::error::{BuildError, Rejection};
@@ -284,7 +284,9 @@ impl CostTracker {
             id,
             ATTACH_PATTERN,
             move |event: &Event<'_>| {
-                let _ = tracker.inner.process(event, Some(&emit_on));
+                let _ = tracker
+                    .inner
+                    .process(event, Some(Sink::of(&emit_on, event)));
             },
             delivery,
         )
@@ -297,7 +299,7 @@ impl CostTracker {
 
     /// Prices and records one event, emitting on `bus` as the attached handler does.
     pub fn record_on(&self, bus: &Bus, event: &Event<'_>) -> Result<Outcome, Rejection> {
-        self.inner.process(event, Some(bus))
+        self.inner.process(event, Some(Sink::of(bus, event)))
     }
 
     /// The price table in use.
@@ -393,9 +395,26 @@ fn snapshot(totals: &KeyTotals) -> CostTotal {
     }
 }
 
+/// Where the tracker's own events go: the bus, in the span of the call being priced (the stop
+/// event's span), so `llm.cost.calculated` belongs to the same trace as the call.
+#[derive(Clone, Copy)]
+struct Sink<'a> {
+    bus: &'a Bus,
+    span: Option<SpanContext>,
+}
+
+impl<'a> Sink<'a> {
+    fn of(bus: &'a Bus, event: &Event<'_>) -> Self {
+        Sink {
+            bus,
+            span: event.span(),
+        }
+    }
+}
+
 impl Inner {
     #[inline]
-    fn process(&self, event: &Event<'_>, bus: Option<&Bus>) -> Result<Outcome, Rejection> {
+    fn process(&self, event: &Event<'_>, sink: Option<Sink<'_>>) -> Result<Outcome, Rejection> {
         let Some(raw) = RawTokens::find(event.measurements()) else {
             self.not_calls.fetch_add(1, Ordering::Relaxed);
             return Ok(Outcome::NotACall);
@@ -427,8 +446,8 @@ impl Inner {
         }
         let hash = self.keys.hash(&id);
         match self.keys.get(hash, &id) {
-            Some(entry) => Ok(self.charge_entry(entry, &usage, &id, bus)),
-            None => Ok(self.process_new_key(hash, &usage, &id, bus)),
+            Some(entry) => Ok(self.charge_entry(entry, &usage, &id, sink)),
+            None => Ok(self.process_new_key(hash, &usage, &id, sink)),
         }
     }
 
@@ -438,10 +457,10 @@ impl Inner {
         entry: &KeyEntry,
         usage: &Usage,
         id: &CallIdentity<'_>,
-        bus: Option<&Bus>,
+        sink: Option<Sink<'_>>,
     ) -> Outcome {
         match &entry.resolved {
-            Some(resolved) => self.charge(resolved, usage, id, bus),
+            Some(resolved) => self.charge(resolved, usage, id, sink),
             None => {
                 self.unpriced.fetch_add(1, Ordering::Relaxed);
                 Outcome::Unpriced
@@ -457,18 +476,18 @@ impl Inner {
         hash: u64,
         usage: &Usage,
         id: &CallIdentity<'_>,
-        bus: Option<&Bus>,
+        sink: Option<Sink<'_>>,
     ) -> Outcome {
         let room = !self.keys.is_full();
         let resolved = self.resolve(id, room);
         if resolved.is_none() {
-            self.warn_unpriced(id, bus);
+            self.warn_unpriced(id, sink);
         }
         match self.keys.insert(hash, id, resolved) {
-            Insert::Cached(entry) => self.charge_entry(entry, usage, id, bus),
+            Insert::Cached(entry) => self.charge_entry(entry, usage, id, sink),
             Insert::Full(Some(resolved)) => {
                 self.overflowed.fetch_add(1, Ordering::Relaxed);
-                self.charge(&resolved, usage, id, bus)
+                self.charge(&resolved, usage, id, sink)
             }
             Insert::Full(None) => {
                 self.unpriced.fetch_add(1, Ordering::Relaxed);
@@ -516,7 +535,7 @@ impl Inner {
 
     /// Remembers an unpriced model and emits `llm.cost.unpriced_model` the first time.
     #[cold]
-    fn warn_unpriced(&self, id: &CallIdentity<'_>, bus: Option<&Bus>) {
+    fn warn_unpriced(&self, id: &CallIdentity<'_>, sink: Option<Sink<'_>>) {
         let first = {
             let mut warned = self.warned.lock().unwrap_or_else(PoisonError::into_inner);
             if warned.contains(id.model) {
@@ -528,15 +547,16 @@ impl Inner {
                 warned.insert(id.model.to_owned())
             }
         };
-        if let (true, Some(bus)) = (first, bus) {
-            if bus.is_listening(&LLM_COST_UNPRICED_MODEL) {
-                bus.execute(
+        if let (true, Some(sink)) = (first, sink) {
+            if sink.bus.is_listening(&LLM_COST_UNPRICED_MODEL) {
+                sink.bus.execute_in_span(
                     &LLM_COST_UNPRICED_MODEL,
                     &[],
                     &[
                         (keys::MODEL, Value::Str(id.model)),
                         (keys::PROVIDER, Value::Str(id.provider)),
                     ],
+                    sink.span,
                 );
             }
         }
@@ -548,20 +568,20 @@ impl Inner {
         resolved: &Resolved,
         usage: &Usage,
         id: &CallIdentity<'_>,
-        bus: Option<&Bus>,
+        sink: Option<Sink<'_>>,
     ) -> Outcome {
         let cost = resolved.rates.cost(usage);
         resolved.totals.cost.add(cost);
         resolved.totals.calls.fetch_add(1, Ordering::Relaxed);
-        if let Some(bus) = bus {
-            if bus.is_listening(&catalog::LLM_COST_CALCULATED) {
-                emit_calculated(bus, cost, id, &resolved.provider);
+        if let Some(sink) = sink {
+            if sink.bus.is_listening(&catalog::LLM_COST_CALCULATED) {
+                emit_calculated(sink, cost, id, &resolved.provider);
             }
         }
         for scope in resolved.scopes.iter() {
             scope.charge(cost, &*self.clock, |budget, crossing| {
-                if let Some(bus) = bus {
-                    emit_crossing(bus, budget, crossing);
+                if let Some(sink) = sink {
+                    emit_crossing(sink, budget, crossing);
                 }
             });
         }
@@ -570,22 +590,24 @@ impl Inner {
 }
 
 #[inline(never)]
-fn emit_calculated(bus: &Bus, cost: Usd, id: &CallIdentity<'_>, provider: &str) {
+fn emit_calculated(sink: Sink<'_>, cost: Usd, id: &CallIdentity<'_>, provider: &str) {
     let metadata = [
         (keys::MODEL, Value::Str(id.model)),
         (keys::PROVIDER, Value::Str(provider)),
         (keys::TENANT, Value::Str(id.tenant)),
     ];
     let used = if id.tenant.is_empty() { 2 } else { 3 };
-    bus.execute(
+    sink.bus.execute_in_span(
         &catalog::LLM_COST_CALCULATED,
         &[(keys::COST_USD, cost.as_f64())],
         &metadata[..used],
+        sink.span,
     );
 }
 
 #[cold]
-fn emit_crossing(bus: &Bus, budget: &Budget, crossing: Crossing) {
+fn emit_crossing(sink: Sink<'_>, budget: &Budget, crossing: Crossing) {
+    let bus = sink.bus;
     if !bus.is_listening(&catalog::LLM_COST_THRESHOLD_EXCEEDED) {
         return;
     }
@@ -595,15 +617,17 @@ fn emit_crossing(bus: &Bus, budget: &Budget, crossing: Crossing) {
         (keys::THRESHOLD_USD, budget.threshold.as_f64()),
     ];
     match &budget.scope {
-        crate::budget::BudgetScope::Global => bus.execute(
+        crate::budget::BudgetScope::Global => bus.execute_in_span(
             &catalog::LLM_COST_THRESHOLD_EXCEEDED,
             &measurements,
             &[window],
+            sink.span,
         ),
-        crate::budget::BudgetScope::Tenant(tenant) => bus.execute(
+        crate::budget::BudgetScope::Tenant(tenant) => bus.execute_in_span(
             &catalog::LLM_COST_THRESHOLD_EXCEEDED,
             &measurements,
             &[(keys::TENANT, Value::Str(tenant)), window],
+            sink.span,
         ),
     }
 }

@@ -511,3 +511,29 @@ fn record_on_emits_like_the_attached_handler() {
     assert_eq!(events[0].str(keys::PROVIDER), Some("openai"));
     assert_eq!(events[0].str(keys::TENANT), Some("docs"));
 }
+
+#[test]
+fn cost_events_carry_the_span_of_the_call() {
+    let bus = Bus::new();
+    let tracker = CostTracker::builder().build().unwrap();
+    tracker.attach(&bus).unwrap();
+    let capture = Capture::attach(&bus, &["llm.chat.stop", "llm.cost.calculated"]).unwrap();
+    bus.span(
+        &catalog::LLM_CHAT,
+        &[
+            (keys::MODEL, Value::Str("gpt-4o")),
+            (keys::PROVIDER, Value::Str("openai")),
+        ],
+        |span| {
+            span.measure(keys::INPUT_TOKENS, 100.0);
+            span.measure(keys::OUTPUT_TOKENS, 10.0);
+        },
+    );
+    let stop = &capture.named("llm.chat.stop")[0];
+    let cost = &capture.named("llm.cost.calculated")[0];
+    assert!(stop.span().is_some());
+    assert_eq!(cost.span(), stop.span());
+    // 100 × 2.5e-6 + 10 × 1e-5.
+    assert_eq!(cost.measurement(keys::COST_USD), Some(0.00035));
+    bus.detach(HANDLER_ID).unwrap();
+}
