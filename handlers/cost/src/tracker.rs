@@ -400,15 +400,17 @@ fn snapshot(totals: &KeyTotals) -> CostTotal {
 #[derive(Clone, Copy)]
 struct Sink<'a> {
     bus: &'a Bus,
-    span: Option<SpanContext>,
+    /// The event being priced; its span is read only when something is emitted.
+    event: &'a Event<'a>,
 }
 
 impl<'a> Sink<'a> {
-    fn of(bus: &'a Bus, event: &Event<'_>) -> Self {
-        Sink {
-            bus,
-            span: event.span(),
-        }
+    fn of(bus: &'a Bus, event: &'a Event<'a>) -> Self {
+        Sink { bus, event }
+    }
+
+    fn span(&self) -> Option<SpanContext> {
+        self.event.span()
     }
 }
 
@@ -556,7 +558,7 @@ impl Inner {
                         (keys::MODEL, Value::Str(id.model)),
                         (keys::PROVIDER, Value::Str(id.provider)),
                     ],
-                    sink.span,
+                    sink.span(),
                 );
             }
         }
@@ -601,7 +603,7 @@ fn emit_calculated(sink: Sink<'_>, cost: Usd, id: &CallIdentity<'_>, provider: &
         &catalog::LLM_COST_CALCULATED,
         &[(keys::COST_USD, cost.as_f64())],
         &metadata[..used],
-        sink.span,
+        sink.span(),
     );
 }
 
@@ -621,13 +623,13 @@ fn emit_crossing(sink: Sink<'_>, budget: &Budget, crossing: Crossing) {
             &catalog::LLM_COST_THRESHOLD_EXCEEDED,
             &measurements,
             &[window],
-            sink.span,
+            sink.span(),
         ),
         crate::budget::BudgetScope::Tenant(tenant) => bus.execute_in_span(
             &catalog::LLM_COST_THRESHOLD_EXCEEDED,
             &measurements,
             &[(keys::TENANT, Value::Str(tenant)), window],
-            sink.span,
+            sink.span(),
         ),
     }
 }
