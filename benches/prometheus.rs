@@ -1,5 +1,356 @@
+//! Prometheus handler benches, side by side with the `metrics` crate it builds on:
+//!
+//! - `chat_stop_vs_macros`: one `llm.chat.stop` through the bus updating a counter and a histogram
+//!   with 2 tags, vs `metrics::counter!` + `metrics::histogram!` with the same labels against an
+//!   installed recorder (target ratio ≤ 0.5);
+//! - `chat_stop_vs_handles`: the same event vs pre-registered `metrics` handles (≤ 1.5);
+//! - `render_10k`: `PrometheusReporter::render` of 10,000 series vs `PrometheusHandle::render`
+//!   alone (≤ 1.2);
+//! - the cardinality attack (run first, in a fresh process state): 1,000,000 distinct model names
+//!   through the default metric set; series per metric must stay ≤ cap + 1 and peak RSS growth
+//!   should be ≤ 50 MB. Written to `target/bench/prometheus-cardinality.json`.
+
 mod support;
 
+use std::hint::black_box;
+use std::time::Instant;
+
+use criterion::Criterion;
+use llm_telemetry::catalog::{self, keys};
+use llm_telemetry::{Bus, Value};
+use llm_telemetry_prometheus::metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use llm_telemetry_prometheus::{
+    DEFAULT_MAX_SERIES, Metric, PrometheusReporter, Tag, defaults, metrics,
+};
+
+const MEASUREMENTS: &[(&str, f64)] = &[(keys::DURATION, 1.5e9)];
+const METADATA: &[(&str, Value<'static>)] = &[
+    (keys::PROVIDER, Value::Str("openai")),
+    (keys::MODEL, Value::Str("gpt-4o")),
+];
+
+/// A bus with a reporter of one counter and one histogram on `llm.chat.stop`, 2 tags each.
+fn chat_stop_bus() -> (Bus, PrometheusReporter) {
+    let bus = Bus::new();
+    let tags = || [Tag::metadata(keys::PROVIDER), Tag::metadata(keys::MODEL)];
+    let [p1, m1] = tags();
+    let [p2, m2] = tags();
+    let reporter = PrometheusReporter::builder()
+        .metric(
+            Metric::counter("bench_requests_total", &["llm.chat.stop"])
+                .tag(p1)
+                .tag(m1),
+        )
+        .unwrap()
+        .metric(
+            Metric::distribution(
+                "bench_duration_seconds",
+                &["llm.chat.stop"],
+                keys::DURATION,
+                &defaults::DURATION_BUCKETS,
+            )
+            .convert(llm_telemetry_prometheus::Conversion::NanosecondsToSeconds)
+            .tag(p2)
+            .tag(m2),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+    reporter.attach(&bus).unwrap();
+    (bus, reporter)
+}
+
+fn install_peer_recorder() {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("peer_duration_seconds".into()),
+            &defaults::DURATION_BUCKETS,
+        )
+        .unwrap()
+        .install_recorder()
+        .expect("install the peer's global recorder");
+    // Drain the peer's histogram samples now and then, as its exporter would.
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(5));
+            handle.run_upkeep();
+        }
+    });
+}
+
+fn chat_stop_vs_macros(c: &mut Criterion) {
+    let (bus, _reporter) = chat_stop_bus();
+    let mut group = c.benchmark_group("chat_stop_vs_macros");
+    group.bench_function("ours", |b| {
+        b.iter(|| {
+            bus.execute(
+                &catalog::LLM_CHAT_STOP,
+                black_box(MEASUREMENTS),
+                black_box(METADATA),
+            )
+        })
+    });
+    group.bench_function("peer", |b| {
+        b.iter(|| {
+            metrics::counter!("peer_requests_total", "gen_ai_provider_name" => "openai", "gen_ai_request_model" => "gpt-4o")
+                .increment(1);
+            metrics::histogram!("peer_duration_seconds", "gen_ai_provider_name" => "openai", "gen_ai_request_model" => "gpt-4o")
+                .record(black_box(1.5));
+        })
+    });
+    group.finish();
+}
+
+fn chat_stop_vs_handles(c: &mut Criterion) {
+    let (bus, _reporter) = chat_stop_bus();
+    let counter = metrics::counter!("peer_requests_total", "gen_ai_provider_name" => "openai", "gen_ai_request_model" => "gpt-4o");
+    let histogram = metrics::histogram!("peer_duration_seconds", "gen_ai_provider_name" => "openai", "gen_ai_request_model" => "gpt-4o");
+    let mut group = c.benchmark_group("chat_stop_vs_handles");
+    group.bench_function("ours", |b| {
+        b.iter(|| {
+            bus.execute(
+                &catalog::LLM_CHAT_STOP,
+                black_box(MEASUREMENTS),
+                black_box(METADATA),
+            )
+        })
+    });
+    group.bench_function("peer", |b| {
+        b.iter(|| {
+            counter.increment(1);
+            histogram.record(black_box(1.5));
+        })
+    });
+    group.finish();
+}
+
+fn render_10k(c: &mut Criterion) {
+    let bus = Bus::new();
+    let reporter = PrometheusReporter::builder()
+        .metric(
+            Metric::counter("bench_series_total", &["llm.chat.stop"])
+                .tags(&[keys::MODEL])
+                .max_series(10_000),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+    reporter.attach(&bus).unwrap();
+    for i in 0..10_000 {
+        let model = format!("model-{i:05}");
+        bus.execute(
+            &catalog::LLM_CHAT_STOP,
+            &[],
+            &[(keys::MODEL, Value::Str(&model))],
+        );
+    }
+    let series = reporter
+        .render()
+        .lines()
+        .filter(|l| l.starts_with("bench_series_total{"))
+        .count();
+    assert_eq!(series, 10_000);
+    let handle = reporter.prometheus_handle().clone();
+    let mut group = c.benchmark_group("render_10k");
+    group.bench_function("ours", |b| b.iter(|| black_box(reporter.render())));
+    group.bench_function("peer", |b| b.iter(|| black_box(handle.render())));
+    group.finish();
+}
+
+/// `VmRSS` and `VmHWM` of this process, in kB.
+fn rss_kb() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn cardinality_attack() {
+    const EVENTS: usize = 1_000_000;
+    // Reset the peak (VmHWM) to the current RSS, so the peak measures this attack only.
+    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let (rss_before, _) = rss_kb();
+    let bus = Bus::new();
+    let reporter = PrometheusReporter::builder()
+        .metrics(defaults::llm_metrics())
+        .unwrap()
+        .build()
+        .unwrap();
+    reporter.attach(&bus).unwrap();
+    let mut model = String::with_capacity(32);
+    let start = Instant::now();
+    for i in 0..EVENTS {
+        use std::fmt::Write;
+        model.clear();
+        let _ = write!(model, "attack-model-{i}");
+        bus.execute(
+            &catalog::LLM_CHAT_STOP,
+            &[
+                (keys::DURATION, 2.0e8),
+                (keys::INPUT_TOKENS, 100.0),
+                (keys::OUTPUT_TOKENS, 20.0),
+            ],
+            &[
+                (keys::PROVIDER, Value::Str("openai")),
+                (keys::MODEL, Value::Str(&model)),
+            ],
+        );
+    }
+    let elapsed = start.elapsed();
+    let text = reporter.render();
+    let (rss_after, peak) = rss_kb();
+    let cap = DEFAULT_MAX_SERIES;
+    let metrics: Vec<serde_json::Value> = reporter
+        .cardinality()
+        .iter()
+        .map(|s| {
+            let exported = s.series + usize::from(s.overflowed);
+            serde_json::json!({
+                "metric": s.metric,
+                "series": s.series,
+                "overflow_series": s.overflowed,
+                "overflow_events": s.overflow_events,
+                "exported_series": exported,
+                "within_cap_plus_one": exported <= s.max_series + 1,
+            })
+        })
+        .collect();
+    let rendered_requests = text
+        .lines()
+        .filter(|l| l.starts_with("llm_requests_total{"))
+        .count();
+    let all_within =
+        metrics.iter().all(|m| m["within_cap_plus_one"] == true) && rendered_requests <= cap + 1;
+    let growth_mb = peak.saturating_sub(rss_before) as f64 / 1024.0;
+    let report = serde_json::json!({
+        "events": EVENTS,
+        "distinct_model_names": EVENTS,
+        "cap": cap,
+        "metrics": metrics,
+        "rendered_llm_requests_total_series": rendered_requests,
+        "series_within_cap_plus_one": all_within,
+        "rss_before_kb": rss_before,
+        "rss_after_kb": rss_after,
+        "peak_rss_kb": peak,
+        "peak_reset_via_clear_refs": reset,
+        "peak_rss_growth_mb": growth_mb,
+        "target_mb": 50.0,
+        "meets_target": all_within && growth_mb <= 50.0,
+        "ns_per_event": elapsed.as_nanos() as f64 / EVENTS as f64,
+    });
+    println!(
+        "\ncardinality attack: {EVENTS} distinct models, series within cap+1: {all_within}, peak RSS growth {growth_mb:.1} MB (target ≤ 50), {:.0} ns/event",
+        elapsed.as_nanos() as f64 / EVENTS as f64
+    );
+    support::write_json("prometheus-cardinality", &report);
+}
+
+fn scratch(c: &mut Criterion) {
+    let noop = Bus::new();
+    noop.attach(
+        "noop",
+        "llm.chat.stop",
+        |e: &llm_telemetry::Event<'_>| {
+            black_box(e);
+        },
+        llm_telemetry::Delivery::Inline,
+    )
+    .unwrap();
+    let mut group = c.benchmark_group("scratch");
+    group.bench_function("bus_noop", |b| {
+        b.iter(|| {
+            noop.execute(
+                &catalog::LLM_CHAT_STOP,
+                black_box(MEASUREMENTS),
+                black_box(METADATA),
+            )
+        })
+    });
+    for (name, metric) in [
+        (
+            "counter_only",
+            Metric::counter("s1_total", &["llm.chat.stop"]).tags(&[keys::PROVIDER, keys::MODEL]),
+        ),
+        (
+            "hist_only",
+            Metric::distribution(
+                "s2",
+                &["llm.chat.stop"],
+                keys::DURATION,
+                &defaults::DURATION_BUCKETS,
+            )
+            .tags(&[keys::PROVIDER, keys::MODEL]),
+        ),
+        (
+            "counter_no_tags",
+            Metric::counter("s3_total", &["llm.chat.stop"]),
+        ),
+    ] {
+        let bus = Bus::new();
+        let r = PrometheusReporter::builder()
+            .metric(metric)
+            .unwrap()
+            .build()
+            .unwrap();
+        r.attach(&bus).unwrap();
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                bus.execute(
+                    &catalog::LLM_CHAT_STOP,
+                    black_box(MEASUREMENTS),
+                    black_box(METADATA),
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
 fn main() {
-    let _ = support::target_dir();
+    if std::env::var_os("PROM_LOOP").is_some() {
+        let (bus, _r) = chat_stop_bus();
+        for _ in 0..20_000_000 {
+            bus.execute(
+                &catalog::LLM_CHAT_STOP,
+                black_box(MEASUREMENTS),
+                black_box(METADATA),
+            );
+        }
+        return;
+    }
+    if std::env::var_os("PROM_SCRATCH").is_some() {
+        let mut c = support::criterion();
+        scratch(&mut c);
+        return;
+    }
+    cardinality_attack();
+    install_peer_recorder();
+    let mut c = support::criterion();
+    chat_stop_vs_macros(&mut c);
+    chat_stop_vs_handles(&mut c);
+    render_10k(&mut c);
+    c.final_summary();
+    let rows = vec![
+        support::row(
+            "chat_stop_vs_macros",
+            "metrics::counter! + metrics::histogram! (2 labels) on an installed PrometheusRecorder",
+            0.5,
+        ),
+        support::row(
+            "chat_stop_vs_handles",
+            "pre-registered metrics::Counter + metrics::Histogram handles",
+            1.5,
+        ),
+        support::row(
+            "render_10k",
+            "PrometheusHandle::render alone (same 10,000 series)",
+            1.2,
+        ),
+    ];
+    support::write_report("prometheus", &rows);
 }

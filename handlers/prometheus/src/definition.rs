@@ -204,7 +204,7 @@ impl Tag {
     #[inline]
     pub fn resolve<'s, 'a: 's>(&'s self, event: &Event<'a>) -> Option<Value<'s>> {
         let found = match &self.source {
-            TagSource::Metadata(key) => event.value(key),
+            TagSource::Metadata(key) => metadata_value(event, key),
             TagSource::Derived(f) => f(event),
             TagSource::Constant(v) => return Some(Value::Str(v)),
         };
@@ -213,6 +213,20 @@ impl Tag {
             None => self.default.as_deref().map(Value::Str),
         }
     }
+}
+
+/// `event.value(key)` (the last entry wins), skipping the string comparison when the key is the
+/// same static string (the usual case: both sides use a `catalog::keys` constant).
+#[inline]
+fn metadata_value<'a>(event: &Event<'a>, key: &str) -> Option<Value<'a>> {
+    event
+        .metadata()
+        .iter()
+        .rev()
+        .find(|(k, _)| {
+            k.len() == key.len() && (std::ptr::eq(k.as_ptr(), key.as_ptr()) || *k == key)
+        })
+        .map(|(_, v)| *v)
 }
 
 /// One metric definition. See the [module docs](self).

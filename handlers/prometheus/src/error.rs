@@ -124,9 +124,6 @@ pub enum ReporterError {
     /// The reporter is already attached to a bus; detach it first.
     #[error("the Prometheus reporter is already attached to a bus; call detach() first")]
     AlreadyAttached,
-    /// The upkeep thread could not be started.
-    #[error("starting the Prometheus upkeep thread: {0}")]
-    Upkeep(std::io::Error),
 }
 
 /// The `/metrics` endpoint could not start.

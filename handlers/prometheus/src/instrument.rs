@@ -5,12 +5,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use llm_telemetry::{Event, Value};
+use llm_telemetry::Event;
 use metrics_exporter_prometheus::PrometheusRecorder;
 use smallvec::SmallVec;
 
 use crate::definition::{MAX_TAGS, Measure, Metric, MetricKind};
-use crate::series::SeriesTable;
+use crate::series::{LabelValue, SeriesTable};
 
 /// Why an event was skipped by a metric.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -92,10 +92,10 @@ impl Instrument {
         if !value.is_finite() || (kind == MetricKind::Sum && value < 0.0) {
             return self.skip(SkipReason::InvalidValue);
         }
-        let mut values: SmallVec<[Value<'_>; MAX_TAGS]> = SmallVec::new();
+        let mut values: SmallVec<[LabelValue<'_>; MAX_TAGS]> = SmallVec::new();
         for tag in self.metric.tag_list() {
             match tag.resolve(event) {
-                Some(v) => values.push(v),
+                Some(v) => values.push(LabelValue::from(v)),
                 None => return self.skip(SkipReason::MissingTag),
             }
         }

@@ -71,12 +71,18 @@
 pub mod defaults;
 pub mod definition;
 pub mod error;
+mod histogram;
 mod instrument;
 pub mod reporter;
 pub mod sanitize;
 pub mod self_metrics;
 pub mod series;
 pub mod server;
+
+/// The `metrics` crate this reporter records into (same version, for users' own handles).
+pub use metrics;
+/// The `metrics-exporter-prometheus` crate that renders the exposition text.
+pub use metrics_exporter_prometheus;
 
 pub use definition::{
     Conversion, DEFAULT_MAX_SERIES, MAX_SERIES_LIMIT, MAX_TAGS, Measure, Metric, MetricKind,

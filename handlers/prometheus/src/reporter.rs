@@ -19,15 +19,11 @@
 //! assert!(text.contains("# TYPE gen_ai_client_operation_duration_seconds histogram"));
 //! ```
 
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use llm_telemetry::{Bus, Delivery, Event};
 use metrics::{Counter, Gauge, Key, KeyName, Label, Recorder};
-use metrics_exporter_prometheus::{
-    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
-};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
 use crate::definition::{Measure, Metric, MetricKind};
 use crate::error::{DefinitionError, ReporterError};
@@ -38,8 +34,6 @@ use crate::series::{CardinalityStats, SeriesTable};
 
 /// The default handler id prefix on the bus.
 pub const DEFAULT_HANDLER_PREFIX: &str = "prometheus";
-/// The default interval of the upkeep thread that drains histogram samples.
-pub const DEFAULT_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Configures a [`PrometheusReporter`]. Each added definition is validated on the spot.
 #[derive(Debug)]
@@ -47,7 +41,6 @@ pub struct ReporterBuilder {
     metrics: Vec<Metric>,
     handler_prefix: String,
     delivery: Delivery,
-    upkeep_interval: Option<Duration>,
 }
 
 impl Default for ReporterBuilder {
@@ -56,7 +49,6 @@ impl Default for ReporterBuilder {
             metrics: Vec::new(),
             handler_prefix: DEFAULT_HANDLER_PREFIX.to_owned(),
             delivery: Delivery::Inline,
-            upkeep_interval: Some(DEFAULT_UPKEEP_INTERVAL),
         }
     }
 }
@@ -115,17 +107,8 @@ impl ReporterBuilder {
         self
     }
 
-    /// How often a background thread drains histogram samples into their buckets (default 5 s;
-    /// `None` leaves it to scrapes and [`PrometheusReporter::run_upkeep`]). Without upkeep,
-    /// histogram samples accumulate between scrapes (8 bytes each).
-    pub fn upkeep_interval(mut self, interval: Option<Duration>) -> Self {
-        self.upkeep_interval = interval;
-        self
-    }
-
     /// Builds the reporter (not yet attached to a bus).
     pub fn build(self) -> Result<PrometheusReporter, ReporterError> {
-        let mut builder = PrometheusBuilder::new();
         let mut tables: Vec<TableEntry> = Vec::new();
         let mut instruments: Vec<Arc<Instrument>> = Vec::new();
         let mut sum_names = Vec::new();
@@ -133,15 +116,6 @@ impl ReporterBuilder {
             let index = match tables.iter().position(|t| t.table.name() == metric.name()) {
                 Some(i) => i,
                 None => {
-                    if metric.kind() == MetricKind::Distribution {
-                        // Infallible: validation guarantees non-empty buckets, the only error.
-                        builder = builder
-                            .set_buckets_for_metric(
-                                Matcher::Full(metric.name().to_owned()),
-                                metric.buckets(),
-                            )
-                            .unwrap_or_else(|_| PrometheusBuilder::new());
-                    }
                     if metric.kind() == MetricKind::Sum {
                         sum_names.push(metric.name().to_owned());
                     }
@@ -151,8 +125,14 @@ impl ReporterBuilder {
                             metric.kind(),
                             metric.label_names().map(str::to_owned).collect(),
                             metric.series_cap(),
+                            metric.buckets(),
                         )),
                         instruments: Vec::new(),
+                        // Without `# HELP`, `promtool check metrics` fails; say what it counts.
+                        help: match metric.description_text() {
+                            "" => default_help(metric),
+                            text => text.to_owned(),
+                        },
                     });
                     tables.len() - 1
                 }
@@ -163,26 +143,18 @@ impl ReporterBuilder {
                 Arc::clone(&tables[index].table),
             )));
         }
-        let recorder = Arc::new(builder.build_recorder());
+        let recorder = Arc::new(PrometheusBuilder::new().build_recorder());
         let handle = recorder.handle();
-        for metric in &self.metrics {
-            let name = KeyName::from(metric.name().to_owned());
-            // Without `# HELP`, `promtool check metrics` fails; say what the metric is made of.
-            let help = match metric.description_text() {
-                "" => default_help(metric),
-                text => text.to_owned(),
-            };
-            let help = help.as_str();
-            match metric.kind() {
-                MetricKind::Counter => {
-                    recorder.describe_counter(name, None, help.to_owned().into())
-                }
+        for entry in &tables {
+            let name = KeyName::from(entry.table.name().to_owned());
+            let help = entry.help.clone().into();
+            match entry.table.kind() {
+                MetricKind::Counter => recorder.describe_counter(name, None, help),
                 MetricKind::Sum | MetricKind::LastValue => {
-                    recorder.describe_gauge(name, None, help.to_owned().into())
+                    recorder.describe_gauge(name, None, help)
                 }
-                MetricKind::Distribution => {
-                    recorder.describe_histogram(name, None, help.to_owned().into())
-                }
+                // Rendered by this crate (see `crate::histogram`).
+                MetricKind::Distribution => {}
             }
         }
         let table_metrics = tables
@@ -207,12 +179,6 @@ impl ReporterBuilder {
                 }),
             }
         }
-        let upkeep = match self.upkeep_interval {
-            Some(interval) => {
-                Some(Upkeep::start(handle.clone(), interval).map_err(ReporterError::Upkeep)?)
-            }
-            None => None,
-        };
         Ok(PrometheusReporter {
             inner: Arc::new(ReporterInner {
                 recorder,
@@ -226,7 +192,6 @@ impl ReporterBuilder {
                 delivery: self.delivery,
                 attached: Mutex::new(None),
                 bus_metrics: Mutex::new(BusMetrics::default()),
-                _upkeep: upkeep,
             }),
         })
     }
@@ -236,6 +201,8 @@ struct TableEntry {
     table: Arc<SeriesTable>,
     /// Indexes into `instruments` of the definitions sharing this table.
     instruments: Vec<usize>,
+    /// The `# HELP` text.
+    help: String,
 }
 
 struct Group {
@@ -261,8 +228,6 @@ struct ReporterInner {
     delivery: Delivery,
     attached: Mutex<Option<Attached>>,
     bus_metrics: Mutex<BusMetrics>,
-    /// Held for its `Drop`, which stops the thread.
-    _upkeep: Option<Upkeep>,
 }
 
 impl Drop for ReporterInner {
@@ -392,16 +357,17 @@ impl PrometheusReporter {
         self.refresh_self_metrics();
         let mut text = self.inner.handle.render();
         retype_sums(&mut text, &self.inner.sum_names);
+        for entry in &self.inner.tables {
+            if entry.table.kind() == MetricKind::Distribution {
+                entry.table.render_histograms(&mut text, &entry.help);
+            }
+        }
         text
     }
 
-    /// Drains histogram samples into their buckets (the upkeep thread does this periodically).
-    pub fn run_upkeep(&self) {
-        self.inner.handle.run_upkeep();
-    }
-
-    /// The underlying `metrics-exporter-prometheus` handle (its `render` lacks the self-metric
-    /// refresh and the counter typing of sums; prefer [`PrometheusReporter::render`]).
+    /// The underlying `metrics-exporter-prometheus` handle: counters, gauges and self-metrics
+    /// (its `render` lacks the self-metric refresh, the counter typing of sums and the
+    /// distributions; prefer [`PrometheusReporter::render`]).
     pub fn prometheus_handle(&self) -> &PrometheusHandle {
         &self.inner.handle
     }
@@ -520,49 +486,6 @@ fn retype_sums(text: &mut String, sum_names: &[String]) {
         if let Some(at) = text.find(&line) {
             let start = at + line.len() - "gauge\n".len();
             text.replace_range(start..start + "gauge".len(), "counter");
-        }
-    }
-}
-
-/// The background thread that drains histogram samples.
-struct Upkeep {
-    stop: Arc<(Mutex<bool>, Condvar)>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Upkeep {
-    fn start(handle: PrometheusHandle, interval: Duration) -> std::io::Result<Self> {
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let flag = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("prometheus-upkeep".into())
-            .spawn(move || {
-                let (lock, cvar) = &*flag;
-                let mut stopped = lock.lock().unwrap_or_else(PoisonError::into_inner);
-                while !*stopped {
-                    let (guard, timeout) = cvar
-                        .wait_timeout(stopped, interval)
-                        .unwrap_or_else(PoisonError::into_inner);
-                    stopped = guard;
-                    if timeout.timed_out() && !*stopped {
-                        handle.run_upkeep();
-                    }
-                }
-            })?;
-        Ok(Self {
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Upkeep {
-    fn drop(&mut self) {
-        let (lock, cvar) = &*self.stop;
-        *lock.lock().unwrap_or_else(PoisonError::into_inner) = true;
-        cvar.notify_all();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
         }
     }
 }

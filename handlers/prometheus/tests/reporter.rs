@@ -292,7 +292,6 @@ fn custom_definitions_convert_map_tags_and_filter() {
                 .convert(Conversion::NanosecondsToMilliseconds),
         )
         .unwrap()
-        .upkeep_interval(None)
         .build()
         .unwrap();
     reporter.attach(&bus).unwrap();
