@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
-use crossbeam_queue::ArrayQueue;
 use crate::event::{Event, OwnedEvent};
+use crossbeam_queue::ArrayQueue;
 
 /// How long a sleeping worker waits before it looks at its queue again on its own: a safety net;
 /// producers wake it explicitly.
@@ -123,9 +123,9 @@ impl Lane {
     /// counts the drop).
     #[inline]
     pub(crate) fn push(&self, event: &Event<'_>, depth: u8) -> bool {
-        // No `is_full` pre-check: it would read the consumer's head index, one more cache line
-        // crossing cores on every push. A full queue costs the copy, then refuses the push.
-        if self.closing.load(Ordering::Relaxed) {
+        // A full queue is the flood case: refuse before copying anything, so that dropping is
+        // the cheapest thing the emitter can do.
+        if self.closing.load(Ordering::Relaxed) || self.queue.is_full() {
             return false;
         }
         let mut owned = match self.free.pop() {
