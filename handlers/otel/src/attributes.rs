@@ -6,11 +6,12 @@
 //! conventions' own and are listed in [`names`]. Metadata keys this module does not map
 //! (`tenant`, `status`, `cache.name`, a user's own keys, …) pass through under their own names.
 
+use llm_telemetry::Value;
 use llm_telemetry::catalog::keys;
-use llm_telemetry::{Event, Value};
 use opentelemetry::{Array, KeyValue, StringValue};
 
 use crate::config::{Conventions, Privacy};
+use crate::fields::Fields;
 
 /// The attribute names written (the names other crates and dashboards match).
 pub mod names {
@@ -129,8 +130,8 @@ impl SpanKindOi {
 }
 
 /// The GenAI operation of a span: metadata `gen_ai.operation.name`, else from the event prefix.
-pub fn operation<'a>(prefix: &'static str, event: &Event<'a>) -> Option<&'a str> {
-    if let Some(op) = event.str(keys::OPERATION) {
+pub(crate) fn operation<'a>(prefix: &'static str, fields: &Fields<'_, 'a>) -> Option<&'a str> {
+    if let Some(op) = fields.str(keys::OPERATION) {
         return Some(op);
     }
     match prefix {
@@ -183,16 +184,22 @@ pub(crate) struct AttributeWriter<'c> {
 
 impl AttributeWriter<'_> {
     /// Every attribute of the span for `event`, whose GenAI operation is `operation`.
-    pub fn write(&self, event: &Event<'_>, operation: Option<&str>, failed: bool) -> Vec<KeyValue> {
+    pub fn write(
+        &self,
+        f: &Fields<'_, '_>,
+        operation: Option<&str>,
+        failed: bool,
+    ) -> Vec<KeyValue> {
+        let event = f.event();
         let mut out: Vec<KeyValue> = Vec::with_capacity(24);
         let kind = kind_of(operation);
-        let provider = event.str(keys::PROVIDER);
-        let request_model = event.str(keys::MODEL);
-        let response_model = event.str(keys::RESPONSE_MODEL);
-        let input_tokens = event.measurement(keys::INPUT_TOKENS);
-        let output_tokens = event.measurement(keys::OUTPUT_TOKENS);
-        let input = event.str(keys::INPUT);
-        let output = event.str(keys::OUTPUT);
+        let provider = f.str(keys::PROVIDER);
+        let request_model = f.str(keys::MODEL);
+        let response_model = f.str(keys::RESPONSE_MODEL);
+        let input_tokens = f.measurement(keys::INPUT_TOKENS);
+        let output_tokens = f.measurement(keys::OUTPUT_TOKENS);
+        let input = f.str(keys::INPUT);
+        let output = f.str(keys::OUTPUT);
 
         // Pass-through metadata (tenant, status, streaming, cache.name, users' own keys).
         let metadata = event.metadata();
@@ -209,9 +216,9 @@ impl AttributeWriter<'_> {
             }
             out.push(KeyValue::new(*key, otel_value(value)));
         }
-        if let Some(error_type) = event.str(keys::ERROR_TYPE) {
+        if let Some(error_type) = f.str(keys::ERROR_TYPE) {
             out.push(KeyValue::new(ERROR_TYPE, shared(error_type)));
-        } else if failed && let Some(t) = event.str(keys::EXCEPTION_TYPE) {
+        } else if failed && let Some(t) = f.str(keys::EXCEPTION_TYPE) {
             out.push(KeyValue::new(ERROR_TYPE, shared(t)));
         }
 
@@ -233,33 +240,32 @@ impl AttributeWriter<'_> {
             }
             push_count(&mut out, LLM_TOKEN_COUNT_PROMPT, input_tokens);
             push_count(&mut out, LLM_TOKEN_COUNT_COMPLETION, output_tokens);
-            let total =
-                event
-                    .measurement(keys::TOTAL_TOKENS)
-                    .or(match (input_tokens, output_tokens) {
-                        (None, None) => None,
-                        (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
-                    });
+            let total = f
+                .measurement(keys::TOTAL_TOKENS)
+                .or(match (input_tokens, output_tokens) {
+                    (None, None) => None,
+                    (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+                });
             push_count(&mut out, LLM_TOKEN_COUNT_TOTAL, total);
             push_count(
                 &mut out,
                 LLM_TOKEN_COUNT_CACHE_READ,
-                event.measurement(keys::CACHE_READ_TOKENS),
+                f.measurement(keys::CACHE_READ_TOKENS),
             );
             push_count(
                 &mut out,
                 LLM_TOKEN_COUNT_CACHE_WRITE,
-                event.measurement(keys::CACHE_WRITE_TOKENS),
+                f.measurement(keys::CACHE_WRITE_TOKENS),
             );
             push_count(
                 &mut out,
                 LLM_TOKEN_COUNT_REASONING,
-                event.measurement(keys::REASONING_TOKENS),
+                f.measurement(keys::REASONING_TOKENS),
             );
-            if let Some(params) = invocation_parameters(event) {
+            if let Some(params) = invocation_parameters(f) {
                 out.push(KeyValue::new(LLM_INVOCATION_PARAMETERS, params));
             }
-            if let Some(cost) = event.measurement(keys::COST_USD) {
+            if let Some(cost) = f.measurement(keys::COST_USD) {
                 out.push(KeyValue::new(LLM_COST_TOTAL, cost));
             }
             if let Some(text) = input {
@@ -287,19 +293,19 @@ impl AttributeWriter<'_> {
             if let Some(m) = response_model {
                 out.push(KeyValue::new(GEN_AI_RESPONSE_MODEL, shared(m)));
             }
-            if let Some(v) = event.value(keys::MAX_TOKENS).and_then(|v| v.as_i64()) {
+            if let Some(v) = f.value(keys::MAX_TOKENS).and_then(|v| v.as_i64()) {
                 out.push(KeyValue::new(GEN_AI_REQUEST_MAX_TOKENS, v));
             }
-            if let Some(v) = event.value(keys::TEMPERATURE).and_then(|v| v.as_f64()) {
+            if let Some(v) = f.value(keys::TEMPERATURE).and_then(|v| v.as_f64()) {
                 out.push(KeyValue::new(GEN_AI_REQUEST_TEMPERATURE, v));
             }
-            if let Some(v) = event.value(keys::TOP_P).and_then(|v| v.as_f64()) {
+            if let Some(v) = f.value(keys::TOP_P).and_then(|v| v.as_f64()) {
                 out.push(KeyValue::new(GEN_AI_REQUEST_TOP_P, v));
             }
-            if let Some(v) = event.value(keys::SEED).and_then(|v| v.as_i64()) {
+            if let Some(v) = f.value(keys::SEED).and_then(|v| v.as_i64()) {
                 out.push(KeyValue::new(GEN_AI_REQUEST_SEED, v));
             }
-            if let Some(stops) = event.str(keys::STOP_SEQUENCES) {
+            if let Some(stops) = f.str(keys::STOP_SEQUENCES) {
                 out.push(KeyValue::new(
                     GEN_AI_REQUEST_STOP_SEQUENCES,
                     string_array(stops.split('\n')),
@@ -307,7 +313,7 @@ impl AttributeWriter<'_> {
             }
             push_count(&mut out, GEN_AI_USAGE_INPUT_TOKENS, input_tokens);
             push_count(&mut out, GEN_AI_USAGE_OUTPUT_TOKENS, output_tokens);
-            if let Some(reasons) = event.str(keys::FINISH_REASONS) {
+            if let Some(reasons) = f.str(keys::FINISH_REASONS) {
                 out.push(KeyValue::new(
                     GEN_AI_RESPONSE_FINISH_REASONS,
                     string_array(reasons.split(',').map(str::trim).filter(|r| !r.is_empty())),
@@ -317,7 +323,7 @@ impl AttributeWriter<'_> {
                 push_count(
                     &mut out,
                     GEN_AI_EMBEDDINGS_DIMENSION_COUNT,
-                    event.measurement(keys::DIMENSION),
+                    f.measurement(keys::DIMENSION),
                 );
             }
         }
@@ -326,26 +332,26 @@ impl AttributeWriter<'_> {
             if let Some(m) = request_model.or(response_model) {
                 out.push(KeyValue::new(MLX_MODEL_ID, shared(m)));
             }
-            if let Some(d) = event.str(keys::DEVICE) {
+            if let Some(d) = f.str(keys::DEVICE) {
                 out.push(KeyValue::new(MLX_DEVICE, shared(d)));
             }
-            if let Some(d) = event.measurement(keys::DURATION) {
+            if let Some(d) = f.measurement(keys::DURATION) {
                 out.push(KeyValue::new(MLX_LATENCY_MS, d / 1e6));
             }
-            if let Some(t) = event.measurement(keys::TOKENS_PER_SECOND) {
+            if let Some(t) = f.measurement(keys::TOKENS_PER_SECOND) {
                 out.push(KeyValue::new(MLX_TOKENS_PER_SECOND, t));
             }
-            if let Some(t) = event.measurement(keys::TIME_TO_FIRST_TOKEN) {
+            if let Some(t) = f.measurement(keys::TIME_TO_FIRST_TOKEN) {
                 out.push(KeyValue::new(MLX_TIME_TO_FIRST_TOKEN_MS, t / 1e6));
             }
-            if let Some(s) = event.value(keys::STREAMING).and_then(|v| v.as_bool()) {
+            if let Some(s) = f.value(keys::STREAMING).and_then(|v| v.as_bool()) {
                 out.push(KeyValue::new(MLX_STREAMING, s));
             }
-            let prompt_len = event
+            let prompt_len = f
                 .measurement(keys::PROMPT_LENGTH)
                 .or(input.map(|s| s.chars().count() as f64));
             push_count(&mut out, GEN_AI_PROMPT_LENGTH, prompt_len);
-            let response_len = event
+            let response_len = f
                 .measurement(keys::RESPONSE_LENGTH)
                 .or(output.map(|s| s.chars().count() as f64));
             push_count(&mut out, GEN_AI_RESPONSE_LENGTH, response_len);
@@ -353,17 +359,17 @@ impl AttributeWriter<'_> {
                 push_count(
                     &mut out,
                     EMBEDDING_DIMENSION,
-                    event.measurement(keys::DIMENSION),
+                    f.measurement(keys::DIMENSION),
                 );
                 push_count(
                     &mut out,
                     EMBEDDING_BATCH_SIZE,
-                    event.measurement(keys::BATCH_SIZE),
+                    f.measurement(keys::BATCH_SIZE),
                 );
-                if let Some(p) = event.str(keys::POOLING) {
+                if let Some(p) = f.str(keys::POOLING) {
                     out.push(KeyValue::new(EMBEDDING_POOLING_USED, shared(p)));
                 }
-                if let Some(q) = event.value(keys::IS_QUERY).and_then(|v| v.as_bool()) {
+                if let Some(q) = f.value(keys::IS_QUERY).and_then(|v| v.as_bool()) {
                     out.push(KeyValue::new(EMBEDDING_IS_QUERY, q));
                 }
             }
@@ -461,7 +467,7 @@ fn string_array<'a>(items: impl Iterator<Item = &'a str>) -> opentelemetry::Valu
 }
 
 /// The request parameters as a JSON object, or `None` when there are none.
-fn invocation_parameters(event: &Event<'_>) -> Option<String> {
+fn invocation_parameters(f: &Fields<'_, '_>) -> Option<String> {
     use std::fmt::Write;
     let mut json = String::with_capacity(96);
     let mut put = |name: &str, value: Option<Value<'_>>| {
@@ -477,11 +483,11 @@ fn invocation_parameters(event: &Event<'_>) -> Option<String> {
             Value::Bool(b) => write!(json, "{b}"),
         };
     };
-    put("max_tokens", event.value(keys::MAX_TOKENS));
-    put("temperature", event.value(keys::TEMPERATURE));
-    put("top_p", event.value(keys::TOP_P));
-    put("seed", event.value(keys::SEED));
-    if let Some(stops) = event.str(keys::STOP_SEQUENCES) {
+    put("max_tokens", f.value(keys::MAX_TOKENS));
+    put("temperature", f.value(keys::TEMPERATURE));
+    put("top_p", f.value(keys::TOP_P));
+    put("seed", f.value(keys::SEED));
+    if let Some(stops) = f.str(keys::STOP_SEQUENCES) {
         json.push(if json.is_empty() { '{' } else { ',' });
         let list = serde_json::Value::from(stops.split('\n').collect::<Vec<_>>());
         let _ = write!(json, "\"stop\":{list}");
@@ -496,6 +502,7 @@ fn invocation_parameters(event: &Event<'_>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use llm_telemetry::Event;
 
     #[test]
     fn truncation_respects_char_boundaries() {
@@ -529,7 +536,7 @@ mod tests {
             None,
         );
         let json: serde_json::Value =
-            serde_json::from_str(&invocation_parameters(&event).unwrap()).unwrap();
+            serde_json::from_str(&invocation_parameters(&Fields::new(&event)).unwrap()).unwrap();
         assert_eq!(
             json,
             serde_json::json!({"max_tokens": 5, "temperature": 0.25, "top_p": null, "stop": ["a\"b", "END"]})
@@ -540,7 +547,7 @@ mod tests {
             &[],
             None,
         );
-        assert_eq!(invocation_parameters(&empty), None);
+        assert_eq!(invocation_parameters(&Fields::new(&empty)), None);
     }
 
     #[test]

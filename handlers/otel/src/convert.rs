@@ -21,6 +21,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 
 use crate::attributes::{AttributeWriter, operation};
 use crate::config::{Conventions, OtelConfig, Privacy, SpanNaming};
+use crate::fields::Fields;
 
 /// The instrumentation scope name on every span.
 pub const SCOPE_NAME: &str = "llm-telemetry-otel";
@@ -126,11 +127,12 @@ impl Converter {
             _ => return Err(Skip::NotAnEnd),
         };
         let prefix = name.prefix();
-        let op = operation(prefix, event);
-        let provider = event.str(keys::PROVIDER);
+        let fields = Fields::new(event);
+        let op = operation(prefix, &fields);
+        let provider = fields.str(keys::PROVIDER);
 
         let start_time = UNIX_EPOCH + Duration::from_nanos(context.start_unix_nanos);
-        let duration = event
+        let duration = fields
             .measurement(keys::DURATION)
             .filter(|d| d.is_finite() && *d >= 0.0)
             .unwrap_or(0.0);
@@ -140,12 +142,12 @@ impl Converter {
             conventions: &self.conventions,
             privacy: &self.privacy,
         }
-        .write(event, op, failed);
+        .write(&fields, op, failed);
 
         let mut events = SpanEvents::default();
         let status = if failed {
-            let kind = event.str(keys::EXCEPTION_TYPE).unwrap_or("exception");
-            let message = event.str(keys::EXCEPTION_MESSAGE).unwrap_or("");
+            let kind = fields.str(keys::EXCEPTION_TYPE).unwrap_or("exception");
+            let message = fields.str(keys::EXCEPTION_MESSAGE).unwrap_or("");
             events.events.push(opentelemetry::trace::Event::new(
                 "exception",
                 end_time,
@@ -160,7 +162,7 @@ impl Converter {
             } else {
                 message.to_owned()
             })
-        } else if event.str(keys::STATUS) == Some(keys::STATUS_CANCELLED) {
+        } else if fields.str(keys::STATUS) == Some(keys::STATUS_CANCELLED) {
             Status::Unset
         } else {
             Status::Ok
@@ -188,7 +190,7 @@ impl Converter {
                 .map_or(SpanId::INVALID, |p| SpanId::from_bytes(p.to_bytes())),
             parent_span_is_remote: false,
             span_kind,
-            name: self.span_name(prefix, op, provider, event),
+            name: self.span_name(prefix, op, provider, &fields),
             start_time,
             end_time,
             attributes,
@@ -205,13 +207,13 @@ impl Converter {
         prefix: &'static str,
         op: Option<&str>,
         provider: Option<&str>,
-        event: &Event<'_>,
+        fields: &Fields<'_, '_>,
     ) -> Cow<'static, str> {
         if let Some((_, name)) = self.overrides.iter().find(|(p, _)| p == prefix) {
             return Cow::Owned(name.clone());
         }
         let genai = || match op {
-            Some(op) => match event.str(keys::MODEL).or(event.str(keys::RESPONSE_MODEL)) {
+            Some(op) => match fields.str(keys::MODEL).or(fields.str(keys::RESPONSE_MODEL)) {
                 Some(model) => interned_name(op, Some(model)),
                 None => interned_name(op, None),
             },

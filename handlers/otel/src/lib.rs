@@ -53,6 +53,7 @@ pub mod config;
 mod convert;
 pub mod error;
 mod exporter;
+mod fields;
 mod handler;
 pub mod pipeline;
 mod projects;
