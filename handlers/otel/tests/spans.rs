@@ -763,3 +763,48 @@ fn tenant_projects_can_be_switched_off() {
     assert_eq!(otel.stats().tenants.misses, 0);
     otel.shutdown(FLUSH);
 }
+
+#[test]
+fn the_handle_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<OtelHandler>();
+    assert_send_sync::<llm_telemetry_otel::OtelHandlerBuilder>();
+}
+
+#[test]
+fn the_builder_resolves_without_attaching() {
+    let config = OtelHandler::builder()
+        .read_env(false)
+        .endpoint("http://127.0.0.1:6006")
+        .protocol(llm_telemetry_otel::Protocol::HttpProtobuf)
+        .service_name("svc")
+        .resolve()
+        .unwrap();
+    assert_eq!(config.endpoint, "http://127.0.0.1:6006/v1/traces");
+    assert_eq!(
+        config.queue_capacity,
+        llm_telemetry_otel::config::DEFAULT_QUEUE_CAPACITY
+    );
+    let err = OtelHandler::builder()
+        .read_env(false)
+        .endpoint("127.0.0.1:4317")
+        .resolve()
+        .unwrap_err();
+    assert!(err.to_string().contains("127.0.0.1:4317"), "{err}");
+    // A duplicate handler id is refused by the bus, and the export thread it started stops.
+    let bus = Bus::new();
+    let first = OtelHandler::builder()
+        .read_env(false)
+        .exporter(CaptureExporter::new())
+        .attach(&bus)
+        .unwrap();
+    let second = OtelHandler::builder()
+        .read_env(false)
+        .exporter(CaptureExporter::new())
+        .attach(&bus);
+    assert!(matches!(
+        second,
+        Err(llm_telemetry_otel::OtelError::Attach(_))
+    ));
+    first.shutdown(FLUSH);
+}
