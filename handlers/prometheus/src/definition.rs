@@ -200,6 +200,17 @@ impl Tag {
         &self.source
     }
 
+    /// Whether `other` always resolves to the same label and value as this tag.
+    pub(crate) fn same_as(&self, other: &Tag) -> bool {
+        let same_source = match (&self.source, &other.source) {
+            (TagSource::Metadata(a), TagSource::Metadata(b)) => a == b,
+            (TagSource::Derived(a), TagSource::Derived(b)) => Arc::ptr_eq(a, b),
+            (TagSource::Constant(a), TagSource::Constant(b)) => a == b,
+            _ => false,
+        };
+        same_source && self.label == other.label && self.default == other.default
+    }
+
     /// Resolves the value for one event; `None` if missing and without a default.
     #[inline]
     pub fn resolve<'s, 'a: 's>(&'s self, event: &Event<'a>) -> Option<Value<'s>> {

@@ -45,16 +45,56 @@ impl SkipReason {
 pub(crate) struct Instrument {
     pub(crate) metric: Metric,
     pub(crate) table: Arc<SeriesTable>,
+    /// Identifies the definition's tag list: instruments with the same id resolve the same
+    /// label values from an event, so a group resolves and hashes them once.
+    pub(crate) tagset: usize,
     factor: f64,
     skipped: [AtomicU64; 3],
 }
 
+/// Records one event into every instrument of a handler group (sorted by tag set), resolving
+/// and hashing each distinct tag set once (all tables of a reporter share one hasher). The label
+/// values live in one stack buffer that is filled in place, never moved.
+#[inline]
+pub(crate) fn record_group(
+    instruments: &[Arc<Instrument>],
+    event: &Event<'_>,
+    recorder: &PrometheusRecorder,
+) {
+    let mut values: SmallVec<[LabelValue<'_>; MAX_TAGS]> = SmallVec::new();
+    // (tag set id, hash if every tag resolved) of what `values` holds.
+    let mut current: Option<(usize, Option<u64>)> = None;
+    for instrument in instruments {
+        let Some(value) = instrument.value(event) else {
+            continue;
+        };
+        let hash = match current {
+            Some((tagset, hash)) if tagset == instrument.tagset => hash,
+            _ => {
+                let hash = instrument
+                    .resolve_into(event, &mut values)
+                    .then(|| instrument.table.hasher().hash(&values));
+                current = Some((instrument.tagset, hash));
+                hash
+            }
+        };
+        match hash {
+            Some(hash) => instrument
+                .table
+                .handle_hashed(hash, &values, recorder)
+                .record(instrument.metric.kind(), value),
+            None => instrument.skip(SkipReason::MissingTag),
+        }
+    }
+}
+
 impl Instrument {
-    pub(crate) fn new(metric: Metric, table: Arc<SeriesTable>) -> Self {
+    pub(crate) fn new(metric: Metric, table: Arc<SeriesTable>, tagset: usize) -> Self {
         let factor = metric.conversion().factor();
         Self {
             metric,
             table,
+            tagset,
             factor,
             skipped: Default::default(),
         }
@@ -69,36 +109,46 @@ impl Instrument {
         self.skipped[reason as usize].load(Ordering::Relaxed)
     }
 
-    /// Records one event.
+    /// The value to record for `event`, or `None` (counted) if it is filtered out or unusable.
     #[inline]
-    pub(crate) fn record(&self, event: &Event<'_>, recorder: &PrometheusRecorder) {
+    fn value(&self, event: &Event<'_>) -> Option<f64> {
         if let Some(keep) = self.metric.predicate() {
             if !keep(event) {
-                return;
+                return None;
             }
         }
-        let kind = self.metric.kind();
         let value = match self.metric.measure() {
-            Measure::Count => 1.0,
-            Measure::Measurement(key) => match event.measurement(key) {
-                Some(v) => v * self.factor,
-                None => return self.skip(SkipReason::MissingMeasurement),
-            },
-            Measure::Function(f) => match f(event) {
-                Some(v) => v * self.factor,
-                None => return self.skip(SkipReason::MissingMeasurement),
-            },
-        };
-        if !value.is_finite() || (kind == MetricKind::Sum && value < 0.0) {
-            return self.skip(SkipReason::InvalidValue);
+            Measure::Count => Some(1.0),
+            Measure::Measurement(key) => event.measurement(key),
+            Measure::Function(f) => f(event),
         }
-        let mut values: SmallVec<[LabelValue<'_>; MAX_TAGS]> = SmallVec::new();
+        .map(|v| v * self.factor);
+        let Some(value) = value else {
+            self.skip(SkipReason::MissingMeasurement);
+            return None;
+        };
+        if !value.is_finite() || (self.metric.kind() == MetricKind::Sum && value < 0.0) {
+            self.skip(SkipReason::InvalidValue);
+            return None;
+        }
+        Some(value)
+    }
+
+    /// Fills `values` with the label values of `event`; false if a tag without default is
+    /// missing.
+    #[inline]
+    fn resolve_into<'s, 'a: 's>(
+        &'s self,
+        event: &Event<'a>,
+        values: &mut SmallVec<[LabelValue<'s>; MAX_TAGS]>,
+    ) -> bool {
+        values.clear();
         for tag in self.metric.tag_list() {
             match tag.resolve(event) {
                 Some(v) => values.push(LabelValue::from(v)),
-                None => return self.skip(SkipReason::MissingTag),
+                None => return false,
             }
         }
-        self.table.handle(&values, recorder).record(kind, value);
+        true
     }
 }

@@ -23,17 +23,25 @@
 //!   never a summary); tags and tag-value mapping ([`Tag`]), a keep/drop predicate, unit
 //!   [`Conversion`] and a description. Errors ([`DefinitionError`]) name the bad definition.
 //! - [`reporter`]: [`PrometheusReporter`] builds a `metrics-exporter-prometheus` recorder
-//!   **instance** (`PrometheusBuilder::build_recorder`, per-metric buckets through
-//!   `set_buckets_for_metric`) — never the global recorder, so several buses, reporters and tests
-//!   coexist in one process — and attaches one bus handler per group of definitions sharing
-//!   their event patterns.
+//!   **instance** (`PrometheusBuilder::build_recorder`) — never the global recorder, so several
+//!   buses, reporters and tests coexist in one process — and attaches one bus handler per group
+//!   of definitions sharing their event patterns. Counters, gauges (last values, sums) and the
+//!   self-metrics are `metrics` handles of that recorder, rendered by its `PrometheusHandle`.
 //! - [`series`]: the resolve-once handle cache per (metric, label values) and the cardinality cap.
 //!   The hot path for an existing series is one hash of the borrowed label values, lock-free
-//!   probes of a fixed-capacity insert-only table, and the `metrics` handle's atomic update: no
-//!   lock, no allocation, no string formatting (the module docs say why this table rather than an
-//!   `arc-swap`ped or `papaya` map). Past the cap (default 2000 label sets per metric, as in the
-//!   OpenTelemetry SDK; [`Metric::max_series`]) new label sets go to one overflow series labelled
-//!   `otel_metric_overflow="true"`, so totals stay exact and memory stays bounded.
+//!   probes of a fixed-capacity insert-only table, and the handle's atomic update: no lock, no
+//!   allocation, no string formatting (the module docs say why this table rather than an
+//!   `arc-swap`ped or `papaya` map). Definitions of one handler group with identical tags
+//!   resolve and hash the label values once per event. Past the cap (default 2000 label sets per
+//!   metric, as in the OpenTelemetry SDK; [`Metric::max_series`]) new label sets go to one
+//!   overflow series labelled `otel_metric_overflow="true"`, so totals stay exact and memory
+//!   stays bounded.
+//! - Distributions are **not** the exporter's histogram handle: that handle buffers every
+//!   observation (8 bytes each) until a scrape or upkeep pass drains it, which let a burst of
+//!   1,000,000 events grow the process by 62 MB in the cardinality bench, and costs about 60 ns
+//!   per observation. A distribution here is a set of fixed bucket counters per series (bounded
+//!   memory, two atomic operations per observation), rendered with the exporter's own formatting
+//!   helpers and label escaping after the exporter's output. It is always a real histogram.
 //! - [`self_metrics`]: cardinality and skip counters, and the bus's own health from
 //!   [`llm_telemetry::Bus::stats`] (delivered/dropped/failed per handler, queue depths), refreshed
 //!   at each render.
@@ -63,6 +71,8 @@
 //! - **No idle expiry.** Series are never removed: the cap bounds memory instead, and the
 //!   insert-only table is what keeps the read path free of locks and guards. The exporter's own
 //!   idle timeout is not enabled because it would orphan the cached handles.
+//! - **No upkeep thread.** Nothing buffers between scrapes (see distributions above), so there
+//!   is nothing to drain.
 //! - **Text format only.** The renderer (`metrics-exporter-prometheus` 0.17) has no OpenMetrics
 //!   output, so `/metrics` always answers text format 0.0.4, which Prometheus accepts.
 

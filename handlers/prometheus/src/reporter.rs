@@ -25,12 +25,12 @@ use llm_telemetry::{Bus, Delivery, Event};
 use metrics::{Counter, Gauge, Key, KeyName, Label, Recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
-use crate::definition::{Measure, Metric, MetricKind};
+use crate::definition::{Measure, Metric, MetricKind, Tag};
 use crate::error::{DefinitionError, ReporterError};
-use crate::instrument::{Instrument, SkipReason};
+use crate::instrument::{Instrument, SkipReason, record_group};
 use crate::sanitize::prepare_label_value;
 use crate::self_metrics::{self, BusMetrics};
-use crate::series::{CardinalityStats, SeriesTable};
+use crate::series::{CardinalityStats, LabelHasher, SeriesTable};
 
 /// The default handler id prefix on the bus.
 pub const DEFAULT_HANDLER_PREFIX: &str = "prometheus";
@@ -109,6 +109,8 @@ impl ReporterBuilder {
 
     /// Builds the reporter (not yet attached to a bus).
     pub fn build(self) -> Result<PrometheusReporter, ReporterError> {
+        let hasher = LabelHasher::default();
+        let mut tagsets: Vec<&[Tag]> = Vec::new();
         let mut tables: Vec<TableEntry> = Vec::new();
         let mut instruments: Vec<Arc<Instrument>> = Vec::new();
         let mut sum_names = Vec::new();
@@ -126,6 +128,7 @@ impl ReporterBuilder {
                             metric.label_names().map(str::to_owned).collect(),
                             metric.series_cap(),
                             metric.buckets(),
+                            hasher.clone(),
                         )),
                         instruments: Vec::new(),
                         // Without `# HELP`, `promtool check metrics` fails; say what it counts.
@@ -137,10 +140,21 @@ impl ReporterBuilder {
                     tables.len() - 1
                 }
             };
+            let tags = metric.tag_list();
+            let tagset = match tagsets.iter().position(|t| {
+                t.len() == tags.len() && t.iter().zip(tags).all(|(a, b)| a.same_as(b))
+            }) {
+                Some(i) => i,
+                None => {
+                    tagsets.push(tags);
+                    tagsets.len() - 1
+                }
+            };
             tables[index].instruments.push(instruments.len());
             instruments.push(Arc::new(Instrument::new(
                 metric.clone(),
                 Arc::clone(&tables[index].table),
+                tagset,
             )));
         }
         let recorder = Arc::new(PrometheusBuilder::new().build_recorder());
@@ -163,7 +177,10 @@ impl ReporterBuilder {
             .collect();
         self_metrics::describe(&recorder);
         let mut groups: Vec<Group> = Vec::new();
-        for instrument in &instruments {
+        let mut by_tagset: Vec<&Arc<Instrument>> = instruments.iter().collect();
+        // Adjacent instruments with the same tag set share one resolution per event.
+        by_tagset.sort_by_key(|i| i.tagset);
+        for instrument in by_tagset {
             let mut patterns = instrument.metric.events().to_vec();
             patterns.sort();
             patterns.dedup();
@@ -301,9 +318,7 @@ impl PrometheusReporter {
             let recorder = Arc::clone(&self.inner.recorder);
             let patterns: Vec<&str> = group.patterns.iter().map(String::as_str).collect();
             let handler = move |event: &Event<'_>| {
-                for instrument in instruments.iter() {
-                    instrument.record(event, &recorder);
-                }
+                record_group(&instruments, event, &recorder);
             };
             if let Err(e) = bus.attach_many(id.clone(), &patterns, handler, self.inner.delivery) {
                 for done in &ids {
@@ -344,9 +359,7 @@ impl PrometheusReporter {
     pub fn record(&self, event: &Event<'_>) {
         for group in &self.inner.groups {
             if group.parsed.iter().any(|p| p.matches(&event.name())) {
-                for instrument in &group.instruments {
-                    instrument.record(event, &self.inner.recorder);
-                }
+                record_group(&group.instruments, event, &self.inner.recorder);
             }
         }
     }

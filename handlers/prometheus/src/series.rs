@@ -1,5 +1,6 @@
-//! The resolve-once series cache of one metric: label values → registered `metrics` handle, with
-//! the cardinality cap and the overflow series.
+//! The resolve-once series cache of one metric: label values → the series' storage (a registered
+//! `metrics` counter or gauge handle, or a bucket histogram), with the cardinality cap and the
+//! overflow series.
 //!
 //! # Why this structure
 //!
@@ -14,8 +15,8 @@
 //!   This beats an `arc-swap`ped map (a guard per read and an O(n) copy per insert) and a
 //!   concurrent map such as `papaya` (an epoch guard per read), and needs no `unsafe`.
 //! - **insert path** (a label set seen for the first time): takes the table's mutex, probes
-//!   again, and either fills an empty slot with a freshly registered handle (the only place that
-//!   allocates and formats label values) or, at the cap, returns the overflow handle.
+//!   again, and either fills an empty slot with a freshly registered series (the only place that
+//!   allocates and formats label values) or, at the cap, returns the overflow series.
 //! - **at the cap**, a miss re-probes once (so an insert racing with the read is found) and goes
 //!   to the overflow series without taking the lock: a cardinality attack costs no allocation
 //!   and no lock per event.
@@ -99,6 +100,27 @@ impl LabelValue<'_> {
     }
 }
 
+/// Hashes label values, seeded randomly per reporter (so hostile label values cannot aim
+/// collisions) and shared by all its tables, so definitions with the same tags hash once.
+#[derive(Clone, Default)]
+pub(crate) struct LabelHasher(foldhash::fast::RandomState);
+
+impl LabelHasher {
+    #[inline]
+    pub(crate) fn hash(&self, values: &[LabelValue<'_>]) -> u64 {
+        let mut h = self.0.build_hasher();
+        for v in values {
+            h.write_u64(v.kind);
+            if v.kind == KIND_STR {
+                v.text.hash(&mut h);
+            } else {
+                h.write_u64(v.number);
+            }
+        }
+        h.finish()
+    }
+}
+
 /// One stored label value, comparable with a borrowed [`LabelValue`] without allocating.
 #[derive(Debug, PartialEq)]
 enum KeyPart {
@@ -121,13 +143,36 @@ impl KeyPart {
     #[inline]
     fn matches(&self, value: &LabelValue<'_>) -> bool {
         match (self, value.kind) {
-            (KeyPart::Str(a), KIND_STR) => **a == *value.text,
+            (KeyPart::Str(a), KIND_STR) => bytes_eq(a.as_bytes(), value.text.as_bytes()),
             (KeyPart::Int(a), KIND_INT) => *a as u64 == value.number,
             (KeyPart::Float(a), KIND_FLOAT) => *a == value.number,
             (KeyPart::Bool(a), KIND_BOOL) => *a as u64 == value.number,
             _ => false,
         }
     }
+}
+
+/// Byte equality compared a word at a time, inline: label values are short, and a call to
+/// `memcmp` per comparison showed up in profiles of the hot path.
+#[inline]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |chunk: &[u8]| {
+        <[u8; 8]>::try_from(chunk)
+            .map(u64::from_ne_bytes)
+            .unwrap_or(0)
+    };
+    let mut a_words = a.chunks_exact(8);
+    let mut b_words = b.chunks_exact(8);
+    for (x, y) in (&mut a_words).zip(&mut b_words) {
+        if word(x) != word(y) {
+            return false;
+        }
+    }
+    let (a_rest, b_rest) = (a_words.remainder(), b_words.remainder());
+    a_rest.iter().zip(b_rest).all(|(x, y)| x == y)
 }
 
 /// Renders a label value for registration (cold path only).
@@ -181,7 +226,7 @@ pub(crate) struct SeriesTable {
     insert_lock: Mutex<()>,
     overflow: OnceLock<SeriesHandle>,
     overflow_events: AtomicU64,
-    hasher: foldhash::fast::RandomState,
+    hasher: LabelHasher,
     /// Bucket bounds, for distributions.
     bounds: Arc<[f64]>,
 }
@@ -193,6 +238,7 @@ impl SeriesTable {
         labels: Vec<String>,
         cap: usize,
         bounds: &[f64],
+        hasher: LabelHasher,
     ) -> Self {
         let size = (cap.saturating_mul(2)).next_power_of_two().max(8);
         Self {
@@ -206,27 +252,13 @@ impl SeriesTable {
             insert_lock: Mutex::new(()),
             overflow: OnceLock::new(),
             overflow_events: AtomicU64::new(0),
-            hasher: foldhash::fast::RandomState::default(),
+            hasher,
             bounds: Arc::from(bounds),
         }
     }
 
     pub(crate) fn name(&self) -> &str {
         &self.name
-    }
-
-    #[inline]
-    fn hash(&self, values: &[LabelValue<'_>]) -> u64 {
-        let mut h = self.hasher.build_hasher();
-        for v in values {
-            h.write_u64(v.kind);
-            if v.kind == KIND_STR {
-                v.text.hash(&mut h);
-            } else {
-                h.write_u64(v.number);
-            }
-        }
-        h.finish()
     }
 
     /// Finds the series of `values`, or the first empty slot's index.
@@ -251,13 +283,29 @@ impl SeriesTable {
     }
 
     /// The handle for `values`: cached, newly registered, or the overflow series past the cap.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn handle(
         &self,
         values: &[LabelValue<'_>],
         recorder: &PrometheusRecorder,
     ) -> &SeriesHandle {
-        let hash = self.hash(values);
+        self.handle_hashed(self.hasher.hash(values), values, recorder)
+    }
+
+    /// The hasher (shared by every table of a reporter).
+    #[inline]
+    pub(crate) fn hasher(&self) -> &LabelHasher {
+        &self.hasher
+    }
+
+    /// Like `handle`, with the hash already computed by the table's [`LabelHasher`].
+    #[inline]
+    pub(crate) fn handle_hashed(
+        &self,
+        hash: u64,
+        values: &[LabelValue<'_>],
+        recorder: &PrometheusRecorder,
+    ) -> &SeriesHandle {
         match self.probe(hash, values) {
             Ok(series) => &series.handle,
             Err(_) => self.miss(hash, values, recorder),
@@ -388,6 +436,7 @@ mod tests {
             vec!["model".into()],
             3,
             &[],
+            LabelHasher::default(),
         );
         for i in 0..10 {
             let model = format!("m{i}");
@@ -421,9 +470,34 @@ mod tests {
     }
 
     #[test]
+    fn bytes_eq_matches_slice_equality() {
+        let samples = [
+            "",
+            "a",
+            "abcdefgh",
+            "abcdefgi",
+            "abcdefghi",
+            "abcdefghj",
+            "héllo 🌍 wörld!!",
+        ];
+        for a in samples {
+            for b in samples {
+                assert_eq!(bytes_eq(a.as_bytes(), b.as_bytes()), a == b, "{a:?} {b:?}");
+            }
+        }
+    }
+
+    #[test]
     fn typed_values_are_distinct_keys() {
         let recorder = PrometheusBuilder::new().build_recorder();
-        let table = SeriesTable::new("g".into(), MetricKind::LastValue, vec!["v".into()], 10, &[]);
+        let table = SeriesTable::new(
+            "g".into(),
+            MetricKind::LastValue,
+            vec!["v".into()],
+            10,
+            &[],
+            LabelHasher::default(),
+        );
         for v in [
             Value::Int(1),
             Value::Bool(true),
@@ -453,6 +527,7 @@ mod tests {
             vec!["k".into()],
             50,
             &[],
+            LabelHasher::default(),
         );
         std::thread::scope(|s| {
             for t in 0..4 {

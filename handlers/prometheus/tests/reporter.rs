@@ -385,3 +385,58 @@ fn queued_delivery_records_on_the_worker() {
     assert!(text.contains("llm_requests_total{"), "{text}");
     assert!(!text.contains("llm_cost_usd_total"));
 }
+
+#[test]
+fn definitions_sharing_tags_resolve_once_but_count_skips_each() {
+    let bus = Bus::new();
+    let reporter = PrometheusReporter::builder()
+        .metric(
+            Metric::counter("shared_total", &["llm.chat.stop"])
+                .tags(&[keys::PROVIDER, keys::MODEL]),
+        )
+        .unwrap()
+        .metric(
+            Metric::distribution("shared_seconds", &["llm.chat.stop"], keys::DURATION, &[1.0])
+                .convert(Conversion::NanosecondsToSeconds)
+                .tags(&[keys::PROVIDER, keys::MODEL]),
+        )
+        .unwrap()
+        .metric(Metric::counter("other_total", &["llm.chat.stop"]).tags(&[keys::MODEL]))
+        .unwrap()
+        .build()
+        .unwrap();
+    reporter.attach(&bus).unwrap();
+    let full = [
+        (keys::PROVIDER, Value::Str("p")),
+        (keys::MODEL, Value::Str("m")),
+    ];
+    bus.execute(&catalog::LLM_CHAT_STOP, &[(keys::DURATION, 2e9)], &full);
+    bus.execute(
+        &catalog::LLM_CHAT_STOP,
+        &[(keys::DURATION, 2e9)],
+        &full[1..],
+    );
+    let text = reporter.render();
+    let labels = "{gen_ai_provider_name=\"p\",gen_ai_request_model=\"m\"}";
+    assert_eq!(
+        sample(&text, &format!("shared_total{labels}")),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, &format!("shared_seconds_count{labels}")),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "other_total{gen_ai_request_model=\"m\"}"),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(reporter.skipped("shared_total", SkipReason::MissingTag), 1);
+    assert_eq!(
+        reporter.skipped("shared_seconds", SkipReason::MissingTag),
+        1
+    );
+    assert_eq!(reporter.skipped("other_total", SkipReason::MissingTag), 0);
+}
