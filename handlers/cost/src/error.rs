@@ -187,6 +187,15 @@ pub enum BuildError {
     /// A budget was refused.
     #[error(transparent)]
     Budget(#[from] BudgetError),
+    /// A budget amount from the configuration that is not a usable amount.
+    #[error("cost budget {setting}: {source}")]
+    ConfigAmount {
+        /// Which setting (`cost.budget_usd`, `cost.tenant_budgets.acme`).
+        setting: String,
+        /// Why.
+        #[source]
+        source: AmountError,
+    },
     /// `max_keys(0)`.
     #[error("max_keys is 0; allow at least one (tenant, provider, model) key")]
     ZeroMaxKeys,

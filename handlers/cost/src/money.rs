@@ -54,6 +54,19 @@ impl Usd {
     pub const fn from_nanos(nanos: u64) -> Self {
         Usd(nanos as u128 * (ATTO_PER_USD / 1_000_000_000))
     }
+    /// An amount given as a float number of dollars (configuration files, environment
+    /// variables), read through its shortest decimal text so `0.1` is exactly 0.1 USD, not the
+    /// binary float nearest to it.
+    pub fn from_dollars_f64(dollars: f64) -> Result<Usd, AmountError> {
+        if !dollars.is_finite() {
+            return Err(AmountError::Invalid {
+                text: dollars.to_string(),
+                reason: "it is not a finite number",
+            });
+        }
+        // `{}` writes the shortest text that reads back as the same f64.
+        Usd::parse_decimal(&format!("{dollars}"))
+    }
     /// The amount in attodollars.
     pub const fn atto(self) -> u128 {
         self.0
@@ -305,6 +318,24 @@ mod tests {
         ));
         assert_eq!(atto("1e-60"), 0);
         assert_eq!(atto("-0"), 0);
+    }
+
+    #[test]
+    fn floats_are_read_through_their_shortest_decimal_text() {
+        assert_eq!(Usd::from_dollars_f64(0.1).unwrap(), "0.1".parse().unwrap());
+        assert_eq!(Usd::from_dollars_f64(2.5).unwrap(), Usd::from_cents(250));
+        assert_eq!(
+            Usd::from_dollars_f64(1e-7).unwrap(),
+            Usd::from_atto(100_000_000_000)
+        );
+        assert!(matches!(
+            Usd::from_dollars_f64(-1.0),
+            Err(AmountError::Negative { .. })
+        ));
+        assert!(matches!(
+            Usd::from_dollars_f64(f64::NAN),
+            Err(AmountError::Invalid { .. })
+        ));
     }
 
     #[test]

@@ -18,9 +18,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use llm_telemetry::catalog::{self, keys};
+use llm_telemetry::config::{BudgetWindow, CostConfig};
 use llm_telemetry::{AttachError, Bus, Delivery, Event, SpanContext, StaticEventName, Value};
 
-use crate::budget::{Budget, BudgetStatus, Budgets, Clock, Crossing, SystemClock};
+use crate::budget::{Budget, BudgetStatus, Budgets, Clock, Crossing, SystemClock, Window};
 use crate::error::{BuildError, Rejection};
 use crate::keys::{Insert, KeyEntry, KeyTable, KeyTotals, Resolved};
 use crate::money::Usd;
@@ -109,6 +110,19 @@ pub struct CostTrackerBuilder {
     clock: Arc<dyn Clock>,
 }
 
+impl std::fmt::Debug for CostTrackerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CostTrackerBuilder")
+            .field("models", &self.prices.len())
+            .field("overrides", &self.overrides.len())
+            .field("budgets", &self.budgets)
+            .field("accounting", &self.accounting)
+            .field("max_keys", &self.max_keys)
+            .field("max_tokens", &self.max_tokens)
+            .finish_non_exhaustive()
+    }
+}
+
 impl CostTrackerBuilder {
     /// Uses `prices` instead of the built-in table.
     pub fn prices(mut self, prices: PriceTable) -> Self {
@@ -124,6 +138,38 @@ impl CostTrackerBuilder {
     pub fn budget(mut self, budget: Budget) -> Self {
         self.budgets.push(budget);
         self
+    }
+    /// Adds the budgets of the core's `[cost]` configuration (`cost.budget_usd` over all
+    /// tenants and `cost.tenant_budgets`, both over `cost.window`). Whether to attach at all
+    /// (`cost.enabled`) is the caller's decision.
+    ///
+    /// ```
+    /// use llm_telemetry::config::Config;
+    /// use llm_telemetry_cost::CostTracker;
+    /// let config = Config::builder().budget_usd(100.0).tenant_budget("acme", 2.5).build().unwrap();
+    /// let tracker = CostTracker::builder().config(&config.cost).unwrap().build().unwrap();
+    /// assert_eq!(tracker.budgets().len(), 2);
+    /// ```
+    pub fn config(mut self, config: &CostConfig) -> Result<Self, BuildError> {
+        let window = match config.window {
+            BudgetWindow::Day => Window::Day,
+            BudgetWindow::Month => Window::Month,
+            BudgetWindow::Lifetime => Window::Lifetime,
+        };
+        let amount = |setting: String, dollars: f64| {
+            Usd::from_dollars_f64(dollars)
+                .map_err(|source| BuildError::ConfigAmount { setting, source })
+        };
+        if let Some(dollars) = config.budget_usd {
+            let threshold = amount("cost.budget_usd".to_owned(), dollars)?;
+            self.budgets.push(Budget::global(window, threshold));
+        }
+        for (tenant, dollars) in &config.tenant_budgets {
+            let threshold = amount(format!("cost.tenant_budgets.{tenant}"), *dollars)?;
+            self.budgets
+                .push(Budget::tenant(tenant.clone(), window, threshold));
+        }
+        Ok(self)
     }
     /// Says what the events' token counts include (default: [`TokenAccounting::INCLUSIVE`]).
     pub fn token_accounting(mut self, accounting: TokenAccounting) -> Self {

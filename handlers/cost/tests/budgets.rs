@@ -221,3 +221,44 @@ fn budgets_count_without_a_listener_and_report_nothing_twice() {
     assert!(tracker.budgets()[0].exceeded);
     bus.detach(HANDLER_ID).unwrap();
 }
+
+#[test]
+fn budgets_from_the_core_configuration() {
+    use llm_telemetry::config::{BudgetWindow, Config};
+    let config = Config::builder()
+        .budget_usd(0.1)
+        .budget_window(BudgetWindow::Month)
+        .tenant_budget("acme", 0.05)
+        .build()
+        .unwrap();
+    let tracker = CostTracker::builder()
+        .prices(cent_model())
+        .config(&config.cost)
+        .unwrap()
+        .build()
+        .unwrap();
+    let statuses = tracker.budgets();
+    assert_eq!(statuses.len(), 2);
+    assert_eq!(
+        statuses[0].budget,
+        Budget::global(Window::Month, Usd::from_cents(10))
+    );
+    assert_eq!(
+        statuses[1].budget,
+        Budget::tenant("acme", Window::Month, Usd::from_cents(5))
+    );
+    let bus = Bus::new();
+    tracker.attach(&bus).unwrap();
+    spend(&bus, "acme", 5);
+    assert!(tracker.budgets()[1].exceeded);
+    assert!(!tracker.budgets()[0].exceeded);
+    bus.detach(HANDLER_ID).unwrap();
+
+    let mut bad = config.cost.clone();
+    bad.tenant_budgets.insert("globex".to_owned(), -3.0);
+    let err = CostTracker::builder().config(&bad).unwrap_err();
+    assert!(
+        err.to_string().contains("cost.tenant_budgets.globex"),
+        "{err}"
+    );
+}
