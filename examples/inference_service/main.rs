@@ -19,16 +19,17 @@ mod report;
 mod workload;
 
 use std::io::{IsTerminal, Write};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use llm_telemetry::Bus;
-use llm_telemetry::config::{Config, LogFormat, LogLevel};
+use llm_telemetry::catalog::{self, keys};
+use llm_telemetry::{Bus, Delivery, Event};
+use llm_telemetry::config::{BudgetWindow, Config, ExportMode, LogFormat, LogLevel, OtlpProtocol};
 use llm_telemetry::instrument::Instrumentation;
 use llm_telemetry_cost::{Budget, CostTracker, PriceTable, Usd, Window};
 use llm_telemetry_log::{Level, LogHandle, Logger, Sink};
-use llm_telemetry_otel::OtelHandler;
+use llm_telemetry_otel::{OtelHandler, Processor, Protocol, Sampler};
 use llm_telemetry_prometheus::{MetricsServer, PrometheusReporter, ServerConfig, defaults};
 
 use report::{Operation, Report};
@@ -41,6 +42,9 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 type Error = Box<dyn std::error::Error>;
 
 struct Handlers {
+    /// Sum and count of the `cost_usd` of every `llm.cost.calculated` event, to reconcile with
+    /// the cost tracker's exact totals.
+    cost_events: Arc<Mutex<(u64, f64)>>,
     logger: Option<LogHandle>,
     metrics: Option<(PrometheusReporter, MetricsServer)>,
     cost: Option<CostTracker>,
@@ -156,10 +160,24 @@ fn attach_handlers(bus: &Bus, config: &Config) -> Result<Handlers, Error> {
         None
     };
     let cost = if config.tracks_cost() {
-        let threshold = Usd::parse_decimal(TENANT_DAILY_BUDGET)?;
         let mut builder = CostTracker::builder().prices(PriceTable::builtin());
-        for tenant in workload::TENANTS {
-            builder = builder.budget(Budget::tenant(tenant, Window::Day, threshold));
+        let window = match config.cost.window {
+            BudgetWindow::Day => Window::Day,
+            BudgetWindow::Month => Window::Month,
+            BudgetWindow::Lifetime => Window::Lifetime,
+        };
+        if let Some(budget) = config.cost.budget_usd {
+            builder = builder.budget(Budget::global(window, usd(budget)?));
+        }
+        if config.cost.tenant_budgets.is_empty() {
+            // The demo's own budgets: small, so that both tenants cross them within seconds.
+            let threshold = Usd::parse_decimal(TENANT_DAILY_BUDGET)?;
+            for tenant in workload::TENANTS {
+                builder = builder.budget(Budget::tenant(tenant, Window::Day, threshold));
+            }
+        }
+        for (tenant, dollars) in &config.cost.tenant_budgets {
+            builder = builder.budget(Budget::tenant(tenant.clone(), window, usd(*dollars)?));
         }
         let tracker = builder.build()?;
         tracker.attach(bus)?;
@@ -168,10 +186,25 @@ fn attach_handlers(bus: &Bus, config: &Config) -> Result<Handlers, Error> {
         None
     };
     let otel = if config.exports_traces().is_some() {
+        let protocol = match config.tracing.protocol {
+            OtlpProtocol::Grpc => Protocol::Grpc,
+            OtlpProtocol::HttpProtobuf => Protocol::HttpProtobuf,
+            OtlpProtocol::HttpJson => {
+                return Err("tracing.protocol http/json is not supported by the OTLP exporter: use grpc or http/protobuf".into());
+            }
+        };
         let mut builder = OtelHandler::builder()
             .service_name(service)
+            .protocol(protocol)
+            .processor(match config.tracing.export {
+                ExportMode::Batch => Processor::Batch,
+                ExportMode::Simple => Processor::Simple,
+            })
             .hide_inputs(config.tracing.hide_inputs)
             .hide_outputs(config.tracing.hide_outputs);
+        if config.tracing.sample_rate < 1.0 {
+            builder = builder.sampler(Sampler::ParentBased(config.tracing.sample_rate));
+        }
         if let Some(endpoint) = &config.tracing.endpoint {
             builder = builder.endpoint(endpoint.clone());
         }
@@ -182,12 +215,30 @@ fn attach_handlers(bus: &Bus, config: &Config) -> Result<Handlers, Error> {
     } else {
         None
     };
+    let cost_events: Arc<Mutex<(u64, f64)>> = Arc::default();
+    let sink = cost_events.clone();
+    bus.attach(
+        "cost-audit",
+        catalog::LLM_COST_CALCULATED.as_str(),
+        move |e: &Event<'_>| {
+            let mut audit = sink.lock().unwrap_or_else(PoisonError::into_inner);
+            audit.0 += 1;
+            audit.1 += e.measurement(keys::COST_USD).unwrap_or(0.0);
+        },
+        Delivery::Inline,
+    )?;
     Ok(Handlers {
+        cost_events,
         logger,
         metrics,
         cost,
         otel,
     })
+}
+
+/// Dollars from the configuration (already validated as finite and non-negative) as exact money.
+fn usd(dollars: f64) -> Result<Usd, Error> {
+    Ok(Usd::parse_decimal(&format!("{dollars}"))?)
 }
 
 fn log_level(level: LogLevel) -> Level {
@@ -298,6 +349,14 @@ fn print_summary(
         println!(
             "priced calls {}  unpriced {}  rejected {}",
             stats.priced, stats.unpriced, stats.rejected
+        );
+        let (events, sum) = *handlers
+            .cost_events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        println!(
+            "cost events {events}  sum of cost_usd {sum:.12}  tracker total {:.12}",
+            cost.total().as_f64()
         );
     }
     let stats = bus.stats();

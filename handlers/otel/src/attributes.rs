@@ -142,12 +142,14 @@ pub(crate) fn operation<'a>(prefix: &'static str, fields: &Fields<'_, 'a>) -> Op
     }
 }
 
-/// The OpenInference kind of an operation.
+/// The OpenInference kind of an operation: the GenAI model operations are `LLM` (or `EMBEDDING`);
+/// anything else (an application operation such as `hybrid_search` on an `llm.request` span, or
+/// no operation at all) groups other calls, so it is a `CHAIN`.
 pub fn kind_of(operation: Option<&str>) -> SpanKindOi {
     match operation {
         Some("embeddings") => SpanKindOi::Embedding,
-        Some(_) => SpanKindOi::Llm,
-        None => SpanKindOi::Chain,
+        Some("chat" | "text_completion" | "generate_content" | "completion") => SpanKindOi::Llm,
+        _ => SpanKindOi::Chain,
     }
 }
 
