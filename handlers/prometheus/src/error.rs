@@ -145,6 +145,12 @@ pub enum ServeError {
         /// The address as given.
         addr: String,
     },
+    /// A setting is out of range.
+    #[error("invalid /metrics server settings: {reason}")]
+    InvalidConfig {
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// The accept thread could not be started.
     #[error("starting the /metrics accept thread for {addr}: {source}")]
     Spawn {

@@ -75,6 +75,11 @@ pub struct MetricsServer {
 impl MetricsServer {
     /// Binds and starts serving `reporter`.
     pub fn start(reporter: PrometheusReporter, config: ServerConfig) -> Result<Self, ServeError> {
+        if config.max_connections == 0 || config.max_request_bytes == 0 {
+            return Err(ServeError::InvalidConfig {
+                reason: "max_connections and max_request_bytes must be at least 1",
+            });
+        }
         let addr = config
             .address
             .to_socket_addrs()

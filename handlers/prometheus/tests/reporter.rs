@@ -440,3 +440,26 @@ fn definitions_sharing_tags_resolve_once_but_count_skips_each() {
     );
     assert_eq!(reporter.skipped("other_total", SkipReason::MissingTag), 0);
 }
+
+#[test]
+fn record_without_a_bus_matches_patterns() {
+    let reporter = PrometheusReporter::builder()
+        .metrics(defaults::basic())
+        .unwrap()
+        .build()
+        .unwrap();
+    let md = [(keys::MODEL, Value::Str("m"))];
+    reporter.record(&Event::new(
+        catalog::LLM_CHAT_STOP.get(),
+        &[(keys::DURATION, 1e9)],
+        &md,
+        None,
+    ));
+    reporter.record(&Event::new(catalog::CACHE_LOOKUP_HIT.get(), &[], &md, None));
+    let text = reporter.render();
+    let ok = "llm_requests_total{gen_ai_operation_name=\"chat\",gen_ai_provider_name=\"unknown\",gen_ai_request_model=\"m\",status=\"ok\"}";
+    assert_eq!(sample(&text, ok), Some(1.0), "{text}");
+    assert!(!text.contains("llm_cache_hits_total"));
+    // Not attached: no bus rows.
+    assert!(!text.contains("llm_telemetry_handler_events_total"));
+}
