@@ -52,7 +52,10 @@ pub struct OtelHandlerBuilder {
 impl std::fmt::Debug for OtelHandlerBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OtelHandlerBuilder")
-            .field("settings", &self.settings)
+            .field("endpoint", &self.settings.endpoint)
+            .field("protocol", &self.settings.protocol)
+            .field("service_name", &self.settings.service_name)
+            .field("config_file", &self.settings.config_file)
             .field("custom_exporter", &self.factory.is_some())
             .finish()
     }

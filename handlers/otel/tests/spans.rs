@@ -808,3 +808,15 @@ fn the_builder_resolves_without_attaching() {
     ));
     first.shutdown(FLUSH);
 }
+
+#[test]
+fn debug_output_never_shows_header_values() {
+    let builder = OtelHandler::builder()
+        .read_env(false)
+        .headers([("authorization", "Bearer top-secret")]);
+    assert!(!format!("{builder:?}").contains("top-secret"));
+    let config = builder.resolve().unwrap();
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("top-secret"), "{shown}");
+    assert!(shown.contains("authorization"), "{shown}");
+}

@@ -127,7 +127,9 @@ pub enum SpanNaming {
 }
 
 /// The complete, resolved configuration (see [`crate::OtelHandlerBuilder`]).
-#[derive(Clone, Debug, PartialEq)]
+///
+/// Its `Debug` output shows header names only: header values are usually credentials.
+#[derive(Clone, PartialEq)]
 pub struct OtelConfig {
     /// The OTLP endpoint, complete (`http://host:4318/v1/traces` for HTTP).
     pub endpoint: String,
@@ -179,6 +181,34 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 131_072;
 /// Default stop/exception patterns: two- and three-segment span prefixes.
 pub const DEFAULT_PATTERNS: &[&str] =
     &["*.*.stop", "*.*.exception", "*.*.*.stop", "*.*.*.exception"];
+
+impl std::fmt::Debug for OtelConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let header_names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("OtelConfig")
+            .field("endpoint", &self.endpoint)
+            .field("protocol", &self.protocol)
+            .field("header_names", &header_names)
+            .field("export_timeout", &self.export_timeout)
+            .field("service_name", &self.service_name)
+            .field("service_version", &self.service_version)
+            .field("deployment_environment", &self.deployment_environment)
+            .field("resource_attributes", &self.resource_attributes)
+            .field("project_name", &self.project_name)
+            .field("sampler", &self.sampler)
+            .field("processor", &self.processor)
+            .field("batch", &self.batch)
+            .field("conventions", &self.conventions)
+            .field("privacy", &self.privacy)
+            .field("tenants", &self.tenants)
+            .field("span_naming", &self.span_naming)
+            .field("span_names", &self.span_names)
+            .field("patterns", &self.patterns)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("handler_id", &self.handler_id)
+            .finish()
+    }
+}
 
 /// The explicit builder settings (all optional), resolved by [`resolve`].
 #[derive(Clone, Debug, Default)]
