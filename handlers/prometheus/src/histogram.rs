@@ -49,19 +49,7 @@ impl BucketHistogram {
             self.bounds.partition_point(|bound| *bound < value)
         };
         self.counts[bucket].fetch_add(1, Ordering::Relaxed);
-        let mut current = self.sum_bits.load(Ordering::Relaxed);
-        loop {
-            let next = (f64::from_bits(current) + value).to_bits();
-            match self.sum_bits.compare_exchange_weak(
-                current,
-                next,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return,
-                Err(actual) => current = actual,
-            }
-        }
+        add_f64(&self.sum_bits, value);
     }
 
     /// Writes the `_bucket`, `_sum` and `_count` lines of this series.
@@ -94,6 +82,19 @@ impl BucketHistogram {
         let sum = f64::from_bits(self.sum_bits.load(Ordering::Relaxed));
         write_metric_line::<&str, f64>(out, name, Some("sum"), labels, None, sum, None);
         write_metric_line::<&str, u64>(out, name, Some("count"), labels, None, cumulative, None);
+    }
+}
+
+/// Adds `value` to the float whose bits `bits` holds (a compare-and-swap loop).
+#[inline]
+pub(crate) fn add_f64(bits: &AtomicU64, value: f64) {
+    let mut current = bits.load(Ordering::Relaxed);
+    loop {
+        let next = (f64::from_bits(current) + value).to_bits();
+        match bits.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(actual) => current = actual,
+        }
     }
 }
 

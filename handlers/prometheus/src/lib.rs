@@ -26,7 +26,9 @@
 //!   **instance** (`PrometheusBuilder::build_recorder`) — never the global recorder, so several
 //!   buses, reporters and tests coexist in one process — and attaches one bus handler per group
 //!   of definitions sharing their event patterns. Counters, gauges (last values, sums) and the
-//!   self-metrics are `metrics` handles of that recorder, rendered by its `PrometheusHandle`.
+//!   self-metrics are `metrics` handles of that recorder, rendered by its `PrometheusHandle`; an
+//!   event updates a plain atomic beside each handle (one atomic operation, no dynamic call) and
+//!   the values are copied into the handles before each render.
 //! - [`series`]: the resolve-once handle cache per (metric, label values) and the cardinality cap.
 //!   The hot path for an existing series is one hash of the borrowed label values, lock-free
 //!   probes of a fixed-capacity insert-only table, and the handle's atomic update: no lock, no

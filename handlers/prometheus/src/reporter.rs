@@ -379,8 +379,8 @@ impl PrometheusReporter {
     }
 
     /// The underlying `metrics-exporter-prometheus` handle: counters, gauges and self-metrics
-    /// (its `render` lacks the self-metric refresh, the counter typing of sums and the
-    /// distributions; prefer [`PrometheusReporter::render`]).
+    /// (its `render` shows their values as of the last [`PrometheusReporter::render`], without
+    /// the counter typing of sums and without the distributions; prefer `render`).
     pub fn prometheus_handle(&self) -> &PrometheusHandle {
         &self.inner.handle
     }
@@ -404,6 +404,7 @@ impl PrometheusReporter {
     fn refresh_self_metrics(&self) {
         let inner = &self.inner;
         for (entry, metrics) in inner.tables.iter().zip(&inner.table_metrics) {
+            entry.table.sync();
             let skipped = |reason| {
                 entry
                     .instruments

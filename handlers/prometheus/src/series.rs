@@ -39,25 +39,69 @@ use crate::definition::{MetricKind, OVERFLOW_LABEL};
 use crate::histogram::{self, BucketHistogram};
 use crate::sanitize::prepare_label_value;
 
-/// The storage of one series: a registered `metrics` handle, or this crate's bucket histogram.
+/// The storage of one series.
+///
+/// Counters and gauges are registered `metrics` handles of the reporter's recorder, which renders
+/// them; the hot path updates a plain atomic next to the handle, and [`SeriesHandle::sync`]
+/// copies it into the handle before each render. That keeps the per-event cost to one atomic
+/// operation, without the handle's dynamic call and its second (generation) atomic.
 pub(crate) enum SeriesHandle {
     /// Counters count events.
-    Counter(Counter),
+    Counter {
+        /// Events counted.
+        count: AtomicU64,
+        /// The recorder's handle.
+        handle: Counter,
+    },
     /// Sums and last values are float gauges (sums are re-typed as counters at render).
-    Gauge(Gauge),
-    /// Distributions (see [`crate::histogram`] for why not the exporter's histogram).
+    Gauge {
+        /// The value's bits.
+        bits: AtomicU64,
+        /// The recorder's handle.
+        handle: Gauge,
+    },
+    /// Distributions (see the `histogram` module for why not the exporter's histogram).
     Histogram(BucketHistogram),
 }
 
 impl SeriesHandle {
+    fn counter(handle: Counter) -> Self {
+        SeriesHandle::Counter {
+            count: AtomicU64::new(0),
+            handle,
+        }
+    }
+
+    fn gauge(handle: Gauge) -> Self {
+        SeriesHandle::Gauge {
+            bits: AtomicU64::new(0f64.to_bits()),
+            handle,
+        }
+    }
+
     /// Records one event's value into the series.
     #[inline]
     pub(crate) fn record(&self, kind: MetricKind, value: f64) {
         match (self, kind) {
-            (SeriesHandle::Counter(c), _) => c.increment(1),
-            (SeriesHandle::Gauge(g), MetricKind::Sum) => g.increment(value),
-            (SeriesHandle::Gauge(g), _) => g.set(value),
+            (SeriesHandle::Counter { count, .. }, _) => {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+            (SeriesHandle::Gauge { bits, .. }, MetricKind::Sum) => histogram::add_f64(bits, value),
+            (SeriesHandle::Gauge { bits, .. }, _) => bits.store(value.to_bits(), Ordering::Relaxed),
             (SeriesHandle::Histogram(h), _) => h.record(value),
+        }
+    }
+
+    /// Copies the value into the recorder's handle (before a render).
+    fn sync(&self) {
+        match self {
+            SeriesHandle::Counter { count, handle } => {
+                handle.absolute(count.load(Ordering::Relaxed))
+            }
+            SeriesHandle::Gauge { bits, handle } => {
+                handle.set(f64::from_bits(bits.load(Ordering::Relaxed)))
+            }
+            SeriesHandle::Histogram(_) => {}
         }
     }
 }
@@ -382,14 +426,27 @@ impl SeriesTable {
         let metadata = metrics::Metadata::new(module_path!(), metrics::Level::INFO, None);
         match self.kind {
             MetricKind::Counter => {
-                SeriesHandle::Counter(recorder.register_counter(&key, &metadata))
+                SeriesHandle::counter(recorder.register_counter(&key, &metadata))
             }
             MetricKind::Sum | MetricKind::LastValue => {
-                SeriesHandle::Gauge(recorder.register_gauge(&key, &metadata))
+                SeriesHandle::gauge(recorder.register_gauge(&key, &metadata))
             }
             MetricKind::Distribution => {
                 SeriesHandle::Histogram(BucketHistogram::new(Arc::clone(&self.bounds)))
             }
+        }
+    }
+
+    /// Copies every counter and gauge value into the recorder's handles (before a render).
+    pub(crate) fn sync(&self) {
+        if self.kind == MetricKind::Distribution {
+            return;
+        }
+        for series in self.slots.iter().filter_map(OnceLock::get) {
+            series.handle.sync();
+        }
+        if let Some(overflow) = self.overflow.get() {
+            overflow.sync();
         }
     }
 
@@ -450,6 +507,7 @@ mod tests {
         assert_eq!(stats.series, 3);
         assert!(stats.overflowed);
         assert_eq!(stats.overflow_events, 14);
+        table.sync();
         let text = recorder.handle().render();
         assert!(text.contains("c_total{model=\"m0\"} 2"), "{text}");
         assert!(
@@ -461,6 +519,7 @@ mod tests {
         table
             .handle(&[Value::Str("m1").into()], &recorder)
             .record(MetricKind::Counter, 1.0);
+        table.sync();
         assert!(
             recorder
                 .handle()
@@ -512,6 +571,7 @@ mod tests {
                 .record(MetricKind::LastValue, 8.0);
         }
         assert_eq!(table.stats().series, 4);
+        table.sync();
         let text = recorder.handle().render();
         for label in ["v=\"1\"", "v=\"true\"", "v=\"2.5\"", "v=\"s\""] {
             assert!(text.contains(&format!("g{{{label}}} 8")), "{text}");
@@ -543,6 +603,7 @@ mod tests {
             }
         });
         assert_eq!(table.stats().series, 50);
+        table.sync();
         let text = recorder.handle().render();
         let total: u64 = text
             .lines()
