@@ -177,3 +177,51 @@ fn bind_errors_are_typed_and_name_the_address() {
 fn default_address_is_the_exllm_port() {
     assert_eq!(ServerConfig::default().address, "127.0.0.1:9568");
 }
+
+#[test]
+fn scrapes_during_concurrent_emission_see_exact_totals() {
+    let bus = Bus::new();
+    let reporter = reporter(&bus);
+    let server = reporter.serve(ServerConfig::at("127.0.0.1:0")).unwrap();
+    let addr = server.local_addr();
+    const PER_THREAD: usize = 20_000;
+    std::thread::scope(|s| {
+        for t in 0..2 {
+            let bus = &bus;
+            s.spawn(move || {
+                let model = format!("model-{t}");
+                let md = [
+                    (
+                        llm_telemetry::catalog::keys::PROVIDER,
+                        llm_telemetry::Value::Str("p"),
+                    ),
+                    (
+                        llm_telemetry::catalog::keys::MODEL,
+                        llm_telemetry::Value::Str(&model),
+                    ),
+                ];
+                for _ in 0..PER_THREAD {
+                    bus.execute(
+                        &llm_telemetry::catalog::LLM_CHAT_STOP,
+                        &[(llm_telemetry::catalog::keys::DURATION, 1e6)],
+                        &md,
+                    );
+                }
+            });
+        }
+        for _ in 0..10 {
+            assert_eq!(get(addr, "/metrics").status, 200);
+        }
+    });
+    let body = get(addr, "/metrics").body;
+    for t in 0..2 {
+        let line = format!(
+            "llm_requests_total{{gen_ai_operation_name=\"chat\",gen_ai_provider_name=\"p\",gen_ai_request_model=\"model-{t}\",status=\"ok\"}}"
+        );
+        assert_eq!(
+            common::sample(&body, &line),
+            Some(PER_THREAD as f64),
+            "{body}"
+        );
+    }
+}
