@@ -39,6 +39,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test (all tests, including those against real Prometheus and Phoenix)"
 # Server tests are #[ignore]d in a plain `cargo test`; --include-ignored runs them here, and they
-# fail (not skip) when the server is missing. --test-threads keeps the 2-core machine responsive.
-cargo test --workspace --all-targets -- --include-ignored
+# fail (not skip) when the server is missing. Benches are compiled by clippy above and run with
+# `cargo bench`, not here.
+cargo test --workspace --lib --bins --tests --examples -- --include-ignored
 cargo test --workspace --doc

@@ -80,13 +80,16 @@ pub(crate) struct HandlerEntry {
     failed: std::sync::atomic::AtomicBool,
 }
 
+/// The handlers of one event name, each with its index in [`Table::entries`].
+type Subscribers = Box<[(usize, Arc<HandlerEntry>)]>;
+
 pub(crate) struct Table {
     /// The generation this table was published as.
     pub(crate) generation: u64,
     entries: Vec<Arc<HandlerEntry>>,
     /// Indexed by name id; covers the names registered when the table was built. Each handler
     /// comes with its index in `entries`.
-    by_name: Vec<Box<[(usize, Arc<HandlerEntry>)]>>,
+    by_name: Vec<Subscribers>,
 }
 
 impl Table {
@@ -420,8 +423,11 @@ impl Bus {
                 capacity: l.capacity(),
             }),
         };
-        let mut handlers: Vec<HandlerStats> =
-            table.entries.iter().map(|e| handler_stats(e, true)).collect();
+        let mut handlers: Vec<HandlerStats> = table
+            .entries
+            .iter()
+            .map(|e| handler_stats(e, true))
+            .collect();
         handlers.extend(writer.retired.iter().map(|e| handler_stats(e, false)));
         let c = &self.inner.counters;
         BusStats {
@@ -450,7 +456,7 @@ impl BusInner {
     /// interest cache. Called with the writer lock held.
     fn publish(&self, entries: Vec<Arc<HandlerEntry>>, writer: &mut MutexGuard<'_, Writer>) {
         let names = registered_names();
-        let by_name: Vec<Box<[(usize, Arc<HandlerEntry>)]>> = names
+        let by_name: Vec<Subscribers> = names
             .iter()
             .map(|name| {
                 entries
@@ -463,7 +469,13 @@ impl BusInner {
             .collect();
         let interest: Vec<u8> = by_name
             .iter()
-            .map(|d| if d.is_empty() { INTEREST_NONE } else { INTEREST_SOME })
+            .map(|d| {
+                if d.is_empty() {
+                    INTEREST_NONE
+                } else {
+                    INTEREST_SOME
+                }
+            })
             .collect();
         let any = !entries.is_empty();
         // Table and generation first, interest second: a reader that sees the new interest
@@ -610,7 +622,12 @@ impl BusInner {
 
     /// Detaches a handler that panicked and emits `telemetry.handler.failure`.
     #[cold]
-    fn handler_failed(&self, entry: &HandlerEntry, event: EventName, payload: &Box<dyn Any + Send>) {
+    fn handler_failed(
+        &self,
+        entry: &HandlerEntry,
+        event: EventName,
+        payload: &Box<dyn Any + Send>,
+    ) {
         if entry.failed.swap(true, Ordering::SeqCst) {
             return;
         }
@@ -635,7 +652,10 @@ impl BusInner {
 impl Drop for BusInner {
     fn drop(&mut self) {
         // Workers hold only a weak reference to the bus: tell them to finish and exit.
-        let writer = self.writer.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let writer = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
         for entry in &writer.table.entries {
             if let Some(lane) = &entry.lane {
                 lane.close();

@@ -46,8 +46,7 @@ pub static LLM_EMBED_STOP: StaticEventName = StaticEventName::new("llm.embed.sto
 pub static LLM_REQUEST: StaticSpanName = StaticSpanName::new("llm.request");
 
 /// `llm.stream.first_token`: the first token of a streamed response arrived.
-pub static LLM_STREAM_FIRST_TOKEN: StaticEventName =
-    StaticEventName::new("llm.stream.first_token");
+pub static LLM_STREAM_FIRST_TOKEN: StaticEventName = StaticEventName::new("llm.stream.first_token");
 
 /// `llm.provider.request.*`: one HTTP request to a provider.
 pub static LLM_PROVIDER_REQUEST: StaticSpanName = StaticSpanName::new("llm.provider.request");

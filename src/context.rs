@@ -200,7 +200,9 @@ impl TraceParent {
             return Err(bad());
         }
         let hex = |s: &str| -> Result<(), TraceParentError> {
-            if s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            if s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
                 Ok(())
             } else {
                 Err(TraceParentError::NotHex(header.to_owned()))
@@ -385,7 +387,10 @@ mod tests {
             TraceParent::parse("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
             Err(TraceParentError::ForbiddenVersion(_))
         ));
-        assert!(matches!(TraceParent::parse("garbage"), Err(TraceParentError::Malformed(_))));
+        assert!(matches!(
+            TraceParent::parse("garbage"),
+            Err(TraceParentError::Malformed(_))
+        ));
         assert!(matches!(
             TraceParent::parse("\u{98eef}:Ѩi/.%'<\t`&\u{c3ae9},}x<&9 Ѩ%P\u{21732}{l\"~/¥=x"),
             Err(TraceParentError::NotHex(_))

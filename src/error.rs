@@ -12,7 +12,9 @@ pub enum NameError {
     #[error("event name is empty: use dot-separated segments such as \"llm.chat.stop\"")]
     Empty,
     /// One segment between dots was empty (`"llm..stop"`, `".llm"`, `"llm."`).
-    #[error("event name {name:?} has an empty segment at position {position}: remove the extra dot")]
+    #[error(
+        "event name {name:?} has an empty segment at position {position}: remove the extra dot"
+    )]
     EmptySegment {
         /// The rejected name.
         name: String,
@@ -40,7 +42,9 @@ pub enum NameError {
         max: usize,
     },
     /// Longer than [`crate::MAX_NAME_LEN`] bytes.
-    #[error("event name of {len} bytes is too long; at most {max} bytes are allowed (starts with {prefix:?})")]
+    #[error(
+        "event name of {len} bytes is too long; at most {max} bytes are allowed (starts with {prefix:?})"
+    )]
     TooLong {
         /// Length in bytes.
         len: usize,

@@ -2,9 +2,10 @@
 //! [`OwnedEvent`] the queued lane carries.
 //!
 //! On the inline path nothing here allocates: an [`Event`] borrows the caller's slices. A queued
-//! handler needs the event to outlive the call, so the bus builds one [`OwnedEvent`] (shared by
-//! every queued handler of that event). Its measurements and metadata sit in inline arrays and its
-//! strings in one inline arena, so a typical event costs exactly one allocation: the `Arc` itself.
+//! handler needs the event to outlive the call, so the bus copies it into an [`OwnedEvent`] slot of
+//! that handler's ring. The slot's buffers (measurements, metadata, one string arena) keep their
+//! capacity from one use to the next, so once the ring has gone round once, queuing an event
+//! allocates nothing.
 
 use std::fmt;
 
@@ -243,9 +244,9 @@ enum Slot {
 #[derive(Clone)]
 pub struct OwnedEvent {
     name: EventName,
-    measurements: SmallVec<[(&'static str, f64); 8]>,
-    metadata: SmallVec<[(&'static str, Slot); 8]>,
-    strings: SmallVec<[u8; 192]>,
+    measurements: Vec<(&'static str, f64)>,
+    metadata: Vec<(&'static str, Slot)>,
+    strings: Vec<u8>,
     span: Option<SpanContext>,
     depth: u8,
 }
@@ -257,16 +258,21 @@ impl OwnedEvent {
         owned
     }
 
-    /// An empty event, to be filled (the queued lane recycles these).
+    /// An empty event, to be filled.
     pub(crate) fn empty(name: EventName) -> Self {
         Self {
             name,
-            measurements: SmallVec::new(),
-            metadata: SmallVec::new(),
-            strings: SmallVec::new(),
+            measurements: Vec::new(),
+            metadata: Vec::new(),
+            strings: Vec::new(),
             span: None,
             depth: 0,
         }
+    }
+
+    /// An empty slot of the queued lane's ring.
+    pub(crate) fn placeholder() -> Self {
+        Self::empty(EventName::placeholder())
     }
 
     /// Overwrites this event with a copy of `event`, reusing its buffers.
@@ -296,14 +302,20 @@ impl OwnedEvent {
         }
     }
 
-    /// Empties it, keeping the buffers; drops a very large string buffer so a single huge event
-    /// does not pin its memory in the free list.
+    /// Empties it, keeping the buffers; drops unusually large buffers so that one huge event
+    /// does not pin its memory in a ring slot.
     pub(crate) fn clear(&mut self) {
         self.measurements.clear();
         self.metadata.clear();
         self.strings.clear();
         if self.strings.capacity() > 64 * 1024 {
-            self.strings = SmallVec::new();
+            self.strings = Vec::new();
+        }
+        if self.metadata.capacity() > 64 {
+            self.metadata = Vec::new();
+        }
+        if self.measurements.capacity() > 64 {
+            self.measurements = Vec::new();
         }
     }
 
@@ -421,7 +433,10 @@ mod tests {
     #[test]
     fn later_metadata_overrides_earlier() {
         let name = EventName::new("test.owned.override").unwrap();
-        let md = [("status", Value::Str("ok")), ("status", Value::Str("cancelled"))];
+        let md = [
+            ("status", Value::Str("ok")),
+            ("status", Value::Str("cancelled")),
+        ];
         let e = Event::new(name, &[], &md, None);
         assert_eq!(e.str("status"), Some("cancelled"));
         assert_eq!(e.to_owned_event().str("status"), Some("cancelled"));

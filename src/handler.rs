@@ -61,8 +61,10 @@ impl Delivery {
         }
     }
 
-    /// The default queue capacity: 65,536 events (one pointer each, about 1 MiB of slots).
-    pub const DEFAULT_CAPACITY: usize = 65_536;
+    /// The default queue capacity: 16,384 events. Each slot takes about 150 bytes plus the
+    /// buffers it has grown to hold the largest event it carried (under 1 KiB for typical LLM
+    /// events), so a full default queue holds a few MiB.
+    pub const DEFAULT_CAPACITY: usize = 16_384;
 }
 
 /// One attached handler, as `list_handlers` reports it.

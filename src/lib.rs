@@ -45,6 +45,7 @@ pub mod handler;
 pub mod instrument;
 pub mod name;
 mod queue;
+mod ring;
 mod snapshot;
 pub mod span;
 pub mod stats;
@@ -67,7 +68,11 @@ pub use stats::{BusStats, HandlerStats, QueueStats};
 
 /// Emits an event on the process-wide [`Bus::global`].
 #[inline(always)]
-pub fn execute<N: Into<EventName>>(name: N, measurements: Measurements<'_>, metadata: Metadata<'_>) {
+pub fn execute<N: Into<EventName>>(
+    name: N,
+    measurements: Measurements<'_>,
+    metadata: Metadata<'_>,
+) {
     if Bus::global_is_active() {
         Bus::global().execute(name, measurements, metadata)
     }

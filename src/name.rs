@@ -31,7 +31,8 @@ struct NameEntry {
 }
 
 /// Registered names by id. Each slot is written once, when its name is registered.
-static ENTRIES: [OnceLock<NameEntry>; MAX_EVENT_NAMES] = [const { OnceLock::new() }; MAX_EVENT_NAMES];
+static ENTRIES: [OnceLock<NameEntry>; MAX_EVENT_NAMES] =
+    [const { OnceLock::new() }; MAX_EVENT_NAMES];
 
 /// A validated, interned event name such as `llm.chat.stop`.
 ///
@@ -89,6 +90,11 @@ impl EventName {
             Some(dot) => &text[..dot],
             None => "",
         }
+    }
+
+    /// A name used only to initialise empty event slots (never delivered).
+    pub(crate) const fn placeholder() -> Self {
+        EventName { id: 0 }
     }
 
     /// The dense registry id, used to index per-name tables.
@@ -507,7 +513,17 @@ mod tests {
 
     #[test]
     fn const_validation_agrees_with_runtime_validation() {
-        for text in ["a", "a.b", "a..b", ".a", "a.", "a b", "llm.chat.stop", "x-y_z.1", "ü"] {
+        for text in [
+            "a",
+            "a.b",
+            "a..b",
+            ".a",
+            "a.",
+            "a b",
+            "llm.chat.stop",
+            "x-y_z.1",
+            "ü",
+        ] {
             assert_eq!(
                 is_valid_name_const(text),
                 validate_event_name(text).is_ok(),

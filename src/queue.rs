@@ -1,14 +1,13 @@
 //! The queued lane: a bounded lock-free queue per queued handler and the worker thread that
 //! drains it.
 //!
-//! Producers copy the event into a recycled `Box<OwnedEvent>` taken from the lane's free list
-//! (after warm-up no allocation at all: the boxes keep their buffers) and push it with one
-//! compare-and-swap (`crossbeam_queue::ArrayQueue`); a full queue refuses the push and the bus counts
-//! the drop, so an emitter never waits. The worker hands each event to the handler, clears it and
-//! returns the box to the free list. When the queue runs dry the worker spins for a few
-//! microseconds, then parks; a producer unparks it only when it has announced that it sleeps, so a
-//! busy lane costs producers no syscall. Flushing waits until the queue is empty and the worker is
-//! idle.
+//! Producers claim a slot of the lane's [`Ring`] with one compare-and-swap and copy the event
+//! into it in place (after the ring has gone round once, no allocation at all: the slots keep their
+//! buffers); a full ring refuses the push and the bus counts the drop, so an emitter never waits.
+//! The worker hands each event to the handler in its slot, then releases the slot. When the ring
+//! runs dry the worker spins for a few microseconds, then parks; a producer unparks it only when it
+//! has announced that it sleeps, so a busy lane costs producers no syscall. Flushing waits until the
+//! ring is empty and the worker is idle.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -16,7 +15,7 @@ use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use crate::event::{Event, OwnedEvent};
-use crossbeam_queue::ArrayQueue;
+use crate::ring::Ring;
 
 /// How long a sleeping worker waits before it looks at its queue again on its own: a safety net;
 /// producers wake it explicitly.
@@ -26,12 +25,8 @@ const PARK_TIMEOUT: Duration = Duration::from_millis(50);
 /// never needs a wake-up syscall, short enough not to burn a core when the stream stops.
 const SPIN_BEFORE_PARK: Duration = Duration::from_micros(50);
 
-/// The most recycled event boxes a lane keeps.
-const MAX_FREE: usize = 1024;
-
 pub(crate) struct Lane {
-    queue: ArrayQueue<Box<OwnedEvent>>,
-    free: ArrayQueue<Box<OwnedEvent>>,
+    queue: Ring,
     /// The worker announced it is about to park: producers must unpark it.
     sleeping: AtomicBool,
     /// The worker holds no event: together with an empty queue, everything pushed was handled.
@@ -45,8 +40,7 @@ pub(crate) struct Lane {
 impl Lane {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            queue: ArrayQueue::new(capacity),
-            free: ArrayQueue::new(capacity.clamp(1, MAX_FREE)),
+            queue: Ring::new(capacity),
             sleeping: AtomicBool::new(false),
             idle: AtomicBool::new(true),
             closing: AtomicBool::new(false),
@@ -69,7 +63,7 @@ impl Lane {
             .spawn(move || {
                 if !lane.run(&mut deliver) {
                     let mut abandoned = 0;
-                    while lane.queue.pop().is_some() {
+                    while lane.queue.pop_with(|_| ()).is_some() {
                         abandoned += 1;
                     }
                     lane.idle.store(true, Ordering::SeqCst);
@@ -86,13 +80,10 @@ impl Lane {
     fn run(&self, deliver: &mut impl FnMut(&OwnedEvent) -> bool) -> bool {
         loop {
             self.idle.store(false, Ordering::SeqCst);
-            while let Some(mut event) = self.queue.pop() {
-                if !deliver(&event) {
+            while let Some(delivered) = self.queue.pop_with(&mut *deliver) {
+                if !delivered {
                     return false;
                 }
-                event.clear();
-                // A full free list means enough boxes are in circulation: let this one go.
-                let _ = self.free.push(event);
             }
             if self.closing.load(Ordering::SeqCst) && self.queue.is_empty() {
                 self.idle.store(true, Ordering::SeqCst);
@@ -123,18 +114,11 @@ impl Lane {
     /// counts the drop).
     #[inline]
     pub(crate) fn push(&self, event: &Event<'_>, depth: u8) -> bool {
-        // A full queue is the flood case: refuse before copying anything, so that dropping is
-        // the cheapest thing the emitter can do.
-        if self.closing.load(Ordering::Relaxed) || self.queue.is_full() {
+        if self.closing.load(Ordering::Relaxed) {
             return false;
         }
-        let mut owned = match self.free.pop() {
-            Some(recycled) => recycled,
-            None => Box::new(OwnedEvent::empty(event.name())),
-        };
-        owned.fill_from(event, depth);
-        if let Err(owned) = self.queue.push(owned) {
-            let _ = self.free.push(owned);
+        // A full ring refuses before anything is copied: dropping is the emitter's cheapest path.
+        if !self.queue.push(|slot| slot.fill_from(event, depth)) {
             return false;
         }
         // The push's compare-and-swap is SeqCst; paired with the worker's SeqCst store of

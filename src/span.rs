@@ -271,10 +271,9 @@ impl Live<'_> {
 
     fn into_owned(self) -> Live<'static> {
         let owned = match self.start_metadata {
-            StartMetadata::Borrowed(md) => OwnedEvent::from_event(
-                &Event::new(self.name.start, &[], md, Some(self.context)),
-                0,
-            ),
+            StartMetadata::Borrowed(md) => {
+                OwnedEvent::from_event(&Event::new(self.name.start, &[], md, Some(self.context)), 0)
+            }
             StartMetadata::Owned(o) => o,
         };
         Live {
@@ -302,9 +301,21 @@ impl Live<'_> {
         measurements.push((keys::MONOTONIC_TIME, monotonic_nanos(now) as f64));
         measurements.extend_from_slice(&recorder.measurements);
         let emit = |start: &[(&'static str, Value<'_>)]| {
+            // Start metadata first, then what the code recorded, then `extra`; a later value
+            // replaces an earlier one of the same key, so each key appears once.
+            let overridden = |key: &str| {
+                recorder.metadata.iter().any(|(k, _)| *k == key)
+                    || extra.iter().any(|(k, _)| *k == key)
+            };
             let mut metadata: SmallVec<[(&'static str, Value<'_>); 24]> = SmallVec::new();
-            metadata.extend_from_slice(start);
-            metadata.extend(recorder.metadata.iter().map(|(k, v)| (*k, v.as_value())));
+            metadata.extend(start.iter().copied().filter(|(k, _)| !overridden(k)));
+            metadata.extend(
+                recorder
+                    .metadata
+                    .iter()
+                    .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
+                    .map(|(k, v)| (*k, v.as_value())),
+            );
             metadata.extend_from_slice(extra);
             let name = match failure {
                 None => self.name.stop,
@@ -425,7 +436,12 @@ impl Bus {
     /// Wraps `future` in a span: start when this is called, the span current on every poll,
     /// stop when it completes, exception if a poll panics, stop with `status = "cancelled"` if it
     /// is dropped unfinished.
-    pub fn span_async<N, F>(&self, name: N, metadata: Metadata<'_>, future: F) -> SpanFuture<F, AlwaysOk>
+    pub fn span_async<N, F>(
+        &self,
+        name: N,
+        metadata: Metadata<'_>,
+        future: F,
+    ) -> SpanFuture<F, AlwaysOk>
     where
         N: Into<SpanName>,
         F: Future,

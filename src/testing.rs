@@ -98,7 +98,13 @@ impl Capture {
     pub fn wait_for(&self, count: usize, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            if self.events.lock().unwrap_or_else(PoisonError::into_inner).len() >= count {
+            if self
+                .events
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len()
+                >= count
+            {
                 return true;
             }
             if Instant::now() >= deadline {

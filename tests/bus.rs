@@ -25,7 +25,10 @@ fn duplicate_id_is_rejected_and_unknown_detach_is_not_found() {
         bus.attach("h", "x.y.z", noop, Delivery::Inline),
         Err(AttachError::AlreadyExists("h".into()))
     );
-    assert_eq!(bus.detach("nope"), Err(DetachError::NotFound("nope".into())));
+    assert_eq!(
+        bus.detach("nope"),
+        Err(DetachError::NotFound("nope".into()))
+    );
     bus.detach("h").unwrap();
     assert_eq!(bus.detach("h"), Err(DetachError::NotFound("h".into())));
     // The id is free again.
@@ -47,20 +50,36 @@ fn invalid_patterns_and_options_are_typed_errors() {
         bus.attach("h", "a.b", noop, Delivery::Queued { capacity: 0 }),
         Err(AttachError::ZeroCapacity { .. })
     ));
-    let message = bus.attach("h", "a b", noop, Delivery::Inline).unwrap_err().to_string();
+    let message = bus
+        .attach("h", "a b", noop, Delivery::Inline)
+        .unwrap_err()
+        .to_string();
     assert!(message.contains("a b"), "{message}");
-    assert!(bus.list_handlers("").is_empty(), "failed attaches leave nothing behind");
+    assert!(
+        bus.list_handlers("").is_empty(),
+        "failed attaches leave nothing behind"
+    );
 }
 
 #[test]
 fn list_handlers_filters_by_prefix() {
     let bus = Bus::new();
-    bus.attach("chat", "llm.chat.stop", noop, Delivery::Inline).unwrap();
-    bus.attach_many("cache", &["cache.lookup.hit", "cache.lookup.miss"], noop, Delivery::queued())
+    bus.attach("chat", "llm.chat.stop", noop, Delivery::Inline)
         .unwrap();
-    bus.attach("all-llm", "llm.*", noop, Delivery::Inline).unwrap();
+    bus.attach_many(
+        "cache",
+        &["cache.lookup.hit", "cache.lookup.miss"],
+        noop,
+        Delivery::queued(),
+    )
+    .unwrap();
+    bus.attach("all-llm", "llm.*", noop, Delivery::Inline)
+        .unwrap();
     let ids = |prefix: &str| -> Vec<String> {
-        bus.list_handlers(prefix).into_iter().map(|h| h.id).collect()
+        bus.list_handlers(prefix)
+            .into_iter()
+            .map(|h| h.id)
+            .collect()
     };
     assert_eq!(ids(""), ["chat", "cache", "all-llm"]);
     assert_eq!(ids("llm"), ["chat", "all-llm"]);
@@ -85,27 +104,31 @@ fn handler_receives_exactly_the_measurements_and_metadata() {
         ("t", Value::Float(0.25)),
         ("stream", Value::Bool(false)),
     ];
-    bus.execute(&name("test.exact.event"), &measurements, &metadata);
+    bus.execute(name("test.exact.event"), &measurements, &metadata);
     let events = capture.events();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].measurements(), &measurements);
     assert_eq!(events[0].metadata().collect::<Vec<_>>(), metadata);
     assert_eq!(events[0].span(), None);
     // Other events are not delivered.
-    bus.execute(&name("test.exact.other"), &[], &[]);
+    bus.execute(name("test.exact.other"), &[], &[]);
     assert_eq!(capture.events().len(), 1);
 }
 
 #[test]
 fn a_handler_attached_to_several_events_receives_all_of_them() {
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["test.multi.a", "test.multi.b", "test.wild.*.stop"]).unwrap();
-    bus.execute(&name("test.multi.a"), &[], &[]);
-    bus.execute(&name("test.multi.b"), &[], &[]);
-    bus.execute(&name("test.multi.c"), &[], &[]);
-    bus.execute(&name("test.wild.x.stop"), &[], &[]);
-    bus.execute(&name("test.wild.x.start"), &[], &[]);
-    assert_eq!(capture.names(), ["test.multi.a", "test.multi.b", "test.wild.x.stop"]);
+    let capture =
+        Capture::attach(&bus, &["test.multi.a", "test.multi.b", "test.wild.*.stop"]).unwrap();
+    bus.execute(name("test.multi.a"), &[], &[]);
+    bus.execute(name("test.multi.b"), &[], &[]);
+    bus.execute(name("test.multi.c"), &[], &[]);
+    bus.execute(name("test.wild.x.stop"), &[], &[]);
+    bus.execute(name("test.wild.x.start"), &[], &[]);
+    assert_eq!(
+        capture.names(),
+        ["test.multi.a", "test.multi.b", "test.wild.x.stop"]
+    );
 }
 
 #[test]
@@ -139,12 +162,20 @@ fn failing_handler_is_detached_everywhere_and_failure_is_emitted() {
     let after = Capture::attach(&bus, &["test.fail.*"]).unwrap();
 
     // The emitter never sees the panic.
-    bus.execute(&name("test.fail.a"), &[], &[]);
-    bus.execute(&name("test.fail.b"), &[], &[]);
+    bus.execute(name("test.fail.a"), &[], &[]);
+    bus.execute(name("test.fail.b"), &[], &[]);
 
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "detached after the first panic, from every event");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "detached after the first panic, from every event"
+    );
     assert_eq!(before.names(), ["test.fail.a", "test.fail.b"]);
-    assert_eq!(after.names(), ["test.fail.a", "test.fail.b"], "handlers after it still run");
+    assert_eq!(
+        after.names(),
+        ["test.fail.a", "test.fail.b"],
+        "handlers after it still run"
+    );
     assert!(bus.list_handlers("").iter().all(|h| h.id != "boom"));
 
     let failure = failures.events();
@@ -184,7 +215,7 @@ fn failing_queued_handler_is_detached_and_failure_is_emitted() {
     )
     .unwrap();
     for n in 0..10 {
-        bus.execute(&name("test.qfail.event"), &[("n", n as f64)], &[]);
+        bus.execute(name("test.qfail.event"), &[("n", n as f64)], &[]);
     }
     all_queued.wait();
     assert!(failures.wait_for(1, Duration::from_secs(10)));
@@ -200,7 +231,11 @@ fn failing_queued_handler_is_detached_and_failure_is_emitted() {
         }
         std::thread::sleep(Duration::from_millis(2));
     };
-    assert_eq!((h.delivered, h.failed, h.dropped), (3, 1, 6), "the six queued after the poison are counted as dropped");
+    assert_eq!(
+        (h.delivered, h.failed, h.dropped),
+        (3, 1, 6),
+        "the six queued after the poison are counted as dropped"
+    );
 }
 
 #[test]
@@ -260,8 +295,14 @@ fn non_finite_measurements_are_removed_and_counted() {
     let bus = Bus::new();
     let capture = Capture::attach(&bus, &["test.nan.event"]).unwrap();
     bus.execute(
-        &name("test.nan.event"),
-        &[("a", 1.0), ("b", f64::NAN), ("c", f64::INFINITY), ("d", f64::NEG_INFINITY), ("e", 2.0)],
+        name("test.nan.event"),
+        &[
+            ("a", 1.0),
+            ("b", f64::NAN),
+            ("c", f64::INFINITY),
+            ("d", f64::NEG_INFINITY),
+            ("e", 2.0),
+        ],
         &[("model", Value::Str("m"))],
     );
     let events = capture.events();
@@ -291,8 +332,16 @@ fn queued_handler_receives_owned_events_in_order() {
     .unwrap();
     let long = "y".repeat(4096);
     for i in 0..500 {
-        let text = if i % 100 == 0 { long.clone() } else { format!("text-{i}") };
-        bus.execute(&name("test.queued.event"), &[("i", i as f64)], &[("text", Value::Str(&text))]);
+        let text = if i % 100 == 0 {
+            long.clone()
+        } else {
+            format!("text-{i}")
+        };
+        bus.execute(
+            name("test.queued.event"),
+            &[("i", i as f64)],
+            &[("text", Value::Str(&text))],
+        );
     }
     assert!(bus.flush(Duration::from_secs(10)));
     let seen = seen.lock().unwrap();
@@ -332,7 +381,7 @@ fn full_queue_drops_and_counts_without_blocking_the_emitter() {
     )
     .unwrap();
     for _ in 0..1000 {
-        bus.execute(&name("test.full.event"), &[], &[]);
+        bus.execute(name("test.full.event"), &[], &[]);
     }
     // The emitter returned although the handler is stuck: the queue held 8, the worker 1.
     let stats = bus.stats();
@@ -342,7 +391,11 @@ fn full_queue_drops_and_counts_without_blocking_the_emitter() {
     gate.wait();
     assert!(bus.flush(Duration::from_secs(10)));
     let h = bus.stats().handler("stuck").cloned().unwrap();
-    assert_eq!(h.delivered + h.dropped, 1000, "every event is either delivered or counted");
+    assert_eq!(
+        h.delivered + h.dropped,
+        1000,
+        "every event is either delivered or counted"
+    );
 }
 
 #[test]
@@ -359,13 +412,13 @@ fn flush_times_out_when_a_handler_hangs_and_shutdown_reports_it() {
         Delivery::Queued { capacity: 4 },
     )
     .unwrap();
-    bus.execute(&name("test.hang.event"), &[], &[]);
+    bus.execute(name("test.hang.event"), &[], &[]);
     assert!(!bus.flush(Duration::from_millis(100)));
     release.wait();
     assert!(bus.flush(Duration::from_secs(10)));
     assert!(bus.shutdown(Duration::from_secs(5)));
     // After shutdown, queued events are dropped and counted; attach is refused.
-    bus.execute(&name("test.hang.event"), &[], &[]);
+    bus.execute(name("test.hang.event"), &[], &[]);
     assert_eq!(bus.stats().handler("slow").unwrap().dropped, 1);
     assert!(matches!(
         bus.attach("late", "a.b", noop, Delivery::Inline),
@@ -389,10 +442,10 @@ fn detach_of_a_queued_handler_delivers_what_was_queued() {
     )
     .unwrap();
     for _ in 0..100 {
-        bus.execute(&name("test.detachq.event"), &[], &[]);
+        bus.execute(name("test.detachq.event"), &[], &[]);
     }
     bus.detach("q").unwrap();
-    bus.execute(&name("test.detachq.event"), &[], &[]);
+    bus.execute(name("test.detachq.event"), &[], &[]);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while count.load(Ordering::SeqCst) < 100 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(2));
@@ -405,7 +458,7 @@ fn detach_of_a_queued_handler_delivers_what_was_queued() {
 fn global_bus_and_emit_macro() {
     let bus = Bus::global();
     let capture = Capture::attach(bus, &["test.global.event"]).unwrap();
-    llm_telemetry::execute(&name("test.global.event"), &[("x", 1.0)], &[]);
+    llm_telemetry::execute(name("test.global.event"), &[("x", 1.0)], &[]);
     let model = String::from("gpt-4o");
     llm_telemetry::emit!(*bus, &name("test.global.event"), ["y" => 2], [keys::MODEL => &model, "n" => 3]);
     let events = capture.events();
@@ -435,15 +488,17 @@ fn events_inside_a_span_carry_its_context() {
 #[test]
 fn inline_delivered_counts_are_exact_once_threads_finish() {
     let bus = Bus::new();
-    bus.attach("a", "test.count.*", noop, Delivery::Inline).unwrap();
-    bus.attach("b", "test.count.one", noop, Delivery::Inline).unwrap();
+    bus.attach("a", "test.count.*", noop, Delivery::Inline)
+        .unwrap();
+    bus.attach("b", "test.count.one", noop, Delivery::Inline)
+        .unwrap();
     let threads: Vec<_> = (0..3)
         .map(|_| {
             let bus = bus.clone();
             std::thread::spawn(move || {
                 for _ in 0..1001 {
-                    bus.execute(&name("test.count.one"), &[], &[]);
-                    bus.execute(&name("test.count.two"), &[], &[]);
+                    bus.execute(name("test.count.one"), &[], &[]);
+                    bus.execute(name("test.count.two"), &[], &[]);
                 }
             })
         })
@@ -453,15 +508,15 @@ fn inline_delivered_counts_are_exact_once_threads_finish() {
     }
     // Threads that exited published everything; this thread emits a few more.
     for _ in 0..5 {
-        bus.execute(&name("test.count.one"), &[], &[]);
+        bus.execute(name("test.count.one"), &[], &[]);
     }
     let stats = bus.stats();
     assert_eq!(stats.handler("a").unwrap().delivered, 3 * 2002 + 5);
     assert_eq!(stats.handler("b").unwrap().delivered, 3 * 1001 + 5);
     // A detach in between (new snapshot) loses nothing either.
     bus.attach("c", "other.x", noop, Delivery::Inline).unwrap();
-    bus.execute(&name("test.count.one"), &[], &[]);
+    bus.execute(name("test.count.one"), &[], &[]);
     bus.detach("c").unwrap();
-    bus.execute(&name("test.count.one"), &[], &[]);
+    bus.execute(name("test.count.one"), &[], &[]);
     assert_eq!(bus.stats().handler("b").unwrap().delivered, 3 * 1001 + 7);
 }

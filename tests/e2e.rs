@@ -27,7 +27,10 @@ fn service_binary() -> PathBuf {
         .get_or_init(|| {
             let exe = std::env::current_exe().expect("test executable path");
             // target/<profile>/deps/e2e-<hash> → target/<profile>/examples/inference_service
-            let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
+            let profile_dir = exe
+                .parent()
+                .and_then(|d| d.parent())
+                .expect("target/<profile>");
             let binary = profile_dir.join("examples").join("inference_service");
             let release = profile_dir.file_name().is_some_and(|n| n == "release");
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -38,9 +41,18 @@ fn service_binary() -> PathBuf {
             if release {
                 build.arg("--release");
             }
-            let status = build.status().expect("run cargo build --example inference_service");
-            assert!(status.success(), "building the inference_service example failed");
-            assert!(binary.exists(), "{} is missing after the build", binary.display());
+            let status = build
+                .status()
+                .expect("run cargo build --example inference_service");
+            assert!(
+                status.success(),
+                "building the inference_service example failed"
+            );
+            assert!(
+                binary.exists(),
+                "{} is missing after the build",
+                binary.display()
+            );
             binary
         })
         .clone()
@@ -51,7 +63,10 @@ fn run_service(args: &[&str], env: &[(&str, &str)]) -> Output {
     command.args(args).stdin(Stdio::null());
     // Keep the developer's own settings out of the test.
     for (key, _) in std::env::vars() {
-        if key.starts_with("LLM_TELEMETRY_") || key.starts_with("OTEL_") || key.starts_with("PHOENIX_") {
+        if key.starts_with("LLM_TELEMETRY_")
+            || key.starts_with("OTEL_")
+            || key.starts_with("PHOENIX_")
+        {
             command.env_remove(key);
         }
     }
@@ -64,11 +79,18 @@ fn run_service(args: &[&str], env: &[(&str, &str)]) -> Output {
 fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )?;
     let mut raw = String::new();
     stream.read_to_string(&mut raw)?;
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     Ok((status, body.to_owned()))
 }
 
@@ -77,7 +99,11 @@ fn promtool() -> PathBuf {
         return PathBuf::from(path);
     }
     std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("promtool")).find(|p| p.is_file()))
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join("promtool"))
+                .find(|p| p.is_file())
+        })
         .expect("promtool not found: set LLM_TELEMETRY_PROMTOOL or run scripts/test-all.sh")
 }
 
@@ -93,7 +119,10 @@ fn promtool_check(text: &str) {
     let input = text.to_owned();
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
     let out = child.wait_with_output().expect("promtool output");
-    writer.join().expect("writer thread").expect("write to promtool");
+    writer
+        .join()
+        .expect("writer thread")
+        .expect("write to promtool");
     assert!(
         out.status.success(),
         "promtool check metrics failed:\n{}\n{}",
@@ -134,7 +163,9 @@ fn inference_service_end_to_end() {
         std::thread::sleep(Duration::from_secs(3));
         while Instant::now() < deadline {
             if let Ok((200, body)) = http_get(metrics_port, "/metrics") {
-                if body.contains("llm_cost_usd_total") && body.contains("gen_ai_client_time_to_first_token_seconds") {
+                if body.contains("llm_cost_usd_total")
+                    && body.contains("gen_ai_client_time_to_first_token_seconds")
+                {
                     return Some(body);
                 }
                 last = Some(body);
@@ -144,15 +175,31 @@ fn inference_service_end_to_end() {
         last
     });
     let output = run_service(
-        &["--seconds", "6", "--set", &listen, "--set", "log.format=json", "--set", "tracing.service_name=e2e"],
+        &[
+            "--seconds",
+            "6",
+            "--set",
+            &listen,
+            "--set",
+            "log.format=json",
+            "--set",
+            "tracing.service_name=e2e",
+        ],
         &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)],
     );
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(output.status.success(), "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", output.status);
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
 
     // /metrics: valid for promtool, and every default metric present with data.
-    let metrics = scraper.join().expect("scraper thread").expect("/metrics answered while the service ran");
+    let metrics = scraper
+        .join()
+        .expect("scraper thread")
+        .expect("/metrics answered while the service ran");
     promtool_check(&metrics);
     for name in [
         "gen_ai_client_operation_duration_seconds_count",
@@ -165,15 +212,22 @@ fn inference_service_end_to_end() {
         "llm_cost_usd_total",
         "llm_provider_requests_total",
     ] {
-        assert!(sum_of(&metrics, name) > 0.0, "{name} missing or zero in /metrics:\n{metrics}");
+        assert!(
+            sum_of(&metrics, name) > 0.0,
+            "{name} missing or zero in /metrics:\n{metrics}"
+        );
     }
-    assert!(metrics.contains("# TYPE llm_cache_hits_total counter"), "{metrics}");
+    assert!(
+        metrics.contains("# TYPE llm_cache_hits_total counter"),
+        "{metrics}"
+    );
     assert!(metrics.contains("# TYPE gen_ai_client_operation_duration_seconds histogram"));
 
     // The log: every line on stderr is a JSON object with the documented fields.
     let mut lines = 0;
     for line in stderr.lines() {
-        let json: Json = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        let json: Json =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
         for field in ["timestamp", "level", "event", "measurements", "metadata"] {
             assert!(json.get(field).is_some(), "{field} missing: {line}");
         }
@@ -182,12 +236,29 @@ fn inference_service_end_to_end() {
     assert!(lines > 10, "only {lines} log lines:\n{stderr}");
 
     // Cost: the events sum to the tracker's exact total, and both budgets were crossed.
-    let cost_line = stdout.lines().find(|l| l.starts_with("cost events")).expect("cost line in the summary");
-    let numbers: Vec<f64> = cost_line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
-    let [events, sum, total] = numbers[..] else { panic!("unexpected cost line: {cost_line}") };
+    let cost_line = stdout
+        .lines()
+        .find(|l| l.starts_with("cost events"))
+        .expect("cost line in the summary");
+    let numbers: Vec<f64> = cost_line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [events, sum, total] = numbers[..] else {
+        panic!("unexpected cost line: {cost_line}")
+    };
     assert!(events > 0.0, "{cost_line}");
-    assert!((sum - total).abs() < 1e-9, "cost events sum {sum} != tracker total {total}");
-    assert_eq!(stdout.matches("crossed: llm.cost.threshold_exceeded emitted").count(), 2, "{stdout}");
+    assert!(
+        (sum - total).abs() < 1e-9,
+        "cost events sum {sum} != tracker total {total}"
+    );
+    assert_eq!(
+        stdout
+            .matches("crossed: llm.cost.threshold_exceeded emitted")
+            .count(),
+        2,
+        "{stdout}"
+    );
 
     // Phoenix: each tenant has its project; a generate span nested under its request span carries
     // the attributes of both conventions.
@@ -200,7 +271,8 @@ fn inference_service_end_to_end() {
         });
         let request_id = request["context"]["span_id"].clone();
         let generate = find(&spans, "generate span under a request", |s| {
-            s["parent_id"] == request_id && s["attributes"]["gen_ai.operation.name"] == "text_completion"
+            s["parent_id"] == request_id
+                && s["attributes"]["gen_ai.operation.name"] == "text_completion"
         });
         let attributes = &generate["attributes"];
         for key in [
@@ -217,7 +289,10 @@ fn inference_service_end_to_end() {
         // Phoenix keeps `openinference.span.kind` in its own column.
         assert_eq!(generate["span_kind"], "LLM", "{generate}");
         assert_eq!(request["span_kind"], "CHAIN", "{request}");
-        assert_eq!(generate["context"]["trace_id"], request["context"]["trace_id"]);
+        assert_eq!(
+            generate["context"]["trace_id"],
+            request["context"]["trace_id"]
+        );
         assert_eq!(attributes["gen_ai.request.model"], "gpt-4o-mini");
         assert!(spans.iter().all(|s| s["attributes"]["tenant"].is_null() || s["attributes"]["tenant"] == tenant));
         assert!(
@@ -233,36 +308,60 @@ fn bad_configuration_is_a_clear_error() {
     let out = run_service(&["--seconds", "1", "--set", "level=loud"], &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("level") && stderr.contains("loud") && stderr.contains("verbose"), "{stderr}");
+    assert!(
+        stderr.contains("level") && stderr.contains("loud") && stderr.contains("verbose"),
+        "{stderr}"
+    );
 
     // A bad value in an environment variable names the variable.
-    let out = run_service(&["--seconds", "1"], &[("LLM_TELEMETRY_TRACING_SAMPLE_RATE", "2.5")]);
+    let out = run_service(
+        &["--seconds", "1"],
+        &[("LLM_TELEMETRY_TRACING_SAMPLE_RATE", "2.5")],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("LLM_TELEMETRY_TRACING_SAMPLE_RATE") && stderr.contains("2.5"), "{stderr}");
+    assert!(
+        stderr.contains("LLM_TELEMETRY_TRACING_SAMPLE_RATE") && stderr.contains("2.5"),
+        "{stderr}"
+    );
 
     // A bad configuration file names the file and the key.
     let dir = std::env::temp_dir().join(format!("llm-telemetry-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let file = dir.join("bad.toml");
     std::fs::write(&file, "[metrics]\nlisten = \"not an address\"\n").expect("write config");
-    let out = run_service(&["--seconds", "1"], &[("LLM_TELEMETRY_CONFIG", file.to_str().expect("utf-8 path"))]);
+    let out = run_service(
+        &["--seconds", "1"],
+        &[("LLM_TELEMETRY_CONFIG", file.to_str().expect("utf-8 path"))],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("bad.toml") && stderr.contains("metrics.listen"), "{stderr}");
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("metrics.listen"),
+        "{stderr}"
+    );
 
     std::fs::write(&file, "[metrics]\nlisten_on = \"127.0.0.1:1\"\n").expect("write config");
-    let out = run_service(&["--seconds", "1"], &[("LLM_TELEMETRY_CONFIG", file.to_str().expect("utf-8 path"))]);
+    let out = run_service(
+        &["--seconds", "1"],
+        &[("LLM_TELEMETRY_CONFIG", file.to_str().expect("utf-8 path"))],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("listen_on"), "unknown keys are named: {stderr}");
+    assert!(
+        stderr.contains("listen_on"),
+        "unknown keys are named: {stderr}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 
     // Bad command-line options: usage error, exit 2.
     let out = run_service(&["--seconds", "soon"], &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("--seconds") && stderr.contains("soon"), "{stderr}");
+    assert!(
+        stderr.contains("--seconds") && stderr.contains("soon"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -273,7 +372,10 @@ fn a_taken_metrics_port_is_a_clear_error() {
     let out = run_service(&["--seconds", "1", "--set", &listen], &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "the error names the address: {stderr}");
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{port}")),
+        "the error names the address: {stderr}"
+    );
 }
 
 #[test]
@@ -282,10 +384,22 @@ fn runs_without_any_collector_and_exits_cleanly() {
     let dead = phoenix::free_port();
     let metrics = phoenix::free_port();
     let out = run_service(
-        &["--seconds", "2", "--set", &format!("metrics.listen=127.0.0.1:{metrics}")],
-        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://127.0.0.1:{dead}"))],
+        &[
+            "--seconds",
+            "2",
+            "--set",
+            &format!("metrics.listen=127.0.0.1:{metrics}"),
+        ],
+        &[(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            &format!("http://127.0.0.1:{dead}"),
+        )],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("inference_service summary"), "{stdout}");
 }

@@ -713,12 +713,10 @@ impl<T: Unpin> std::future::Future for PendingOnce<T> {
     }
 }
 
-fn pending_once<T>(
-    value: T,
-) -> (
-    PendingOnce<T>,
-    std::sync::Arc<std::sync::Mutex<Vec<Option<SpanContext>>>>,
-) {
+/// The span contexts a `PendingOnce` saw current at each poll.
+type SeenContexts = std::sync::Arc<std::sync::Mutex<Vec<Option<SpanContext>>>>;
+
+fn pending_once<T>(value: T) -> (PendingOnce<T>, SeenContexts) {
     let seen = std::sync::Arc::default();
     (
         PendingOnce {

@@ -55,10 +55,18 @@ pub fn estimate_ns(group: &str, id: &str) -> f64 {
         .join("estimates.json");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reading {}: {e} (did the bench run?)", path.display()));
-    let json: serde_json::Value = serde_json::from_str(&text).expect("criterion estimates are JSON");
+    let json: serde_json::Value =
+        serde_json::from_str(&text).expect("criterion estimates are JSON");
     json["mean"]["point_estimate"]
         .as_f64()
         .expect("estimates.json has mean.point_estimate")
+}
+
+/// Like [`row`], or `None` when either side did not run (a filtered or `--test` run).
+pub fn try_row(case: &str, peer: &str, target: f64) -> Option<Row> {
+    let base = target_dir().join("criterion").join(case);
+    let ran = |id: &str| base.join(id).join("new").join("estimates.json").exists();
+    (ran("ours") && ran("peer")).then(|| row(case, peer, target))
 }
 
 /// Builds a row from the `ours` and `peer` benchmarks of group `case`.
@@ -92,7 +100,11 @@ pub fn write_report(name: &str, rows: &[Row]) {
             r.ratio,
             r.target,
             r.peer,
-            if r.ratio <= r.target { "" } else { "  (MISSES TARGET)" }
+            if r.ratio <= r.target {
+                ""
+            } else {
+                "  (MISSES TARGET)"
+            }
         );
     }
     let json: Vec<serde_json::Value> = rows
