@@ -28,7 +28,10 @@ impl PrometheusServer {
         let dir = std::env::temp_dir().join(format!(
             "llm-telemetry-prometheus-{}-{}",
             std::process::id(),
-            Instant::now().elapsed().as_nanos() ^ (target.port() as u128)
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
         ));
         std::fs::create_dir_all(dir.join("data")).unwrap();
         let config = dir.join("prometheus.yml");
@@ -50,7 +53,8 @@ impl PrometheusServer {
             .arg(format!("--web.listen-address={addr}"))
             .arg("--log.level=warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            // A file, not a pipe nobody reads: a full pipe would stall Prometheus.
+            .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
         Self { child, dir, addr }
@@ -80,7 +84,9 @@ impl PrometheusServer {
         let mut last = None;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("prometheus exited early: {status}");
+                let log =
+                    std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default();
+                panic!("prometheus exited early: {status}\nlog:\n{log}");
             }
             if let Some(result) = self.query(promql) {
                 if accept(&result) {
@@ -90,7 +96,10 @@ impl PrometheusServer {
             }
             std::thread::sleep(Duration::from_millis(250));
         }
-        panic!("prometheus never answered {promql:?} as expected; last result: {last:?}");
+        let log = std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default();
+        panic!(
+            "prometheus never answered {promql:?} as expected; last result: {last:?}\nlog:\n{log}"
+        );
     }
 }
 
