@@ -103,6 +103,16 @@ pub enum DefinitionError {
         /// The largest accepted cap.
         max: usize,
     },
+    /// A metric is named like a series of a distribution (`x_bucket`, `x_sum`, `x_count`).
+    #[error(
+        "metric {metric:?} clashes with the {distribution:?} histogram's own series of that name; rename one of them"
+    )]
+    Clash {
+        /// The clashing metric.
+        metric: String,
+        /// The distribution.
+        distribution: String,
+    },
     /// Two definitions share a name but disagree on kind, labels, buckets or cap.
     #[error(
         "metric {metric:?}: defined twice with different {what}; definitions sharing a name must agree on kind, labels, buckets and max_series"
@@ -115,9 +125,12 @@ pub enum DefinitionError {
     },
 }
 
-/// The reporter could not be attached to a bus.
+/// The reporter could not be built or attached to a bus.
 #[derive(Debug, thiserror::Error)]
 pub enum ReporterError {
+    /// The definitions clash with each other.
+    #[error("building the Prometheus reporter: {0}")]
+    Definition(#[from] DefinitionError),
     /// The bus refused one of the reporter's handlers; nothing stays attached.
     #[error("attaching the Prometheus reporter: {0}")]
     Attach(#[from] llm_telemetry::AttachError),

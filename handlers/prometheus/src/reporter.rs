@@ -107,8 +107,26 @@ impl ReporterBuilder {
         self
     }
 
-    /// Builds the reporter (not yet attached to a bus).
+    /// Builds the reporter (not yet attached to a bus). Fails if two metric families would
+    /// render clashing series names (a distribution `x` renders `x_bucket`, `x_sum` and
+    /// `x_count`, so no other metric may be named so).
     pub fn build(self) -> Result<PrometheusReporter, ReporterError> {
+        for metric in self
+            .metrics
+            .iter()
+            .filter(|m| m.kind() == MetricKind::Distribution)
+        {
+            for suffix in ["_bucket", "_sum", "_count"] {
+                let derived = format!("{}{suffix}", metric.name());
+                if self.metrics.iter().any(|m| m.name() == derived) {
+                    return Err(DefinitionError::Clash {
+                        metric: derived,
+                        distribution: metric.name().to_owned(),
+                    }
+                    .into());
+                }
+            }
+        }
         let hasher = LabelHasher::default();
         let mut tagsets: Vec<&[Tag]> = Vec::new();
         let mut tables: Vec<TableEntry> = Vec::new();
@@ -533,6 +551,22 @@ mod tests {
         );
         let m = Metric::counter("c_total", &["a.b", "a.c"]);
         assert_eq!(default_help(&m), "Count of a.b, a.c events");
+    }
+
+    #[test]
+    fn names_clashing_with_histogram_series_are_rejected() {
+        let err = PrometheusReporter::builder()
+            .metric(Metric::distribution("latency", &["a.b"], "d", &[1.0]))
+            .unwrap()
+            .metric(Metric::counter("latency_count", &["a.b"]))
+            .unwrap()
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("latency_count"), "{err}");
+        assert!(matches!(
+            err,
+            ReporterError::Definition(DefinitionError::Clash { .. })
+        ));
     }
 
     #[test]
