@@ -6,8 +6,8 @@
 //! The Phoenix and promtool tests are `#[ignore]`d in a plain `cargo test`; `scripts/test-all.sh`
 //! runs them with `--include-ignored`, and they fail when the servers are missing.
 
+// The harness allows its own unused items (`#![allow(dead_code)]` inside).
 #[path = "../handlers/otel/tests/support/phoenix.rs"]
-#[allow(dead_code)]
 mod phoenix;
 
 use std::io::{Read, Write};
