@@ -27,6 +27,7 @@ const SPIN_BEFORE_PARK: Duration = Duration::from_micros(50);
 
 pub(crate) struct Lane {
     queue: Ring,
+    capacity: usize,
     /// The worker announced it is about to park: producers must unpark it.
     sleeping: AtomicBool,
     /// The worker holds no event: together with an empty queue, everything pushed was handled.
@@ -40,7 +41,10 @@ pub(crate) struct Lane {
 impl Lane {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            queue: Ring::new(capacity),
+            // One slot more than asked: the event the handler is working on stays in its slot,
+            // and `capacity` counts the events waiting, as documented on `Delivery::Queued`.
+            queue: Ring::new(capacity + 1),
+            capacity,
             sleeping: AtomicBool::new(false),
             idle: AtomicBool::new(true),
             closing: AtomicBool::new(false),
@@ -166,6 +170,6 @@ impl Lane {
     }
 
     pub(crate) fn capacity(&self) -> usize {
-        self.queue.capacity()
+        self.capacity
     }
 }

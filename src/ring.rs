@@ -183,11 +183,6 @@ impl Ring {
             }
         }
     }
-
-    /// How many events it holds at most.
-    pub(crate) fn capacity(&self) -> usize {
-        self.slots.len()
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Turns the side-by-side bench tables under target/bench/ into PERFORMANCE.md.
+
+Run after `cargo bench --bench core|prometheus|otel|cost|log`:
+    python3 scripts/bench-report.py > PERFORMANCE.md
+"""
+import json
+import os
+import platform
+import sys
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+BENCH = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "bench")
+TABLES = ["core", "prometheus", "otel", "cost", "log"]
+
+
+def fmt_ns(ns):
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.2f} µs"
+    return f"{ns:.2f} ns"
+
+
+def main():
+    out = ["# Performance", ""]
+    out.append(
+        "Each bench runs ours and the named peer in one process, on the same machine, and "
+        "reports ratio = ours / peer (lower is better). The machine is a small shared VM "
+        f"({os.cpu_count()} cores, {platform.machine()}), so the ratios matter, not the absolute "
+        "times. Regenerate with `cargo bench --bench <name>` then "
+        "`python3 scripts/bench-report.py > PERFORMANCE.md`."
+    )
+    out.append("")
+    out.append("| bench | case | ours | peer | ratio | target | met | peer is |")
+    out.append("|---|---|---|---|---|---|---|---|")
+    missing = []
+    for name in TABLES:
+        path = os.path.join(BENCH, f"{name}.json")
+        if not os.path.exists(path):
+            missing.append(name)
+            continue
+        for row in json.load(open(path)):
+            met = "yes" if row.get("meets_target", row["ratio"] <= row.get("target", float("inf"))) else "**no**"
+            out.append(
+                f"| {name} | `{row['case']}` | {fmt_ns(row['ours_ns'])} | {fmt_ns(row['peer_ns'])} | "
+                f"{row['ratio']:.2f} | ≤ {row.get('target', '-')} | {met} | {row['peer']} |"
+            )
+    extras = sorted(f for f in os.listdir(BENCH) if f.endswith(".json") and f[:-5] not in TABLES) if os.path.isdir(BENCH) else []
+    for extra in extras:
+        out += ["", f"## {extra[:-5]}", "", "```json", json.dumps(json.load(open(os.path.join(BENCH, extra))), indent=1), "```"]
+    if missing:
+        print(f"missing bench tables: {', '.join(missing)}", file=sys.stderr)
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
