@@ -34,6 +34,8 @@ pub(crate) struct Lane {
     idle: AtomicBool,
     /// Stop once the queue is empty (detach, shutdown, bus dropped).
     closing: AtomicBool,
+    /// The worker is inside the handler (its event still occupies a ring slot).
+    handling: AtomicBool,
     worker: OnceLock<Thread>,
     join: Mutex<Option<JoinHandle<()>>>,
 }
@@ -48,6 +50,7 @@ impl Lane {
             sleeping: AtomicBool::new(false),
             idle: AtomicBool::new(true),
             closing: AtomicBool::new(false),
+            handling: AtomicBool::new(false),
             worker: OnceLock::new(),
             join: Mutex::new(None),
         }
@@ -84,7 +87,13 @@ impl Lane {
     fn run(&self, deliver: &mut impl FnMut(&OwnedEvent) -> bool) -> bool {
         loop {
             self.idle.store(false, Ordering::SeqCst);
-            while let Some(delivered) = self.queue.pop_with(&mut *deliver) {
+            let mut handle = |event: &OwnedEvent| {
+                self.handling.store(true, Ordering::Relaxed);
+                let delivered = deliver(event);
+                self.handling.store(false, Ordering::Relaxed);
+                delivered
+            };
+            while let Some(delivered) = self.queue.pop_with(&mut handle) {
                 if !delivered {
                     return false;
                 }
@@ -165,8 +174,13 @@ impl Lane {
         }
     }
 
+    /// Events waiting (not counting the one the handler is working on).
     pub(crate) fn depth(&self) -> usize {
-        self.queue.len()
+        let in_handler = usize::from(self.handling.load(Ordering::Relaxed));
+        self.queue
+            .len()
+            .saturating_sub(in_handler)
+            .min(self.capacity)
     }
 
     pub(crate) fn capacity(&self) -> usize {
