@@ -47,6 +47,10 @@ mod future;
 mod generation;
 mod hash;
 mod level;
+// The MLX backend (`--features mlx`) exists on macOS only; its host-side parts are also compiled
+// for the unit tests everywhere. Elsewhere `--features mlx` builds without it.
+#[cfg(any(test, all(feature = "mlx", target_os = "macos")))]
+pub mod mlx;
 pub mod names;
 mod provider;
 mod request;
