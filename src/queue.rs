@@ -25,17 +25,24 @@ const PARK_TIMEOUT: Duration = Duration::from_millis(50);
 /// never needs a wake-up syscall, short enough not to burn a core when the stream stops.
 const SPIN_BEFORE_PARK: Duration = Duration::from_micros(50);
 
+#[repr(align(128))]
+struct WorkerState {
+    /// The worker holds no event: together with an empty queue, everything pushed was handled.
+    idle: AtomicBool,
+    /// The worker is inside the handler (its event still occupies a ring slot).
+    handling: AtomicBool,
+}
+
 pub(crate) struct Lane {
     queue: Ring,
     capacity: usize,
     /// The worker announced it is about to park: producers must unpark it.
     sleeping: AtomicBool,
-    /// The worker holds no event: together with an empty queue, everything pushed was handled.
-    idle: AtomicBool,
     /// Stop once the queue is empty (detach, shutdown, bus dropped).
     closing: AtomicBool,
-    /// The worker is inside the handler (its event still occupies a ring slot).
-    handling: AtomicBool,
+    /// Flags only the worker writes, on a cache line of their own: producers read `sleeping`
+    /// and `closing` on every push, and must not share a line the worker writes per event.
+    worker_state: WorkerState,
     worker: OnceLock<Thread>,
     join: Mutex<Option<JoinHandle<()>>>,
 }
@@ -48,9 +55,11 @@ impl Lane {
             queue: Ring::new(capacity + 1),
             capacity,
             sleeping: AtomicBool::new(false),
-            idle: AtomicBool::new(true),
+            worker_state: WorkerState {
+                idle: AtomicBool::new(true),
+                handling: AtomicBool::new(false),
+            },
             closing: AtomicBool::new(false),
-            handling: AtomicBool::new(false),
             worker: OnceLock::new(),
             join: Mutex::new(None),
         }
@@ -73,7 +82,7 @@ impl Lane {
                     while lane.queue.pop_with(|_| ()).is_some() {
                         abandoned += 1;
                     }
-                    lane.idle.store(true, Ordering::SeqCst);
+                    lane.worker_state.idle.store(true, Ordering::SeqCst);
                     on_abandoned(abandoned);
                 }
             })?;
@@ -86,11 +95,11 @@ impl Lane {
     /// The worker loop. Returns false when `deliver` asked to stop.
     fn run(&self, deliver: &mut impl FnMut(&OwnedEvent) -> bool) -> bool {
         loop {
-            self.idle.store(false, Ordering::SeqCst);
+            self.worker_state.idle.store(false, Ordering::SeqCst);
             let mut handle = |event: &OwnedEvent| {
-                self.handling.store(true, Ordering::Relaxed);
+                self.worker_state.handling.store(true, Ordering::Relaxed);
                 let delivered = deliver(event);
-                self.handling.store(false, Ordering::Relaxed);
+                self.worker_state.handling.store(false, Ordering::Relaxed);
                 delivered
             };
             while let Some(delivered) = self.queue.pop_with(&mut handle) {
@@ -99,7 +108,7 @@ impl Lane {
                 }
             }
             if self.closing.load(Ordering::SeqCst) && self.queue.is_empty() {
-                self.idle.store(true, Ordering::SeqCst);
+                self.worker_state.idle.store(true, Ordering::SeqCst);
                 return true;
             }
             let spin_started = Instant::now();
@@ -114,7 +123,7 @@ impl Lane {
             if !self.queue.is_empty() {
                 continue;
             }
-            self.idle.store(true, Ordering::SeqCst);
+            self.worker_state.idle.store(true, Ordering::SeqCst);
             self.sleeping.store(true, Ordering::SeqCst);
             if self.queue.is_empty() && !self.closing.load(Ordering::SeqCst) {
                 std::thread::park_timeout(PARK_TIMEOUT);
@@ -151,7 +160,7 @@ impl Lane {
 
     /// Everything pushed so far has been handled.
     pub(crate) fn is_drained(&self) -> bool {
-        self.queue.is_empty() && self.idle.load(Ordering::SeqCst)
+        self.queue.is_empty() && self.worker_state.idle.load(Ordering::SeqCst)
     }
 
     pub(crate) fn close(&self) {
@@ -176,7 +185,7 @@ impl Lane {
 
     /// Events waiting (not counting the one the handler is working on).
     pub(crate) fn depth(&self) -> usize {
-        let in_handler = usize::from(self.handling.load(Ordering::Relaxed));
+        let in_handler = usize::from(self.worker_state.handling.load(Ordering::Relaxed));
         self.queue
             .len()
             .saturating_sub(in_handler)
