@@ -2,7 +2,7 @@
 //!
 //! The dispatch table is an immutable snapshot that attach and detach replace under a writer lock,
 //! bumping a generation counter; `execute` only reads it, through a per-thread cache of the
-//! snapshot keyed by that generation (see [`crate::snapshot`]): one atomic load and no atomic
+//! snapshot keyed by that generation (see `snapshot.rs`): one atomic load and no atomic
 //! read-modify-write, where `arc-swap` would pay two or three. In front of the table sits a
 //! per-name interest cache, one byte per registered event name, so an emit nobody listens to costs
 //! one load and one branch (the `tracing-core` callsite idea, keyed by the interned name id instead
@@ -10,8 +10,8 @@
 //! global bus adds one process-wide flag, so `llm_telemetry::execute` with no handler attached
 //! anywhere costs a single load, like a `tracing` macro with no subscriber.
 //!
-//! Inline handlers run on the emitting thread inside `catch_unwind`; queued handlers get one shared
-//! `Arc<OwnedEvent>` pushed on their [`crate::queue`] lane. A handler that panics is detached
+//! Inline handlers run on the emitting thread inside `catch_unwind`; a queued handler gets a copy
+//! of the event in a slot of its lane's ring (`queue.rs`, `ring.rs`). A handler that panics is detached
 //! everywhere and `telemetry.handler.failure` is emitted. Handlers may emit events; nesting deeper
 //! than [`MAX_DEPTH`] is dropped and counted.
 

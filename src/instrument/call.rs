@@ -13,6 +13,35 @@ use crate::context::{self, ContextGuard, SpanContext};
 use crate::event::Value;
 use crate::span::{ActiveSpan, SpanRecorder};
 
+/// The accessors every typed span wrapper (generation, embedding, request, provider request)
+/// shares, delegating to its `call: Call` field: one definition instead of four copies.
+macro_rules! call_accessors {
+    () => {
+        /// Whether the span is recorded (someone listens and the level is enabled).
+        pub fn is_recording(&self) -> bool {
+            self.call.is_recording()
+        }
+
+        /// The span's context, when recorded (e.g. for an outgoing `traceparent` header).
+        pub fn context(&self) -> Option<$crate::context::SpanContext> {
+            self.call.context()
+        }
+
+        /// Makes the span current until the guard drops, so nested events become its children.
+        #[must_use = "the span is current only while the guard lives"]
+        pub fn enter(&self) -> $crate::context::ContextGuard {
+            self.call.enter()
+        }
+
+        /// The recorder, to add measurements or metadata of your own to the stop event (`None`
+        /// when not recorded).
+        pub fn recorder(&mut self) -> Option<&mut $crate::span::SpanRecorder> {
+            self.call.recorder()
+        }
+    };
+}
+pub(crate) use call_accessors;
+
 /// A span that is recorded (`Some`) or not (`None`).
 #[derive(Debug, Default)]
 pub(crate) struct Call {

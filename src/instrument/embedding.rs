@@ -15,9 +15,8 @@ use super::call::{Call, Traced, run_traced, short_type_name};
 use super::names::OPERATION_EMBEDDINGS;
 use super::request::{EmbedRequest, Embeddings};
 use crate::catalog::{self, keys};
-use crate::context::{ContextGuard, SpanContext};
+use crate::context::ContextGuard;
 use crate::event::Value;
-use crate::span::SpanRecorder;
 
 /// An embedding span in progress. End it with [`EmbeddingSpan::finish`] or
 /// [`EmbeddingSpan::fail`]; dropping it unfinished emits stop with `status = "cancelled"`.
@@ -82,26 +81,7 @@ impl EmbeddingSpan {
         Self { call }
     }
 
-    /// Whether the span is recorded.
-    pub fn is_recording(&self) -> bool {
-        self.call.is_recording()
-    }
-
-    /// The span's context, when recorded.
-    pub fn context(&self) -> Option<SpanContext> {
-        self.call.context()
-    }
-
-    /// Makes the span current until the guard drops.
-    #[must_use = "the span is current only while the guard lives"]
-    pub fn enter(&self) -> ContextGuard {
-        self.call.enter()
-    }
-
-    /// The recorder, to add your own stop measurements or metadata (`None` when not recorded).
-    pub fn recorder(&mut self) -> Option<&mut SpanRecorder> {
-        self.call.recorder()
-    }
+    crate::instrument::call::call_accessors!();
 
     /// Ends the span with stop: `dimension`, `input_tokens`, the pooling used, `status = "ok"`.
     pub fn finish(mut self, embeddings: &Embeddings) {

@@ -20,9 +20,9 @@ use super::stream::{TracedStream, TracedTokens};
 use super::{Instrumentation, StreamItem};
 use crate::bus::Bus;
 use crate::catalog::{self, keys};
-use crate::context::{ContextGuard, SpanContext};
+use crate::context::ContextGuard;
 use crate::event::Value;
-use crate::span::{SpanRecorder, StaticSpanName};
+use crate::span::StaticSpanName;
 
 /// What a generation needs to label its stream events (`llm.stream.first_token`,
 /// `llm.stream.token`); kept only when someone listens to them.
@@ -178,27 +178,7 @@ impl GenerationSpan {
         span
     }
 
-    /// Whether the span is recorded (someone listens and the level is enabled).
-    pub fn is_recording(&self) -> bool {
-        self.call.is_recording()
-    }
-
-    /// The span's context, when recorded (e.g. for a `traceparent` header).
-    pub fn context(&self) -> Option<SpanContext> {
-        self.call.context()
-    }
-
-    /// Makes the span current until the guard drops, so nested events become its children.
-    #[must_use = "the span is current only while the guard lives"]
-    pub fn enter(&self) -> ContextGuard {
-        self.call.enter()
-    }
-
-    /// The recorder, to add measurements or metadata of your own to the stop event (`None` when
-    /// not recorded).
-    pub fn recorder(&mut self) -> Option<&mut SpanRecorder> {
-        self.call.recorder()
-    }
+    crate::instrument::call::call_accessors!();
 
     /// Records the prompt's token count ahead of the end (for streams, whose items carry only
     /// output tokens).

@@ -13,9 +13,7 @@ use smallvec::SmallVec;
 use super::Instrumentation;
 use super::call::Call;
 use crate::catalog::{self, keys};
-use crate::context::{ContextGuard, SpanContext};
 use crate::event::Value;
-use crate::span::SpanRecorder;
 
 /// The `error.type` of an HTTP status: `None` below 400, else `rate_limit` (429), `auth`
 /// (401, 403), `timeout` (408, 504), `client_error` (other 4xx) or `server_error`.
@@ -64,23 +62,7 @@ pub struct ProviderRequestSpan {
 }
 
 impl ProviderRequestSpan {
-    /// Whether the span is recorded.
-    pub fn is_recording(&self) -> bool {
-        self.call.is_recording()
-    }
-    /// The span's context, when recorded (for the request's `traceparent` header).
-    pub fn context(&self) -> Option<SpanContext> {
-        self.call.context()
-    }
-    /// Makes the span current until the guard drops.
-    #[must_use = "the span is current only while the guard lives"]
-    pub fn enter(&self) -> ContextGuard {
-        self.call.enter()
-    }
-    /// The recorder, to add stop measurements or metadata (`None` when not recorded).
-    pub fn recorder(&mut self) -> Option<&mut SpanRecorder> {
-        self.call.recorder()
-    }
+    crate::instrument::call::call_accessors!();
 
     /// Ends the span with stop and `status` = the HTTP status (plus `error.type` from 400 on).
     pub fn finish(mut self, status: u16) {

@@ -12,9 +12,8 @@ use smallvec::SmallVec;
 use super::Instrumentation;
 use super::call::{Call, Traced, run_traced};
 use crate::catalog::{self, keys};
-use crate::context::{ContextGuard, SpanContext};
+use crate::context::ContextGuard;
 use crate::event::{Metadata, Value};
-use crate::span::SpanRecorder;
 
 /// A request span in progress. End it with [`RequestSpan::finish`] or [`RequestSpan::fail`];
 /// dropping it unfinished emits stop with `status = "cancelled"`.
@@ -27,23 +26,7 @@ pub struct RequestSpan {
 }
 
 impl RequestSpan {
-    /// Whether the span is recorded.
-    pub fn is_recording(&self) -> bool {
-        self.call.is_recording()
-    }
-    /// The span's context, when recorded.
-    pub fn context(&self) -> Option<SpanContext> {
-        self.call.context()
-    }
-    /// Makes the span current until the guard drops: calls made meanwhile become its children.
-    #[must_use = "the span is current only while the guard lives"]
-    pub fn enter(&self) -> ContextGuard {
-        self.call.enter()
-    }
-    /// The recorder, to add stop measurements or metadata (`None` when not recorded).
-    pub fn recorder(&mut self) -> Option<&mut SpanRecorder> {
-        self.call.recorder()
-    }
+    crate::instrument::call::call_accessors!();
     /// Ends the span with stop and `status = "ok"`.
     pub fn finish(mut self) {
         self.call.stop_ok();
