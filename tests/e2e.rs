@@ -271,10 +271,15 @@ fn inference_service_end_to_end() {
             .iter()
             .filter(|s| s["name"] == "hybrid_search" && s["parent_id"].is_null())
             .collect();
-        assert!(!requests.is_empty(), "no hybrid_search request span in {project}");
+        assert!(
+            !requests.is_empty(),
+            "no hybrid_search request span in {project}"
+        );
         let generate = find(&spans, "generate span under a request", |s| {
             s["attributes"]["gen_ai.operation.name"] == "text_completion"
-                && requests.iter().any(|r| r["context"]["span_id"] == s["parent_id"])
+                && requests
+                    .iter()
+                    .any(|r| r["context"]["span_id"] == s["parent_id"])
         });
         let request = requests
             .iter()
