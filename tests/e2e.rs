@@ -141,6 +141,22 @@ fn sum_of(metrics: &str, name: &str) -> f64 {
         .sum()
 }
 
+/// Whether `spans` hold a successful generate span under a root `hybrid_search` span and at
+/// least one failed span: what the end-to-end checks look for.
+fn complete_enough(spans: &[Json]) -> bool {
+    let roots: Vec<&Json> = spans
+        .iter()
+        .filter(|s| s["name"] == "hybrid_search" && s["parent_id"].is_null())
+        .map(|s| &s["context"]["span_id"])
+        .collect();
+    let nested_generate = spans.iter().any(|s| {
+        s["attributes"]["gen_ai.operation.name"] == "text_completion"
+            && s["status_code"] == "OK"
+            && roots.contains(&&s["parent_id"])
+    });
+    nested_generate && spans.iter().any(|s| s["status_code"] == "ERROR")
+}
+
 fn find<'a>(spans: &'a [Json], what: &str, predicate: impl Fn(&Json) -> bool) -> &'a Json {
     spans.iter().find(|s| predicate(s)).unwrap_or_else(|| {
         let names: Vec<&str> = spans.iter().filter_map(|s| s["name"].as_str()).collect();
@@ -264,7 +280,15 @@ fn inference_service_end_to_end() {
     // the attributes of both conventions.
     for tenant in ["acme", "globex"] {
         let project = format!("llm-{tenant}-e2e");
-        let spans = phoenix.wait_for_spans(&project, 10, Duration::from_secs(60));
+        // Phoenix stores spans asynchronously: poll until the spans checked below are stored.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let spans = loop {
+            let spans = phoenix.wait_for_spans(&project, 10, Duration::from_secs(60));
+            if complete_enough(&spans) || Instant::now() >= deadline {
+                break spans;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        };
         // The `llm.request` span is named after its operation. Some hybrid searches fail at
         // the embed step and have no generate child, so look for one that has.
         let requests: Vec<&Json> = spans
@@ -275,8 +299,10 @@ fn inference_service_end_to_end() {
             !requests.is_empty(),
             "no hybrid_search request span in {project}"
         );
-        let generate = find(&spans, "generate span under a request", |s| {
+        // A successful one: rate-limited or failed generations carry no output.
+        let generate = find(&spans, "successful generate span under a request", |s| {
             s["attributes"]["gen_ai.operation.name"] == "text_completion"
+                && s["status_code"] == "OK"
                 && requests
                     .iter()
                     .any(|r| r["context"]["span_id"] == s["parent_id"])
