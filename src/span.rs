@@ -215,8 +215,9 @@ impl<T, E: fmt::Display> SpanOutcome<Result<T, E>> for ErrIsException {
     }
 }
 
-/// `my_crate::error::BackendError` → `BackendError` (generic arguments kept).
-fn short_type_name<E>() -> String {
+/// `my_crate::error::BackendError` → `BackendError` (generic arguments kept): the
+/// `exception.type` of an error.
+pub(crate) fn short_type_name<E: ?Sized>() -> String {
     let full = std::any::type_name::<E>();
     let base = full.split('<').next().unwrap_or(full);
     let short = base.rsplit("::").next().unwrap_or(base);

@@ -42,6 +42,28 @@ macro_rules! call_accessors {
 }
 pub(crate) use call_accessors;
 
+/// `fail` and `fail_with` for the span wrappers that describe errors of any type.
+macro_rules! call_failures {
+    () => {
+        /// Ends the span with an exception: `error.type` and `exception.type` set to
+        /// `error_type`, `exception.message` to `message`.
+        pub fn fail(mut self, error_type: &str, message: &str) {
+            self.call.fail(error_type, error_type, message);
+        }
+
+        /// Ends the span with an exception describing `error`: `exception.type` is its type
+        /// name, `error.type` is `error_type` (a low-cardinality class such as `rate_limit`).
+        pub fn fail_with<E: std::fmt::Display + ?Sized>(mut self, error_type: &str, error: &E) {
+            self.call.fail(
+                error_type,
+                &$crate::instrument::call::short_type_name::<E>(),
+                &error.to_string(),
+            );
+        }
+    };
+}
+pub(crate) use call_failures;
+
 /// A span that is recorded (`Some`) or not (`None`).
 #[derive(Debug, Default)]
 pub(crate) struct Call {
@@ -137,13 +159,7 @@ where
     }
 }
 
-/// `my_crate::error::BackendError` → `BackendError` (generic arguments kept).
-pub(crate) fn short_type_name<E: ?Sized>() -> String {
-    let full = std::any::type_name::<E>();
-    let base = full.split('<').next().unwrap_or(full);
-    let short = base.rsplit("::").next().unwrap_or(base);
-    format!("{short}{}", &full[base.len()..])
-}
+pub(crate) use crate::span::short_type_name;
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,7 @@ use std::fmt;
 use smallvec::SmallVec;
 
 use super::Instrumentation;
-use super::call::{Call, Traced, run_traced, short_type_name};
+use super::call::{Call, Traced, run_traced};
 use super::names::OPERATION_EMBEDDINGS;
 use super::request::{EmbedRequest, Embeddings};
 use crate::catalog::{self, keys};
@@ -93,16 +93,7 @@ impl EmbeddingSpan {
         self.call.stop_ok();
     }
 
-    /// Ends the span with an exception (`error.type` = `exception.type` = `error_type`).
-    pub fn fail(mut self, error_type: &str, message: &str) {
-        self.call.fail(error_type, error_type, message);
-    }
-
-    /// Ends the span with an exception describing `error`, classified as `error_type`.
-    pub fn fail_with<E: fmt::Display + ?Sized>(mut self, error_type: &str, error: &E) {
-        self.call
-            .fail(error_type, &short_type_name::<E>(), &error.to_string());
-    }
+    crate::instrument::call::call_failures!();
 }
 
 impl Traced for EmbeddingSpan {

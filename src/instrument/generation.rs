@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use smallvec::SmallVec;
 
-use super::call::{Call, Traced, run_traced, short_type_name};
+use super::call::{Call, Traced, run_traced};
 use super::level::TelemetryLevel;
 use super::names::{LLM_STREAM_TOKEN, OPERATION_CHAT, OPERATION_TEXT_COMPLETION};
 use super::request::{ChatRequest, Completion, FinishReason, GenerateRequest, GenerationOptions};
@@ -249,18 +249,7 @@ impl GenerationSpan {
         self.call.stop_ok();
     }
 
-    /// Ends the span with an exception: `error.type` and `exception.type` set to `error_type`,
-    /// `exception.message` to `message`.
-    pub fn fail(mut self, error_type: &str, message: &str) {
-        self.call.fail(error_type, error_type, message);
-    }
-
-    /// Ends the span with an exception describing `error`: `exception.type` is its type name,
-    /// `error.type` is `error_type` (a low-cardinality class such as `rate_limit`).
-    pub fn fail_with<E: fmt::Display + ?Sized>(mut self, error_type: &str, error: &E) {
-        self.call
-            .fail(error_type, &short_type_name::<E>(), &error.to_string());
-    }
+    crate::instrument::call::call_failures!();
 
     /// Wraps an iterator of streamed tokens: see [`TracedTokens`].
     pub fn stream<I>(self, tokens: I) -> TracedTokens<I::IntoIter>
