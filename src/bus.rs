@@ -186,12 +186,6 @@ impl Bus {
         GLOBAL.get_or_init(|| Bus::with_global_flag(true))
     }
 
-    /// Whether the global bus has any handler (one load): the fast path of the free functions.
-    #[inline(always)]
-    pub(crate) fn global_is_active() -> bool {
-        global_is_active()
-    }
-
     /// Attaches `handler` under `id` to one event name or pattern (see [`Pattern`]).
     ///
     /// A duplicate id is [`AttachError::AlreadyExists`].
@@ -496,14 +490,10 @@ impl BusInner {
         }
     }
 
-    /// The authoritative table (takes the writer lock: not for the hot path).
-    fn current_table(&self) -> Arc<Table> {
+    /// The authoritative table (takes the writer lock: not for the hot path; the per-thread
+    /// cache adopts it from here).
+    pub(crate) fn current_table(&self) -> Arc<Table> {
         Arc::clone(&self.lock_writer().table)
-    }
-
-    /// The authoritative table, for the per-thread cache to adopt.
-    pub(crate) fn load_table(&self) -> Arc<Table> {
-        self.current_table()
     }
 
     /// Cold path: the first emit of a name registered after the last table was built.

@@ -73,7 +73,7 @@ pub fn execute<N: Into<EventName>>(
     measurements: Measurements<'_>,
     metadata: Metadata<'_>,
 ) {
-    if Bus::global_is_active() {
+    if bus::global_is_active() {
         Bus::global().execute(name, measurements, metadata)
     }
 }
@@ -85,7 +85,7 @@ pub fn span<N: Into<SpanName>, T>(
     metadata: Metadata<'_>,
     f: impl FnOnce(&mut SpanRecorder) -> T,
 ) -> T {
-    if Bus::global_is_active() {
+    if bus::global_is_active() {
         Bus::global().span(name, metadata, f)
     } else {
         f(&mut SpanRecorder::disabled())

@@ -133,7 +133,7 @@ impl TableRef {
                     }
                 }
             }
-            let fresh = bus.load_table();
+            let fresh = bus.current_table();
             let pointer = Arc::as_ptr(&fresh);
             let index = c
                 .slots
@@ -174,7 +174,7 @@ impl TableRef {
                 }
             }
             Err(_) => {
-                let owned = bus.load_table();
+                let owned = bus.current_table();
                 TableRef {
                     table: Arc::as_ptr(&owned),
                     slot: 0,

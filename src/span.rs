@@ -27,7 +27,7 @@ use smallvec::SmallVec;
 
 use crate::bus::{Bus, panic_message};
 use crate::catalog::keys;
-use crate::context::{self, SpanContext, monotonic_nanos, unix_nanos_now};
+use crate::context::{self, SpanContext, monotonic_nanos};
 use crate::error::NameError;
 use crate::event::{Event, Metadata, OwnedEvent, OwnedValue, Value};
 use crate::name::EventName;
@@ -637,8 +637,3 @@ pub trait Instrument: Future + Sized {
 }
 
 impl<F: Future> Instrument for F {}
-
-/// The `system_time` reading the bus uses, exposed for handlers that need the same clock.
-pub fn system_time_nanos() -> u64 {
-    unix_nanos_now()
-}
