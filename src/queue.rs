@@ -113,7 +113,7 @@ impl Lane {
             }
             let spin_started = Instant::now();
             let mut spins = 0u32;
-            while self.queue.is_empty() && !self.closing.load(Ordering::Relaxed) {
+            while !self.queue.has_ready() && !self.closing.load(Ordering::Relaxed) {
                 std::hint::spin_loop();
                 spins = spins.wrapping_add(1);
                 if spins % 256 == 0 && spin_started.elapsed() >= SPIN_BEFORE_PARK {

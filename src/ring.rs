@@ -156,6 +156,15 @@ impl Ring {
         }
     }
 
+    /// Whether the oldest slot holds a published event (the consumer's cheap readiness check:
+    /// it reads only the slot's stamp, not `tail`, so a waiting consumer does not pull the
+    /// producers' `tail` line away from them).
+    pub(crate) fn has_ready(&self) -> bool {
+        let head = self.head.0.load(Ordering::Relaxed);
+        let slot = &self.slots[head & (self.one_lap - 1)];
+        slot.stamp.load(Ordering::Acquire) == head + 1
+    }
+
     /// Whether nothing is queued.
     pub(crate) fn is_empty(&self) -> bool {
         let head = self.head.0.load(Ordering::SeqCst);
