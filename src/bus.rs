@@ -16,7 +16,6 @@
 //! than [`MAX_DEPTH`] is dropped and counted.
 
 use std::any::Any;
-use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
@@ -31,7 +30,7 @@ use crate::event::{Event, Measurements, Metadata, OwnedEvent, Value};
 use crate::handler::{Delivery, Handler, HandlerInfo};
 use crate::name::{EventName, MAX_EVENT_NAMES, Pattern, registered_names};
 use crate::queue::Lane;
-use crate::snapshot::{TableCache, TableRef};
+use crate::snapshot::{self, CountRegistry, DepthGuard, Frame, ThreadCounts};
 use crate::stats::{BusCounters, BusStats, HandlerCounters, HandlerStats, QueueStats, bump};
 
 /// Whether the global bus has any handler attached (one relaxed load): what `emit!` and the free
@@ -50,11 +49,6 @@ const RETIRED_KEPT: usize = 64;
 const INTEREST_UNKNOWN: u8 = 0;
 const INTEREST_NONE: u8 = 1;
 const INTEREST_SOME: u8 = 2;
-
-thread_local! {
-    /// The nesting depth of the handler running on this thread (0 = instrumented code).
-    static DEPTH: Cell<u8> = const { Cell::new(0) };
-}
 
 /// An event bus. Cheap to clone (a shared handle); [`Bus::global`] is the process-wide default.
 ///
@@ -90,11 +84,17 @@ pub(crate) struct Table {
     /// Indexed by name id; covers the names registered when the table was built. Each handler
     /// comes with its index in `entries`.
     by_name: Vec<Subscribers>,
+    /// The bus's registry of per-thread inline delivery counts.
+    registry: Arc<CountRegistry>,
 }
 
 impl Table {
     pub(crate) fn entries(&self) -> &[Arc<HandlerEntry>] {
         &self.entries
+    }
+
+    pub(crate) fn registry(&self) -> &CountRegistry {
+        &self.registry
     }
 }
 
@@ -118,18 +118,17 @@ pub(crate) struct BusInner {
     /// Any handler attached at all (checked first by the global bus's fast path).
     active: AtomicBool,
     is_global: bool,
-    interest: Box<[AtomicU8]>,
+    /// Inline in the bus (not boxed): `execute` reaches it with one pointer hop.
+    interest: [AtomicU8; MAX_EVENT_NAMES],
     writer: Mutex<Writer>,
     counters: BusCounters,
+    registry: Arc<CountRegistry>,
 }
 
 /// True while the global bus has at least one handler: `llm_telemetry::execute` checks only this
 /// when nothing is attached.
 static GLOBAL_ACTIVE: AtomicBool = AtomicBool::new(false);
 static NEXT_BUS_ID: AtomicU64 = AtomicU64::new(1);
-thread_local! {
-    static TABLES: std::cell::RefCell<TableCache> = const { std::cell::RefCell::new(TableCache::new()) };
-}
 
 impl Default for Bus {
     fn default() -> Self {
@@ -156,9 +155,8 @@ impl Bus {
     }
 
     fn with_global_flag(is_global: bool) -> Self {
-        let interest = (0..MAX_EVENT_NAMES)
-            .map(|_| AtomicU8::new(INTEREST_UNKNOWN))
-            .collect();
+        let interest = [const { AtomicU8::new(INTEREST_UNKNOWN) }; MAX_EVENT_NAMES];
+        let registry = Arc::new(CountRegistry::default());
         Self {
             inner: Arc::new(BusInner {
                 id: NEXT_BUS_ID.fetch_add(1, Ordering::Relaxed),
@@ -171,11 +169,13 @@ impl Bus {
                         generation: 0,
                         entries: Vec::new(),
                         by_name: Vec::new(),
+                        registry: Arc::clone(&registry),
                     }),
                     retired: Vec::new(),
                     shut_down: false,
                 }),
                 counters: BusCounters::default(),
+                registry,
             }),
         }
     }
@@ -316,11 +316,15 @@ impl Bus {
         metadata: Metadata<'_>,
     ) {
         let name = name.into();
-        if self.inner.interest[name.id()].load(Ordering::Relaxed) == INTEREST_NONE {
-            return;
+        match self.inner.interest[name.id()].load(Ordering::Relaxed) {
+            INTEREST_SOME => self
+                .inner
+                .dispatch(name, measurements, metadata, Span::Current),
+            INTEREST_NONE => {}
+            _ => self
+                .inner
+                .dispatch_unresolved(name, measurements, metadata, Span::Current),
         }
-        self.inner
-            .dispatch(name, measurements, metadata, Span::Current);
     }
 
     /// Like [`Bus::execute`], with an explicit span context instead of the current one.
@@ -333,11 +337,19 @@ impl Bus {
         span: Option<SpanContext>,
     ) {
         let name = name.into();
-        if self.inner.interest[name.id()].load(Ordering::Relaxed) == INTEREST_NONE {
-            return;
+        match self.inner.interest[name.id()].load(Ordering::Relaxed) {
+            INTEREST_SOME => {
+                self.inner
+                    .dispatch(name, measurements, metadata, Span::Explicit(span.as_ref()))
+            }
+            INTEREST_NONE => {}
+            _ => self.inner.dispatch_unresolved(
+                name,
+                measurements,
+                metadata,
+                Span::Explicit(span.as_ref()),
+            ),
         }
-        self.inner
-            .dispatch(name, measurements, metadata, Span::Explicit(span));
     }
 
     /// Waits until every queued handler has handled everything queued before the call.
@@ -398,18 +410,18 @@ impl Bus {
     /// A snapshot of every counter: per handler delivered, dropped and failed, queue depths, and
     /// the bus's own drops.
     ///
-    /// Inline handlers' `delivered` counts are kept per thread and published every 64 events
-    /// (and when the thread exits): other threads' most recent deliveries may not show yet; the
-    /// calling thread's always do.
+    /// Inline handlers' `delivered` counts are kept per emitting thread (one writer each, no
+    /// shared counter bumped per event) and added up here.
     pub fn stats(&self) -> BusStats {
-        TableCache::publish(&TABLES, self.inner.id);
         let writer = self.inner.lock_writer();
         let table = Arc::clone(&writer.table);
+        let pending = self.inner.registry.pending();
         let handler_stats = |e: &Arc<HandlerEntry>, attached: bool| HandlerStats {
             id: e.id.to_string(),
             delivery: e.delivery,
             attached,
-            delivered: HandlerCounters::get(&e.counters.delivered),
+            delivered: HandlerCounters::get(&e.counters.delivered)
+                + pending.get(&Arc::as_ptr(e)).copied().unwrap_or(0),
             dropped: HandlerCounters::get(&e.counters.dropped),
             failed: HandlerCounters::get(&e.counters.failed),
             queue: e.lane.as_ref().map(|l| QueueStats {
@@ -435,9 +447,9 @@ impl Bus {
 
 /// Where the span context of a dispatched event comes from.
 #[derive(Clone, Copy)]
-enum Span {
+enum Span<'s> {
     Current,
-    Explicit(Option<SpanContext>),
+    Explicit(Option<&'s SpanContext>),
 }
 
 impl BusInner {
@@ -479,6 +491,7 @@ impl BusInner {
             generation,
             entries,
             by_name,
+            registry: Arc::clone(&self.registry),
         });
         self.generation.store(generation, Ordering::Release);
         for (id, value) in interest.into_iter().enumerate() {
@@ -529,61 +542,130 @@ impl BusInner {
         Ok(entry)
     }
 
+    /// Cold path: the first emit of a name registered after the last table was built.
+    #[cold]
+    #[inline(never)]
+    fn dispatch_unresolved(
+        &self,
+        name: EventName,
+        measurements: Measurements<'_>,
+        metadata: Metadata<'_>,
+        span: Span<'_>,
+    ) {
+        if self.resolve_interest(name) {
+            self.dispatch(name, measurements, metadata, span);
+        }
+    }
+
+    /// Delivers one event to the handlers of `name` (interest already known to be "some").
     #[inline(never)]
     fn dispatch(
         &self,
         name: EventName,
         measurements: Measurements<'_>,
         metadata: Metadata<'_>,
-        span: Span,
+        span: Span<'_>,
     ) {
-        if self.interest[name.id()].load(Ordering::Relaxed) == INTEREST_UNKNOWN
-            && !self.resolve_interest(name)
-        {
-            return;
-        }
-        let depth = DEPTH.with(Cell::get);
-        if depth >= MAX_DEPTH {
+        let state = snapshot::state();
+        if state & snapshot::DEPTH_MASK >= u32::from(MAX_DEPTH) {
             bump(&self.counters.depth_exceeded, 1);
             return;
         }
+        let depth = (state & snapshot::DEPTH_MASK) as u8;
+        // Inside a frame, a snapshot this thread cached stays valid even if a nested emit
+        // replaces it (see `snapshot.rs`).
+        let _frame = Frame::enter(state);
         let generation = self.generation.load(Ordering::Acquire);
-        let mut table = TableRef::acquire(&TABLES, self, generation);
-        // Borrow the handler list through a second reference to the same snapshot, so that
-        // `table` stays free to record deliveries.
-        let snapshot: *const Table = table.get();
-        // SAFETY: `snapshot` points into the snapshot `table` keeps alive until it drops at the
-        // end of this function, after the last use of `handlers`.
-        let Some(handlers) = (unsafe { &*snapshot }).by_name.get(name.id()) else {
-            return;
-        };
-        if handlers.is_empty() {
-            return;
+        match snapshot::cached(self.id, generation) {
+            Some((table, counts)) => {
+                // SAFETY: both come from this thread's cache, and stay alive (in their slot or
+                // in the graveyard) until the outermost frame ends, after `_frame` drops.
+                let (table, counts) = unsafe { (&*table, &*counts) };
+                self.deliver(
+                    table,
+                    Some(counts),
+                    depth,
+                    name,
+                    measurements,
+                    metadata,
+                    span,
+                );
+            }
+            None => self.deliver_uncached(depth, name, measurements, metadata, span),
         }
-        let filtered: SmallVec<[(&'static str, f64); 16]>;
-        let measurements = if measurements.iter().all(|(_, v)| v.is_finite()) {
-            measurements
-        } else {
-            filtered = measurements
-                .iter()
-                .copied()
-                .filter(|(_, v)| v.is_finite())
-                .collect();
-            let removed = (measurements.len() - filtered.len()) as u64;
-            bump(&self.counters.non_finite_measurements, removed);
-            &filtered
+    }
+
+    /// [`BusInner::dispatch`] when this thread has not cached the current snapshot yet.
+    #[cold]
+    #[inline(never)]
+    fn deliver_uncached(
+        &self,
+        depth: u8,
+        name: EventName,
+        measurements: Measurements<'_>,
+        metadata: Metadata<'_>,
+        span: Span<'_>,
+    ) {
+        match snapshot::adopt(self) {
+            Some((table, counts)) => {
+                // SAFETY: as in `dispatch`: cached by this thread, alive until the outermost
+                // frame (entered by our caller) ends.
+                let (table, counts) = unsafe { (&*table, &*counts) };
+                self.deliver(
+                    table,
+                    Some(counts),
+                    depth,
+                    name,
+                    measurements,
+                    metadata,
+                    span,
+                );
+            }
+            None => {
+                // The thread is exiting and its cache is gone: work from an owned snapshot.
+                let table = self.current_table();
+                self.deliver(&table, None, depth, name, measurements, metadata, span);
+            }
+        }
+    }
+
+    /// Runs the handlers of `name` in `table`. Inline deliveries are counted in `counts` (this
+    /// thread's) when given, else straight into the handler's shared counter.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn deliver(
+        &self,
+        table: &Table,
+        counts: Option<&ThreadCounts>,
+        depth: u8,
+        name: EventName,
+        measurements: Measurements<'_>,
+        metadata: Metadata<'_>,
+        span: Span<'_>,
+    ) {
+        let Some(handlers) = table.by_name.get(name.id()) else {
+            return;
         };
+        if !measurements.iter().all(|(_, v)| v.is_finite()) {
+            return self.deliver_finite(table, counts, depth, name, measurements, metadata, span);
+        }
+        let current;
         let span = match span {
-            Span::Current => context::current(),
+            Span::Current => {
+                current = context::current();
+                current.as_ref()
+            }
             Span::Explicit(span) => span,
         };
-        let event = Event::new(name, measurements, metadata, span);
-        let _depth = DepthGuard::enter(depth + 1);
+        let event = Event::borrowing(name, measurements, metadata, span);
         for (index, entry) in handlers.iter() {
             match &entry.lane {
                 None => {
                     if self.call_inline(entry, &event) {
-                        table.delivered(*index);
+                        match counts {
+                            Some(counts) => counts.add(*index),
+                            None => entry.add_delivered(1),
+                        }
                     }
                 }
                 Some(lane) => {
@@ -593,6 +675,31 @@ impl BusInner {
                 }
             }
         }
+    }
+
+    /// [`BusInner::deliver`] for an event with NaN or infinite measurements: those are removed
+    /// (and counted) first.
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn deliver_finite(
+        &self,
+        table: &Table,
+        counts: Option<&ThreadCounts>,
+        depth: u8,
+        name: EventName,
+        measurements: Measurements<'_>,
+        metadata: Metadata<'_>,
+        span: Span<'_>,
+    ) {
+        let finite: SmallVec<[(&'static str, f64); 16]> = measurements
+            .iter()
+            .copied()
+            .filter(|(_, v)| v.is_finite())
+            .collect();
+        let removed = (measurements.len() - finite.len()) as u64;
+        bump(&self.counters.non_finite_measurements, removed);
+        self.deliver(table, counts, depth, name, &finite, metadata, span);
     }
 
     /// Calls an inline handler; true if it returned normally.
@@ -625,8 +732,12 @@ impl BusInner {
         bump(&self.counters.handler_failures, 1);
         let message = panic_message(payload);
         let _ = self.detach(&entry.id);
-        self.dispatch(
-            catalog::TELEMETRY_HANDLER_FAILURE.get(),
+        let name = catalog::TELEMETRY_HANDLER_FAILURE.get();
+        if self.interest[name.id()].load(Ordering::Relaxed) == INTEREST_NONE {
+            return;
+        }
+        self.dispatch_unresolved(
+            name,
             &[],
             &[
                 (catalog::keys::HANDLER_ID, Value::Str(&entry.id)),
@@ -679,24 +790,6 @@ fn deliver_queued(bus: &Weak<BusInner>, entry: &HandlerEntry, event: &OwnedEvent
             }
             false
         }
-    }
-}
-
-struct DepthGuard {
-    previous: u8,
-}
-
-impl DepthGuard {
-    fn enter(depth: u8) -> Self {
-        Self {
-            previous: DEPTH.with(|d| d.replace(depth)),
-        }
-    }
-}
-
-impl Drop for DepthGuard {
-    fn drop(&mut self) {
-        DEPTH.with(|d| d.set(self.previous));
     }
 }
 

@@ -170,10 +170,38 @@ pub struct Event<'a> {
     name: EventName,
     measurements: Measurements<'a>,
     metadata: Metadata<'a>,
-    span: Option<SpanContext>,
+    span: EventSpan<'a>,
+}
+
+/// The span context of an [`Event`]: the bus lends its own copy (building the event then costs
+/// one pointer instead of a 56-byte copy); [`Event::new`] keeps one by value.
+#[derive(Clone, Copy, Debug)]
+enum EventSpan<'a> {
+    None,
+    Owned(SpanContext),
+    Borrowed(&'a SpanContext),
 }
 
 impl<'a> Event<'a> {
+    /// What the bus builds: the span context borrowed from the dispatching frame.
+    #[inline(always)]
+    pub(crate) fn borrowing(
+        name: EventName,
+        measurements: Measurements<'a>,
+        metadata: Metadata<'a>,
+        span: Option<&'a SpanContext>,
+    ) -> Self {
+        Self {
+            name,
+            measurements,
+            metadata,
+            span: match span {
+                Some(span) => EventSpan::Borrowed(span),
+                None => EventSpan::None,
+            },
+        }
+    }
+
     /// Builds an event (the bus does this; useful to test a handler directly).
     pub fn new(
         name: EventName,
@@ -185,7 +213,10 @@ impl<'a> Event<'a> {
             name,
             measurements,
             metadata,
-            span,
+            span: match span {
+                Some(span) => EventSpan::Owned(span),
+                None => EventSpan::None,
+            },
         }
     }
     /// The event's name.
@@ -203,7 +234,11 @@ impl<'a> Event<'a> {
     /// The span this event belongs to: for `start`/`stop`/`exception` the span itself, for any
     /// other event the span that was current when it was emitted.
     pub fn span(&self) -> Option<SpanContext> {
-        self.span
+        match self.span {
+            EventSpan::None => None,
+            EventSpan::Owned(span) => Some(span),
+            EventSpan::Borrowed(span) => Some(*span),
+        }
     }
     /// One measurement by key (the first, if repeated).
     pub fn measurement(&self, key: &str) -> Option<f64> {
@@ -278,7 +313,7 @@ impl OwnedEvent {
     /// Overwrites this event with a copy of `event`, reusing its buffers.
     pub(crate) fn fill_from(&mut self, event: &Event<'_>, depth: u8) {
         self.name = event.name;
-        self.span = event.span;
+        self.span = event.span();
         self.depth = depth;
         self.measurements.clear();
         self.measurements.extend_from_slice(event.measurements);
@@ -339,12 +374,12 @@ impl OwnedEvent {
             .iter()
             .map(|(k, slot)| (*k, self.slot_value(*slot)))
             .collect();
-        f(&Event {
-            name: self.name,
-            measurements: &self.measurements,
-            metadata: &metadata,
-            span: self.span,
-        })
+        f(&Event::borrowing(
+            self.name,
+            &self.measurements,
+            &metadata,
+            self.span.as_ref(),
+        ))
     }
 
     /// The event's name.

@@ -20,6 +20,7 @@ use crate::error::{NameError, PatternError};
 
 /// The most distinct event names one process may register.
 pub const MAX_EVENT_NAMES: usize = 16_384;
+const _: () = assert!(MAX_EVENT_NAMES.is_power_of_two());
 /// The most segments an event name may have.
 pub const MAX_SEGMENTS: usize = 8;
 /// The longest an event name may be, in bytes.
@@ -100,7 +101,9 @@ impl EventName {
     /// The dense registry id, used to index per-name tables.
     #[inline(always)]
     pub(crate) fn id(&self) -> usize {
-        self.id as usize
+        // Ids are below MAX_EVENT_NAMES (a power of two), so the mask changes nothing; it lets
+        // the compiler drop the bounds check when indexing a MAX_EVENT_NAMES-long array.
+        self.id as usize & (MAX_EVENT_NAMES - 1)
     }
 }
 

@@ -1,264 +1,286 @@
-//! The per-thread cache of dispatch-table snapshots: how `execute` reads the table without an
-//! atomic read-modify-write.
+//! The per-thread side of dispatch: which snapshot of a bus's dispatch table this thread uses,
+//! how deep it is nested in handlers, and its inline delivery counts.
 //!
 //! Each bus publishes immutable `Arc<Table>` snapshots and bumps a generation counter. A thread
-//! keeps the last snapshot it used for up to [`SLOTS`] buses; when the bus's generation still
-//! matches, the hot path uses that snapshot through a raw pointer: no refcount traffic, no
-//! contended cache line, where `arc-swap` pays two or three atomic RMWs per load. On a mismatch
-//! the thread takes the writer lock once and adopts the new snapshot.
+//! keeps the last snapshot it used in a small direct-mapped cache ([`SLOTS`] entries, indexed by
+//! the bus id): when the slot's bus and generation still match, `execute` uses the snapshot through
+//! a raw pointer, with no refcount traffic and no shared cache line written, where `arc-swap` pays
+//! two or three atomic read-modify-writes per load. The cache lives in a thread-local with no
+//! destructor, so the hot path pays no "is this thread-local still alive" check; a second
+//! thread-local ([`Owner`]), touched only when a slot is (re)filled, owns the slots' references
+//! and releases them when the thread exits.
 //!
-//! Inline deliveries are counted here too, per thread and per handler, with plain additions;
-//! the counts are published to the handler's shared counter every [`PUBLISH_EVERY`] events, when
-//! the snapshot is replaced, and when the thread exits. `stats()` can therefore lag by fewer than
-//! [`PUBLISH_EVERY`] deliveries per emitting thread; a shared atomic increment per handler call
-//! would cost more than the rest of the inline dispatch.
+//! Inline deliveries are counted per thread in a [`ThreadCounts`] next to the cached snapshot: the
+//! owning thread is the only writer, so a count is a plain load and store, not an atomic
+//! read-modify-write on a line every emitting thread shares. Each bus registers every live
+//! `ThreadCounts` ([`CountRegistry`]), so `stats()` adds them up and is exact at any time; a
+//! `ThreadCounts` whose slot is replaced (or whose thread exits) folds its counts into the
+//! handlers' shared counters and leaves the registry, under the registry's lock.
 //!
-//! Soundness: a [`TableRef`] is valid while it lives. While any `TableRef` is alive on a thread
-//! (`active > 0`), a snapshot evicted from a slot goes to a per-thread graveyard instead of being
-//! dropped, so no pointer handed out earlier on this thread (for example to an outer dispatch whose
-//! handler emitted a nested event) can dangle. The graveyard is emptied when the last `TableRef`
-//! of the thread drops. Memory held per thread is bounded by the slots plus the snapshots replaced
-//! during one outermost dispatch.
+//! Nesting: one `u32` per thread holds the handler nesting depth (low byte: the depth limit),
+//! the number of inline dispatches running on this thread (frames), and a flag saying that a
+//! replaced snapshot waits in the graveyard. A handler may emit, and so a nested dispatch may
+//! replace a slot whose snapshot an outer dispatch on the same thread still reads: replaced slots
+//! therefore go to the graveyard, emptied only when the outermost frame ends.
 
-use std::cell::RefCell;
-use std::sync::Arc;
-use std::thread::LocalKey;
+use std::cell::{Cell, RefCell, UnsafeCell};
+use std::collections::HashMap;
+use std::ptr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::bus::{BusInner, Table};
+use crate::bus::{BusInner, HandlerEntry, Table};
 
-/// How many buses one thread caches snapshots for.
+/// How many buses one thread caches snapshots for (a power of two: direct-mapped by bus id).
 const SLOTS: usize = 4;
 
-/// Inline deliveries a thread counts privately before adding them to the shared counter.
-pub(crate) const PUBLISH_EVERY: u32 = 64;
+/// The low byte of the thread state: the handler nesting depth.
+pub(crate) const DEPTH_MASK: u32 = 0xff;
+/// One inline dispatch frame plus one level of depth.
+const FRAME: u32 = 0x101;
+/// The frame count bits.
+const FRAMES_MASK: u32 = 0x7fff_ff00;
+/// A replaced snapshot waits in the graveyard.
+const GRAVE: u32 = 0x8000_0000;
 
-/// One cached snapshot with this thread's unpublished delivery counts (one per table entry).
+/// One cached snapshot. `table` and `counts` each own one strong reference (from
+/// `Arc::into_raw`) while `bus != 0`.
+#[derive(Clone, Copy)]
 struct Slot {
     bus: u64,
-    table: Arc<Table>,
-    delivered: Vec<u32>,
-}
-
-impl Slot {
-    /// Counts one delivery for each entry whose bit is set; publishes when a count is due.
-    #[inline]
-    fn credit(&mut self, mut delivered: u64) {
-        let mut publish = false;
-        while delivered != 0 {
-            let i = delivered.trailing_zeros() as usize;
-            delivered &= delivered - 1;
-            if let Some(count) = self.delivered.get_mut(i) {
-                *count += 1;
-                publish |= *count >= PUBLISH_EVERY;
-            }
-        }
-        if publish {
-            self.publish();
-        }
-    }
-
-    fn publish(&mut self) {
-        for (entry, count) in self.table.entries().iter().zip(self.delivered.iter_mut()) {
-            if *count > 0 {
-                entry.add_delivered(u64::from(*count));
-                *count = 0;
-            }
-        }
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.publish();
-    }
-}
-
-/// The per-thread state.
-pub(crate) struct TableCache {
-    slots: [Option<Slot>; SLOTS],
-    next: usize,
-    active: u32,
-    graveyard: Vec<Slot>,
-}
-
-impl TableCache {
-    /// Publishes this thread's unpublished delivery counts for bus `bus`.
-    pub(crate) fn publish(cache: &'static LocalKey<RefCell<TableCache>>, bus: u64) {
-        let _ = cache.try_with(|cell| {
-            if let Ok(mut c) = cell.try_borrow_mut() {
-                for slot in c.slots.iter_mut().flatten().filter(|s| s.bus == bus) {
-                    slot.publish();
-                }
-            }
-        });
-    }
-
-    pub(crate) const fn new() -> Self {
-        Self {
-            slots: [const { None }; SLOTS],
-            next: 0,
-            active: 0,
-            graveyard: Vec::new(),
-        }
-    }
-}
-
-/// A borrowed snapshot, valid while this value lives on this thread.
-pub(crate) struct TableRef {
+    generation: u64,
     table: *const Table,
-    /// Which cache slot held it (to credit deliveries), when it came from the cache.
-    slot: usize,
-    /// Bit `i`: table entry `i` handled the event inline (entries past 64 count directly).
-    delivered: u64,
-    /// Set when the thread-local cache is gone (thread exit): then this owns its snapshot.
-    owned: Option<Arc<Table>>,
-    cache: Option<&'static LocalKey<RefCell<TableCache>>>,
+    counts: *const ThreadCounts,
 }
 
-impl TableRef {
-    /// The snapshot of `bus` at `generation` (or newer).
-    #[inline]
-    pub(crate) fn acquire(
-        cache: &'static LocalKey<RefCell<TableCache>>,
-        bus: &BusInner,
-        generation: u64,
-    ) -> TableRef {
-        let fast = cache.try_with(|cell| {
-            let mut c = cell.borrow_mut();
-            c.active += 1;
-            for (index, slot) in c.slots.iter().enumerate() {
-                if let Some(slot) = slot {
-                    if slot.bus == bus.id && slot.table.generation == generation {
-                        return (Arc::as_ptr(&slot.table), index, None);
-                    }
-                }
-            }
-            let fresh = bus.current_table();
-            let pointer = Arc::as_ptr(&fresh);
-            let index = c
-                .slots
-                .iter()
-                .position(|s| matches!(s, Some(slot) if slot.bus == bus.id))
-                .unwrap_or_else(|| {
-                    let i = c.next;
-                    c.next = (c.next + 1) % SLOTS;
-                    i
-                });
-            let delivered = vec![0; fresh.entries().len()];
-            let evicted = c.slots[index].replace(Slot {
-                bus: bus.id,
-                table: fresh,
-                delivered,
-            });
-            // `active` counts this new reference too: more than one means an outer reference
-            // on this thread may point into the evicted snapshot.
-            let evicted = match evicted {
-                Some(slot) if c.active > 1 => {
-                    c.graveyard.push(slot);
-                    None
-                }
-                other => other,
-            };
-            (pointer, index, evicted)
+const EMPTY: Slot = Slot {
+    bus: 0,
+    generation: 0,
+    table: ptr::null(),
+    counts: ptr::null(),
+};
+
+thread_local! {
+    /// Depth, frames and the graveyard flag (see the module docs).
+    static STATE: Cell<u32> = const { Cell::new(0) };
+    /// The snapshot cache. No destructor: [`Owner`] releases it.
+    static CACHE: UnsafeCell<[Slot; SLOTS]> = const { UnsafeCell::new([EMPTY; SLOTS]) };
+    /// Owns what the cache points to; touched only when a slot is filled.
+    static OWNER: Owner = const { Owner { graveyard: RefCell::new(Vec::new()) } };
+}
+
+/// One thread's inline delivery counts for one snapshot, index for index with its entries.
+pub(crate) struct ThreadCounts {
+    entries: Box<[Arc<HandlerEntry>]>,
+    counts: Box<[AtomicU64]>,
+}
+
+impl ThreadCounts {
+    /// Counts one delivery to entry `index`. Only the owning thread calls this.
+    #[inline(always)]
+    pub(crate) fn add(&self, index: usize) {
+        if let Some(count) = self.counts.get(index) {
+            // One writer (this thread): a load and a store, no read-modify-write. `stats()`
+            // reads it with a relaxed load and may miss only the deliveries of this instant.
+            count.store(
+                count.load(Ordering::Relaxed).wrapping_add(1),
+                Ordering::Relaxed,
+            );
+        }
+    }
+}
+
+/// Every live [`ThreadCounts`] of one bus.
+#[derive(Default)]
+pub(crate) struct CountRegistry {
+    live: Mutex<Vec<Arc<ThreadCounts>>>,
+}
+
+impl CountRegistry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<ThreadCounts>>> {
+        // Nothing panics while the lock is held; stay usable regardless.
+        self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn register(&self, table: &Table) -> Arc<ThreadCounts> {
+        let counts = Arc::new(ThreadCounts {
+            entries: table.entries().to_vec().into_boxed_slice(),
+            counts: table.entries().iter().map(|_| AtomicU64::new(0)).collect(),
         });
-        match fast {
-            Ok((table, slot, evicted)) => {
-                // Dropped outside the borrow: a handler's destructor may itself emit.
-                drop(evicted);
-                TableRef {
-                    table,
-                    slot,
-                    delivered: 0,
-                    owned: None,
-                    cache: Some(cache),
-                }
-            }
-            Err(_) => {
-                let owned = bus.current_table();
-                TableRef {
-                    table: Arc::as_ptr(&owned),
-                    slot: 0,
-                    delivered: 0,
-                    owned: Some(owned),
-                    cache: None,
-                }
-            }
-        }
+        self.lock().push(Arc::clone(&counts));
+        counts
     }
 
-    /// Credits an inline delivery to entry `index` of the snapshot.
-    #[inline]
-    pub(crate) fn delivered(&mut self, index: usize) {
-        if index < 64 && self.cache.is_some() {
-            self.delivered |= 1 << index;
-        } else if let Some(entry) = self.get().entries().get(index) {
-            entry.add_delivered(1);
+    /// Folds `counts` into its handlers' shared counters and forgets it. Call only once no
+    /// thread will count into it again.
+    fn retire(&self, counts: &Arc<ThreadCounts>) {
+        let mut live = self.lock();
+        for (entry, count) in counts.entries.iter().zip(counts.counts.iter()) {
+            let n = count.swap(0, Ordering::Relaxed);
+            if n > 0 {
+                entry.add_delivered(n);
+            }
         }
+        live.retain(|c| !Arc::ptr_eq(c, counts));
     }
 
-    /// The snapshot.
-    #[inline]
-    pub(crate) fn get(&self) -> &Table {
-        if let Some(owned) = &self.owned {
-            return owned;
+    /// Unfolded inline deliveries per handler entry (keyed by the entry's address).
+    pub(crate) fn pending(&self) -> HashMap<*const HandlerEntry, u64> {
+        let mut pending = HashMap::new();
+        for counts in self.lock().iter() {
+            for (entry, count) in counts.entries.iter().zip(counts.counts.iter()) {
+                *pending.entry(Arc::as_ptr(entry)).or_insert(0) += count.load(Ordering::Relaxed);
+            }
         }
-        // SAFETY: `table` came from an `Arc<Table>` that this thread's cache holds in a slot or,
-        // once evicted while `active > 0`, in the graveyard. Neither is dropped before `active`
-        // returns to 0, which happens only after this `TableRef` (which counted itself in
-        // `active`) is dropped. `TableRef` is neither `Send` nor `Sync` (raw pointer field), so it
-        // never outlives its thread's cache.
-        unsafe { &*self.table }
+        pending
     }
 }
 
-impl TableRef {
-    fn credit_directly(&self, mut delivered: u64) {
-        while delivered != 0 {
-            let i = delivered.trailing_zeros() as usize;
-            delivered &= delivered - 1;
-            if let Some(entry) = self.get().entries().get(i) {
-                entry.add_delivered(1);
-            }
-        }
-    }
+/// Owns the cache's references and the graveyard; its destructor empties the cache at thread
+/// exit.
+struct Owner {
+    graveyard: RefCell<Vec<(Arc<Table>, Arc<ThreadCounts>)>>,
 }
 
-impl Drop for TableRef {
+impl Drop for Owner {
     fn drop(&mut self) {
-        let Some(cache) = self.cache else {
-            return;
-        };
-        let (table, index, delivered) = (self.table, self.slot, self.delivered);
-        let outcome = cache.try_with(|cell| {
-            let mut c = cell.borrow_mut();
-            c.active -= 1;
-            let mut left = delivered;
-            if left != 0 {
-                if let Some(slot) = c.slots[index].as_mut() {
-                    if Arc::as_ptr(&slot.table) == table {
-                        slot.credit(left);
-                        left = 0;
-                    }
-                }
-            }
-            let dead = if c.active == 0 && !c.graveyard.is_empty() {
-                Some(std::mem::take(&mut c.graveyard))
-            } else {
-                None
-            };
-            (dead, left)
+        let slots = CACHE.with(|cache| {
+            // SAFETY: the cache is only touched by this thread, and no dispatch is running on
+            // it (thread-local destructors run after the thread's code returned; a destructor
+            // that emits sees `OWNER` gone and takes the uncached path). Emptying the slots
+            // before releasing anything means no later access can reach a released snapshot.
+            unsafe { std::mem::replace(&mut *cache.get(), [EMPTY; SLOTS]) }
         });
-        match outcome {
-            Ok((dead, left)) => {
-                // The snapshot left the cache while we ran: credit its entries directly. This
-                // must happen before `dead` drops: `dead` may hold the last reference to it.
-                if left != 0 {
-                    self.credit_directly(left);
-                }
-                // Dropped outside the borrow: a handler's destructor may itself emit.
-                drop(dead);
+        let mut released: Vec<(Arc<Table>, Arc<ThreadCounts>)> =
+            std::mem::take(self.graveyard.get_mut());
+        for slot in slots {
+            if slot.bus != 0 {
+                // SAFETY: a non-empty slot owns one strong reference to each (see `Slot`), and
+                // the slot was just emptied, so this reclaims each exactly once.
+                released.push(unsafe { (Arc::from_raw(slot.table), Arc::from_raw(slot.counts)) });
             }
-            Err(_) => self.credit_directly(delivered),
+        }
+        release(released);
+    }
+}
+
+/// Folds the counts of released snapshots and drops them (this may run handler destructors,
+/// which may emit: no thread-local borrow is held here).
+fn release(released: Vec<(Arc<Table>, Arc<ThreadCounts>)>) {
+    for (table, counts) in released {
+        table.registry().retire(&counts);
+    }
+}
+
+/// This thread's state word (depth in the low byte).
+#[inline(always)]
+pub(crate) fn state() -> u32 {
+    STATE.with(Cell::get)
+}
+
+/// One inline dispatch running on this thread: one more frame and one more level of depth until
+/// it drops. When the outermost frame ends, the graveyard is emptied.
+pub(crate) struct Frame(());
+
+impl Frame {
+    #[inline(always)]
+    pub(crate) fn enter(state: u32) -> Frame {
+        STATE.with(|s| s.set(state + FRAME));
+        Frame(())
+    }
+}
+
+impl Drop for Frame {
+    #[inline(always)]
+    fn drop(&mut self) {
+        let restored = STATE.with(|s| {
+            let restored = s.get().wrapping_sub(FRAME);
+            s.set(restored);
+            restored
+        });
+        if restored & (FRAMES_MASK | GRAVE) == GRAVE {
+            empty_graveyard();
         }
     }
+}
+
+#[cold]
+#[inline(never)]
+fn empty_graveyard() {
+    STATE.with(|s| s.set(s.get() & !GRAVE));
+    let dead = OWNER
+        .try_with(|owner| std::mem::take(&mut *owner.graveyard.borrow_mut()))
+        .unwrap_or_default();
+    release(dead);
+}
+
+/// Sets the depth for a queued handler's call on a worker thread (no frame: the worker holds no
+/// cached pointer across the call); restores it when dropped.
+pub(crate) struct DepthGuard {
+    previous: u8,
+}
+
+impl DepthGuard {
+    pub(crate) fn enter(depth: u8) -> Self {
+        let previous = STATE.with(|s| {
+            let state = s.get();
+            s.set((state & !DEPTH_MASK) | u32::from(depth));
+            (state & DEPTH_MASK) as u8
+        });
+        Self { previous }
+    }
+}
+
+impl Drop for DepthGuard {
+    fn drop(&mut self) {
+        STATE.with(|s| s.set((s.get() & !DEPTH_MASK) | u32::from(self.previous)));
+    }
+}
+
+/// The cached snapshot of bus `bus` if it is at `generation`: pointers valid until the current
+/// [`Frame`]'s outermost frame ends on this thread.
+#[inline(always)]
+pub(crate) fn cached(bus: u64, generation: u64) -> Option<(*const Table, *const ThreadCounts)> {
+    CACHE.with(|cache| {
+        // SAFETY: only this thread touches its cache, and nothing else borrows it right now (no
+        // reference into it outlives these functions).
+        let slot = unsafe { &(*cache.get())[(bus as usize) & (SLOTS - 1)] };
+        (slot.bus == bus && slot.generation == generation).then_some((slot.table, slot.counts))
+    })
+}
+
+/// Cold path: caches the bus's current snapshot for this thread. `None` when the thread is
+/// exiting (its cache is gone): the caller then works from an owned snapshot.
+///
+/// Must be called inside a [`Frame`]: the replaced snapshot goes to the graveyard, so pointers an
+/// outer dispatch on this thread still holds stay valid until the outermost frame ends.
+#[cold]
+#[inline(never)]
+pub(crate) fn adopt(bus: &BusInner) -> Option<(*const Table, *const ThreadCounts)> {
+    let table = bus.current_table();
+    OWNER
+        .try_with(|owner| {
+            let counts = table.registry().register(&table);
+            let fresh = Slot {
+                bus: bus.id,
+                generation: table.generation,
+                table: Arc::into_raw(Arc::clone(&table)),
+                counts: Arc::into_raw(counts),
+            };
+            let old = CACHE.with(|cache| {
+                // SAFETY: only this thread touches its cache; no reference into it is live.
+                unsafe {
+                    std::mem::replace(&mut (*cache.get())[(bus.id as usize) & (SLOTS - 1)], fresh)
+                }
+            });
+            if old.bus != 0 {
+                // SAFETY: the slot owned one strong reference to each; it was just overwritten,
+                // so each is reclaimed exactly once.
+                let old = unsafe { (Arc::from_raw(old.table), Arc::from_raw(old.counts)) };
+                owner.graveyard.borrow_mut().push(old);
+                STATE.with(|s| s.set(s.get() | GRAVE));
+            }
+            (fresh.table, fresh.counts)
+        })
+        .ok()
 }

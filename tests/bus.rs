@@ -520,3 +520,120 @@ fn inline_delivered_counts_are_exact_once_threads_finish() {
     bus.execute(name("test.count.one"), &[], &[]);
     assert_eq!(bus.stats().handler("b").unwrap().delivered, 3 * 1001 + 7);
 }
+
+#[test]
+fn inline_counts_of_a_live_thread_show_in_stats_at_once() {
+    let bus = Bus::new();
+    bus.attach("a", "test.live.count", noop, Delivery::Inline)
+        .unwrap();
+    let emitted = Arc::new(Barrier::new(2));
+    let checked = Arc::new(Barrier::new(2));
+    let worker = {
+        let (bus, emitted, checked) = (bus.clone(), emitted.clone(), checked.clone());
+        std::thread::spawn(move || {
+            for _ in 0..7 {
+                bus.execute(name("test.live.count"), &[], &[]);
+            }
+            emitted.wait();
+            checked.wait();
+        })
+    };
+    emitted.wait();
+    // The emitting thread is alive and idle: its counts are already visible.
+    assert_eq!(bus.stats().handler("a").unwrap().delivered, 7);
+    checked.wait();
+    worker.join().unwrap();
+    assert_eq!(bus.stats().handler("a").unwrap().delivered, 7);
+}
+
+#[test]
+fn a_handler_that_attaches_and_emits_while_handling_loses_nothing() {
+    // The first handler attaches a new handler (a new snapshot) and then emits a nested event,
+    // so the nested dispatch replaces the snapshot the outer dispatch is still walking. The
+    // outer dispatch must go on to the second handler of its (old) snapshot.
+    let bus = Bus::new();
+    let attached = Arc::new(AtomicU64::new(0));
+    let second = Arc::new(AtomicU64::new(0));
+    let nested = Arc::new(AtomicU64::new(0));
+    {
+        let (inner_bus, attached) = (bus.clone(), attached.clone());
+        bus.attach(
+            "attacher",
+            "test.churn.outer",
+            move |_: &Event<'_>| {
+                let n = attached.fetch_add(1, Ordering::Relaxed);
+                inner_bus
+                    .attach(
+                        format!("extra-{n}"),
+                        "test.churn.unused",
+                        noop,
+                        Delivery::Inline,
+                    )
+                    .unwrap();
+                inner_bus.execute(name("test.churn.nested"), &[], &[]);
+            },
+            Delivery::Inline,
+        )
+        .unwrap();
+    }
+    {
+        let second = second.clone();
+        bus.attach(
+            "second",
+            "test.churn.outer",
+            move |_: &Event<'_>| {
+                second.fetch_add(1, Ordering::Relaxed);
+            },
+            Delivery::Inline,
+        )
+        .unwrap();
+    }
+    {
+        let nested = nested.clone();
+        bus.attach(
+            "nested",
+            "test.churn.nested",
+            move |_: &Event<'_>| {
+                nested.fetch_add(1, Ordering::Relaxed);
+            },
+            Delivery::Inline,
+        )
+        .unwrap();
+    }
+    for _ in 0..50 {
+        bus.execute(name("test.churn.outer"), &[], &[]);
+    }
+    assert_eq!(second.load(Ordering::Relaxed), 50);
+    assert_eq!(nested.load(Ordering::Relaxed), 50);
+    let stats = bus.stats();
+    assert_eq!(stats.handler("attacher").unwrap().delivered, 50);
+    assert_eq!(stats.handler("second").unwrap().delivered, 50);
+    assert_eq!(stats.handler("nested").unwrap().delivered, 50);
+    assert_eq!(bus.list_handlers("").len(), 3 + 50);
+}
+
+#[test]
+fn one_thread_emitting_to_many_buses_counts_each_exactly() {
+    // More buses than the per-thread cache has slots: snapshots are evicted and re-adopted
+    // over and over, and every count survives.
+    let buses: Vec<Bus> = (0..9).map(|_| Bus::new()).collect();
+    for bus in &buses {
+        bus.attach("h", "test.many.buses", noop, Delivery::Inline)
+            .unwrap();
+    }
+    for round in 0..40 {
+        for (i, bus) in buses.iter().enumerate() {
+            if (round + i) % 3 != 0 {
+                bus.execute(name("test.many.buses"), &[], &[]);
+            }
+        }
+    }
+    for (i, bus) in buses.iter().enumerate() {
+        let expected = (0..40).filter(|round| (round + i) % 3 != 0).count() as u64;
+        assert_eq!(
+            bus.stats().handler("h").unwrap().delivered,
+            expected,
+            "bus {i}"
+        );
+    }
+}
