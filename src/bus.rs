@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use smallvec::SmallVec;
 
 use crate::catalog;
-use crate::context::{self, SpanContext};
+use crate::context::SpanContext;
 use crate::error::{AttachError, DetachError, PatternError};
 use crate::event::{Event, Measurements, Metadata, OwnedEvent, Value};
 use crate::handler::{Delivery, Handler, HandlerInfo};
@@ -567,7 +567,7 @@ impl BusInner {
         span: Span<'_>,
     ) {
         let state = snapshot::state();
-        if state & snapshot::DEPTH_MASK >= u32::from(MAX_DEPTH) {
+        if state & snapshot::DEPTH_MASK >= u64::from(MAX_DEPTH) {
             bump(&self.counters.depth_exceeded, 1);
             return;
         }
@@ -649,15 +649,12 @@ impl BusInner {
         if !measurements.iter().all(|(_, v)| v.is_finite()) {
             return self.deliver_finite(table, counts, depth, name, measurements, metadata, span);
         }
-        let current;
-        let span = match span {
-            Span::Current => {
-                current = context::current();
-                current.as_ref()
-            }
-            Span::Explicit(span) => span,
+        let event = match span {
+            // Handlers run at `depth + 1`; the event reads the span current at dispatch only if
+            // a handler asks (see `snapshot::span_at`).
+            Span::Current => Event::in_current_span(name, measurements, metadata, depth + 1),
+            Span::Explicit(span) => Event::borrowing(name, measurements, metadata, span),
         };
-        let event = Event::borrowing(name, measurements, metadata, span);
         for (index, entry) in handlers.iter() {
             match &entry.lane {
                 None => {

@@ -289,6 +289,7 @@ pub fn current() -> Option<SpanContext> {
 #[must_use = "the context is current only while the guard lives"]
 pub fn enter(context: Option<SpanContext>) -> ContextGuard {
     let previous = CURRENT.with(|c| c.replace(context));
+    crate::snapshot::saving_current(previous);
     ContextGuard {
         previous,
         _not_send: std::marker::PhantomData,

@@ -8,6 +8,7 @@
 //! allocates nothing.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use smallvec::SmallVec;
 
@@ -171,6 +172,9 @@ pub struct Event<'a> {
     measurements: Measurements<'a>,
     metadata: Metadata<'a>,
     span: EventSpan<'a>,
+    /// Not `Send`/`Sync`: an event emitted without an explicit span reads it from the handler
+    /// thread's state when asked.
+    _thread_bound: PhantomData<*const ()>,
 }
 
 /// The span context of an [`Event`]: the bus lends its own copy (building the event then costs
@@ -180,6 +184,9 @@ enum EventSpan<'a> {
     None,
     Owned(SpanContext),
     Borrowed(&'a SpanContext),
+    /// The span current on this thread when the dispatch at this handler depth began, read only
+    /// when asked for (`snapshot::span_at`).
+    Current(u8),
 }
 
 impl<'a> Event<'a> {
@@ -199,6 +206,25 @@ impl<'a> Event<'a> {
                 Some(span) => EventSpan::Borrowed(span),
                 None => EventSpan::None,
             },
+            _thread_bound: PhantomData,
+        }
+    }
+
+    /// What the bus builds for an event emitted without an explicit span: handlers run at
+    /// `depth` on this thread.
+    #[inline(always)]
+    pub(crate) fn in_current_span(
+        name: EventName,
+        measurements: Measurements<'a>,
+        metadata: Metadata<'a>,
+        depth: u8,
+    ) -> Self {
+        Self {
+            name,
+            measurements,
+            metadata,
+            span: EventSpan::Current(depth),
+            _thread_bound: PhantomData,
         }
     }
 
@@ -217,6 +243,7 @@ impl<'a> Event<'a> {
                 Some(span) => EventSpan::Owned(span),
                 None => EventSpan::None,
             },
+            _thread_bound: PhantomData,
         }
     }
     /// The event's name.
@@ -238,6 +265,7 @@ impl<'a> Event<'a> {
             EventSpan::None => None,
             EventSpan::Owned(span) => Some(span),
             EventSpan::Borrowed(span) => Some(*span),
+            EventSpan::Current(depth) => crate::snapshot::span_at(depth),
         }
     }
     /// One measurement by key (the first, if repeated).

@@ -17,9 +17,10 @@
 //! `ThreadCounts` whose slot is replaced (or whose thread exits) folds its counts into the
 //! handlers' shared counters and leaves the registry, under the registry's lock.
 //!
-//! Nesting: one `u32` per thread holds the handler nesting depth (low byte: the depth limit),
-//! the number of inline dispatches running on this thread (frames), and a flag saying that a
-//! replaced snapshot waits in the graveyard. A handler may emit, and so a nested dispatch may
+//! Nesting: one `u64` per thread holds the handler nesting depth (low byte: the depth limit),
+//! the number of inline dispatches running on this thread (frames), a flag saying that a
+//! replaced snapshot waits in the graveyard, and one bit per depth saying that a handler at that
+//! depth changed the current span (see [`span_at`]). A handler may emit, and so a nested dispatch may
 //! replace a slot whose snapshot an outer dispatch on the same thread still reads: replaced slots
 //! therefore go to the graveyard, emptied only when the outermost frame ends.
 
@@ -29,19 +30,24 @@ use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::bus::{BusInner, HandlerEntry, Table};
+use crate::bus::{BusInner, HandlerEntry, MAX_DEPTH, Table};
+use crate::context::{self, SpanContext};
 
 /// How many buses one thread caches snapshots for (a power of two: direct-mapped by bus id).
 const SLOTS: usize = 4;
 
 /// The low byte of the thread state: the handler nesting depth.
-pub(crate) const DEPTH_MASK: u32 = 0xff;
+pub(crate) const DEPTH_MASK: u64 = 0xff;
+/// Bits 8..8+DEPTHS: "the span current at depth d's dispatch was saved in `SAVED[d]`".
+const SAVED_SHIFT: u32 = 8;
+/// Depths a handler can run at (1..=MAX_DEPTH+1 on a worker thread).
+const DEPTHS: usize = MAX_DEPTH as usize + 2;
 /// One inline dispatch frame plus one level of depth.
-const FRAME: u32 = 0x101;
+const FRAME: u64 = (1 << 32) + 1;
 /// The frame count bits.
-const FRAMES_MASK: u32 = 0x7fff_ff00;
+const FRAMES_MASK: u64 = 0x7fff_ffff << 32;
 /// A replaced snapshot waits in the graveyard.
-const GRAVE: u32 = 0x8000_0000;
+const GRAVE: u64 = 1 << 63;
 
 /// One cached snapshot. `table` and `counts` each own one strong reference (from
 /// `Arc::into_raw`) while `bus != 0`.
@@ -61,8 +67,11 @@ const EMPTY: Slot = Slot {
 };
 
 thread_local! {
-    /// Depth, frames and the graveyard flag (see the module docs).
-    static STATE: Cell<u32> = const { Cell::new(0) };
+    /// Depth, saved-span bits, frames and the graveyard flag (see the module docs).
+    static STATE: Cell<u64> = const { Cell::new(0) };
+    /// Per depth: the span that was current when the dispatch running handlers at that depth
+    /// began, saved by the first `context::enter` of one of those handlers.
+    static SAVED: [Cell<Option<SpanContext>>; DEPTHS] = const { [const { Cell::new(None) }; DEPTHS] };
     /// The snapshot cache. No destructor: [`Owner`] releases it.
     static CACHE: UnsafeCell<[Slot; SLOTS]> = const { UnsafeCell::new([EMPTY; SLOTS]) };
     /// Owns what the cache points to; touched only when a slot is filled.
@@ -76,17 +85,21 @@ pub(crate) struct ThreadCounts {
 }
 
 impl ThreadCounts {
-    /// Counts one delivery to entry `index`. Only the owning thread calls this.
+    /// Counts one delivery to entry `index` of the snapshot these counts were made for. Only
+    /// the owning thread calls this.
     #[inline(always)]
     pub(crate) fn add(&self, index: usize) {
-        if let Some(count) = self.counts.get(index) {
-            // One writer (this thread): a load and a store, no read-modify-write. `stats()`
-            // reads it with a relaxed load and may miss only the deliveries of this instant.
-            count.store(
-                count.load(Ordering::Relaxed).wrapping_add(1),
-                Ordering::Relaxed,
-            );
-        }
+        debug_assert!(index < self.counts.len());
+        // SAFETY: `counts` has one cell per entry of the snapshot it was registered for
+        // (`CountRegistry::register`), and the bus only passes indices into that snapshot's
+        // entries (`Table::by_name` is built from the same `entries`).
+        let count = unsafe { self.counts.get_unchecked(index) };
+        // One writer (this thread): a load and a store, no read-modify-write. `stats()` reads it
+        // with a relaxed load and may miss only the deliveries of this instant.
+        count.store(
+            count.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
     }
 }
 
@@ -174,27 +187,58 @@ fn release(released: Vec<(Arc<Table>, Arc<ThreadCounts>)>) {
 
 /// This thread's state word (depth in the low byte).
 #[inline(always)]
-pub(crate) fn state() -> u32 {
+pub(crate) fn state() -> u64 {
     STATE.with(Cell::get)
+}
+
+/// The span that was current when the dispatch whose handlers run at `depth` began: what an
+/// event emitted without an explicit span belongs to. The bus does not copy it per event; a
+/// handler that makes another span current first saves the dispatch's span ([`saving_current`]).
+pub(crate) fn span_at(depth: u8) -> Option<SpanContext> {
+    let saved = STATE.with(Cell::get) & (1 << (SAVED_SHIFT + u32::from(depth))) != 0;
+    if saved {
+        if let Some(span) = SAVED.with(|s| s.get(usize::from(depth)).map(Cell::get)) {
+            return span;
+        }
+    }
+    context::current()
+}
+
+/// Called by `context::enter` before it replaces the current span: inside a handler, the first
+/// change saves the span current at dispatch, so events being handled keep reporting it.
+#[inline]
+pub(crate) fn saving_current(current: Option<SpanContext>) {
+    STATE.with(|s| {
+        let state = s.get();
+        let depth = (state & DEPTH_MASK) as u32;
+        let bit = 1u64 << (SAVED_SHIFT + depth);
+        if depth > 0 && (depth as usize) < DEPTHS && state & bit == 0 {
+            SAVED.with(|saved| saved[depth as usize].set(current));
+            s.set(state | bit);
+        }
+    });
 }
 
 /// One inline dispatch running on this thread: one more frame and one more level of depth until
 /// it drops. When the outermost frame ends, the graveyard is emptied.
-pub(crate) struct Frame(());
+pub(crate) struct Frame(u64);
 
 impl Frame {
+    /// `state` is the thread's state word, as [`state`] read it just before.
     #[inline(always)]
-    pub(crate) fn enter(state: u32) -> Frame {
+    pub(crate) fn enter(state: u64) -> Frame {
         STATE.with(|s| s.set(state + FRAME));
-        Frame(())
+        Frame(state)
     }
 }
 
 impl Drop for Frame {
     #[inline(always)]
     fn drop(&mut self) {
+        // Back to the state at entry (which also forgets spans saved by this frame's handlers),
+        // keeping a graveyard flag set meanwhile.
         let restored = STATE.with(|s| {
-            let restored = s.get().wrapping_sub(FRAME);
+            let restored = self.0 | (s.get() & GRAVE);
             s.set(restored);
             restored
         });
@@ -217,23 +261,19 @@ fn empty_graveyard() {
 /// Sets the depth for a queued handler's call on a worker thread (no frame: the worker holds no
 /// cached pointer across the call); restores it when dropped.
 pub(crate) struct DepthGuard {
-    previous: u8,
+    previous: u64,
 }
 
 impl DepthGuard {
     pub(crate) fn enter(depth: u8) -> Self {
-        let previous = STATE.with(|s| {
-            let state = s.get();
-            s.set((state & !DEPTH_MASK) | u32::from(depth));
-            (state & DEPTH_MASK) as u8
-        });
+        let previous = STATE.with(|s| s.replace((s.get() & !DEPTH_MASK) | u64::from(depth)));
         Self { previous }
     }
 }
 
 impl Drop for DepthGuard {
     fn drop(&mut self) {
-        STATE.with(|s| s.set((s.get() & !DEPTH_MASK) | u32::from(self.previous)));
+        STATE.with(|s| s.set(self.previous | (s.get() & GRAVE)));
     }
 }
 

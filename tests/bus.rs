@@ -637,3 +637,59 @@ fn one_thread_emitting_to_many_buses_counts_each_exactly() {
         );
     }
 }
+
+#[test]
+fn an_event_keeps_its_emit_time_span_while_a_handler_switches_spans() {
+    use llm_telemetry::context;
+    let bus = Bus::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    {
+        let (seen, inner_bus) = (seen.clone(), bus.clone());
+        bus.attach(
+            "switcher",
+            "test.switch.outer",
+            move |e: &Event<'_>| {
+                let before = e.span();
+                let own = context::SpanContext::new_root();
+                let _guard = context::enter(Some(own));
+                // Inside its own span, the handler still sees the event's span...
+                seen.lock().unwrap().push(("inside", e.span(), before));
+                // ...and what it emits now belongs to its own span.
+                inner_bus.execute(name("test.switch.nested"), &[], &[]);
+            },
+            Delivery::Inline,
+        )
+        .unwrap();
+    }
+    {
+        let seen = seen.clone();
+        bus.attach(
+            "after",
+            "test.switch.outer",
+            move |e: &Event<'_>| seen.lock().unwrap().push(("after", e.span(), None)),
+            Delivery::Inline,
+        )
+        .unwrap();
+    }
+    let capture = Capture::attach(&bus, &["test.switch.*"]).unwrap();
+    let outer = context::SpanContext::new_root();
+    {
+        let _guard = context::enter(Some(outer));
+        bus.execute(name("test.switch.outer"), &[], &[]);
+    }
+    bus.execute(name("test.switch.outer"), &[], &[]);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen[0], ("inside", Some(outer), Some(outer)));
+    assert_eq!(seen[1], ("after", Some(outer), None));
+    assert_eq!(seen[2], ("inside", None, None));
+    assert_eq!(seen[3], ("after", None, None));
+    let nested = capture.named("test.switch.nested");
+    assert_eq!(nested.len(), 2);
+    for event in &nested {
+        let span = event.span().expect("the handler's own span");
+        assert_ne!(Some(span), Some(outer));
+    }
+    let outer_events = capture.named("test.switch.outer");
+    assert_eq!(outer_events[0].span(), Some(outer));
+    assert_eq!(outer_events[1].span(), None);
+}
