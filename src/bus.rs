@@ -315,16 +315,8 @@ impl Bus {
         measurements: Measurements<'_>,
         metadata: Metadata<'_>,
     ) {
-        let name = name.into();
-        match self.inner.interest[name.id()].load(Ordering::Relaxed) {
-            INTEREST_SOME => self
-                .inner
-                .dispatch(name, measurements, metadata, Span::Current),
-            INTEREST_NONE => {}
-            _ => self
-                .inner
-                .dispatch_unresolved(name, measurements, metadata, Span::Current),
-        }
+        self.inner
+            .emit(name.into(), measurements, metadata, Span::Current);
     }
 
     /// Like [`Bus::execute`], with an explicit span context instead of the current one.
@@ -336,20 +328,8 @@ impl Bus {
         metadata: Metadata<'_>,
         span: Option<SpanContext>,
     ) {
-        let name = name.into();
-        match self.inner.interest[name.id()].load(Ordering::Relaxed) {
-            INTEREST_SOME => {
-                self.inner
-                    .dispatch(name, measurements, metadata, Span::Explicit(span.as_ref()))
-            }
-            INTEREST_NONE => {}
-            _ => self.inner.dispatch_unresolved(
-                name,
-                measurements,
-                metadata,
-                Span::Explicit(span.as_ref()),
-            ),
-        }
+        let span = Span::Explicit(span.as_ref());
+        self.inner.emit(name.into(), measurements, metadata, span);
     }
 
     /// Waits until every queued handler has handled everything queued before the call.
@@ -452,6 +432,16 @@ enum Span<'s> {
     Explicit(Option<&'s SpanContext>),
 }
 
+/// What `execute` was given, bundled for the cold paths (the hot path keeps the parts apart so
+/// that the caller's constants fold into the inlined code).
+#[derive(Clone, Copy)]
+struct Emitted<'e> {
+    name: EventName,
+    measurements: Measurements<'e>,
+    metadata: Metadata<'e>,
+    span: Span<'e>,
+}
+
 impl BusInner {
     fn lock_writer(&self) -> MutexGuard<'_, Writer> {
         // A panic never happens while the lock is held (handlers run outside it), but stay usable.
@@ -545,15 +535,36 @@ impl BusInner {
     /// Cold path: the first emit of a name registered after the last table was built.
     #[cold]
     #[inline(never)]
-    fn dispatch_unresolved(
+    fn dispatch_unresolved(&self, emitted: Emitted<'_>) {
+        if self.resolve_interest(emitted.name) {
+            let Emitted {
+                name,
+                measurements,
+                metadata,
+                span,
+            } = emitted;
+            self.dispatch(name, measurements, metadata, span);
+        }
+    }
+
+    /// One emit: nothing when nobody listens to `name` (one load, one branch).
+    #[inline(always)]
+    fn emit(
         &self,
         name: EventName,
         measurements: Measurements<'_>,
         metadata: Metadata<'_>,
         span: Span<'_>,
     ) {
-        if self.resolve_interest(name) {
-            self.dispatch(name, measurements, metadata, span);
+        match self.interest[name.id()].load(Ordering::Relaxed) {
+            INTEREST_SOME => self.dispatch(name, measurements, metadata, span),
+            INTEREST_NONE => {}
+            _ => self.dispatch_unresolved(Emitted {
+                name,
+                measurements,
+                metadata,
+                span,
+            }),
         }
     }
 
@@ -581,57 +592,48 @@ impl BusInner {
         // replaces it (see `snapshot.rs`).
         let _frame = Frame::enter(state);
         let generation = self.generation.load(Ordering::Acquire);
-        match snapshot::cached(self.id, generation) {
-            Some((table, counts)) => {
-                // SAFETY: both come from this thread's cache, and stay alive (in their slot or
-                // in the graveyard) until the outermost frame ends, after `_frame` drops.
-                let (table, counts) = unsafe { (&*table, &*counts) };
-                self.deliver(
-                    table,
-                    Some(counts),
-                    depth,
-                    name,
-                    measurements,
-                    metadata,
-                    span,
-                );
-            }
-            None => self.deliver_uncached(depth, name, measurements, metadata, span),
-        }
+        let (table, counts) = match snapshot::cached(self.id, generation) {
+            Some(cached) => cached,
+            None => match snapshot::adopt(self) {
+                Some(cached) => cached,
+                None => {
+                    let emitted = Emitted {
+                        name,
+                        measurements,
+                        metadata,
+                        span,
+                    };
+                    return self.deliver_uncached(depth, emitted);
+                }
+            },
+        };
+        // SAFETY: both come from this thread's cache, and stay alive (in their slot or in the
+        // graveyard) until the outermost frame ends, after `_frame` drops.
+        let (table, counts) = unsafe { (&*table, &*counts) };
+        self.deliver(
+            table,
+            Some(counts),
+            depth,
+            name,
+            measurements,
+            metadata,
+            span,
+        );
     }
 
-    /// [`BusInner::dispatch`] when this thread has not cached the current snapshot yet.
+    /// [`BusInner::dispatch`] on a thread that is exiting (its snapshot cache is gone): works
+    /// from an owned snapshot.
     #[cold]
     #[inline(never)]
-    fn deliver_uncached(
-        &self,
-        depth: u8,
-        name: EventName,
-        measurements: Measurements<'_>,
-        metadata: Metadata<'_>,
-        span: Span<'_>,
-    ) {
-        match snapshot::adopt(self) {
-            Some((table, counts)) => {
-                // SAFETY: as in `dispatch`: cached by this thread, alive until the outermost
-                // frame (entered by our caller) ends.
-                let (table, counts) = unsafe { (&*table, &*counts) };
-                self.deliver(
-                    table,
-                    Some(counts),
-                    depth,
-                    name,
-                    measurements,
-                    metadata,
-                    span,
-                );
-            }
-            None => {
-                // The thread is exiting and its cache is gone: work from an owned snapshot.
-                let table = self.current_table();
-                self.deliver(&table, None, depth, name, measurements, metadata, span);
-            }
-        }
+    fn deliver_uncached(&self, depth: u8, emitted: Emitted<'_>) {
+        let table = self.current_table();
+        let Emitted {
+            name,
+            measurements,
+            metadata,
+            span,
+        } = emitted;
+        self.deliver(&table, None, depth, name, measurements, metadata, span);
     }
 
     /// Runs the handlers of `name` in `table`. Inline deliveries are counted in `counts` (this
@@ -652,7 +654,13 @@ impl BusInner {
             return;
         };
         if !measurements.iter().all(|(_, v)| v.is_finite()) {
-            return self.deliver_finite(table, counts, depth, name, measurements, metadata, span);
+            let emitted = Emitted {
+                name,
+                measurements,
+                metadata,
+                span,
+            };
+            return self.deliver_finite(table, counts, depth, emitted);
         }
         let event = match span {
             // Handlers run at `depth + 1`; the event reads the span current at dispatch only if
@@ -696,17 +704,19 @@ impl BusInner {
     /// (and counted) first.
     #[cold]
     #[inline(never)]
-    #[allow(clippy::too_many_arguments)]
     fn deliver_finite(
         &self,
         table: &Table,
         counts: Option<&ThreadCounts>,
         depth: u8,
-        name: EventName,
-        measurements: Measurements<'_>,
-        metadata: Metadata<'_>,
-        span: Span<'_>,
+        emitted: Emitted<'_>,
     ) {
+        let Emitted {
+            name,
+            measurements,
+            metadata,
+            span,
+        } = emitted;
         let finite: SmallVec<[(&'static str, f64); 16]> = measurements
             .iter()
             .copied()
@@ -747,12 +757,8 @@ impl BusInner {
         bump(&self.counters.handler_failures, 1);
         let message = panic_message(payload);
         let _ = self.detach(&entry.id);
-        let name = catalog::TELEMETRY_HANDLER_FAILURE.get();
-        if self.interest[name.id()].load(Ordering::Relaxed) == INTEREST_NONE {
-            return;
-        }
-        self.dispatch_unresolved(
-            name,
+        self.emit(
+            catalog::TELEMETRY_HANDLER_FAILURE.get(),
             &[],
             &[
                 (catalog::keys::HANDLER_ID, Value::Str(&entry.id)),

@@ -190,6 +190,22 @@ enum EventSpan<'a> {
 }
 
 impl<'a> Event<'a> {
+    #[inline(always)]
+    fn with_span(
+        name: EventName,
+        measurements: Measurements<'a>,
+        metadata: Metadata<'a>,
+        span: EventSpan<'a>,
+    ) -> Self {
+        Self {
+            name,
+            measurements,
+            metadata,
+            span,
+            _thread_bound: PhantomData,
+        }
+    }
+
     /// What the bus builds: the span context borrowed from the dispatching frame.
     #[inline(always)]
     pub(crate) fn borrowing(
@@ -198,16 +214,8 @@ impl<'a> Event<'a> {
         metadata: Metadata<'a>,
         span: Option<&'a SpanContext>,
     ) -> Self {
-        Self {
-            name,
-            measurements,
-            metadata,
-            span: match span {
-                Some(span) => EventSpan::Borrowed(span),
-                None => EventSpan::None,
-            },
-            _thread_bound: PhantomData,
-        }
+        let span = span.map_or(EventSpan::None, EventSpan::Borrowed);
+        Self::with_span(name, measurements, metadata, span)
     }
 
     /// What the bus builds for an event emitted without an explicit span: handlers run at
@@ -219,13 +227,7 @@ impl<'a> Event<'a> {
         metadata: Metadata<'a>,
         depth: u8,
     ) -> Self {
-        Self {
-            name,
-            measurements,
-            metadata,
-            span: EventSpan::Current(depth),
-            _thread_bound: PhantomData,
-        }
+        Self::with_span(name, measurements, metadata, EventSpan::Current(depth))
     }
 
     /// Builds an event (the bus does this; useful to test a handler directly).
@@ -235,16 +237,8 @@ impl<'a> Event<'a> {
         metadata: Metadata<'a>,
         span: Option<SpanContext>,
     ) -> Self {
-        Self {
-            name,
-            measurements,
-            metadata,
-            span: match span {
-                Some(span) => EventSpan::Owned(span),
-                None => EventSpan::None,
-            },
-            _thread_bound: PhantomData,
-        }
+        let span = span.map_or(EventSpan::None, EventSpan::Owned);
+        Self::with_span(name, measurements, metadata, span)
     }
     /// The event's name.
     pub fn name(&self) -> EventName {

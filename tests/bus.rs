@@ -17,6 +17,20 @@ fn name(s: &str) -> EventName {
 
 fn noop(_: &Event<'_>) {}
 
+/// Attaches an inline handler `id` to `pattern` that counts its calls into `counter`.
+fn count_into(bus: &Bus, id: &str, pattern: &str, counter: &Arc<AtomicU64>) {
+    let counter = counter.clone();
+    bus.attach(
+        id,
+        pattern,
+        move |_: &Event<'_>| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        },
+        Delivery::Inline,
+    )
+    .unwrap();
+}
+
 #[test]
 fn duplicate_id_is_rejected_and_unknown_detach_is_not_found() {
     let bus = Bus::new();
@@ -576,30 +590,8 @@ fn a_handler_that_attaches_and_emits_while_handling_loses_nothing() {
         )
         .unwrap();
     }
-    {
-        let second = second.clone();
-        bus.attach(
-            "second",
-            "test.churn.outer",
-            move |_: &Event<'_>| {
-                second.fetch_add(1, Ordering::Relaxed);
-            },
-            Delivery::Inline,
-        )
-        .unwrap();
-    }
-    {
-        let nested = nested.clone();
-        bus.attach(
-            "nested",
-            "test.churn.nested",
-            move |_: &Event<'_>| {
-                nested.fetch_add(1, Ordering::Relaxed);
-            },
-            Delivery::Inline,
-        )
-        .unwrap();
-    }
+    count_into(&bus, "second", "test.churn.outer", &second);
+    count_into(&bus, "nested", "test.churn.nested", &nested);
     for _ in 0..50 {
         bus.execute(name("test.churn.outer"), &[], &[]);
     }
