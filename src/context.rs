@@ -6,13 +6,16 @@
 //! across polls with [`crate::span::Instrumented`], so no async runtime is needed.
 //!
 //! Clocks live here too: `monotonic_time` is nanoseconds since the first telemetry clock read in
-//! the process, `system_time` is nanoseconds since the Unix epoch.
+//! the process, `system_time` is nanoseconds since the Unix epoch. A span boundary reads one clock:
+//! the wall-clock time of a span start is derived from its monotonic reading through a
+//! process-wide anchor (see [`unix_nanos_at`]), as OpenTelemetry Java's `AnchoredClock` does.
 
 use std::cell::Cell;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::str::FromStr;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::TraceParentError;
@@ -28,11 +31,15 @@ pub struct SpanId(u64);
 impl TraceId {
     /// A fresh random, non-zero trace id.
     pub fn random() -> Self {
-        loop {
-            let id = ((next_random() as u128) << 64) | next_random() as u128;
-            if id != 0 {
-                return Self(id);
-            }
+        let [high, low] = next_randoms();
+        Self::from_halves(high, low)
+    }
+
+    fn from_halves(high: u64, low: u64) -> Self {
+        match ((high as u128) << 64) | low as u128 {
+            // All zero once in 2^128 draws: any fixed non-zero id will do.
+            0 => Self(1),
+            id => Self(id),
         }
     }
     /// Wraps raw bytes (big-endian, as on the wire). `None` for all zero.
@@ -53,12 +60,13 @@ impl TraceId {
 impl SpanId {
     /// A fresh random, non-zero span id.
     pub fn random() -> Self {
-        loop {
-            let id = next_random();
-            if id != 0 {
-                return Self(id);
-            }
-        }
+        let [id] = next_randoms();
+        Self::from_random(id)
+    }
+
+    fn from_random(id: u64) -> Self {
+        // Zero once in 2^64 draws: any fixed non-zero id will do.
+        Self(if id == 0 { 1 } else { id })
     }
     /// Wraps raw bytes (big-endian). `None` for all zero.
     pub fn from_bytes(bytes: [u8; 8]) -> Option<Self> {
@@ -119,28 +127,41 @@ pub struct SpanContext {
 impl SpanContext {
     /// A new root span context (new trace, no parent) starting now.
     pub fn new_root() -> Self {
-        Self {
-            trace_id: TraceId::random(),
-            span_id: SpanId::random(),
-            parent_span_id: None,
-            start_unix_nanos: unix_nanos_now(),
-            trace_flags: 1,
-            is_remote: false,
-        }
+        Self::new_child(None)
     }
 
     /// A child of `parent` (or a root if `None`), starting now.
     pub fn new_child(parent: Option<&SpanContext>) -> Self {
+        Self::child_starting_at(parent, unix_nanos_at(Instant::now()))
+    }
+
+    /// A child of `parent` (or a root if `None`) that started at `start_unix_nanos`: one draw
+    /// from this thread's id generator, no clock read.
+    #[inline]
+    pub(crate) fn child_starting_at(parent: Option<&SpanContext>, start_unix_nanos: u64) -> Self {
         match parent {
-            None => Self::new_root(),
-            Some(p) => Self {
-                trace_id: p.trace_id,
-                span_id: SpanId::random(),
-                parent_span_id: Some(p.span_id),
-                start_unix_nanos: unix_nanos_now(),
-                trace_flags: p.trace_flags,
-                is_remote: false,
-            },
+            None => {
+                let [high, low, span] = next_randoms();
+                Self {
+                    trace_id: TraceId::from_halves(high, low),
+                    span_id: SpanId::from_random(span),
+                    parent_span_id: None,
+                    start_unix_nanos,
+                    trace_flags: 1,
+                    is_remote: false,
+                }
+            }
+            Some(p) => {
+                let [span] = next_randoms();
+                Self {
+                    trace_id: p.trace_id,
+                    span_id: SpanId::from_random(span),
+                    parent_span_id: Some(p.span_id),
+                    start_unix_nanos,
+                    trace_flags: p.trace_flags,
+                    is_remote: false,
+                }
+            }
         }
     }
 
@@ -312,9 +333,13 @@ impl Drop for ContextGuard {
 // ---------------------------------------------------------------------------------------------
 
 thread_local! {
-    static RNG: Cell<u64> = Cell::new(seed());
+    // 0 means "not seeded yet" (a const initializer keeps each access to one TLS load with no
+    // lazy-init check); a stream that reaches 0 is simply reseeded.
+    static RNG: Cell<u64> = const { Cell::new(0) };
 }
 
+#[cold]
+#[inline(never)]
 fn seed() -> u64 {
     // `RandomState` is keyed from OS randomness once per thread; hashing the thread id and a
     // clock reading on top makes each thread's stream distinct.
@@ -324,34 +349,91 @@ fn seed() -> u64 {
     hasher.finish()
 }
 
-/// SplitMix64: fast, full-period, good enough for ids (not for secrets).
-fn next_random() -> u64 {
+/// `N` draws of SplitMix64 (fast, full-period, good enough for ids, not for secrets) with one
+/// access to the thread-local state.
+#[inline]
+fn next_randoms<const N: usize>() -> [u64; N] {
     RNG.with(|state| {
-        let s = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut s = state.get();
+        if s == 0 {
+            s = seed();
+        }
+        let out = std::array::from_fn(|_| {
+            s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        });
         state.set(s);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        out
     })
 }
 
+#[inline]
 fn anchor() -> Instant {
     static ANCHOR: OnceLock<Instant> = OnceLock::new();
     *ANCHOR.get_or_init(Instant::now)
 }
 
 /// Nanoseconds since the process's telemetry anchor: the `monotonic_time` measurement.
+#[inline]
 pub fn monotonic_nanos(at: Instant) -> u64 {
     at.saturating_duration_since(anchor()).as_nanos() as u64
 }
 
-/// Nanoseconds since the Unix epoch: the `system_time` measurement and span start times.
+/// Nanoseconds since the Unix epoch, read from the system clock now.
 pub fn unix_nanos_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
+}
+
+/// How often the wall-clock anchor is re-read: at most this long after a step of the system
+/// clock, span start times follow it.
+pub const WALL_CLOCK_REFRESH_NANOS: u64 = 1_000_000_000;
+
+/// `unix_nanos - monotonic_nanos` at the last anchoring; 0 until the first.
+static WALL_OFFSET: AtomicU64 = AtomicU64::new(0);
+/// `monotonic_nanos` at the last anchoring.
+static WALL_ANCHORED_AT: AtomicU64 = AtomicU64::new(0);
+
+/// The wall-clock time of `at` in nanoseconds since the Unix epoch (the `system_time`
+/// measurement and span start times), without reading the system clock on the hot path.
+///
+/// The system clock is read at most once per [`WALL_CLOCK_REFRESH_NANOS`] to anchor a
+/// (monotonic, wall) pair; in between, wall time is the anchor's plus the monotonic time elapsed.
+/// Drift bound: on Linux the monotonic clock is slewed by NTP together with the wall clock, so
+/// the two differ only by steps of the wall clock (`settimeofday`, a large NTP correction),
+/// which show up within one refresh interval; where the monotonic clock is not slewed, the
+/// extra error is the slew rate times the interval (at most 0.5 ms for NTP's 500 ppm), plus the
+/// ~tens of nanoseconds between the two reads of an anchoring.
+#[inline]
+pub fn unix_nanos_at(at: Instant) -> u64 {
+    let monotonic = monotonic_nanos(at);
+    // Two independent relaxed loads: a reader that pairs a fresh `WALL_ANCHORED_AT` with an
+    // older `WALL_OFFSET` uses an offset at most one interval older, still within the bound.
+    let offset = WALL_OFFSET.load(Ordering::Relaxed);
+    let anchored_at = WALL_ANCHORED_AT.load(Ordering::Relaxed);
+    if offset == 0 || monotonic.saturating_sub(anchored_at) >= WALL_CLOCK_REFRESH_NANOS {
+        return monotonic.wrapping_add(reanchor());
+    }
+    monotonic.wrapping_add(offset)
+}
+
+/// Reads both clocks and publishes the new offset; returns it.
+#[cold]
+#[inline(never)]
+fn reanchor() -> u64 {
+    let unix = unix_nanos_now();
+    let monotonic = monotonic_nanos(Instant::now());
+    // Wrapping: a wall clock set before the process's anchor (absurd, but possible) still gives
+    // back `unix` for this instant; 0 ("not anchored") is replaced by 1 ns of error.
+    let offset = unix.wrapping_sub(monotonic).max(1);
+    WALL_OFFSET.store(offset, Ordering::Relaxed);
+    WALL_ANCHORED_AT.store(monotonic, Ordering::Relaxed);
+    offset
 }
 
 #[cfg(test)]

@@ -1,0 +1,96 @@
+//! Producer cost of a span through the bus, against the floor of a bare `execute` of its stop
+//! event (measuring aid for `src/span.rs`; not a benchmark target).
+//!
+//! ```text
+//! cargo run --release --example span_probe
+//! ```
+//!
+//! One queued no-op handler listens to `probe.s.stop` and `probe.s.exception` (not `.start`, like
+//! the OTel handler). Spans are emitted in chunks of 1,024, and the bus is flushed, untimed,
+//! between chunks so the queue never fills. Prints ns per span (median of several rounds).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use llm_telemetry::{Bus, Delivery, SpanName, Value};
+
+const CHUNK: u64 = 1_024;
+const CHUNKS: u64 = 200;
+const ROUNDS: usize = 7;
+
+fn bus_with(capacity: usize) -> Bus {
+    let bus = Bus::new();
+    let attached = bus.attach_many(
+        "probe",
+        &["probe.s.stop", "probe.s.exception"],
+        |_: &llm_telemetry::Event<'_>| {},
+        Delivery::Queued { capacity },
+    );
+    if let Err(e) = attached {
+        eprintln!("attach failed: {e}");
+        std::process::exit(1);
+    }
+    bus
+}
+
+/// Median over `ROUNDS` of ns per call of `emit`, timed in chunks with an untimed flush between.
+fn measure(bus: &Bus, mut emit: impl FnMut(u64)) -> f64 {
+    let mut rounds = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        let mut timed = Duration::ZERO;
+        for _ in 0..CHUNKS {
+            let start = Instant::now();
+            for i in 0..CHUNK {
+                emit(i);
+            }
+            timed += start.elapsed();
+            bus.flush(Duration::from_secs(30));
+        }
+        rounds.push(timed.as_nanos() as f64 / (CHUNK * CHUNKS) as f64);
+    }
+    rounds.sort_by(f64::total_cmp);
+    rounds[ROUNDS / 2]
+}
+
+fn main() {
+    let name = match SpanName::new("probe.s") {
+        Ok(name) => name,
+        Err(e) => {
+            eprintln!("bad name: {e}");
+            std::process::exit(1);
+        }
+    };
+    for capacity in [2_048, 131_072] {
+        let bus = bus_with(capacity);
+        let span = measure(&bus, |i| {
+            bus.span(
+                &name,
+                &[
+                    ("provider", Value::Str("openai")),
+                    ("model", Value::Str("gpt-4o")),
+                    ("tenant", Value::Str("")),
+                    ("streaming", Value::Bool(false)),
+                    ("max_tokens", Value::Int(i as i64)),
+                ],
+                |_| black_box(i),
+            );
+        });
+        let floor = measure(&bus, |i| {
+            bus.execute(
+                name.stop,
+                &[("duration", 1_000.0), ("monotonic_time", i as f64)],
+                &[
+                    ("provider", Value::Str("openai")),
+                    ("model", Value::Str("gpt-4o")),
+                    ("tenant", Value::Str("")),
+                    ("streaming", Value::Bool(false)),
+                    ("max_tokens", Value::Int(i as i64)),
+                ],
+            );
+        });
+        println!(
+            "capacity {capacity:>7}: span {span:6.1} ns, bare execute(stop) {floor:6.1} ns, span machinery {:6.1} ns",
+            span - floor
+        );
+    }
+}
