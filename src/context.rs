@@ -308,6 +308,7 @@ pub fn current() -> Option<SpanContext> {
 /// assert_eq!(context::current().unwrap().trace_id, tp.trace_id);
 /// ```
 #[must_use = "the context is current only while the guard lives"]
+#[inline]
 pub fn enter(context: Option<SpanContext>) -> ContextGuard {
     let previous = CURRENT.with(|c| c.replace(context));
     ContextGuard {
@@ -323,6 +324,7 @@ pub struct ContextGuard {
 }
 
 impl Drop for ContextGuard {
+    #[inline]
     fn drop(&mut self) {
         CURRENT.with(|c| c.set(self.previous));
     }
@@ -411,7 +413,12 @@ static WALL_ANCHORED_AT: AtomicU64 = AtomicU64::new(0);
 /// ~tens of nanoseconds between the two reads of an anchoring.
 #[inline]
 pub fn unix_nanos_at(at: Instant) -> u64 {
-    let monotonic = monotonic_nanos(at);
+    unix_nanos_at_monotonic(monotonic_nanos(at))
+}
+
+/// [`unix_nanos_at`] of the instant whose [`monotonic_nanos`] is `monotonic`.
+#[inline]
+pub(crate) fn unix_nanos_at_monotonic(monotonic: u64) -> u64 {
     // Two independent relaxed loads: a reader that pairs a fresh `WALL_ANCHORED_AT` with an
     // older `WALL_OFFSET` uses an offset at most one interval older, still within the bound.
     let offset = WALL_OFFSET.load(Ordering::Relaxed);

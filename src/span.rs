@@ -27,7 +27,7 @@ use smallvec::SmallVec;
 
 use crate::bus::{Bus, panic_message};
 use crate::catalog::keys;
-use crate::context::{self, SpanContext, monotonic_nanos, unix_nanos_at};
+use crate::context::{self, SpanContext, monotonic_nanos, unix_nanos_at_monotonic};
 use crate::error::NameError;
 use crate::event::{Event, Metadata, OwnedEvent, OwnedValue, Value};
 use crate::name::EventName;
@@ -258,7 +258,7 @@ impl Live<'_> {
         let started_monotonic = monotonic_nanos(started);
         let context = SpanContext::child_starting_at(
             context::current().as_ref(),
-            unix_nanos_at(started),
+            unix_nanos_at_monotonic(started_monotonic),
         );
         if bus.is_listening(name.start) {
             bus.execute_in_span(
