@@ -66,7 +66,7 @@ fn main() {
         let bus = bus_with(capacity);
         let span = measure(&bus, |i| {
             bus.span(
-                &name,
+                name,
                 &[
                     ("provider", Value::Str("openai")),
                     ("model", Value::Str("gpt-4o")),

@@ -454,6 +454,45 @@ mod tests {
         assert_ne!(a, b);
         assert_ne!(a.to_u128(), 0);
         assert_ne!(SpanId::random().to_u64(), 0);
+        // The once-in-2^64 zero draws still give valid ids.
+        assert_ne!(TraceId::from_halves(0, 0).to_u128(), 0);
+        assert_eq!(TraceId::from_halves(1, 2).to_u128(), (1 << 64) | 2);
+        assert_ne!(SpanId::from_random(0).to_u64(), 0);
+        // One draw of three numbers gives three different ones.
+        let [a, b, c] = next_randoms();
+        assert!(a != b && b != c && a != c);
+    }
+
+    fn assert_near_system_clock(anchored: u64, before: u64, after: u64) {
+        // Within the anchoring error; 50 ms leaves room for a loaded machine, not for a clock
+        // that is wrong (0, monotonic only, or a stale anchor from another epoch).
+        const SLACK: u64 = 50_000_000;
+        assert!(
+            anchored + SLACK >= before && anchored <= after + SLACK,
+            "anchored {anchored} outside [{before}, {after}]"
+        );
+    }
+
+    #[test]
+    fn anchored_wall_time_follows_the_system_clock_and_reanchors() {
+        let before = unix_nanos_now();
+        let anchored = unix_nanos_at(Instant::now());
+        let after = unix_nanos_now();
+        assert_near_system_clock(anchored, before, after);
+
+        // A reading one refresh interval after the anchoring re-reads the system clock.
+        let anchored_at = WALL_ANCHORED_AT.load(Ordering::Relaxed);
+        let later = anchored_at + WALL_CLOCK_REFRESH_NANOS;
+        let at_later = unix_nanos_at_monotonic(later);
+        assert_ne!(WALL_ANCHORED_AT.load(Ordering::Relaxed), anchored_at);
+        assert_eq!(at_later, later + WALL_OFFSET.load(Ordering::Relaxed));
+
+        let before = unix_nanos_now();
+        let anchored = unix_nanos_at(Instant::now());
+        let after = unix_nanos_now();
+        assert_near_system_clock(anchored, before, after);
+        let context = SpanContext::new_root();
+        assert_near_system_clock(context.start_unix_nanos, before, unix_nanos_now());
     }
 
     #[test]

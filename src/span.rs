@@ -13,6 +13,13 @@
 //! plus `exception.type` and `exception.message` metadata. Stop and exception repeat the start
 //! metadata, so a stop event alone is enough to build a finished span. A span nobody listens to
 //! costs three loads: no ids, no clock reads, no context switch.
+//!
+//! A span someone listens to reads the monotonic clock once at each end: its wall-clock start
+//! (`system_time`, [`SpanContext::start_unix_nanos`]) comes from the start reading through
+//! [`context::unix_nanos_at`]'s anchor, and the stop's `monotonic_time` minus its `duration` is
+//! exactly the start's `monotonic_time`. The start event is built only when someone listens to
+//! `.start` (the OpenTelemetry handler does not), the closure form borrows the bus instead of
+//! cloning it, and a stop with nothing recorded passes the start metadata through as it is.
 
 use std::fmt;
 use std::future::Future;
@@ -454,7 +461,9 @@ impl Bus {
             Ok(value) => {
                 match O::failure(&value) {
                     None => live.finish(self, &recorder, &[], None),
-                    Some((kind, message)) => live.finish(self, &recorder, &[], Some((&kind, &message))),
+                    Some((kind, message)) => {
+                        live.finish(self, &recorder, &[], Some((&kind, &message)))
+                    }
                 }
                 value
             }
