@@ -5,8 +5,9 @@
 //! cargo run --release --example span_probe
 //! ```
 //!
-//! One queued no-op handler listens to `probe.s.stop` and `probe.s.exception` (not `.start`, like
-//! the OTel handler). Spans are emitted in chunks of 1,024, and the bus is flushed, untimed,
+//! One no-op handler listens to `probe.s.stop` and `probe.s.exception` (not `.start`, like the
+//! OTel handler): queued with 2,048 and 131,072 slots, then inline (no worker thread competing for
+//! the cores, so the difference is the span machinery alone). Spans are emitted in chunks of 1,024, and the bus is flushed, untimed,
 //! between chunks so the queue never fills. Prints ns per span: the minimum and the median of
 //! several rounds (the minimum is the steadier number on a shared machine).
 
@@ -19,13 +20,13 @@ const CHUNK: u64 = 1_024;
 const CHUNKS: u64 = 200;
 const ROUNDS: usize = 7;
 
-fn bus_with(capacity: usize) -> Bus {
+fn bus_with(delivery: Delivery) -> Bus {
     let bus = Bus::new();
     let attached = bus.attach_many(
         "probe",
         &["probe.s.stop", "probe.s.exception"],
         |_: &llm_telemetry::Event<'_>| {},
-        Delivery::Queued { capacity },
+        delivery,
     );
     if let Err(e) = attached {
         eprintln!("attach failed: {e}");
@@ -80,15 +81,21 @@ fn main() {
     };
     // `--spans-only`: only the span loop at the default capacity, for a profiler.
     if std::env::args().any(|a| a == "--spans-only") {
-        let bus = bus_with(131_072);
+        let bus = bus_with(Delivery::Queued { capacity: 131_072 });
         for _ in 0..5 {
             let (min, median) = measure(&bus, |i| one_span(&bus, name, i));
             println!("span {min:6.1} ns (median {median:6.1})");
         }
         return;
     }
-    for capacity in [2_048, 131_072] {
-        let bus = bus_with(capacity);
+    let deliveries = [
+        ("queued   2048", Delivery::Queued { capacity: 2_048 }),
+        ("queued 131072", Delivery::Queued { capacity: 131_072 }),
+        // No worker thread to share the cores with: the span machinery alone, steadier.
+        ("inline       ", Delivery::Inline),
+    ];
+    for (label, delivery) in deliveries {
+        let bus = bus_with(delivery);
         let span = measure(&bus, |i| one_span(&bus, name, i));
         let floor = measure(&bus, |i| {
             bus.execute(
@@ -104,7 +111,7 @@ fn main() {
             );
         });
         println!(
-            "capacity {capacity:>7}: span {:6.1} ns (median {:6.1}), bare execute(stop) {:6.1} ns (median {:6.1}), span machinery {:6.1} ns (by minima)",
+            "{label}: span {:6.1} ns (median {:6.1}), bare execute(stop) {:6.1} ns (median {:6.1}), span machinery {:6.1} ns (by minima)",
             span.0,
             span.1,
             floor.0,

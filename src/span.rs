@@ -34,7 +34,7 @@ use smallvec::SmallVec;
 
 use crate::bus::{Bus, panic_message};
 use crate::catalog::keys;
-use crate::context::{self, SpanContext, monotonic_nanos, unix_nanos_at_monotonic};
+use crate::context::{self, SpanContext, monotonic_now, unix_nanos_at_monotonic};
 use crate::error::NameError;
 use crate::event::{Event, Metadata, OwnedEvent, OwnedValue, Value};
 use crate::name::EventName;
@@ -236,8 +236,7 @@ pub(crate) fn short_type_name<E: ?Sized>() -> String {
 struct Live<'m> {
     name: SpanName,
     context: SpanContext,
-    started: Instant,
-    /// `monotonic_nanos(started)`.
+    /// [`context::monotonic_now`] at the start.
     started_monotonic: u64,
     start_metadata: StartMetadata<'m>,
 }
@@ -261,8 +260,7 @@ impl Live<'_> {
         {
             return None;
         }
-        let started = Instant::now();
-        let started_monotonic = monotonic_nanos(started);
+        let started_monotonic = monotonic_now();
         let context = SpanContext::child_starting_at(
             context::current().as_ref(),
             unix_nanos_at_monotonic(started_monotonic),
@@ -281,7 +279,6 @@ impl Live<'_> {
         Some(Live {
             name,
             context,
-            started,
             started_monotonic,
             start_metadata: StartMetadata::Borrowed(metadata),
         })
@@ -297,7 +294,6 @@ impl Live<'_> {
         Live {
             name: self.name,
             context: self.context,
-            started: self.started,
             started_monotonic: self.started_monotonic,
             start_metadata: StartMetadata::Owned(owned),
         }
@@ -320,7 +316,7 @@ impl Live<'_> {
         if !bus.is_listening(name) {
             return;
         }
-        let now = monotonic_nanos(Instant::now());
+        let now = monotonic_now();
         let times = [
             (
                 keys::DURATION,
@@ -568,7 +564,9 @@ impl ActiveSpan {
     }
     /// When the span started (`None` when not recorded).
     pub fn started(&self) -> Option<Instant> {
-        self.live.as_ref().map(|l| l.live.started)
+        self.live
+            .as_ref()
+            .map(|l| context::instant_at(l.live.started_monotonic))
     }
     /// Makes this span current until the guard drops (events emitted meanwhile carry it).
     #[must_use = "the span is current only while the guard lives"]
