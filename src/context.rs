@@ -452,8 +452,13 @@ mod tsc {
     /// The last (tsc, monotonic) calibration point; `POINT_MONO == 0` before the first.
     static POINT_TSC: AtomicU64 = AtomicU64::new(0);
     static POINT_MONO: AtomicU64 = AtomicU64::new(0);
+    /// The last measured rate, published or not; 0 before the first.
+    static LAST_MULT: AtomicU64 = AtomicU64::new(0);
     /// Held by the one thread measuring a new mapping.
     static MEASURING: AtomicBool = AtomicBool::new(false);
+    /// Two consecutive one-second rates further apart than this (1/1000: twice NTP's largest
+    /// slew) mean the counter jumped or changed rate: that second is left to the OS clock.
+    const RATE_CHANGE_DIVISOR: u64 = 1_000;
 
     #[inline]
     fn read() -> u64 {
@@ -473,13 +478,18 @@ mod tsc {
         if mult == 0 || sequence & 1 == 1 || SEQUENCE.load(Ordering::Relaxed) != sequence {
             return None;
         }
-        // A counter read a little before `tsc0` on another CPU counts as `tsc0`.
-        let ticks = read().saturating_sub(tsc0);
+        map(read(), tsc0, mono0, mult)
+    }
+
+    /// A counter reading through a mapping; `None` when it falls outside the mapping's second.
+    /// A counter behind `tsc0` (read on another CPU a moment before a re-measure, or reset by a
+    /// suspend) goes to the OS clock rather than freezing time at `mono0`; the measurement that
+    /// then comes due finds the counter gone backwards and retires it.
+    #[inline]
+    fn map(tsc: u64, tsc0: u64, mono0: u64, mult: u64) -> Option<u64> {
+        let ticks = tsc.checked_sub(tsc0)?;
         let elapsed = ((u128::from(ticks) * u128::from(mult)) >> 32) as u64;
-        if elapsed >= RECALIBRATE_NANOS {
-            return None;
-        }
-        Some(mono0 + elapsed)
+        (elapsed < RECALIBRATE_NANOS).then(|| mono0 + elapsed)
     }
 
     /// Called with each OS-clock reading of [`super::monotonic_now`]: measures a mapping when
@@ -533,9 +543,18 @@ mod tsc {
                 POINT_MONO.store(mono, Ordering::Relaxed);
             } else if mono.saturating_sub(last_mono) >= RECALIBRATE_NANOS {
                 match mult_between((last_tsc, last_mono), (tsc, mono)) {
-                    Some(mult) => publish(tsc, mono, mult),
-                    // A counter that went backwards or changed rate (a migrated VM, say):
-                    // back to the OS clock for good.
+                    Some(mult) => {
+                        let last = LAST_MULT.swap(mult, Ordering::Relaxed);
+                        if steady(last, mult) {
+                            publish(tsc, mono, mult);
+                        } else {
+                            // A jump or a new rate (a migrated VM, say): the OS clock for this
+                            // second; the next measurement confirms the new rate or not.
+                            publish(0, 0, 0);
+                        }
+                    }
+                    // A counter that went backwards or an implausible rate: back to the OS
+                    // clock for good.
                     None => {
                         publish(0, 0, 0);
                         STATE.store(UNUSABLE, Ordering::Relaxed);
@@ -566,6 +585,11 @@ mod tsc {
         (MULT_MIN..=MULT_MAX).contains(&mult).then_some(mult)
     }
 
+    /// Whether `mult` agrees with the previous measurement `last` (0: there was none).
+    fn steady(last: u64, mult: u64) -> bool {
+        last == 0 || last.abs_diff(mult) <= last / RATE_CHANGE_DIVISOR
+    }
+
     fn publish(tsc0: u64, mono0: u64, mult: u64) {
         // Sequence lock, writer side (only the `MEASURING` holder writes): odd, fields, even.
         SEQUENCE.fetch_add(1, Ordering::Relaxed);
@@ -593,6 +617,54 @@ mod tsc {
                 None,
                 "1 THz"
             );
+        }
+
+        #[test]
+        fn readings_map_inside_their_second_only() {
+            let mult = 1u64 << 32; // 1 ns per tick
+            assert_eq!(map(1_500, 1_000, 7, mult), Some(507));
+            assert_eq!(map(999, 1_000, 7, mult), None, "behind the anchor");
+            assert_eq!(map(1_000 + RECALIBRATE_NANOS, 1_000, 7, mult), None, "due");
+            assert_eq!(map(u64::MAX, 0, 7, mult), None, "far past");
+        }
+
+        #[test]
+        fn a_rate_change_is_not_trusted_until_confirmed() {
+            let mult = (1u64 << 32) / 3;
+            assert!(steady(0, mult), "the first measurement");
+            assert!(steady(mult, mult + mult / 2_000), "500 ppm of slew");
+            assert!(!steady(mult, mult + mult / 500), "0.2 %");
+            assert!(!steady(mult, mult / 2));
+        }
+
+        #[test]
+        fn the_telemetry_clock_switches_to_the_counter_and_agrees_with_the_os_clock() {
+            if !usable() {
+                return; // The OS clock all along: nothing to compare on this machine.
+            }
+            // A first calibration point, then another one second later publishes a mapping.
+            super::super::monotonic_now();
+            std::thread::sleep(std::time::Duration::from_millis(1_050));
+            let published = (0..100).any(|_| {
+                super::super::monotonic_now();
+                let used = now().is_some();
+                if !used {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                used
+            });
+            assert!(published, "a usable counter is used after a second");
+            // Far enough into the mapping's second that a wrong rate would show.
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            for _ in 0..1_000 {
+                let before = monotonic_nanos(Instant::now());
+                let counter = super::super::monotonic_now();
+                let after = monotonic_nanos(Instant::now());
+                assert!(
+                    counter + 100_000 >= before && counter <= after + 100_000,
+                    "counter {counter} outside [{before}, {after}]"
+                );
+            }
         }
 
         #[test]
@@ -642,12 +714,14 @@ static WALL_ANCHORED_AT: AtomicU64 = AtomicU64::new(0);
 /// measurement and span start times), without reading the system clock on the hot path.
 ///
 /// The system clock is read at most once per [`WALL_CLOCK_REFRESH_NANOS`] to anchor a
-/// (monotonic, wall) pair; in between, wall time is the anchor's plus the monotonic time elapsed.
-/// Drift bound: on Linux the monotonic clock is slewed by NTP together with the wall clock, so
-/// the two differ only by steps of the wall clock (`settimeofday`, a large NTP correction),
-/// which show up within one refresh interval; where the monotonic clock is not slewed, the
-/// extra error is the slew rate times the interval (at most 0.5 ms for NTP's 500 ppm), plus the
-/// ~tens of nanoseconds between the two reads of an anchoring.
+/// (telemetry monotonic, wall) pair; in between, wall time is the anchor's plus the monotonic
+/// time elapsed. Drift bound: a step of the wall clock (`settimeofday`, a large NTP correction)
+/// shows up within one refresh interval; otherwise the error is the difference in rate between
+/// the wall clock and the telemetry clock over at most one interval. On Linux the OS monotonic
+/// clock is slewed by NTP together with the wall clock, and the TSC-based telemetry clock is
+/// re-measured against it every second, so that difference is well under a microsecond; where
+/// the monotonic clock is not slewed it is at most the slew rate times the interval (0.5 ms for
+/// NTP's 500 ppm). Add the ~tens of nanoseconds between the two reads of an anchoring.
 #[inline]
 pub fn unix_nanos_at(at: Instant) -> u64 {
     unix_nanos_at_monotonic(monotonic_nanos(at))
