@@ -14,7 +14,9 @@
 //! metadata, so a stop event alone is enough to build a finished span. A span nobody listens to
 //! costs three loads: no ids, no clock reads, no context switch.
 //!
-//! A span someone listens to reads the monotonic clock once at each end: its wall-clock start
+//! A span someone listens to reads the telemetry clock once at each end (a calibrated TSC on
+//! x86-64 Linux when the kernel trusts it, the OS monotonic clock otherwise; see
+//! [`crate::context`]): its wall-clock start
 //! (`system_time`, [`SpanContext::start_unix_nanos`]) comes from the start reading through
 //! [`context::unix_nanos_at`]'s anchor, and the stop's `monotonic_time` minus its `duration` is
 //! exactly the start's `monotonic_time`. The start event is built only when someone listens to
