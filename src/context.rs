@@ -494,7 +494,8 @@ mod tsc {
     #[inline]
     fn map(tsc: u64, tsc0: u64, mono0: u64, mult: u64) -> Option<u64> {
         let ticks = tsc.checked_sub(tsc0)?;
-        let elapsed = ((u128::from(ticks) * u128::from(mult)) >> 32) as u64;
+        let elapsed =
+            u64::try_from((u128::from(ticks) * u128::from(mult)) >> 32).unwrap_or(u64::MAX);
         (elapsed < RECALIBRATE_NANOS).then(|| mono0 + elapsed)
     }
 
@@ -632,6 +633,11 @@ mod tsc {
             assert_eq!(map(999, 1_000, 7, mult), None, "behind the anchor");
             assert_eq!(map(1_000 + RECALIBRATE_NANOS, 1_000, 7, mult), None, "due");
             assert_eq!(map(u64::MAX, 0, 7, mult), None, "far past");
+            assert_eq!(
+                map(u64::MAX, 0, 7, MULT_MAX),
+                None,
+                "far past, slowest rate"
+            );
         }
 
         #[test]
