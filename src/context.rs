@@ -419,19 +419,22 @@ pub(crate) fn monotonic_now() -> u64 {
     now
 }
 
-/// A calibrated time-stamp counter: the cheap clock behind [`monotonic_now`].
-///
-/// Used only when the CPU reports an invariant TSC and the kernel's current clocksource is
-/// `tsc` (the kernel has then checked that the counter is synchronized across CPUs and does
-/// not stop or change rate). The mapping `monotonic = mono0 + (tsc - tsc0) * mult / 2^32` is
-/// re-measured once a second against `Instant` (the OS monotonic clock, which NTP slews), so
-/// the two clocks stay within the change of the counter's rate over one second plus the
-/// ~10 ns between the reads of a calibration pair: in practice well under a microsecond. A
-/// reading that falls more than a second after the mapping's anchor goes to the OS clock,
-/// which re-measures. The mapping is published under a sequence lock of atomics, so readers
-/// never block and never see a torn mapping.
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod tsc {
+    //! A calibrated time-stamp counter: the cheap clock behind [`super::monotonic_now`].
+    //!
+    //! Used only when the CPU reports an invariant TSC and the kernel's current clocksource is
+    //! `tsc` (the kernel has then checked that the counter is synchronized across CPUs and does
+    //! not stop or change rate). The mapping `monotonic = mono0 + (tsc - tsc0) * mult / 2^32` is
+    //! re-measured once a second against `Instant` (the OS monotonic clock, which NTP slews), so
+    //! the two clocks stay within the change of the counter's rate over one second plus the
+    //! ~10 ns between the reads of a calibration pair: in practice well under a microsecond. A
+    //! reading that falls more than a second after the mapping's anchor goes to the OS clock,
+    //! which re-measures. A new mapping starts from the OS clock's reading, so at a re-measure
+    //! the telemetry clock may step by that same disagreement (tens of nanoseconds; durations
+    //! never go negative, they saturate at 0). The mapping is published under a sequence lock of
+    //! atomics, so readers never block and never see a torn mapping.
+
     use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering, fence};
     use std::time::Instant;
 
