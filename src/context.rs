@@ -413,6 +413,12 @@ pub(crate) fn monotonic_now() -> u64 {
     if let Some(now) = tsc::now() {
         return now;
     }
+    monotonic_now_from_os()
+}
+
+/// [`monotonic_now`] from `Instant::now`, giving the counter's calibration its chance.
+#[inline(never)]
+fn monotonic_now_from_os() -> u64 {
     let now = monotonic_nanos(Instant::now());
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     tsc::observe(now);
