@@ -13,6 +13,15 @@
 //! plus `exception.type` and `exception.message` metadata. Stop and exception repeat the start
 //! metadata, so a stop event alone is enough to build a finished span. A span nobody listens to
 //! costs three loads: no ids, no clock reads, no context switch.
+//!
+//! A span someone listens to reads the telemetry clock once at each end (a calibrated TSC on
+//! x86-64 Linux when the kernel trusts it, the OS monotonic clock otherwise; see
+//! [`crate::context`]): its wall-clock start
+//! (`system_time`, [`SpanContext::start_unix_nanos`]) comes from the start reading through
+//! [`context::unix_nanos_at`]'s anchor, and the stop's `monotonic_time` minus its `duration` is
+//! exactly the start's `monotonic_time`. The start event is built only when someone listens to
+//! `.start` (the OpenTelemetry handler does not), the closure form borrows the bus instead of
+//! cloning it, and a stop with nothing recorded passes the start metadata through as it is.
 
 use std::fmt;
 use std::future::Future;
@@ -27,7 +36,7 @@ use smallvec::SmallVec;
 
 use crate::bus::{Bus, panic_message};
 use crate::catalog::keys;
-use crate::context::{self, SpanContext, monotonic_nanos};
+use crate::context::{self, SpanContext, monotonic_now, unix_nanos_at_monotonic};
 use crate::error::NameError;
 use crate::event::{Event, Metadata, OwnedEvent, OwnedValue, Value};
 use crate::name::EventName;
@@ -224,12 +233,13 @@ pub(crate) fn short_type_name<E: ?Sized>() -> String {
     format!("{short}{}", &full[base.len()..])
 }
 
-/// One live span: its names, context, start instant and start metadata.
+/// One live span: its names, context, start time and start metadata. It does not hold the bus:
+/// [`Bus::span`] lends its own, an [`ActiveSpan`] keeps a clone next to it.
 struct Live<'m> {
-    bus: Bus,
     name: SpanName,
     context: SpanContext,
-    started: Instant,
+    /// [`context::monotonic_now`] at the start.
+    started_monotonic: u64,
     start_metadata: StartMetadata<'m>,
 }
 
@@ -239,6 +249,8 @@ enum StartMetadata<'m> {
 }
 
 impl Live<'_> {
+    /// Starts a span if anyone listens to any of its phases: one clock read, one id draw, and
+    /// the start event only when someone listens to `.start`.
     #[inline]
     fn begin<'m>(bus: &Bus, name: SpanName, metadata: Metadata<'m>) -> Option<Live<'m>> {
         if !bus.has_handlers() {
@@ -250,22 +262,26 @@ impl Live<'_> {
         {
             return None;
         }
-        let context = SpanContext::new_child(context::current().as_ref());
-        let started = Instant::now();
-        bus.execute_in_span(
-            name.start,
-            &[
-                (keys::MONOTONIC_TIME, monotonic_nanos(started) as f64),
-                (keys::SYSTEM_TIME, context.start_unix_nanos as f64),
-            ],
-            metadata,
-            Some(context),
+        let started_monotonic = monotonic_now();
+        let context = SpanContext::child_starting_at(
+            context::current().as_ref(),
+            unix_nanos_at_monotonic(started_monotonic),
         );
+        if bus.is_listening(name.start) {
+            bus.execute_in_span(
+                name.start,
+                &[
+                    (keys::MONOTONIC_TIME, started_monotonic as f64),
+                    (keys::SYSTEM_TIME, context.start_unix_nanos as f64),
+                ],
+                metadata,
+                Some(context),
+            );
+        }
         Some(Live {
-            bus: bus.clone(),
             name,
             context,
-            started,
+            started_monotonic,
             start_metadata: StartMetadata::Borrowed(metadata),
         })
     }
@@ -278,28 +294,70 @@ impl Live<'_> {
             StartMetadata::Owned(o) => o,
         };
         Live {
-            bus: self.bus,
             name: self.name,
             context: self.context,
-            started: self.started,
+            started_monotonic: self.started_monotonic,
             start_metadata: StartMetadata::Owned(owned),
         }
     }
 
-    /// Emits stop (`failure == None`) or exception.
+    /// Emits stop (`failure == None`) or exception on `bus`. Reads the clock only if someone
+    /// listens; passes the start metadata through untouched when nothing replaces or extends it.
+    #[inline]
     fn finish(
         &self,
+        bus: &Bus,
         recorder: &SpanRecorder,
         extra: &[(&'static str, Value<'_>)],
         failure: Option<(&str, &str)>,
     ) {
-        let now = Instant::now();
+        let name = match failure {
+            None => self.name.stop,
+            Some(_) => self.name.exception,
+        };
+        if !bus.is_listening(name) {
+            return;
+        }
+        let now = monotonic_now();
+        let times = [
+            (
+                keys::DURATION,
+                now.saturating_sub(self.started_monotonic) as f64,
+            ),
+            (keys::MONOTONIC_TIME, now as f64),
+        ];
+        if failure.is_none()
+            && extra.is_empty()
+            && recorder.metadata.is_empty()
+            && recorder.measurements.is_empty()
+        {
+            // The common case: the stop event is the start metadata plus two times.
+            match &self.start_metadata {
+                StartMetadata::Borrowed(md) => {
+                    bus.execute_in_span(name, &times, md, Some(self.context))
+                }
+                StartMetadata::Owned(owned) => owned.with_event(|e| {
+                    bus.execute_in_span(name, &times, e.metadata(), Some(self.context))
+                }),
+            }
+            return;
+        }
+        self.finish_merged(bus, name, times, recorder, extra, failure);
+    }
+
+    /// [`Live::finish`] when the recorder, `extra` or a failure add to the stop event.
+    #[inline(never)]
+    fn finish_merged(
+        &self,
+        bus: &Bus,
+        name: EventName,
+        times: [(&'static str, f64); 2],
+        recorder: &SpanRecorder,
+        extra: &[(&'static str, Value<'_>)],
+        failure: Option<(&str, &str)>,
+    ) {
         let mut measurements: SmallVec<[(&'static str, f64); 12]> = SmallVec::new();
-        measurements.push((
-            keys::DURATION,
-            now.saturating_duration_since(self.started).as_nanos() as f64,
-        ));
-        measurements.push((keys::MONOTONIC_TIME, monotonic_nanos(now) as f64));
+        measurements.extend_from_slice(&times);
         measurements.extend_from_slice(&recorder.measurements);
         let emit = |start: &[(&'static str, Value<'_>)]| {
             // Start metadata first, then what the code recorded, then `extra`; a later value
@@ -318,16 +376,11 @@ impl Live<'_> {
                     .map(|(k, v)| (*k, v.as_value())),
             );
             metadata.extend_from_slice(extra);
-            let name = match failure {
-                None => self.name.stop,
-                Some((kind, message)) => {
-                    metadata.push((keys::EXCEPTION_TYPE, Value::Str(kind)));
-                    metadata.push((keys::EXCEPTION_MESSAGE, Value::Str(message)));
-                    self.name.exception
-                }
-            };
-            self.bus
-                .execute_in_span(name, &measurements, &metadata, Some(self.context));
+            if let Some((kind, message)) = failure {
+                metadata.push((keys::EXCEPTION_TYPE, Value::Str(kind)));
+                metadata.push((keys::EXCEPTION_MESSAGE, Value::Str(message)));
+            }
+            bus.execute_in_span(name, &measurements, &metadata, Some(self.context));
         };
         match &self.start_metadata {
             StartMetadata::Borrowed(md) => emit(md),
@@ -405,14 +458,16 @@ impl Bus {
         match result {
             Ok(value) => {
                 match O::failure(&value) {
-                    None => live.finish(&recorder, &[], None),
-                    Some((kind, message)) => live.finish(&recorder, &[], Some((&kind, &message))),
+                    None => live.finish(self, &recorder, &[], None),
+                    Some((kind, message)) => {
+                        live.finish(self, &recorder, &[], Some((&kind, &message)))
+                    }
                 }
                 value
             }
             Err(payload) => {
                 let message = panic_message(&payload);
-                live.finish(&recorder, &[], Some(("panic", &message)));
+                live.finish(self, &recorder, &[], Some(("panic", &message)));
                 resume_unwind(payload)
             }
         }
@@ -429,8 +484,11 @@ impl Bus {
     /// span.stop();
     /// ```
     pub fn start_span<N: Into<SpanName>>(&self, name: N, metadata: Metadata<'_>) -> ActiveSpan {
-        let live = Live::begin(self, name.into(), metadata).map(Live::into_owned);
-        let recorder = SpanRecorder::new(live.as_ref().map(|l| l.context));
+        let live = Live::begin(self, name.into(), metadata).map(|live| OwnedLive {
+            bus: self.clone(),
+            live: live.into_owned(),
+        });
+        let recorder = SpanRecorder::new(live.as_ref().map(|l| l.live.context));
         ActiveSpan { live, recorder }
     }
 
@@ -468,14 +526,31 @@ impl Bus {
 
 /// A span started with [`Bus::start_span`].
 pub struct ActiveSpan {
-    live: Option<Live<'static>>,
+    live: Option<OwnedLive>,
     recorder: SpanRecorder,
+}
+
+/// A live span that owns its start metadata and a handle on its bus.
+struct OwnedLive {
+    bus: Bus,
+    live: Live<'static>,
+}
+
+impl OwnedLive {
+    fn finish(
+        self,
+        recorder: &SpanRecorder,
+        extra: &[(&'static str, Value<'_>)],
+        failure: Option<(&str, &str)>,
+    ) {
+        self.live.finish(&self.bus, recorder, extra, failure);
+    }
 }
 
 impl ActiveSpan {
     /// The span's context, when recorded.
     pub fn context(&self) -> Option<SpanContext> {
-        self.live.as_ref().map(|l| l.context)
+        self.live.as_ref().map(|l| l.live.context)
     }
     /// Whether anyone listens to this span.
     pub fn is_recording(&self) -> bool {
@@ -491,13 +566,15 @@ impl ActiveSpan {
     }
     /// When the span started (`None` when not recorded).
     pub fn started(&self) -> Option<Instant> {
-        self.live.as_ref().map(|l| l.started)
+        self.live
+            .as_ref()
+            .map(|l| context::instant_at(l.live.started_monotonic))
     }
     /// Makes this span current until the guard drops (events emitted meanwhile carry it).
     #[must_use = "the span is current only while the guard lives"]
     pub fn enter(&self) -> context::ContextGuard {
         match &self.live {
-            Some(live) => context::enter(Some(live.context)),
+            Some(live) => context::enter(Some(live.live.context)),
             None => context::enter(context::current()),
         }
     }

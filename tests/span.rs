@@ -326,3 +326,84 @@ fn recorded_metadata_replaces_start_metadata_of_the_same_key() {
     );
     assert_eq!(stop.str(keys::MODEL), Some("m"));
 }
+
+#[test]
+fn one_clock_read_per_boundary_keeps_start_stop_and_wall_time_consistent() {
+    let bus = Bus::new();
+    let capture = Capture::attach(&bus, &["llm.chat.*"]).unwrap();
+    let wall_before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as f64;
+    bus.span(&catalog::LLM_CHAT, &[], |_| {
+        std::thread::sleep(std::time::Duration::from_millis(1))
+    });
+    let wall_after = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as f64;
+    let events = capture.events();
+    let (start, stop) = (&events[0], &events[1]);
+    // The stop's monotonic time is the start's plus the duration, to the nanosecond: both ends
+    // come from one reading each of the same clock.
+    let started = start.measurement(keys::MONOTONIC_TIME).unwrap();
+    let stopped = stop.measurement(keys::MONOTONIC_TIME).unwrap();
+    let duration = stop.measurement(keys::DURATION).unwrap();
+    assert_eq!(stopped - duration, started);
+    // The anchored wall time is the system clock's, within the anchoring error (an NTP step
+    // during the test aside, a few microseconds; 50 ms leaves room for a loaded machine).
+    let system_time = start.measurement(keys::SYSTEM_TIME).unwrap();
+    assert_eq!(system_time, start.span().unwrap().start_unix_nanos as f64);
+    assert!(
+        system_time >= wall_before - 5e7 && system_time <= wall_after + 5e7,
+        "system_time {system_time} outside [{wall_before}, {wall_after}]"
+    );
+}
+
+#[test]
+fn a_stop_only_listener_gets_the_start_metadata_and_a_consistent_context() {
+    // Like the OTel handler: nobody listens to `.start`, so it is never emitted, yet the stop
+    // event carries everything a finished span needs.
+    let bus = Bus::new();
+    let capture = Capture::attach(&bus, &["llm.chat.stop", "llm.chat.exception"]).unwrap();
+    let metadata = [
+        (keys::PROVIDER, Value::Str("openai")),
+        (keys::MODEL, Value::Str("gpt-4o")),
+        (keys::TENANT, Value::Str("")),
+        (keys::STREAMING, Value::Bool(false)),
+        (keys::MAX_TOKENS, Value::Int(7)),
+    ];
+    bus.span(&catalog::LLM_CHAT, &metadata, |_| {
+        bus.span(&catalog::LLM_CHAT, &metadata[..1], |span| {
+            span.measure(keys::OUTPUT_TOKENS, 3.0)
+        })
+    });
+    let events = capture.events();
+    assert_eq!(capture.names(), ["llm.chat.stop", "llm.chat.stop"]);
+    let (inner, outer) = (&events[0], &events[1]);
+    let outer_metadata: Vec<_> = outer.metadata().collect();
+    assert_eq!(outer_metadata, metadata, "passed through, in order");
+    let outer_measurements: Vec<&str> = outer.measurements().iter().map(|(k, _)| *k).collect();
+    assert_eq!(outer_measurements, [keys::DURATION, keys::MONOTONIC_TIME]);
+    let inner_measurements: Vec<&str> = inner.measurements().iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        inner_measurements,
+        [keys::DURATION, keys::MONOTONIC_TIME, keys::OUTPUT_TOKENS]
+    );
+    let (inner, outer) = (inner.span().unwrap(), outer.span().unwrap());
+    assert_eq!(inner.parent_span_id, Some(outer.span_id));
+    assert_eq!(inner.trace_id, outer.trace_id);
+    assert!(inner.start_unix_nanos >= outer.start_unix_nanos);
+    assert!(outer.start_unix_nanos > 1_600_000_000_000_000_000);
+}
+
+#[test]
+fn a_start_only_listener_gets_start_and_no_stop() {
+    let bus = Bus::new();
+    let capture = Capture::attach(&bus, &["llm.chat.start"]).unwrap();
+    let mut span = bus.start_span(&catalog::LLM_CHAT, &[(keys::MODEL, Value::Str("m"))]);
+    span.recorder().measure(keys::OUTPUT_TOKENS, 1.0);
+    span.stop();
+    bus.span(&catalog::LLM_CHAT, &[], |_| ());
+    assert_eq!(capture.names(), ["llm.chat.start", "llm.chat.start"]);
+}
