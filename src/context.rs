@@ -12,7 +12,8 @@
 //! On x86-64 Linux, when the kernel itself keeps time with an invariant TSC, that reading is the
 //! time-stamp counter scaled by a rate re-measured against the OS monotonic clock every second
 //! (~10 ns instead of ~22 ns for `clock_gettime` on a virtual machine); the two agree well
-//! within a microsecond. Elsewhere, and during a process's first second, it is `Instant::now`.
+//! within a microsecond. Elsewhere, during a process's first second, and when the environment
+//! sets `LLM_TELEMETRY_CLOCK=os`, it is `Instant::now`.
 
 use std::cell::Cell;
 use std::fmt;
@@ -523,9 +524,13 @@ mod tsc {
         }
     }
 
-    /// Whether the counter can be trusted as a clock here.
+    /// Whether the counter can be trusted as a clock here. `LLM_TELEMETRY_CLOCK=os` forbids it
+    /// (every span boundary then reads `Instant::now`).
     fn usable() -> bool {
         use core::arch::x86_64::__cpuid;
+        if std::env::var_os("LLM_TELEMETRY_CLOCK").is_some_and(|v| v == "os") {
+            return false;
+        }
         if __cpuid(0x8000_0000).eax < 0x8000_0007 {
             return false;
         }
