@@ -685,3 +685,39 @@ fn an_event_keeps_its_emit_time_span_while_a_handler_switches_spans() {
     assert_eq!(outer_events[0].span(), Some(outer));
     assert_eq!(outer_events[1].span(), None);
 }
+
+#[test]
+fn a_handler_released_at_thread_exit_may_still_emit() {
+    // A thread's snapshot cache keeps the last snapshot it used. Here that snapshot holds the
+    // last reference to a detached handler, so the handler is dropped while the thread exits,
+    // and its destructor emits on another bus: that emit must be delivered, not lost or crash.
+    struct EmitOnDrop(Bus);
+    impl Drop for EmitOnDrop {
+        fn drop(&mut self) {
+            self.0.execute(name("test.exit.dropped"), &[], &[]);
+        }
+    }
+    let outer = Bus::new();
+    let capture = Capture::attach(&outer, &["test.exit.dropped"]).unwrap();
+    let inner = Bus::new();
+    let guard = EmitOnDrop(outer.clone());
+    inner
+        .attach(
+            "holds-guard",
+            "test.exit.event",
+            move |_: &Event<'_>| {
+                let _ = &guard;
+            },
+            Delivery::Inline,
+        )
+        .unwrap();
+    std::thread::spawn(move || {
+        inner.execute(name("test.exit.event"), &[], &[]);
+        inner.detach("holds-guard").unwrap();
+        drop(inner);
+    })
+    .join()
+    .unwrap();
+    assert_eq!(capture.named("test.exit.dropped").len(), 1);
+    assert_eq!(outer.stats().handler(capture.id()).unwrap().delivered, 1);
+}
