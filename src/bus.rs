@@ -27,7 +27,7 @@ use smallvec::SmallVec;
 use crate::catalog;
 use crate::context::{self, SpanContext};
 use crate::error::{AttachError, DetachError, PatternError};
-use crate::event::{Event, Measurements, Metadata, OwnedEvent, Value};
+use crate::event::{Event, Measurements, Metadata, Value};
 use crate::handler::{Delivery, Handler, HandlerInfo};
 use crate::name::{EventName, MAX_EVENT_NAMES, Pattern, registered_names};
 use crate::queue::Lane;
@@ -260,7 +260,7 @@ impl Bus {
         name.truncate(63);
         lane.start(
             name,
-            move |event| deliver_queued(&weak, &for_deliver, event),
+            move |event, depth| deliver_queued(&weak, &for_deliver, event, depth),
             move |abandoned| bump(&for_abandon.counters.dropped, abandoned),
         )
     }
@@ -654,16 +654,20 @@ impl Drop for BusInner {
     }
 }
 
-/// Delivers one queued event on a worker thread. Returns false if the handler panicked.
-fn deliver_queued(bus: &Weak<BusInner>, entry: &HandlerEntry, event: &OwnedEvent) -> bool {
+/// Delivers one queued event (emitted at handler nesting depth `depth`) on a worker thread.
+/// Returns false if the handler panicked.
+fn deliver_queued(
+    bus: &Weak<BusInner>,
+    entry: &HandlerEntry,
+    event: &Event<'_>,
+    depth: u8,
+) -> bool {
     if entry.failed.load(Ordering::Relaxed) {
         bump(&entry.counters.dropped, 1);
         return false;
     }
-    let _depth = DepthGuard::enter(event.depth().saturating_add(1));
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        event.with_event(|e| entry.handler.handle(e))
-    }));
+    let _depth = DepthGuard::enter(depth.saturating_add(1));
+    let result = catch_unwind(AssertUnwindSafe(|| entry.handler.handle(event)));
     match result {
         Ok(()) => {
             bump(&entry.counters.delivered, 1);

@@ -1,21 +1,26 @@
 //! The queued lane: a bounded lock-free queue per queued handler and the worker thread that
 //! drains it.
 //!
-//! Producers claim a slot of the lane's [`Ring`] with one compare-and-swap and copy the event
-//! into it in place (after the ring has gone round once, no allocation at all: the slots keep their
-//! buffers); a full ring refuses the push and the bus counts the drop, so an emitter never waits.
-//! The worker hands each event to the handler in its slot, then releases the slot. When the ring
-//! runs dry the worker spins for a few microseconds, then parks; a producer unparks it only when it
-//! has announced that it sleeps, so a busy lane costs producers no syscall. Flushing waits until the
-//! ring is empty and the worker is idle.
+//! Producers claim room in the lane's [`Ring`] (one contiguous byte buffer) with one
+//! compare-and-swap and copy the event into it as a record: no allocation (only events too big for
+//! the ring are boxed). A full ring refuses the push and the bus counts the drop, so an emitter
+//! never waits. The worker hands each event to the handler as a view of its record, then zeroes and
+//! releases the record. When the ring runs dry the worker spins for a few microseconds on the next
+//! record's header, then parks; a producer unparks it only when it has announced that it sleeps,
+//! so a busy lane costs producers no syscall. Flushing waits until the ring is empty and the worker
+//! is idle.
+//!
+//! The lane's capacity counts events, exactly (`Delivery::Queued`); the ring's bytes are sized
+//! from it ([`ring_bytes_for`]), and an event that finds the bytes used up is refused like one
+//! that finds the count reached.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
-use crate::event::{Event, OwnedEvent};
-use crate::ring::Ring;
+use crate::event::Event;
+use crate::ring::{Ring, ring_bytes_for};
 
 /// How long a sleeping worker waits before it looks at its queue again on its own: a safety net;
 /// producers wake it explicitly.
@@ -29,7 +34,7 @@ const SPIN_BEFORE_PARK: Duration = Duration::from_micros(50);
 struct WorkerState {
     /// The worker holds no event: together with an empty queue, everything pushed was handled.
     idle: AtomicBool,
-    /// The worker is inside the handler (its event still occupies a ring slot).
+    /// The worker is inside the handler (its event still occupies its record in the ring).
     handling: AtomicBool,
 }
 
@@ -50,9 +55,9 @@ pub(crate) struct Lane {
 impl Lane {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            // One slot more than asked: the event the handler is working on stays in its slot,
+            // One event more than asked: the event the handler is working on stays in the ring,
             // and `capacity` counts the events waiting, as documented on `Delivery::Queued`.
-            queue: Ring::new(capacity + 1),
+            queue: Ring::new(capacity.saturating_add(1), ring_bytes_for(capacity)),
             capacity,
             sleeping: AtomicBool::new(false),
             worker_state: WorkerState {
@@ -65,12 +70,13 @@ impl Lane {
         }
     }
 
-    /// Starts the worker; `deliver` handles one event and returns false to stop the lane
-    /// (the handler failed); then `on_abandoned` is told how many queued events were discarded.
+    /// Starts the worker; `deliver` handles one event (given with the handler nesting depth it
+    /// was emitted at) and returns false to stop the lane (the handler failed); then
+    /// `on_abandoned` is told how many queued events were discarded.
     pub(crate) fn start(
         self: &Arc<Self>,
         thread_name: String,
-        mut deliver: impl FnMut(&OwnedEvent) -> bool + Send + 'static,
+        mut deliver: impl FnMut(&Event<'_>, u8) -> bool + Send + 'static,
         on_abandoned: impl Fn(u64) + Send + 'static,
     ) -> std::io::Result<()> {
         let lane = Arc::clone(self);
@@ -79,7 +85,7 @@ impl Lane {
             .spawn(move || {
                 if !lane.run(&mut deliver) {
                     let mut abandoned = 0;
-                    while lane.queue.pop_with(|_| ()).is_some() {
+                    while lane.queue.pop_with(|_, _| ()).is_some() {
                         abandoned += 1;
                     }
                     lane.worker_state.idle.store(true, Ordering::SeqCst);
@@ -93,12 +99,12 @@ impl Lane {
     }
 
     /// The worker loop. Returns false when `deliver` asked to stop.
-    fn run(&self, deliver: &mut impl FnMut(&OwnedEvent) -> bool) -> bool {
+    fn run(&self, deliver: &mut impl FnMut(&Event<'_>, u8) -> bool) -> bool {
         loop {
             self.worker_state.idle.store(false, Ordering::SeqCst);
-            let mut handle = |event: &OwnedEvent| {
+            let mut handle = |event: &Event<'_>, depth: u8| {
                 self.worker_state.handling.store(true, Ordering::Relaxed);
-                let delivered = deliver(event);
+                let delivered = deliver(event, depth);
                 self.worker_state.handling.store(false, Ordering::Relaxed);
                 delivered
             };
@@ -140,10 +146,10 @@ impl Lane {
             return false;
         }
         // A full ring refuses before anything is copied: dropping is the emitter's cheapest path.
-        if !self.queue.push(|slot| slot.fill_from(event, depth)) {
+        if !self.queue.push(event, depth) {
             return false;
         }
-        // The push's compare-and-swap is SeqCst; paired with the worker's SeqCst store of
+        // The push's compare-and-swap on `tail` is SeqCst; paired with the worker's SeqCst store of
         // `sleeping` before its last emptiness check, one of the two always sees the other.
         // Only the producer that flips the flag pays for the wake-up syscall.
         if self.sleeping.load(Ordering::SeqCst) && self.sleeping.swap(false, Ordering::SeqCst) {
