@@ -126,7 +126,9 @@ impl Lane {
                     break;
                 }
             }
-            if !self.queue.is_empty() {
+            // `has_ready` first: a record to handle needs no look at `tail`. Not empty but not
+            // ready: a producer is still writing; keep going.
+            if self.queue.has_ready() || !self.queue.is_empty() {
                 continue;
             }
             self.worker_state.idle.store(true, Ordering::SeqCst);

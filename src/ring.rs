@@ -505,11 +505,11 @@ impl Ring {
     }
 
     /// Hands the oldest event to `handle` in place (with its handler nesting depth), then zeroes
-    /// its record and releases it. `None` when the ring is empty. Only one thread (the lane's
-    /// worker) may call this.
+    /// its record and releases it. `None` when the next record is not published: nothing is
+    /// queued, or its producer is still writing it ([`Ring::is_empty`] tells which). Only one
+    /// thread (the lane's worker) may call this.
     pub(crate) fn pop_with<R>(&self, handle: impl FnOnce(&Event<'_>, u8) -> R) -> Option<R> {
         let mask = self.units - 1;
-        let mut spins = 0u32;
         let mut handle = Some(handle);
         loop {
             // Relaxed: only this thread writes `head`.
@@ -518,19 +518,16 @@ impl Ring {
             // SAFETY: `offset` is a multiple of 8 inside the buffer.
             let header = unsafe { self.header(offset) }.load(Ordering::Acquire);
             if header == 0 {
-                let tail = self.producer.tail.load(Ordering::SeqCst);
-                if count(tail) == count(head) {
-                    self.maybe_reset(head, tail);
-                    return None;
+                // Nothing queued, or its producer is still writing it. Telling which takes a
+                // read of `tail`, the producers' line: only worth it far into the lap, where a
+                // drained ring moves back to the start.
+                if position(head) & mask >= self.reset_units {
+                    let tail = self.producer.tail.load(Ordering::SeqCst);
+                    if count(tail) == count(head) {
+                        self.maybe_reset(head, tail);
+                    }
                 }
-                // A producer claimed the next record and is still writing it.
-                spins += 1;
-                if spins > 64 {
-                    std::thread::yield_now();
-                } else {
-                    std::hint::spin_loop();
-                }
-                continue;
+                return None;
             }
             let len = (header & 0xffff_ffff) as usize;
             let kind = (header >> 32) & 0xff;
