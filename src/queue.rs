@@ -204,3 +204,94 @@ impl Lane {
         self.capacity
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Value;
+    use crate::name::EventName;
+    use std::sync::mpsc;
+
+    fn wait_drained(lane: &Lane) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !lane.is_drained() {
+            assert!(Instant::now() < deadline, "lane did not drain");
+            lane.wake();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn depth_capacity_flush_close_and_join() {
+        let name = EventName::new("test.lane.event").unwrap();
+        let lane = Arc::new(Lane::new(4));
+        let (entered_tx, entered) = mpsc::channel::<f64>();
+        let (release, released) = mpsc::channel::<()>();
+        let released = Mutex::new(released);
+        lane.start(
+            "test-lane".to_owned(),
+            move |event, depth| {
+                assert_eq!(depth, 1);
+                let n = event.measurement("n").unwrap();
+                entered_tx.send(n).unwrap();
+                if n == 0.0 {
+                    // The first event holds the worker until the test releases it.
+                    released.lock().unwrap().recv().unwrap();
+                }
+                true
+            },
+            |_| panic!("nothing is abandoned"),
+        )
+        .unwrap();
+        assert!(lane.push(&Event::new(name, &[("n", 0.0)], &[], None), 1));
+        assert_eq!(entered.recv().unwrap(), 0.0);
+        // The worker is inside the handler: four more wait, the fifth is refused.
+        let accepted = (1..=10)
+            .filter(|n| lane.push(&Event::new(name, &[("n", f64::from(*n))], &[], None), 1))
+            .count();
+        assert_eq!(accepted, 4);
+        assert_eq!(lane.depth(), 4);
+        assert_eq!(lane.capacity(), 4);
+        assert!(!lane.is_drained());
+        release.send(()).unwrap();
+        wait_drained(&lane);
+        let order: Vec<f64> = entered.try_iter().collect();
+        assert_eq!(order, [1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(lane.depth(), 0);
+        lane.close();
+        lane.join();
+        assert!(
+            !lane.push(&Event::new(name, &[("n", 9.0)], &[], None), 1),
+            "closed"
+        );
+    }
+
+    #[test]
+    fn big_events_go_through_a_lane_whole() {
+        let name = EventName::new("test.lane.big").unwrap();
+        let lane = Arc::new(Lane::new(8));
+        let (got_tx, got) = mpsc::channel::<String>();
+        lane.start(
+            "test-lane-big".to_owned(),
+            move |event, _| {
+                got_tx
+                    .send(event.str("prompt").unwrap().to_owned())
+                    .unwrap();
+                true
+            },
+            |_| (),
+        )
+        .unwrap();
+        let big = "héllo 🌍 ".repeat(100_000); // 1.1 MiB
+        let small = "short";
+        for text in [big.as_str(), small, big.as_str()] {
+            let metadata = [("prompt", Value::Str(text))];
+            assert!(lane.push(&Event::new(name, &[], &metadata, None), 0));
+        }
+        wait_drained(&lane);
+        let received: Vec<String> = got.try_iter().collect();
+        assert_eq!(received, [big.clone(), small.to_owned(), big]);
+        lane.close();
+        lane.join();
+    }
+}
