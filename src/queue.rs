@@ -26,6 +26,10 @@ use crate::ring::{Ring, ring_bytes_for};
 /// producers wake it explicitly.
 const PARK_TIMEOUT: Duration = Duration::from_millis(50);
 
+/// How many handled events the worker counts before it publishes the count (it always publishes
+/// before it goes idle).
+pub(crate) const DELIVERED_BATCH: u64 = 256;
+
 /// How long an idle worker spins before it parks: long enough that a steady stream of events
 /// never needs a wake-up syscall, short enough not to burn a core when the stream stops.
 const SPIN_BEFORE_PARK: Duration = Duration::from_micros(50);
@@ -73,17 +77,23 @@ impl Lane {
     /// Starts the worker; `deliver` handles one event (given with the handler nesting depth it
     /// was emitted at) and returns false to stop the lane (the handler failed); then
     /// `on_abandoned` is told how many queued events were discarded.
+    ///
+    /// `on_delivered` is told how many events `deliver` handled, in batches: every
+    /// [`DELIVERED_BATCH`] events, and always before the worker reports itself idle (so a
+    /// finished flush sees every count). Counting per event would have the worker write a line
+    /// that producers read on every emit (the handler's entry) once per event.
     pub(crate) fn start(
         self: &Arc<Self>,
         thread_name: String,
         mut deliver: impl FnMut(&Event<'_>, u8) -> bool + Send + 'static,
+        on_delivered: impl Fn(u64) + Send + 'static,
         on_abandoned: impl Fn(u64) + Send + 'static,
     ) -> std::io::Result<()> {
         let lane = Arc::clone(self);
         let handle = std::thread::Builder::new()
             .name(thread_name)
             .spawn(move || {
-                if !lane.run(&mut deliver) {
+                if !lane.run(&mut deliver, &on_delivered) {
                     let mut abandoned = 0;
                     while lane.queue.pop_with(|_, _| ()).is_some() {
                         abandoned += 1;
@@ -99,7 +109,18 @@ impl Lane {
     }
 
     /// The worker loop. Returns false when `deliver` asked to stop.
-    fn run(&self, deliver: &mut impl FnMut(&Event<'_>, u8) -> bool) -> bool {
+    fn run(
+        &self,
+        deliver: &mut impl FnMut(&Event<'_>, u8) -> bool,
+        on_delivered: &impl Fn(u64),
+    ) -> bool {
+        let mut pending = 0u64;
+        let publish = |pending: &mut u64| {
+            if *pending > 0 {
+                on_delivered(*pending);
+                *pending = 0;
+            }
+        };
         loop {
             self.worker_state.idle.store(false, Ordering::SeqCst);
             let mut handle = |event: &Event<'_>, depth: u8| {
@@ -110,9 +131,15 @@ impl Lane {
             };
             while let Some(delivered) = self.queue.pop_with(&mut handle) {
                 if !delivered {
+                    publish(&mut pending);
                     return false;
                 }
+                pending += 1;
+                if pending >= DELIVERED_BATCH {
+                    publish(&mut pending);
+                }
             }
+            publish(&mut pending);
             if self.closing.load(Ordering::SeqCst) && self.queue.is_empty() {
                 self.worker_state.idle.store(true, Ordering::SeqCst);
                 return true;
@@ -240,6 +267,7 @@ mod tests {
                 }
                 true
             },
+            |_| (),
             |_| panic!("nothing is abandoned"),
         )
         .unwrap();
@@ -279,6 +307,7 @@ mod tests {
                     .unwrap();
                 true
             },
+            |_| (),
             |_| (),
         )
         .unwrap();

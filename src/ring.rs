@@ -191,6 +191,62 @@ const SPAN_BYTES: usize = size_of::<SpanRecord>();
 const MEASUREMENT_BYTES: usize = size_of::<(&'static str, f64)>();
 const META_BYTES: usize = size_of::<MetaEntry>();
 
+/// Copies `len` bytes from `src` to `dst` (not overlapping). Up to 64 bytes (the typical
+/// metadata string, one or two measurements) with a few unaligned word moves, inline: a call to
+/// `memcpy` per string costs the emitter more than the copy itself.
+///
+/// # Safety
+/// As for [`ptr::copy_nonoverlapping`].
+#[inline(always)]
+unsafe fn copy_bytes(src: *const u8, dst: *mut u8, len: usize) {
+    // SAFETY: every read is within `src[..len]` and every write within `dst[..len]` (the
+    // overlapping moves only rewrite bytes with the same values); unaligned moves need no
+    // alignment.
+    unsafe {
+        let word = |at: usize| {
+            dst.add(at)
+                .cast::<u64>()
+                .write_unaligned(src.add(at).cast::<u64>().read_unaligned());
+        };
+        match len {
+            0 => {}
+            1..=3 => {
+                *dst = *src;
+                *dst.add(len / 2) = *src.add(len / 2);
+                *dst.add(len - 1) = *src.add(len - 1);
+            }
+            4..=7 => {
+                dst.cast::<u32>()
+                    .write_unaligned(src.cast::<u32>().read_unaligned());
+                dst.add(len - 4)
+                    .cast::<u32>()
+                    .write_unaligned(src.add(len - 4).cast::<u32>().read_unaligned());
+            }
+            8..=16 => {
+                word(0);
+                word(len - 8);
+            }
+            17..=32 => {
+                word(0);
+                word(8);
+                word(len - 16);
+                word(len - 8);
+            }
+            33..=64 => {
+                word(0);
+                word(8);
+                word(16);
+                word(24);
+                word(len - 32);
+                word(len - 24);
+                word(len - 16);
+                word(len - 8);
+            }
+            _ => ptr::copy_nonoverlapping(src, dst, len),
+        }
+    }
+}
+
 /// Rounds up to a multiple of 8 (saturating).
 fn round_up(bytes: usize) -> usize {
     bytes.saturating_add(WORD - 1) & !(WORD - 1)
@@ -344,10 +400,10 @@ impl Ring {
                 ptr::write(record.add(at).cast::<SpanRecord>(), SpanRecord::new(span));
                 at += SPAN_BYTES;
             }
-            ptr::copy_nonoverlapping(
-                measurements.as_ptr(),
-                record.add(at).cast::<(&'static str, f64)>(),
-                measurements.len(),
+            copy_bytes(
+                measurements.as_ptr().cast::<u8>(),
+                record.add(at),
+                measurements.len() * MEASUREMENT_BYTES,
             );
             at += measurements.len() * MEASUREMENT_BYTES;
             let entries = record.add(at).cast::<MetaEntry>();
@@ -356,11 +412,7 @@ impl Ring {
             for (i, (key, value)) in metadata.iter().enumerate() {
                 let (tag, payload) = match *value {
                     Value::Str(s) => {
-                        ptr::copy_nonoverlapping(
-                            s.as_ptr(),
-                            strings_at.add(string_offset),
-                            s.len(),
-                        );
+                        copy_bytes(s.as_ptr(), strings_at.add(string_offset), s.len());
                         // Both fit in 32 bits: the string bytes are under `max_inline`.
                         let payload = string_offset as u64 | ((s.len() as u64) << 32);
                         string_offset += s.len();
@@ -726,6 +778,19 @@ mod tests {
             assert_eq!(e.value("flag"), Some(Value::Bool(true)));
             n
         })
+    }
+
+    #[test]
+    fn small_copies_copy_exactly() {
+        let source: Vec<u8> = (1..=100).collect();
+        for len in 0..=100 {
+            let mut target = [0u8; 102];
+            // SAFETY: `len` bytes of each, not overlapping.
+            unsafe { copy_bytes(source.as_ptr(), target.as_mut_ptr().add(1), len) };
+            assert_eq!(&target[1..=len], &source[..len], "{len}");
+            assert_eq!(target[0], 0);
+            assert!(target[len + 1..].iter().all(|b| *b == 0), "{len}");
+        }
     }
 
     #[test]
