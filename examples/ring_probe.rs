@@ -41,7 +41,37 @@ fn round(bus: &Bus) -> f64 {
     timed.as_nanos() as f64 / (CHUNK * CHUNKS) as f64
 }
 
+/// Flat out, as criterion's `queued_producer` runs: no flush, so the queue may fill and some
+/// measured emits are (cheaper or dearer) drops. Reports ns/event and the share dropped.
+fn flat_out(capacity: usize) {
+    let bus = Bus::new();
+    bus.attach(
+        "noop",
+        "probe.s.stop",
+        |_: &Event<'_>| {},
+        Delivery::Queued { capacity },
+    )
+    .expect("attach");
+    const EVENTS: usize = 5_000_000;
+    let started = Instant::now();
+    for _ in 0..EVENTS {
+        bus.execute(&STOP, &[("output_tokens", 42.0)], &[]);
+    }
+    let ns = started.elapsed().as_nanos() as f64 / EVENTS as f64;
+    assert!(bus.flush(Duration::from_secs(10)), "flush timed out");
+    let h = bus.stats().handler("noop").cloned().expect("stats");
+    println!(
+        "flat out, capacity {capacity:>7}: {ns:.1} ns/event, {:.1}% dropped",
+        100.0 * h.dropped as f64 / EVENTS as f64
+    );
+    bus.shutdown(Duration::from_secs(10));
+}
+
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("flat") {
+        flat_out(1 << 16);
+        return;
+    }
     let capacities: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())

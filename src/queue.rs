@@ -26,6 +26,10 @@ use crate::ring::{Ring, ring_bytes_for};
 /// producers wake it explicitly.
 const PARK_TIMEOUT: Duration = Duration::from_millis(50);
 
+/// How many pause instructions an idle worker waits between two looks at the next record's header
+/// (about a microsecond).
+const POLL_PAUSES: u32 = 32;
+
 /// How many handled events the worker counts before it publishes the count (it always publishes
 /// before it goes idle).
 pub(crate) const DELIVERED_BATCH: u64 = 256;
@@ -147,9 +151,13 @@ impl Lane {
             let spin_started = Instant::now();
             let mut spins = 0u32;
             while !self.queue.has_ready() && !self.closing.load(Ordering::Relaxed) {
-                std::hint::spin_loop();
+                // Look at the next header only every few pauses: a worker polling right behind
+                // a producer takes the line the producer is writing away from it on every poll.
+                for _ in 0..POLL_PAUSES {
+                    std::hint::spin_loop();
+                }
                 spins = spins.wrapping_add(1);
-                if spins % 256 == 0 && spin_started.elapsed() >= SPIN_BEFORE_PARK {
+                if spins % 16 == 0 && spin_started.elapsed() >= SPIN_BEFORE_PARK {
                     break;
                 }
             }
