@@ -26,7 +26,7 @@ use smallvec::SmallVec;
 use crate::catalog;
 use crate::context::SpanContext;
 use crate::error::{AttachError, DetachError, PatternError};
-use crate::event::{Event, Measurements, Metadata, OwnedEvent, Value};
+use crate::event::{Event, Measurements, Metadata, Value};
 use crate::handler::{Delivery, Handler, HandlerInfo};
 use crate::name::{EventName, MAX_EVENT_NAMES, Pattern, registered_names};
 use crate::queue::Lane;
@@ -255,12 +255,15 @@ impl Bus {
     fn start_worker(&self, entry: &Arc<HandlerEntry>, lane: &Arc<Lane>) -> std::io::Result<()> {
         let weak = Arc::downgrade(&self.inner);
         let for_deliver = Arc::clone(entry);
+        let for_count = Arc::clone(entry);
         let for_abandon = Arc::clone(entry);
         let mut name: String = format!("telemetry:{}", entry.id);
         name.truncate(63);
         lane.start(
             name,
-            move |event| deliver_queued(&weak, &for_deliver, event),
+            move |event, depth| deliver_queued(&weak, &for_deliver, event, depth),
+            // The lane counts deliveries and publishes them in batches (see `Lane::start`).
+            move |delivered| for_count.add_delivered(delivered),
             move |abandoned| bump(&for_abandon.counters.dropped, abandoned),
         )
     }
@@ -786,21 +789,22 @@ impl Drop for BusInner {
     }
 }
 
-/// Delivers one queued event on a worker thread. Returns false if the handler panicked.
-fn deliver_queued(bus: &Weak<BusInner>, entry: &HandlerEntry, event: &OwnedEvent) -> bool {
+/// Delivers one queued event (emitted at handler nesting depth `depth`) on a worker thread.
+/// Returns false if the handler panicked. The lane counts the `true`s into `delivered`.
+fn deliver_queued(
+    bus: &Weak<BusInner>,
+    entry: &HandlerEntry,
+    event: &Event<'_>,
+    depth: u8,
+) -> bool {
     if entry.failed.load(Ordering::Relaxed) {
         bump(&entry.counters.dropped, 1);
         return false;
     }
-    let _depth = DepthGuard::enter(event.depth().saturating_add(1));
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        event.with_event(|e| entry.handler.handle(e))
-    }));
+    let _depth = DepthGuard::enter(depth.saturating_add(1));
+    let result = catch_unwind(AssertUnwindSafe(|| entry.handler.handle(event)));
     match result {
-        Ok(()) => {
-            bump(&entry.counters.delivered, 1);
-            true
-        }
+        Ok(()) => true,
         Err(payload) => {
             match bus.upgrade() {
                 Some(bus) => bus.handler_failed(entry, event.name(), &payload),

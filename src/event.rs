@@ -2,10 +2,11 @@
 //! [`OwnedEvent`] the queued lane carries.
 //!
 //! On the inline path nothing here allocates: an [`Event`] borrows the caller's slices. A queued
-//! handler needs the event to outlive the call, so the bus copies it into an [`OwnedEvent`] slot of
-//! that handler's ring. The slot's buffers (measurements, metadata, one string arena) keep their
-//! capacity from one use to the next, so once the ring has gone round once, queuing an event
-//! allocates nothing.
+//! handler needs the event to outlive the call, so the bus copies it into a record of that
+//! handler's byte ring (`ring.rs`) and the worker hands the handler an [`Event`] that borrows the
+//! record in place: no allocation either. [`OwnedEvent`] is the heap copy for the rest: events a
+//! test captures, a span's start metadata kept for its stop event, and an event too big for its
+//! ring.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -290,14 +291,14 @@ impl<'a> Event<'a> {
 /// Where one metadata value of an [`OwnedEvent`] lives.
 #[derive(Clone, Copy, Debug)]
 enum Slot {
-    Str { start: u32, len: u32 },
+    Str { start: usize, len: usize },
     Int(i64),
     Float(f64),
     Bool(bool),
 }
 
-/// An event that owns its data: what a queued handler receives (through [`OwnedEvent::with_event`])
-/// and what [`crate::testing::Capture`] records.
+/// An event that owns its data: what [`crate::testing::Capture`] records, what a span keeps of
+/// its start metadata, and how the queued lane carries an event too big for its ring.
 #[derive(Clone)]
 pub struct OwnedEvent {
     name: EventName,
@@ -309,77 +310,73 @@ pub struct OwnedEvent {
 }
 
 impl OwnedEvent {
+    /// An owned copy of `event`, emitted at handler nesting depth `depth`. Allocates exactly
+    /// [`OwnedEvent::heap_bytes_for`] bytes besides the struct itself.
     pub(crate) fn from_event(event: &Event<'_>, depth: u8) -> Self {
-        let mut owned = Self::empty(event.name);
-        owned.fill_from(event, depth);
-        owned
-    }
-
-    /// An empty event, to be filled.
-    pub(crate) fn empty(name: EventName) -> Self {
-        Self {
-            name,
-            measurements: Vec::new(),
-            metadata: Vec::new(),
-            strings: Vec::new(),
-            span: None,
-            depth: 0,
-        }
-    }
-
-    /// An empty slot of the queued lane's ring.
-    pub(crate) fn placeholder() -> Self {
-        Self::empty(EventName::placeholder())
-    }
-
-    /// Overwrites this event with a copy of `event`, reusing its buffers.
-    pub(crate) fn fill_from(&mut self, event: &Event<'_>, depth: u8) {
-        self.name = event.name;
-        self.span = event.span();
-        self.depth = depth;
-        self.measurements.clear();
-        self.measurements.extend_from_slice(event.measurements);
-        self.metadata.clear();
-        self.strings.clear();
-        for (k, v) in event.metadata {
-            let slot = match *v {
-                Value::Str(s) => {
-                    let start = self.strings.len() as u32;
-                    self.strings.extend_from_slice(s.as_bytes());
-                    Slot::Str {
-                        start,
-                        len: s.len() as u32,
+        let string_bytes = event
+            .metadata
+            .iter()
+            .map(|(_, v)| v.as_str().map_or(0, str::len))
+            .fold(0usize, usize::saturating_add);
+        let mut strings = Vec::with_capacity(string_bytes);
+        let metadata = event
+            .metadata
+            .iter()
+            .map(|(k, v)| {
+                let slot = match *v {
+                    Value::Str(s) => {
+                        let start = strings.len();
+                        strings.extend_from_slice(s.as_bytes());
+                        Slot::Str {
+                            start,
+                            len: s.len(),
+                        }
                     }
-                }
-                Value::Int(i) => Slot::Int(i),
-                Value::Float(f) => Slot::Float(f),
-                Value::Bool(b) => Slot::Bool(b),
-            };
-            self.metadata.push((*k, slot));
+                    Value::Int(i) => Slot::Int(i),
+                    Value::Float(f) => Slot::Float(f),
+                    Value::Bool(b) => Slot::Bool(b),
+                };
+                (*k, slot)
+            })
+            .collect();
+        Self {
+            name: event.name,
+            measurements: event.measurements.to_vec(),
+            metadata,
+            strings,
+            span: event.span(),
+            depth,
         }
     }
 
-    /// Empties it, keeping the buffers; drops unusually large buffers so that one huge event
-    /// does not pin its memory in a ring slot.
-    pub(crate) fn clear(&mut self) {
-        self.measurements.clear();
-        self.metadata.clear();
-        self.strings.clear();
-        if self.strings.capacity() > 64 * 1024 {
-            self.strings = Vec::new();
-        }
-        if self.metadata.capacity() > 64 {
-            self.metadata = Vec::new();
-        }
-        if self.measurements.capacity() > 64 {
-            self.measurements = Vec::new();
-        }
+    /// The bytes [`OwnedEvent::from_event`] would take on the heap for `event` (the struct
+    /// included): what the queued lane charges a spilled event against its budget.
+    pub(crate) fn heap_bytes_for(event: &Event<'_>) -> usize {
+        let strings = event
+            .metadata
+            .iter()
+            .map(|(_, v)| v.as_str().map_or(0, str::len))
+            .fold(0usize, usize::saturating_add);
+        size_of::<Self>()
+            .saturating_add(
+                event
+                    .measurements
+                    .len()
+                    .saturating_mul(size_of::<(&'static str, f64)>()),
+            )
+            .saturating_add(
+                event
+                    .metadata
+                    .len()
+                    .saturating_mul(size_of::<(&'static str, Slot)>()),
+            )
+            .saturating_add(strings)
     }
 
     fn slot_value(&self, slot: Slot) -> Value<'_> {
         match slot {
             Slot::Str { start, len } => {
-                let bytes = &self.strings[start as usize..(start + len) as usize];
+                let bytes = self.strings.get(start..start + len).unwrap_or_default();
                 // Infallible: the bytes were copied from a `&str` whole, so they are valid UTF-8.
                 Value::Str(std::str::from_utf8(bytes).unwrap_or(""))
             }

@@ -47,8 +47,18 @@ pub enum Delivery {
     /// Put on a bounded lock-free queue of `capacity` events that a dedicated worker thread
     /// drains. When the queue is full the event is dropped for this handler and counted in
     /// [`crate::BusStats`]; the emitter never blocks.
+    ///
+    /// The queue is one contiguous byte ring of `capacity` × 256 bytes, rounded up to a power of
+    /// two, at least 64 KiB and at most 1 GiB (a typical LLM stop event, with a span context and
+    /// five short metadata values, takes 200 to 260 bytes). Only the pages events reach are
+    /// touched, and a handler that keeps up keeps reusing the first few KiB. An event is refused
+    /// when `capacity` events are waiting, or when its bytes do not fit (events much larger than
+    /// 256 bytes on average fill the bytes first). An event larger than 1/8 of the ring (at most
+    /// 16 KiB) is copied to the heap instead, its pointer queued; such events in flight may take
+    /// the ring's size again (at least 16 MiB) before they too are refused. Capacities above
+    /// 4,194,304 events count as 4,194,304.
     Queued {
-        /// The most events waiting at once.
+        /// The most events waiting at once (the handler's current event not included).
         capacity: usize,
     },
 }
@@ -61,9 +71,8 @@ impl Delivery {
         }
     }
 
-    /// The default queue capacity: 16,384 events. Each slot takes about 150 bytes plus the
-    /// buffers it has grown to hold the largest event it carried (under 1 KiB for typical LLM
-    /// events), so a full default queue holds a few MiB.
+    /// The default queue capacity: 16,384 events, a 4 MiB byte ring (see [`Delivery::Queued`]
+    /// for the sizing rule), of which a handler that keeps up touches only the first few KiB.
     pub const DEFAULT_CAPACITY: usize = 16_384;
 }
 

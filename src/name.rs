@@ -93,11 +93,6 @@ impl EventName {
         }
     }
 
-    /// A name used only to initialise empty event slots (never delivered).
-    pub(crate) const fn placeholder() -> Self {
-        EventName { id: 0 }
-    }
-
     /// The dense registry id, used to index per-name tables.
     #[inline(always)]
     pub(crate) fn id(&self) -> usize {

@@ -721,3 +721,49 @@ fn a_handler_released_at_thread_exit_may_still_emit() {
     assert_eq!(capture.named("test.exit.dropped").len(), 1);
     assert_eq!(outer.stats().handler(capture.id()).unwrap().delivered, 1);
 }
+
+#[test]
+fn queued_handlers_receive_big_unicode_and_span_events_whole() {
+    let bus = Bus::new();
+    let received: Arc<Mutex<Vec<llm_telemetry::OwnedEvent>>> = Arc::default();
+    let sink = received.clone();
+    bus.attach(
+        "keeper",
+        "test.queued.whole",
+        move |e: &Event<'_>| sink.lock().unwrap().push(e.to_owned_event()),
+        Delivery::Queued { capacity: 16 },
+    )
+    .unwrap();
+    let big = "ünïcödé 🌍 ".repeat(80_000); // about 1.2 MiB: copied to the heap, not the ring
+    let span = llm_telemetry::SpanContext::new_root();
+    let metadata = [
+        ("prompt", Value::Str(&big)),
+        ("model", Value::Str("gpt-4o")),
+        ("n", Value::Int(7)),
+    ];
+    bus.execute_in_span(
+        name("test.queued.whole"),
+        &[("duration", 5.0)],
+        &metadata,
+        Some(span),
+    );
+    bus.execute_in_span(
+        name("test.queued.whole"),
+        &[("duration", 6.0)],
+        &metadata[1..],
+        Some(span),
+    );
+    assert!(bus.flush(Duration::from_secs(10)));
+    let received = received.lock().unwrap();
+    assert_eq!(received.len(), 2);
+    for (event, duration) in received.iter().zip([5.0, 6.0]) {
+        assert_eq!(event.span(), Some(span));
+        assert_eq!(event.measurement("duration"), Some(duration));
+        assert_eq!(event.str("model"), Some("gpt-4o"));
+        assert_eq!(event.value("n"), Some(Value::Int(7)));
+    }
+    assert_eq!(received[0].str("prompt"), Some(big.as_str()));
+    assert_eq!(received[1].str("prompt"), None);
+    let h = bus.stats().handler("keeper").cloned().unwrap();
+    assert_eq!((h.delivered, h.dropped), (2, 0));
+}
