@@ -731,11 +731,13 @@ impl BusInner {
     }
 
     /// Calls an inline handler; true if it returned normally.
+    ///
+    /// No "has it failed?" check: a failure detaches the handler, which publishes a snapshot
+    /// without it, and every dispatch compares the generation before it reads its table. Only a
+    /// dispatch that began before the detach can still reach it, and a flag checked before the
+    /// call could not close that window either (a second panic is caught and not counted twice).
     #[inline]
     fn call_inline(&self, entry: &HandlerEntry, event: &Event<'_>) -> bool {
-        if entry.failed.load(Ordering::Relaxed) {
-            return false;
-        }
         match catch_unwind(AssertUnwindSafe(|| entry.handler.handle(event))) {
             Ok(()) => true,
             Err(payload) => {

@@ -176,8 +176,8 @@ impl Lane {
     }
 
     /// Copies `event` onto the queue; false when the queue is full or closing (the caller
-    /// counts the drop).
-    #[inline]
+    /// counts the drop). Not inlined: it would be copied into every emit site.
+    #[inline(never)]
     pub(crate) fn push(&self, event: &Event<'_>, depth: u8) -> bool {
         if self.closing.load(Ordering::Relaxed) {
             return false;

@@ -18,11 +18,14 @@
 //! handlers' shared counters and leaves the registry, under the registry's lock.
 //!
 //! Nesting: one `u64` per thread holds the handler nesting depth (low byte: the depth limit),
-//! the number of inline dispatches running on this thread (frames), a flag saying that a
-//! replaced snapshot waits in the graveyard, and one bit per depth saying that a handler at that
-//! depth changed the current span (see [`span_at`]). A handler may emit, and so a nested dispatch may
-//! replace a slot whose snapshot an outer dispatch on the same thread still reads: replaced slots
-//! therefore go to the graveyard, emptied only when the outermost frame ends.
+//! the number of inline dispatches running on this thread (frames), and one bit per depth saying
+//! that a handler at that depth changed the current span (see [`span_at`]). A dispatch saves the
+//! word on entry and stores it back on exit: one load and two stores. A handler may emit, and so
+//! a nested dispatch may replace a slot whose snapshot an outer dispatch on the same thread still
+//! reads: replaced slots therefore go to a graveyard, which is emptied by the next replacement
+//! made by an outermost dispatch (no outer frame then holds a pointer), or at thread exit. That
+//! keeps the check off the exit of every dispatch; the graveyard holds at most the snapshots
+//! replaced since that last outermost replacement.
 
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::HashMap;
@@ -45,9 +48,7 @@ const DEPTHS: usize = MAX_DEPTH as usize + 2;
 /// One inline dispatch frame plus one level of depth.
 const FRAME: u64 = (1 << 32) + 1;
 /// The frame count bits.
-const FRAMES_MASK: u64 = 0x7fff_ffff << 32;
-/// A replaced snapshot waits in the graveyard.
-const GRAVE: u64 = 1 << 63;
+const FRAMES_MASK: u64 = 0xffff_ffff << 32;
 
 /// One cached snapshot. `table` and `counts` each own one strong reference (from
 /// `Arc::into_raw`) while `bus != 0`.
@@ -67,7 +68,7 @@ const EMPTY: Slot = Slot {
 };
 
 thread_local! {
-    /// Depth, saved-span bits, frames and the graveyard flag (see the module docs).
+    /// Depth, saved-span bits and frames (see the module docs).
     static STATE: Cell<u64> = const { Cell::new(0) };
     /// Per depth: the span that was current when the dispatch running handlers at that depth
     /// began, saved by the first `context::enter` of one of those handlers.
@@ -220,7 +221,7 @@ pub(crate) fn saving_current(current: Option<SpanContext>) {
 }
 
 /// One inline dispatch running on this thread: one more frame and one more level of depth until
-/// it drops. When the outermost frame ends, the graveyard is emptied.
+/// it drops.
 pub(crate) struct Frame(u64);
 
 impl Frame {
@@ -235,27 +236,9 @@ impl Frame {
 impl Drop for Frame {
     #[inline(always)]
     fn drop(&mut self) {
-        // Back to the state at entry (which also forgets spans saved by this frame's handlers),
-        // keeping a graveyard flag set meanwhile.
-        let restored = STATE.with(|s| {
-            let restored = self.0 | (s.get() & GRAVE);
-            s.set(restored);
-            restored
-        });
-        if restored & (FRAMES_MASK | GRAVE) == GRAVE {
-            empty_graveyard();
-        }
+        // Back to the state at entry (which also forgets spans saved by this frame's handlers).
+        STATE.with(|s| s.set(self.0));
     }
-}
-
-#[cold]
-#[inline(never)]
-fn empty_graveyard() {
-    STATE.with(|s| s.set(s.get() & !GRAVE));
-    let dead = OWNER
-        .try_with(|owner| std::mem::take(&mut *owner.graveyard.borrow_mut()))
-        .unwrap_or_default();
-    release(dead);
 }
 
 /// Sets the depth for a queued handler's call on a worker thread (no frame: the worker holds no
@@ -273,7 +256,7 @@ impl DepthGuard {
 
 impl Drop for DepthGuard {
     fn drop(&mut self) {
-        STATE.with(|s| s.set(self.previous | (s.get() & GRAVE)));
+        STATE.with(|s| s.set(self.previous));
     }
 }
 
@@ -293,10 +276,20 @@ pub(crate) fn cached(bus: u64, generation: u64) -> Option<(*const Table, *const 
 /// exiting (its cache is gone): the caller then works from an owned snapshot.
 ///
 /// Must be called inside a [`Frame`]: the replaced snapshot goes to the graveyard, so pointers an
-/// outer dispatch on this thread still holds stay valid until the outermost frame ends.
+/// outer dispatch on this thread still holds stay valid until the outermost frame ends. Called by
+/// an outermost dispatch (one frame), it first empties the graveyard: no frame then holds a
+/// pointer into it (the caller's own lookup missed, so it holds none either).
 #[cold]
 #[inline(never)]
 pub(crate) fn adopt(bus: &BusInner) -> Option<(*const Table, *const ThreadCounts)> {
+    if STATE.with(Cell::get) & FRAMES_MASK == FRAME & FRAMES_MASK {
+        let dead = OWNER
+            .try_with(|owner| std::mem::take(&mut *owner.graveyard.borrow_mut()))
+            .unwrap_or_default();
+        // Released before this dispatch takes any pointer: a destructor that emits runs a
+        // nested dispatch, whose own replacements go to the graveyard as usual.
+        release(dead);
+    }
     let table = bus.current_table();
     OWNER
         .try_with(|owner| {
@@ -318,7 +311,6 @@ pub(crate) fn adopt(bus: &BusInner) -> Option<(*const Table, *const ThreadCounts
                 // so each is reclaimed exactly once.
                 let old = unsafe { (Arc::from_raw(old.table), Arc::from_raw(old.counts)) };
                 owner.graveyard.borrow_mut().push(old);
-                STATE.with(|s| s.set(s.get() | GRAVE));
             }
             (fresh.table, fresh.counts)
         })
