@@ -11,7 +11,7 @@
 //! anywhere costs a single load, like a `tracing` macro with no subscriber.
 //!
 //! Inline handlers run on the emitting thread inside `catch_unwind`; a queued handler gets a copy
-//! of the event in a slot of its lane's ring (`queue.rs`, `ring.rs`). A handler that panics is detached
+//! of the event as a record in its lane's byte ring (`queue.rs`, `ring.rs`). A handler that panics is detached
 //! everywhere and `telemetry.handler.failure` is emitted. Handlers may emit events; nesting deeper
 //! than [`MAX_DEPTH`] is dropped and counted.
 

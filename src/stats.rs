@@ -61,8 +61,11 @@ pub struct QueueStats {
     pub capacity: usize,
 }
 
-/// The live counters of one handler.
+/// The live counters of one handler, on cache lines of their own: producers bump `dropped`
+/// when a queue is full and the worker publishes `delivered`, while every emit reads the handler
+/// entry they live in.
 #[derive(Debug, Default)]
+#[repr(align(128))]
 pub(crate) struct HandlerCounters {
     pub(crate) delivered: AtomicU64,
     pub(crate) dropped: AtomicU64,
