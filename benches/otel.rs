@@ -5,10 +5,9 @@
 //! | span_vs_sdk | producer-side cost of `bus.span(..)` start+stop with 5 metadata fields, OTel handler attached (queued lane, stop/exception only) exporting to a no-op exporter | the same span with 5 attributes made with the opentelemetry SDK tracer, SimpleSpanProcessor + no-op exporter |
 //!
 //! "Producer side" is what the instrumented thread pays while the handler keeps up (the steady
-//! state of a service): the bench emits in chunks of 1,024 spans (the bus's pool of recycled
-//! queue slots) and waits, untimed, for the handler to drain between chunks, so the queue never
-//! fills and no measured span is a cheap drop. The extra report also gives the producer cost in
-//! bursts of 8,192 spans, where the bus allocates fresh slots. Extra report `target/bench/otel-throughput.json`: end-to-end
+//! state of a service): the bench emits in chunks of 1,024 spans and waits, untimed, for the
+//! handler to drain between chunks, so the queue never fills and no measured span is a cheap
+//! drop. The extra report also gives the producer cost in bursts of 8,192 spans. Extra report `target/bench/otel-throughput.json`: end-to-end
 //! export throughput for a burst of 100,000 spans to a no-op exporter with default settings, and
 //! the SDK's default BatchSpanProcessor on the same burst (its drop rate).
 
