@@ -125,19 +125,7 @@ fn queued_producer(c: &mut Criterion) -> (u64, u64) {
     g.bench_function("noop_handler", |b| b.iter(|| emit(&noop, span)));
     noop.shutdown(Duration::from_secs(30));
 
-    let (tx, rx) = crossbeam_channel::bounded::<u64>(1 << 16);
-    let consumer = std::thread::spawn(move || {
-        let mut n = 0u64;
-        while rx.recv().is_ok() {
-            n += 1;
-        }
-        n
-    });
-    g.bench_function("peer", |b| {
-        b.iter(|| tx.send(black_box(42)).expect("consumer alive"))
-    });
-    drop(tx);
-    let _ = consumer.join();
+    support::bench_crossbeam_send(&mut g);
     g.finish();
     (stats.lines, stats.queue_dropped)
 }

@@ -133,3 +133,24 @@ pub fn write_json(name: &str, value: &serde_json::Value) {
     std::fs::write(&path, text).expect("write bench report");
     println!("wrote {}", path.display());
 }
+
+/// The queued-producer peer shared by the core and log benches: the producer side of a
+/// crossbeam-channel bounded `send` of a u64 while a thread drains the channel, benched as
+/// `peer` in `group`.
+pub fn bench_crossbeam_send(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+) {
+    let (tx, rx) = crossbeam_channel::bounded::<u64>(1 << 16);
+    let consumer = std::thread::spawn(move || {
+        let mut n = 0u64;
+        while rx.recv().is_ok() {
+            n += 1;
+        }
+        n
+    });
+    group.bench_function("peer", |b| {
+        b.iter(|| tx.send(std::hint::black_box(42)).expect("consumer alive"))
+    });
+    drop(tx);
+    let _ = consumer.join();
+}
