@@ -17,7 +17,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -33,6 +33,11 @@ use llm_telemetry::{Bus, Delivery};
 use llm_telemetry_cost::{CostTracker, PriceTable};
 use llm_telemetry_prometheus::{PrometheusReporter, ServerConfig, defaults};
 use serde_json::Value as Json;
+
+// Locating promtool/prometheus and picking free ports: the Prometheus handler's test helpers.
+#[path = "../handlers/prometheus/tests/common/mod.rs"]
+mod common;
+use common::{free_port, tool};
 
 // ---------------------------------------------------------------------------------------------
 // Files
@@ -166,23 +171,6 @@ fn grouping_labels(promql: &str) -> BTreeSet<String> {
 
 // ---------------------------------------------------------------------------------------------
 // Binaries
-
-/// Locates a binary: the env var `scripts/test-all.sh` exports, else PATH. Panics when missing:
-/// these tests must fail, not skip.
-fn tool(env: &str, name: &str) -> PathBuf {
-    if let Some(path) = std::env::var_os(env) {
-        return PathBuf::from(path);
-    }
-    std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join(name))
-                .find(|p| p.is_file())
-        })
-        .unwrap_or_else(|| {
-            panic!("{name} not found: set {env} or install it (scripts/test-all.sh installs Debian's prometheus package)")
-        })
-}
 
 fn promtool(args: &[&str]) {
     let promtool = tool("LLM_TELEMETRY_PROMTOOL", "promtool");
@@ -339,13 +327,6 @@ impl Drop for PrometheusServer {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 /// `GET path` over HTTP/1.0 (a plain body, never chunked): `(status, body)`.
