@@ -167,6 +167,10 @@ impl<'a, T: Into<Value<'a>>> From<T> for OwnedValue {
 }
 
 /// One event as a handler sees it: name, measurements, metadata and span context, all borrowed.
+///
+/// It belongs to the handler's thread (neither `Send` nor `Sync`): an event emitted without an
+/// explicit span looks its span up on that thread when [`Event::span`] is called. Keep
+/// [`Event::to_owned_event`] for anything that leaves the call.
 #[derive(Clone, Copy, Debug)]
 pub struct Event<'a> {
     name: EventName,
