@@ -171,7 +171,7 @@ impl<'a, T: Into<Value<'a>>> From<T> for OwnedValue {
 /// It belongs to the handler's thread (neither `Send` nor `Sync`): an event emitted without an
 /// explicit span looks its span up on that thread when [`Event::span`] is called. Keep
 /// [`Event::to_owned_event`] for anything that leaves the call.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct Event<'a> {
     name: EventName,
     measurements: Measurements<'a>,
@@ -192,6 +192,17 @@ enum EventSpan<'a> {
     /// The span current on this thread when the dispatch at this handler depth began, read only
     /// when asked for (`snapshot::span_at`).
     Current(u8),
+}
+
+impl fmt::Debug for Event<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("name", &self.name.as_str())
+            .field("measurements", &self.measurements)
+            .field("metadata", &self.metadata)
+            .field("span", &self.span())
+            .finish()
+    }
 }
 
 impl<'a> Event<'a> {
