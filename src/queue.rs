@@ -34,6 +34,10 @@ const POLL_PAUSES: u32 = 32;
 /// before it goes idle).
 pub(crate) const DELIVERED_BATCH: u64 = 256;
 
+/// How long a failed handler's worker waits for records that producers claimed before the
+/// lane closed, so that it can count them as abandoned.
+const ABANDON_WAIT: Duration = Duration::from_millis(100);
+
 /// How long an idle worker spins before it parks: long enough that a steady stream of events
 /// never needs a wake-up syscall, short enough not to burn a core when the stream stops.
 const SPIN_BEFORE_PARK: Duration = Duration::from_micros(50);
@@ -98,9 +102,19 @@ impl Lane {
             .name(thread_name)
             .spawn(move || {
                 if !lane.run(&mut deliver, &on_delivered) {
+                    // The handler failed and was detached (which closes the lane). Producers
+                    // that claimed a record before that may still be writing it: wait a little
+                    // for them, so that every queued event is counted as abandoned.
                     let mut abandoned = 0;
-                    while lane.queue.pop_with(|_, _| ()).is_some() {
-                        abandoned += 1;
+                    let deadline = Instant::now() + ABANDON_WAIT;
+                    loop {
+                        while lane.queue.pop_with(|_, _| ()).is_some() {
+                            abandoned += 1;
+                        }
+                        if lane.queue.is_empty() || Instant::now() >= deadline {
+                            break;
+                        }
+                        std::thread::yield_now();
                     }
                     lane.worker_state.idle.store(true, Ordering::SeqCst);
                     on_abandoned(abandoned);
