@@ -41,9 +41,8 @@ fn round(bus: &Bus) -> f64 {
     timed.as_nanos() as f64 / (CHUNK * CHUNKS) as f64
 }
 
-/// Flat out, as criterion's `queued_producer` runs: no flush, so the queue may fill and some
-/// measured emits are (cheaper or dearer) drops. Reports ns/event and the share dropped.
-fn flat_out(capacity: usize) {
+/// A bus with one queued no-op handler (`noop`) on the probe's stop event.
+fn noop_bus(capacity: usize) -> Bus {
     let bus = Bus::new();
     bus.attach(
         "noop",
@@ -52,6 +51,13 @@ fn flat_out(capacity: usize) {
         Delivery::Queued { capacity },
     )
     .expect("attach");
+    bus
+}
+
+/// Flat out, as criterion's `queued_producer` runs: no flush, so the queue may fill and some
+/// measured emits are (cheaper or dearer) drops. Reports ns/event and the share dropped.
+fn flat_out(capacity: usize) {
+    let bus = noop_bus(capacity);
     const EVENTS: usize = 5_000_000;
     let started = Instant::now();
     for _ in 0..EVENTS {
@@ -82,14 +88,7 @@ fn main() {
         capacities
     };
     for capacity in capacities {
-        let bus = Bus::new();
-        bus.attach(
-            "noop",
-            "probe.s.stop",
-            |_: &Event<'_>| {},
-            Delivery::Queued { capacity },
-        )
-        .expect("attach");
+        let bus = noop_bus(capacity);
         round(&bus); // warm-up
         let mut runs: Vec<f64> = (0..ROUNDS).map(|_| round(&bus)).collect();
         runs.sort_by(f64::total_cmp);
