@@ -14,8 +14,8 @@
 //! owning thread is the only writer, so a count is a plain load and store, not an atomic
 //! read-modify-write on a line every emitting thread shares. Each bus registers every live
 //! `ThreadCounts` ([`CountRegistry`]), so `stats()` adds them up and is exact at any time; a
-//! `ThreadCounts` whose slot is replaced (or whose thread exits) folds its counts into the
-//! handlers' shared counters and leaves the registry, under the registry's lock.
+//! `ThreadCounts` released by its thread (its slot replaced, or the thread exiting) folds its
+//! counts into the handlers' shared counters and leaves the registry, under the registry's lock.
 //!
 //! Nesting: one `u64` per thread holds the handler nesting depth (low byte: the depth limit),
 //! the number of inline dispatches running on this thread (frames), and one bit per depth saying
