@@ -9,17 +9,7 @@ use llm_telemetry::catalog::{self, keys};
 use llm_telemetry::{Bus, Delivery, Event, Value};
 use llm_telemetry_prometheus::{Conversion, Metric, PrometheusReporter, SkipReason, Tag, defaults};
 
-use common::{sample, traffic};
-
-fn default_reporter(bus: &Bus) -> PrometheusReporter {
-    let reporter = PrometheusReporter::builder()
-        .metrics(defaults::llm_metrics())
-        .unwrap()
-        .build()
-        .unwrap();
-    reporter.attach(bus).unwrap();
-    reporter
-}
+use common::{default_reporter, sample, traffic};
 
 #[test]
 fn default_metrics_record_catalog_traffic() {

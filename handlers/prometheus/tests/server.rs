@@ -8,19 +8,9 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use llm_telemetry::Bus;
-use llm_telemetry_prometheus::{PrometheusReporter, ServeError, ServerConfig, defaults};
+use llm_telemetry_prometheus::{ServeError, ServerConfig};
 
-use common::{get, raw_request, traffic};
-
-fn reporter(bus: &Bus) -> PrometheusReporter {
-    let reporter = PrometheusReporter::builder()
-        .metrics(defaults::llm_metrics())
-        .unwrap()
-        .build()
-        .unwrap();
-    reporter.attach(bus).unwrap();
-    reporter
-}
+use common::{default_reporter as reporter, get, raw_request, traffic};
 
 #[test]
 fn serves_metrics_and_answers_errors() {

@@ -9,6 +9,18 @@ use std::time::Duration;
 
 use llm_telemetry::catalog::{self, keys};
 use llm_telemetry::{Bus, Value};
+use llm_telemetry_prometheus::{PrometheusReporter, defaults};
+
+/// A reporter with the default LLM metric set, attached to `bus`.
+pub fn default_reporter(bus: &Bus) -> PrometheusReporter {
+    let reporter = PrometheusReporter::builder()
+        .metrics(defaults::llm_metrics())
+        .unwrap()
+        .build()
+        .unwrap();
+    reporter.attach(bus).unwrap();
+    reporter
+}
 
 /// A response: status code, headers, body.
 pub struct Response {
