@@ -16,12 +16,24 @@ use support::capture::{CaptureExporter, Exported, attr, attr_i64};
 
 const FLUSH: Duration = Duration::from_secs(10);
 
-fn handler(bus: &Bus, capture: &CaptureExporter) -> llm_telemetry_otel::OtelHandlerBuilder {
-    let _ = bus;
+/// The handler's builder for these tests: no environment, service `svc`, spans to `capture`.
+fn builder(capture: &CaptureExporter) -> llm_telemetry_otel::OtelHandlerBuilder {
     OtelHandler::builder()
         .read_env(false)
         .service_name("svc")
         .exporter(capture.clone())
+}
+
+/// A fresh bus with the handler attached, configured by `configure`, exporting to a capture.
+fn attached(
+    configure: impl FnOnce(
+        llm_telemetry_otel::OtelHandlerBuilder,
+    ) -> llm_telemetry_otel::OtelHandlerBuilder,
+) -> (Bus, CaptureExporter, OtelHandler) {
+    let bus = Bus::new();
+    let capture = CaptureExporter::new();
+    let otel = configure(builder(&capture)).attach(&bus).unwrap();
+    (bus, capture, otel)
 }
 
 fn by_name<'a>(spans: &'a [Exported], name: &str) -> &'a Exported {
@@ -38,9 +50,7 @@ fn by_name<'a>(spans: &'a [Exported], name: &str) -> &'a Exported {
 
 #[test]
 fn stop_events_become_spans_with_the_bus_ids_and_parentage() {
-    let bus = Bus::new();
-    let capture = CaptureExporter::new();
-    let otel = handler(&bus, &capture).attach(&bus).unwrap();
+    let (bus, capture, otel) = attached(|b| b);
     let mut contexts: Vec<SpanContext> = Vec::new();
     bus.span(&catalog::LLM_REQUEST, &[], |outer| {
         contexts.push(outer.context().unwrap());
@@ -122,9 +132,7 @@ impl std::fmt::Display for Timeout {
 
 #[test]
 fn exceptions_set_error_status_and_an_exception_event() {
-    let bus = Bus::new();
-    let capture = CaptureExporter::new();
-    let otel = handler(&bus, &capture).attach(&bus).unwrap();
+    let (bus, capture, otel) = attached(|b| b);
     let result: Result<(), Timeout> = bus.try_span(
         &catalog::LLM_CHAT,
         &[(keys::MODEL, Value::Str("claude"))],
@@ -181,9 +189,7 @@ fn full_chat(bus: &Bus) {
 
 #[test]
 fn attributes_follow_both_conventions() {
-    let bus = Bus::new();
-    let capture = CaptureExporter::new();
-    let otel = handler(&bus, &capture).attach(&bus).unwrap();
+    let (bus, capture, otel) = attached(|b| b);
     full_chat(&bus);
     assert!(otel.force_flush(FLUSH));
     let spans = capture.spans();
@@ -229,16 +235,13 @@ fn attributes_follow_both_conventions() {
     otel.shutdown(FLUSH);
 
     // Each convention can be switched off.
-    let bus = Bus::new();
-    let capture = CaptureExporter::new();
-    let otel = handler(&bus, &capture)
-        .conventions(Conventions {
+    let (bus, capture, otel) = attached(|b| {
+        b.conventions(Conventions {
             openinference: false,
             genai: true,
             mlx: true,
         })
-        .attach(&bus)
-        .unwrap();
+    });
     full_chat(&bus);
     assert!(otel.force_flush(FLUSH));
     let s = &capture.spans()[0].span;
@@ -247,16 +250,13 @@ fn attributes_follow_both_conventions() {
     assert_eq!(attr(s, "gen_ai.request.model").as_deref(), Some("gpt-4o"));
     otel.shutdown(FLUSH);
 
-    let bus = Bus::new();
-    let capture = CaptureExporter::new();
-    let otel = handler(&bus, &capture)
-        .conventions(Conventions {
+    let (bus, capture, otel) = attached(|b| {
+        b.conventions(Conventions {
             openinference: true,
             genai: false,
             mlx: false,
         })
-        .attach(&bus)
-        .unwrap();
+    });
     full_chat(&bus);
     assert!(otel.force_flush(FLUSH));
     let s = &capture.spans()[0].span;
@@ -271,9 +271,7 @@ fn attributes_follow_both_conventions() {
 
 #[test]
 fn mlx_spans_use_the_seed_names_and_attributes() {
-    let bus = Bus::new();
-    let capture = CaptureExporter::new();
-    let otel = handler(&bus, &capture).attach(&bus).unwrap();
+    let (bus, capture, otel) = attached(|b| b);
     bus.span(
         &catalog::LLM_GENERATE,
         &[
@@ -348,13 +346,10 @@ fn mlx_spans_use_the_seed_names_and_attributes() {
     otel.shutdown(FLUSH);
 
     // GenAI naming and per-prefix overrides.
-    let bus = Bus::new();
-    let capture = CaptureExporter::new();
-    let otel = handler(&bus, &capture)
-        .span_naming(llm_telemetry_otel::SpanNaming::GenAi)
-        .span_name("llm.embed", "embed documents")
-        .attach(&bus)
-        .unwrap();
+    let (bus, capture, otel) = attached(|b| {
+        b.span_naming(llm_telemetry_otel::SpanNaming::GenAi)
+            .span_name("llm.embed", "embed documents")
+    });
     bus.span(
         &catalog::LLM_GENERATE,
         &[
@@ -377,13 +372,7 @@ fn mlx_spans_use_the_seed_names_and_attributes() {
 
 #[test]
 fn hidden_and_truncated_content() {
-    let bus = Bus::new();
-    let capture = CaptureExporter::new();
-    let otel = handler(&bus, &capture)
-        .hide_inputs(true)
-        .hide_outputs(true)
-        .attach(&bus)
-        .unwrap();
+    let (bus, capture, otel) = attached(|b| b.hide_inputs(true).hide_outputs(true));
     full_chat(&bus);
     assert!(otel.force_flush(FLUSH));
     let s = &capture.spans()[0].span;
@@ -396,12 +385,7 @@ fn hidden_and_truncated_content() {
     );
     otel.shutdown(FLUSH);
 
-    let bus = Bus::new();
-    let capture = CaptureExporter::new();
-    let otel = handler(&bus, &capture)
-        .max_value_length(4)
-        .attach(&bus)
-        .unwrap();
+    let (bus, capture, otel) = attached(|b| b.max_value_length(4));
     bus.span(
         &catalog::LLM_CHAT,
         &[(keys::INPUT, Value::Str("naïve question"))],
@@ -422,12 +406,7 @@ fn hidden_and_truncated_content() {
 
 #[test]
 fn samplers_keep_or_drop_whole_traces() {
-    let bus = Bus::new();
-    let capture = CaptureExporter::new();
-    let otel = handler(&bus, &capture)
-        .sampler(Sampler::AlwaysOff)
-        .attach(&bus)
-        .unwrap();
+    let (bus, capture, otel) = attached(|b| b.sampler(Sampler::AlwaysOff));
     for _ in 0..10 {
         full_chat(&bus);
     }
@@ -436,12 +415,7 @@ fn samplers_keep_or_drop_whole_traces() {
     assert_eq!(otel.stats().sampled_out, 10);
     otel.shutdown(FLUSH);
 
-    let bus = Bus::new();
-    let capture = CaptureExporter::new();
-    let otel = handler(&bus, &capture)
-        .sampler(Sampler::ParentBased(0.5))
-        .attach(&bus)
-        .unwrap();
+    let (bus, capture, otel) = attached(|b| b.sampler(Sampler::ParentBased(0.5)));
     for _ in 0..200 {
         bus.span(&catalog::LLM_REQUEST, &[], |_| {
             bus.span(&catalog::LLM_CHAT, &[], |_| ());
@@ -464,12 +438,7 @@ fn samplers_keep_or_drop_whole_traces() {
     otel.shutdown(FLUSH);
 
     // A remote "not sampled" parent is honoured.
-    let bus = Bus::new();
-    let capture = CaptureExporter::new();
-    let otel = handler(&bus, &capture)
-        .sampler(Sampler::ParentBased(1.0))
-        .attach(&bus)
-        .unwrap();
+    let (bus, capture, otel) = attached(|b| b.sampler(Sampler::ParentBased(1.0)));
     let remote: llm_telemetry::TraceParent =
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
             .parse()
@@ -487,13 +456,8 @@ fn samplers_keep_or_drop_whole_traces() {
 
 #[test]
 fn tenants_get_their_own_projects_in_a_bounded_cache() {
-    let bus = Bus::new();
-    let capture = CaptureExporter::new();
-    let otel = handler(&bus, &capture)
-        .project_name("default-project")
-        .tenant_max_entries(2)
-        .attach(&bus)
-        .unwrap();
+    let (bus, capture, otel) =
+        attached(|b| b.project_name("default-project").tenant_max_entries(2));
     for tenant in ["acme", "globex", "acme", "initech", "acme"] {
         bus.span(
             &catalog::LLM_CHAT,
@@ -565,12 +529,7 @@ fn tenants_get_their_own_projects_in_a_bounded_cache() {
     otel.shutdown(FLUSH);
 
     // With short TTLs, idle tenants are evicted.
-    let bus = Bus::new();
-    let capture = CaptureExporter::new();
-    let otel = handler(&bus, &capture)
-        .tenant_ttl(Duration::ZERO)
-        .attach(&bus)
-        .unwrap();
+    let (bus, _, otel) = attached(|b| b.tenant_ttl(Duration::ZERO));
     bus.span(
         &catalog::LLM_CHAT,
         &[(keys::TENANT, Value::Str("a"))],
@@ -590,14 +549,11 @@ fn tenants_get_their_own_projects_in_a_bounded_cache() {
 
 #[test]
 fn flush_exports_everything_that_ended_before_it() {
-    let bus = Bus::new();
-    let capture = CaptureExporter::new();
-    let otel = handler(&bus, &capture)
-        .scheduled_delay(Duration::from_secs(3600))
-        .max_export_batch_size(10_000)
-        .max_queue_size(10_000)
-        .attach(&bus)
-        .unwrap();
+    let (bus, capture, otel) = attached(|b| {
+        b.scheduled_delay(Duration::from_secs(3600))
+            .max_export_batch_size(10_000)
+            .max_queue_size(10_000)
+    });
     for _ in 0..1000 {
         bus.span(&catalog::LLM_CHAT, &[], |_| ());
     }
@@ -624,13 +580,10 @@ fn flush_exports_everything_that_ended_before_it() {
 
 #[test]
 fn simple_processor_exports_each_span_before_the_next() {
-    let bus = Bus::new();
-    let capture = CaptureExporter::new();
-    let otel = handler(&bus, &capture)
-        .processor(Processor::Simple)
-        .scheduled_delay(Duration::from_secs(3600))
-        .attach(&bus)
-        .unwrap();
+    let (bus, capture, otel) = attached(|b| {
+        b.processor(Processor::Simple)
+            .scheduled_delay(Duration::from_secs(3600))
+    });
     bus.span(&catalog::LLM_CHAT, &[], |_| ());
     // Only the bus lane is flushed here, not the handler: the span is exported already.
     assert!(bus.flush(FLUSH));
@@ -645,7 +598,7 @@ fn failed_exports_are_counted_and_warned_about_once() {
     capture.fail(true);
     let warnings = Arc::new(Mutex::new(Vec::<String>::new()));
     let sink = warnings.clone();
-    let otel = handler(&bus, &capture)
+    let otel = builder(&capture)
         .max_export_batch_size(1)
         .on_warning(move |m| sink.lock().unwrap().push(m.to_owned()))
         .attach(&bus)
@@ -666,9 +619,7 @@ fn failed_exports_are_counted_and_warned_about_once() {
 
 #[test]
 fn events_that_are_not_span_ends_are_skipped_and_counted() {
-    let bus = Bus::new();
-    let capture = CaptureExporter::new();
-    let otel = handler(&bus, &capture).attach(&bus).unwrap();
+    let (bus, capture, otel) = attached(|b| b);
     // A stop event emitted by hand, outside any span: no context.
     bus.execute(&catalog::LLM_CHAT_STOP, &[(keys::DURATION, 5.0)], &[]);
     // A stop event with a context but a garbage duration.
@@ -699,7 +650,7 @@ fn works_inside_a_program_that_runs_tokio() {
     let capture = CaptureExporter::new();
     let exported = runtime.block_on(async {
         let bus = Bus::new();
-        let otel = handler(&bus, &capture).attach(&bus).unwrap();
+        let otel = builder(&capture).attach(&bus).unwrap();
         bus.span(&catalog::LLM_CHAT, &[], |_| ());
         let flushed = otel.force_flush(FLUSH);
         drop(otel); // dropping inside an async context must not panic
@@ -712,9 +663,7 @@ fn works_inside_a_program_that_runs_tokio() {
 #[test]
 fn an_event_handler_sees_the_same_ids_as_the_span() {
     // The log handler prints trace_id/span_id; they must match what the span exporter sends.
-    let bus = Bus::new();
-    let capture = CaptureExporter::new();
-    let otel = handler(&bus, &capture).attach(&bus).unwrap();
+    let (bus, capture, otel) = attached(|b| b);
     let seen = Arc::new(Mutex::new(None));
     let sink = seen.clone();
     bus.attach(
@@ -741,12 +690,7 @@ fn an_event_handler_sees_the_same_ids_as_the_span() {
 
 #[test]
 fn tenant_projects_can_be_switched_off() {
-    let bus = Bus::new();
-    let capture = CaptureExporter::new();
-    let otel = handler(&bus, &capture)
-        .tenant_projects(false)
-        .attach(&bus)
-        .unwrap();
+    let (bus, capture, otel) = attached(|b| b.tenant_projects(false));
     bus.span(
         &catalog::LLM_CHAT,
         &[(keys::TENANT, Value::Str("acme"))],
