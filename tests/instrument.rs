@@ -45,6 +45,14 @@ fn span_of(event: &OwnedEvent) -> SpanContext {
         .unwrap_or_else(|| panic!("{} has no span", event.name()))
 }
 
+/// The one exception event `name`, checked for its `exception.type` and `exception.message`.
+fn one_exception(capture: &Capture, name: &str, kind: &str, message: &str) -> OwnedEvent {
+    let exception = one(capture, name);
+    assert_eq!(exception.str(keys::EXCEPTION_TYPE), Some(kind));
+    assert_eq!(exception.str(keys::EXCEPTION_MESSAGE), Some(message));
+    exception
+}
+
 fn one(capture: &Capture, name: &str) -> OwnedEvent {
     let events = capture.named(name);
     assert_eq!(
@@ -188,13 +196,13 @@ fn an_error_ends_the_span_with_an_exception() {
         capture.names(),
         ["llm.generate.start", "llm.generate.exception"]
     );
-    let exception = one(&capture, "llm.generate.exception");
-    assert_eq!(exception.str(keys::EXCEPTION_TYPE), Some("ModelOverloaded"));
-    assert_eq!(exception.str(keys::ERROR_TYPE), Some("ModelOverloaded"));
-    assert_eq!(
-        exception.str(keys::EXCEPTION_MESSAGE),
-        Some("the model is overloaded")
+    let exception = one_exception(
+        &capture,
+        "llm.generate.exception",
+        "ModelOverloaded",
+        "the model is overloaded",
     );
+    assert_eq!(exception.str(keys::ERROR_TYPE), Some("ModelOverloaded"));
 }
 
 #[test]
@@ -207,11 +215,11 @@ fn a_panic_ends_the_span_with_an_exception_and_keeps_unwinding() {
         )
     }));
     assert!(outcome.is_err(), "the panic must propagate");
-    let exception = one(&capture, "llm.chat.exception");
-    assert_eq!(exception.str(keys::EXCEPTION_TYPE), Some("panic"));
-    assert_eq!(
-        exception.str(keys::EXCEPTION_MESSAGE),
-        Some("tokenizer exploded")
+    one_exception(
+        &capture,
+        "llm.chat.exception",
+        "panic",
+        "tokenizer exploded",
     );
 }
 
@@ -229,13 +237,13 @@ fn fail_with_classifies_the_error() {
     let span = telemetry.start_generate(&GenerateRequest::new("m", "p"));
     let error = std::io::Error::new(std::io::ErrorKind::TimedOut, "read timed out");
     span.fail_with("timeout", &error);
-    let exception = one(&capture, "llm.generate.exception");
-    assert_eq!(exception.str(keys::ERROR_TYPE), Some("timeout"));
-    assert_eq!(exception.str(keys::EXCEPTION_TYPE), Some("Error"));
-    assert_eq!(
-        exception.str(keys::EXCEPTION_MESSAGE),
-        Some("read timed out")
+    let exception = one_exception(
+        &capture,
+        "llm.generate.exception",
+        "Error",
+        "read timed out",
     );
+    assert_eq!(exception.str(keys::ERROR_TYPE), Some("timeout"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -533,12 +541,12 @@ fn an_error_item_ends_the_stream_span_with_an_exception() {
             "llm.generate.exception"
         ]
     );
-    let exception = one(&capture, "llm.generate.exception");
-    assert_eq!(
-        exception.str(keys::EXCEPTION_MESSAGE),
-        Some("connection reset")
+    let exception = one_exception(
+        &capture,
+        "llm.generate.exception",
+        "String",
+        "connection reset",
     );
-    assert_eq!(exception.str(keys::EXCEPTION_TYPE), Some("String"));
     assert_eq!(exception.measurement(keys::OUTPUT_TOKENS), Some(2.0));
 }
 
