@@ -78,9 +78,11 @@ fn install_peer_recorder() {
     });
 }
 
-fn chat_stop_vs_macros(c: &mut Criterion) {
-    let (bus, _reporter) = chat_stop_bus();
-    let mut group = c.benchmark_group("chat_stop_vs_macros");
+/// Our side of both chat_stop cases: one `llm.chat.stop` through the bus to the reporter.
+fn bench_chat_stop(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    bus: &Bus,
+) {
     group.bench_function("ours", |b| {
         b.iter(|| {
             bus.execute(
@@ -90,6 +92,12 @@ fn chat_stop_vs_macros(c: &mut Criterion) {
             )
         })
     });
+}
+
+fn chat_stop_vs_macros(c: &mut Criterion) {
+    let (bus, _reporter) = chat_stop_bus();
+    let mut group = c.benchmark_group("chat_stop_vs_macros");
+    bench_chat_stop(&mut group, &bus);
     group.bench_function("peer", |b| {
         b.iter(|| {
             metrics::counter!("peer_requests_total", "gen_ai_provider_name" => "openai", "gen_ai_request_model" => "gpt-4o")
@@ -106,15 +114,7 @@ fn chat_stop_vs_handles(c: &mut Criterion) {
     let counter = metrics::counter!("peer_requests_total", "gen_ai_provider_name" => "openai", "gen_ai_request_model" => "gpt-4o");
     let histogram = metrics::histogram!("peer_duration_seconds", "gen_ai_provider_name" => "openai", "gen_ai_request_model" => "gpt-4o");
     let mut group = c.benchmark_group("chat_stop_vs_handles");
-    group.bench_function("ours", |b| {
-        b.iter(|| {
-            bus.execute(
-                &catalog::LLM_CHAT_STOP,
-                black_box(MEASUREMENTS),
-                black_box(METADATA),
-            )
-        })
-    });
+    bench_chat_stop(&mut group, &bus);
     group.bench_function("peer", |b| {
         b.iter(|| {
             counter.increment(1);
