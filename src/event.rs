@@ -297,6 +297,14 @@ impl<'a> Event<'a> {
     pub fn str(&self, key: &str) -> Option<&'a str> {
         self.value(key).and_then(|v| v.as_str())
     }
+    /// The bytes of all its string metadata values (what an owned copy stores).
+    pub(crate) fn string_bytes(&self) -> usize {
+        self.metadata
+            .iter()
+            .map(|(_, v)| v.as_str().map_or(0, str::len))
+            .fold(0usize, usize::saturating_add)
+    }
+
     /// An owned copy, for keeping the event beyond the handler call.
     pub fn to_owned_event(&self) -> OwnedEvent {
         OwnedEvent::from_event(self, 0)
@@ -328,11 +336,7 @@ impl OwnedEvent {
     /// An owned copy of `event`, emitted at handler nesting depth `depth`. Allocates exactly
     /// [`OwnedEvent::heap_bytes_for`] bytes besides the struct itself.
     pub(crate) fn from_event(event: &Event<'_>, depth: u8) -> Self {
-        let string_bytes = event
-            .metadata
-            .iter()
-            .map(|(_, v)| v.as_str().map_or(0, str::len))
-            .fold(0usize, usize::saturating_add);
+        let string_bytes = event.string_bytes();
         let mut strings = Vec::with_capacity(string_bytes);
         let metadata = event
             .metadata
@@ -367,11 +371,7 @@ impl OwnedEvent {
     /// The bytes [`OwnedEvent::from_event`] would take on the heap for `event` (the struct
     /// included): what the queued lane charges a spilled event against its budget.
     pub(crate) fn heap_bytes_for(event: &Event<'_>) -> usize {
-        let strings = event
-            .metadata
-            .iter()
-            .map(|(_, v)| v.as_str().map_or(0, str::len))
-            .fold(0usize, usize::saturating_add);
+        let strings = event.string_bytes();
         size_of::<Self>()
             .saturating_add(
                 event
