@@ -256,10 +256,8 @@ impl Live<'_> {
         if !bus.has_handlers() {
             return None;
         }
-        if !(bus.is_listening(name.start)
-            || bus.is_listening(name.stop)
-            || bus.is_listening(name.exception))
-        {
+        let start_heard = bus.is_listening(name.start);
+        if !(start_heard || bus.is_listening(name.stop) || bus.is_listening(name.exception)) {
             return None;
         }
         let started_monotonic = monotonic_now();
@@ -267,7 +265,7 @@ impl Live<'_> {
             context::current().as_ref(),
             unix_nanos_at_monotonic(started_monotonic),
         );
-        if bus.is_listening(name.start) {
+        if start_heard {
             bus.execute_in_span(
                 name.start,
                 &[
@@ -332,14 +330,9 @@ impl Live<'_> {
             && recorder.measurements.is_empty()
         {
             // The common case: the stop event is the start metadata plus two times.
-            match &self.start_metadata {
-                StartMetadata::Borrowed(md) => {
-                    bus.execute_in_span(name, &times, md, Some(self.context))
-                }
-                StartMetadata::Owned(owned) => owned.with_event(|e| {
-                    bus.execute_in_span(name, &times, e.metadata(), Some(self.context))
-                }),
-            }
+            self.with_start_metadata(|md| {
+                bus.execute_in_span(name, &times, md, Some(self.context))
+            });
             return;
         }
         self.finish_merged(bus, name, times, recorder, extra, failure);
@@ -382,9 +375,14 @@ impl Live<'_> {
             }
             bus.execute_in_span(name, &measurements, &metadata, Some(self.context));
         };
+        self.with_start_metadata(emit);
+    }
+
+    /// Calls `f` with the start metadata, borrowed or from the owned copy.
+    fn with_start_metadata<R>(&self, f: impl FnOnce(Metadata<'_>) -> R) -> R {
         match &self.start_metadata {
-            StartMetadata::Borrowed(md) => emit(md),
-            StartMetadata::Owned(owned) => owned.with_event(|e| emit(e.metadata())),
+            StartMetadata::Borrowed(md) => f(md),
+            StartMetadata::Owned(owned) => owned.with_event(|e| f(e.metadata())),
         }
     }
 }
