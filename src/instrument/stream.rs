@@ -293,6 +293,27 @@ fn emit_in_span(
     }
 }
 
+/// The accessors the iterator and the stream wrapper share (both keep a `state: StreamState`).
+macro_rules! stream_accessors {
+    ($ty:ident<$param:ident>) => {
+        impl<$param> $ty<$param> {
+            /// Overrides the finish reason reported at the end (by default `length` when
+            /// `max_tokens` tokens were produced, else `stop`).
+            pub fn set_finish_reason(&mut self, reason: FinishReason) {
+                self.state.finish_reason = Some(reason);
+            }
+            /// The span's context, while it is recorded and not yet ended.
+            pub fn context(&self) -> Option<SpanContext> {
+                self.state.context()
+            }
+            /// Output tokens counted so far (0 when nothing is recorded: nobody listens).
+            pub fn tokens_so_far(&self) -> u64 {
+                self.state.tokens
+            }
+        }
+    };
+}
+
 /// An iterator of streamed tokens inside a generation span.
 ///
 /// - The span is current while the inner iterator runs.
@@ -334,20 +355,9 @@ impl<I> TracedTokens<I> {
             state: StreamState::new(span),
         }
     }
-    /// Overrides the finish reason reported at the end (by default `length` when `max_tokens`
-    /// tokens were produced, else `stop`).
-    pub fn set_finish_reason(&mut self, reason: FinishReason) {
-        self.state.finish_reason = Some(reason);
-    }
-    /// The span's context, while it is recorded and not yet ended.
-    pub fn context(&self) -> Option<SpanContext> {
-        self.state.context()
-    }
-    /// Output tokens counted so far (0 when nothing is recorded: nobody listens).
-    pub fn tokens_so_far(&self) -> u64 {
-        self.state.tokens
-    }
 }
+
+stream_accessors!(TracedTokens<I>);
 
 impl<I> Iterator for TracedTokens<I>
 where
@@ -392,19 +402,9 @@ impl<S> TracedStream<S> {
             state: StreamState::new(span),
         }
     }
-    /// Overrides the finish reason reported at the end.
-    pub fn set_finish_reason(&mut self, reason: FinishReason) {
-        self.state.finish_reason = Some(reason);
-    }
-    /// The span's context, while it is recorded and not yet ended.
-    pub fn context(&self) -> Option<SpanContext> {
-        self.state.context()
-    }
-    /// Output tokens counted so far (0 when nothing is recorded: nobody listens).
-    pub fn tokens_so_far(&self) -> u64 {
-        self.state.tokens
-    }
 }
+
+stream_accessors!(TracedStream<S>);
 
 impl<S> futures_core::Stream for TracedStream<S>
 where
