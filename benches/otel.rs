@@ -73,7 +73,9 @@ fn sdk_span(tracer: &impl Tracer, i: u64) {
     span.end();
 }
 
-fn span_vs_sdk(c: &mut Criterion) -> (u64, u64) {
+/// A fresh bus with our handler attached (default settings, environment ignored) exporting to a
+/// no-op exporter, whose count is returned too.
+fn attached_noop() -> (Bus, NoopExporter, OtelHandler) {
     let bus = Bus::new();
     let exported = NoopExporter::default();
     let otel = OtelHandler::builder()
@@ -81,6 +83,11 @@ fn span_vs_sdk(c: &mut Criterion) -> (u64, u64) {
         .exporter(exported.clone())
         .attach(&bus)
         .expect("attach the OTel handler");
+    (bus, exported, otel)
+}
+
+fn span_vs_sdk(c: &mut Criterion) -> (u64, u64) {
+    let (bus, _, otel) = attached_noop();
 
     let provider = SdkTracerProvider::builder()
         .with_simple_exporter(NoopExporter::default())
@@ -124,12 +131,7 @@ fn span_vs_sdk(c: &mut Criterion) -> (u64, u64) {
 
 /// Producer-side ns per span when emitting in bursts of `chunk` spans (drained between bursts).
 fn producer_ns(chunk: u64, chunks: u64) -> f64 {
-    let bus = Bus::new();
-    let otel = OtelHandler::builder()
-        .read_env(false)
-        .exporter(NoopExporter::default())
-        .attach(&bus)
-        .expect("attach");
+    let (bus, _, otel) = attached_noop();
     let mut timed = Duration::ZERO;
     for _ in 0..chunks {
         let start = Instant::now();
@@ -145,13 +147,7 @@ fn producer_ns(chunk: u64, chunks: u64) -> f64 {
 
 /// A burst of 100,000 spans through our handler (default settings) to a no-op exporter.
 fn our_burst(spans: u64) -> serde_json::Value {
-    let bus = Bus::new();
-    let exported = NoopExporter::default();
-    let otel = OtelHandler::builder()
-        .read_env(false)
-        .exporter(exported.clone())
-        .attach(&bus)
-        .expect("attach");
+    let (bus, exported, otel) = attached_noop();
     let start = Instant::now();
     for i in 0..spans {
         our_span(&bus, i);
