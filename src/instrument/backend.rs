@@ -8,14 +8,12 @@
 //! [`BackendError::retry_after`].
 
 use std::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::time::Duration;
 
 use super::Instrumentation;
-use super::call::{Traced, short_type_name};
+use super::call::{Traced, run_traced_failing, short_type_name};
 use super::request::{ChatRequest, Completion, EmbedRequest, Embeddings, GenerateRequest};
 use super::stream::{StreamItem, TracedTokens};
-use crate::bus::panic_message;
 
 /// What the instrumentation needs to know about a backend's errors.
 pub trait BackendError: std::error::Error + Send + Sync + 'static {
@@ -173,24 +171,7 @@ impl<B: InferenceBackend> InstrumentedBackend<B> {
         f: impl FnOnce() -> Result<T, B::Error>,
         finish: impl FnOnce(S, &T),
     ) -> Result<T, B::Error> {
-        let result = {
-            let _entered = span.enter_span();
-            catch_unwind(AssertUnwindSafe(f))
-        };
-        match result {
-            Ok(Ok(value)) => {
-                finish(span, &value);
-                Ok(value)
-            }
-            Ok(Err(error)) => {
-                self.fail(span, &error);
-                Err(error)
-            }
-            Err(payload) => {
-                span.fail_span("panic", "panic", &panic_message(&payload));
-                resume_unwind(payload)
-            }
-        }
+        run_traced_failing(span, f, finish, |span, error| self.fail(span, error))
     }
 
     fn fail<S: Traced>(&self, span: S, error: &B::Error) {

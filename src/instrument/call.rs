@@ -138,6 +138,19 @@ where
     S: Traced,
     E: fmt::Display,
 {
+    run_traced_failing(span, f, finish, |span, error| {
+        let kind = short_type_name::<E>();
+        span.fail_span(&kind, &kind, &error.to_string());
+    })
+}
+
+/// [`run_traced`] with the caller deciding how an `Err` ends the span.
+pub(crate) fn run_traced_failing<S: Traced, T, E>(
+    span: S,
+    f: impl FnOnce() -> Result<T, E>,
+    finish: impl FnOnce(S, &T),
+    fail: impl FnOnce(S, &E),
+) -> Result<T, E> {
     let result = {
         let _entered = span.enter_span();
         catch_unwind(AssertUnwindSafe(f))
@@ -148,8 +161,7 @@ where
             Ok(value)
         }
         Ok(Err(error)) => {
-            let kind = short_type_name::<E>();
-            span.fail_span(&kind, &kind, &error.to_string());
+            fail(span, &error);
             Err(error)
         }
         Err(payload) => {
