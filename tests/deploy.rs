@@ -16,12 +16,11 @@
 //! Binaries are found through `LLM_TELEMETRY_PROMTOOL` / `LLM_TELEMETRY_PROMETHEUS`, else PATH.
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use llm_telemetry::instrument::{
@@ -36,7 +35,7 @@ use serde_json::Value as Json;
 // Locating promtool/prometheus and picking free ports: the Prometheus handler's test helpers.
 #[path = "../handlers/prometheus/tests/common/mod.rs"]
 mod common;
-use common::{free_port, tool};
+use common::{PrometheusServer, percent_encode, tool};
 
 // ---------------------------------------------------------------------------------------------
 // Files
@@ -191,99 +190,11 @@ fn promtool(args: &[&str]) {
 // ---------------------------------------------------------------------------------------------
 // A real Prometheus on loopback
 
-/// A Prometheus child process with its temp directory; killed and removed on drop.
-struct PrometheusServer {
-    child: Child,
-    dir: PathBuf,
-    addr: SocketAddr,
-}
-
 impl PrometheusServer {
-    /// Starts Prometheus with `scrape_configs` (YAML list items, indented by two spaces, or
-    /// empty) and `rule_files`, and waits (at most 60 s) until `/-/ready` answers 200.
-    fn start(scrape_configs: &str, rule_files: &[PathBuf]) -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let binary = tool("LLM_TELEMETRY_PROMETHEUS", "prometheus");
-        let dir = std::env::temp_dir().join(format!(
-            "llm-telemetry-deploy-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("data")).expect("temp dir");
-        let rules: String = rule_files
-            .iter()
-            .map(|p| format!("  - {}\n", p.display()))
-            .collect();
-        let config = format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-             rule_files:\n{rules}scrape_configs:\n{scrape_configs}",
-            rules = if rules.is_empty() {
-                "  []\n".to_owned()
-            } else {
-                rules
-            },
-            scrape_configs = if scrape_configs.is_empty() {
-                "  []\n"
-            } else {
-                scrape_configs
-            },
-        );
-        std::fs::write(dir.join("prometheus.yml"), config).expect("write config");
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port())
-            .parse()
-            .expect("address");
-        let stderr = std::fs::File::create(dir.join("stderr.log")).expect("log file");
-        let child = Command::new(&binary)
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
-        let mut server = Self { child, dir, addr };
-        server.wait_ready();
-        server
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
-    }
-
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "prometheus exited ({status}) before it was ready:\n{}",
-                    self.log()
-                );
-            }
-            if matches!(http_get(self.addr, "/-/ready"), Ok((200, _))) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "prometheus at {} not ready after 60 s:\n{}",
-                self.addr,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
     /// `GET path` on the API, parsed; panics unless `"status": "success"`.
     fn api(&self, path: &str) -> Json {
-        let (status, body) =
-            http_get(self.addr, path).unwrap_or_else(|e| panic!("GET {path} from prometheus: {e}"));
+        let common::Response { status, body, .. } = common::try_get_plain(self.addr, path)
+            .unwrap_or_else(|e| panic!("GET {path} from prometheus: {e}"));
         let json: Json = serde_json::from_str(&body)
             .unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}), HTTP {status}: {body}"));
         assert_eq!(
@@ -318,33 +229,6 @@ impl PrometheusServer {
             std::thread::sleep(Duration::from_millis(250));
         }
     }
-}
-
-impl Drop for PrometheusServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// `GET path` over HTTP/1.0 (a plain body, never chunked): `(status, body)`.
-fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
-    common::try_request(addr, request.as_bytes()).map(|r| (r.status, r.body))
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 3);
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -743,7 +627,7 @@ fn every_dashboard_expression_is_valid_promql() {
     assert!(checked >= 30, "only {checked} expressions checked");
 
     // The check is real: Prometheus refuses a broken expression.
-    let (status, body) = http_get(
+    let common::Response { status, body, .. } = common::try_get_plain(
         prometheus.addr,
         &format!(
             "/api/v1/query?query={}",

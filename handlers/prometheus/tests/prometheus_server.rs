@@ -5,67 +5,29 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use llm_telemetry::catalog::{self, keys};
 use llm_telemetry::{Bus, Value};
 use llm_telemetry_prometheus::{Metric, PrometheusReporter, ServerConfig, defaults};
 
-use common::{free_port, hostile_values, tool, traffic, try_request};
+use common::{PrometheusServer, hostile_values, percent_encode, traffic, try_get_plain};
 
-/// A Prometheus child process and its temp storage, killed and removed on drop.
-struct PrometheusServer {
-    child: Child,
-    dir: PathBuf,
-    addr: SocketAddr,
+/// Starts a real Prometheus scraping `target`'s `/metrics` every second.
+fn start_scraping(target: SocketAddr) -> PrometheusServer {
+    PrometheusServer::start(
+        &format!(
+            "  - job_name: llm\n    metrics_path: /metrics\n    static_configs:\n      - targets: ['{target}']\n"
+        ),
+        &[],
+    )
 }
 
 impl PrometheusServer {
-    fn start(target: SocketAddr) -> Self {
-        let binary = tool("LLM_TELEMETRY_PROMETHEUS", "prometheus");
-        let dir = std::env::temp_dir().join(format!(
-            "llm-telemetry-prometheus-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        ));
-        std::fs::create_dir_all(dir.join("data")).unwrap();
-        let config = dir.join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-                 scrape_configs:\n  - job_name: llm\n    metrics_path: /metrics\n    static_configs:\n      - targets: ['{target}']\n"
-            ),
-        )
-        .unwrap();
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let child = Command::new(&binary)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            // A file, not a pipe nobody reads: a full pipe would stall Prometheus.
-            .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
-        Self { child, dir, addr }
-    }
-
     /// Runs an instant query; `None` while Prometheus is not up or has no result yet.
     fn query(&self, promql: &str) -> Option<serde_json::Value> {
         let path = format!("/api/v1/query?query={}", percent_encode(promql));
-        // HTTP/1.0: Prometheus then answers with a plain body, never chunked.
-        let request = format!("GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n", self.addr);
-        let response = try_request(self.addr, request.as_bytes()).ok()?;
+        let response = try_get_plain(self.addr, &path).ok()?;
         if response.status != 200 {
             return None;
         }
@@ -83,11 +45,7 @@ impl PrometheusServer {
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut last = None;
         while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                let log =
-                    std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default();
-                panic!("prometheus exited early: {status}\nlog:\n{log}");
-            }
+            self.assert_running();
             if let Some(result) = self.query(promql) {
                 if accept(&result) {
                     return result;
@@ -96,30 +54,11 @@ impl PrometheusServer {
             }
             std::thread::sleep(Duration::from_millis(250));
         }
-        let log = std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default();
         panic!(
-            "prometheus never answered {promql:?} as expected; last result: {last:?}\nlog:\n{log}"
+            "prometheus never answered {promql:?} as expected; last result: {last:?}\nlog:\n{}",
+            self.log()
         );
     }
-}
-
-impl Drop for PrometheusServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn scalar(result: &serde_json::Value) -> f64 {
@@ -163,7 +102,7 @@ fn a_real_prometheus_scrapes_and_queries_our_series() {
     }
     let chat_stops = 30 + hostile.len();
 
-    let mut prometheus = PrometheusServer::start(server.local_addr());
+    let mut prometheus = start_scraping(server.local_addr());
 
     // Token usage histogram: one input and one output observation per chat stop.
     let expected = (2 * chat_stops) as f64;

@@ -4,8 +4,9 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use llm_telemetry::catalog::{self, keys};
 use llm_telemetry::{Bus, Value};
@@ -197,4 +198,130 @@ pub fn hostile_values() -> Vec<String> {
         "{a=\"b\"} 1\n# TYPE x counter".to_owned(),
         "x".repeat(10_000),
     ]
+}
+
+/// `GET path` over HTTP/1.0, which Prometheus answers with a plain body, never chunked.
+pub fn try_get_plain(addr: SocketAddr, path: &str) -> std::io::Result<Response> {
+    try_request(
+        addr,
+        format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes(),
+    )
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A real Prometheus (the `prometheus` binary the test script installs) on a free loopback
+/// port, with its own temp directory; killed and removed on drop.
+pub struct PrometheusServer {
+    child: Child,
+    dir: PathBuf,
+    /// Where its HTTP API listens.
+    pub addr: SocketAddr,
+}
+
+impl PrometheusServer {
+    /// Starts Prometheus with `scrape_configs` (YAML list items indented by two spaces, or
+    /// empty) and `rule_files`, scraping and evaluating every second, and waits (at most 60 s)
+    /// until `/-/ready` answers 200.
+    pub fn start(scrape_configs: &str, rule_files: &[PathBuf]) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let binary = tool("LLM_TELEMETRY_PROMETHEUS", "prometheus");
+        let dir = std::env::temp_dir().join(format!(
+            "llm-telemetry-prometheus-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("data")).expect("temp dir");
+        let rules: String = rule_files
+            .iter()
+            .map(|p| format!("  - {}\n", p.display()))
+            .collect();
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+             rule_files:\n{rules}scrape_configs:\n{scrape_configs}",
+            rules = if rules.is_empty() {
+                "  []\n".to_owned()
+            } else {
+                rules
+            },
+            scrape_configs = if scrape_configs.is_empty() {
+                "  []\n"
+            } else {
+                scrape_configs
+            },
+        );
+        std::fs::write(dir.join("prometheus.yml"), config).expect("write config");
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port())
+            .parse()
+            .expect("address");
+        // A file, not a pipe nobody reads: a full pipe would stall Prometheus.
+        let stderr = std::fs::File::create(dir.join("prometheus.log")).expect("log file");
+        let child = Command::new(&binary)
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
+        let mut server = Self { child, dir, addr };
+        server.wait_ready();
+        server
+    }
+
+    /// What Prometheus logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default()
+    }
+
+    /// Panics with the log if Prometheus has exited.
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("prometheus exited early: {status}\nlog:\n{}", self.log());
+        }
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            self.assert_running();
+            if try_get_plain(self.addr, "/-/ready").is_ok_and(|r| r.status == 200) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "prometheus at {} not ready after 60 s:\n{}",
+                self.addr,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for PrometheusServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
