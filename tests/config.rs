@@ -424,10 +424,7 @@ fn instrumentation_takes_its_level_from_the_config() {
         .level(TelemetryLevel::Basic)
         .build()
         .unwrap();
-    let telemetry = llm_telemetry::instrument::Instrumentation::from_config(
-        &llm_telemetry::Bus::new(),
-        &config,
-    );
+    let telemetry = config.instrumentation(&llm_telemetry::Bus::new());
     assert_eq!(telemetry.level(), TelemetryLevel::Basic);
 }
 

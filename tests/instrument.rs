@@ -1317,7 +1317,7 @@ fn a_two_tenant_workload_accounts_for_every_token() {
         .unwrap();
     let bus = Bus::new();
     let capture = Capture::attach(&bus, &["*"]).unwrap();
-    let telemetry = Instrumentation::from_config(&bus, &config);
+    let telemetry = config.instrumentation(&bus);
     let backend = Arc::new(InstrumentedBackend::new(
         SimulatedBackend::new("simulated")
             .rate_limit_every(NonZeroU64::new(7).unwrap())

@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 
 use llm_telemetry::catalog::{self, keys};
 use llm_telemetry::config::{BudgetWindow, Config, ExportMode, LogFormat, LogLevel, OtlpProtocol};
-use llm_telemetry::instrument::Instrumentation;
 use llm_telemetry::{Bus, Delivery, Event};
 use llm_telemetry_cost::{Budget, CostTracker, PriceTable, Usd, Window};
 use llm_telemetry_log::{Level, LogHandle, Logger, Sink};
@@ -76,7 +75,7 @@ fn run(options: cli::Options) -> Result<(), Error> {
         .build()?;
     let bus = Bus::new();
     let handlers = attach_handlers(&bus, &config)?;
-    let telemetry = Instrumentation::from_config(&bus, &config);
+    let telemetry = config.instrumentation(&bus);
 
     let report = Arc::new(Report::default());
     let workload = Arc::new(workload::Workload::new(

@@ -34,7 +34,7 @@
 //!
 //! The core only carries this data: the handler crates read the sections that concern them
 //! (`tracing` for OpenTelemetry, `metrics` for Prometheus, `log`, `cost`), and
-//! [`crate::instrument::Instrumentation::from_config`] reads `level`.
+//! [`Config::instrumentation`] reads `level`.
 
 mod builder;
 mod env;
@@ -350,6 +350,11 @@ impl Config {
     #[cfg(feature = "toml")]
     pub fn to_toml_string(&self) -> String {
         file::to_toml(self)
+    }
+
+    /// The instrumentation helpers' handle: emits on `bus` at the configured `level`.
+    pub fn instrumentation(&self, bus: &crate::Bus) -> crate::instrument::Instrumentation {
+        crate::instrument::Instrumentation::new(bus, self.level)
     }
 
     /// Whether `/metrics` should be served: the level is not `disabled` and `metrics.enabled`.

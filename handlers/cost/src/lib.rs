@@ -16,7 +16,8 @@
 //! this crate.
 //!
 //! ```
-//! use llm_telemetry::{Bus, Value, catalog::{self, keys}};
+//! use llm_telemetry_core::{Bus, Value};
+//! use llm_telemetry_genai::{catalog::{self, keys}};
 //! use llm_telemetry_cost::{Budget, CostTracker, PriceTable, Usd, Window};
 //!
 //! let bus = Bus::new();
@@ -71,6 +72,7 @@ mod keys;
 pub mod litellm;
 pub mod money;
 pub mod price;
+pub mod settings;
 pub mod table;
 pub mod tracker;
 pub mod usage;
@@ -80,6 +82,7 @@ pub use error::{AmountError, BudgetError, BuildError, PriceError, Rejection};
 pub use litellm::{IgnoredField, LoadReport, Skipped};
 pub use money::{ATTO_PER_USD, Usd};
 pub use price::{MAX_PRICE_PER_TOKEN, ModelPrice, Tier, TokenPrices, Usage};
+pub use settings::CostSettings;
 pub use table::{BUILTIN_SOURCE, PriceTable};
 pub use tracker::{
     ATTACH_PATTERN, CostStats, CostTotal, CostTracker, CostTrackerBuilder, DEFAULT_MAX_KEYS,

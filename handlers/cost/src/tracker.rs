@@ -10,22 +10,22 @@
 //! allocation. Budgets add one atomic add per scope, a sequence-lock read per budget and, for day
 //! and month budgets, a clock read. The first call of a new key resolves it once on a cold path.
 //!
-//! The handler emits while handling, which the bus supports up to [`llm_telemetry::MAX_DEPTH`]
+//! The handler emits while handling, which the bus supports up to [`llm_telemetry_core::MAX_DEPTH`]
 //! levels of nesting.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use llm_telemetry::catalog::{self, keys};
-use llm_telemetry::config::{BudgetWindow, CostConfig};
-use llm_telemetry::{AttachError, Bus, Delivery, Event, SpanContext, StaticEventName, Value};
+use llm_telemetry_core::{AttachError, Bus, Delivery, Event, SpanContext, Value};
+use llm_telemetry_genai::catalog::{self, keys};
 
-use crate::budget::{Budget, BudgetStatus, Budgets, Clock, Crossing, SystemClock, Window};
+use crate::budget::{Budget, BudgetStatus, Budgets, Clock, Crossing, SystemClock};
 use crate::error::{BuildError, Rejection};
 use crate::keys::{Insert, KeyEntry, KeyTable, KeyTotals, Resolved};
 use crate::money::Usd;
 use crate::price::{ModelPrice, Rates, Usage};
+use crate::settings::CostSettings;
 use crate::table::PriceTable;
 use crate::usage::{CallIdentity, RawTokens, TokenAccounting};
 
@@ -33,10 +33,8 @@ use crate::usage::{CallIdentity, RawTokens, TokenAccounting};
 pub const HANDLER_ID: &str = "llm-telemetry-cost";
 /// The events the tracker is attached to: every `llm.<operation>.stop`.
 pub const ATTACH_PATTERN: &str = "llm.*.stop";
-/// Emitted once per unpriced model (metadata `gen_ai.request.model`, `gen_ai.provider.name`), so
-/// a log handler can warn about it; see [`CostTracker::unpriced_models`].
-pub static LLM_COST_UNPRICED_MODEL: StaticEventName =
-    StaticEventName::new("llm.cost.unpriced_model");
+/// Emitted once per unpriced model; it lives in the catalog beside the other cost events.
+pub use llm_telemetry_genai::catalog::LLM_COST_UNPRICED_MODEL;
 /// The tenant, provider and model of the totals that calls past the key cap add to.
 pub const OVERFLOW_LABEL: &str = "_overflow";
 /// The default cap on distinct (tenant, provider, model) keys.
@@ -139,32 +137,22 @@ impl CostTrackerBuilder {
         self.budgets.push(budget);
         self
     }
-    /// Adds the budgets of the core's `[cost]` configuration (`cost.budget_usd` over all
-    /// tenants and `cost.tenant_budgets`, both over `cost.window`). Whether to attach at all
-    /// (`cost.enabled`) is the caller's decision.
-    ///
-    /// ```
-    /// use llm_telemetry::config::Config;
-    /// use llm_telemetry_cost::CostTracker;
-    /// let config = Config::builder().budget_usd(100.0).tenant_budget("acme", 2.5).build().unwrap();
-    /// let tracker = CostTracker::builder().config(&config.cost).unwrap().build().unwrap();
-    /// assert_eq!(tracker.budgets().len(), 2);
-    /// ```
-    pub fn config(mut self, config: &CostConfig) -> Result<Self, BuildError> {
-        let window = match config.window {
-            BudgetWindow::Day => Window::Day,
-            BudgetWindow::Month => Window::Month,
-            BudgetWindow::Lifetime => Window::Lifetime,
-        };
+    /// Adds the budgets of `settings` (`budget_usd` over all tenants and `tenant_budgets`,
+    /// both over `window`). Whether to attach at all (`enabled`) is the caller's decision. An
+    /// amount that is not a finite number of dollars, 0 or more, is
+    /// [`BuildError::ConfigAmount`] naming the setting (`cost.budget_usd`,
+    /// `cost.tenant_budgets.<tenant>`).
+    pub fn settings(mut self, settings: &CostSettings) -> Result<Self, BuildError> {
+        let window = settings.window;
         let amount = |setting: String, dollars: f64| {
             Usd::from_dollars_f64(dollars)
                 .map_err(|source| BuildError::ConfigAmount { setting, source })
         };
-        if let Some(dollars) = config.budget_usd {
+        if let Some(dollars) = settings.budget_usd {
             let threshold = amount("cost.budget_usd".to_owned(), dollars)?;
             self.budgets.push(Budget::global(window, threshold));
         }
-        for (tenant, dollars) in &config.tenant_budgets {
+        for (tenant, dollars) in &settings.tenant_budgets {
             let threshold = amount(format!("cost.tenant_budgets.{tenant}"), *dollars)?;
             self.budgets
                 .push(Budget::tenant(tenant.clone(), window, threshold));
@@ -236,7 +224,8 @@ impl CostTrackerBuilder {
 /// Prices LLM calls from their stop events and keeps exact running totals and budgets.
 ///
 /// ```
-/// use llm_telemetry::{Bus, Value, catalog::{self, keys}, testing::Capture};
+/// use llm_telemetry_core::{Bus, Value, testing::Capture};
+/// use llm_telemetry_genai::{catalog::{self, keys}};
 /// use llm_telemetry_cost::{CostTracker, Usd};
 ///
 /// let bus = Bus::new();

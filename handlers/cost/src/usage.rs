@@ -4,8 +4,8 @@
 //!
 //! One pass over the measurements and one over the metadata, no allocation.
 
-use llm_telemetry::Event;
-use llm_telemetry::catalog::keys;
+use llm_telemetry_core::Event;
+use llm_telemetry_genai::catalog::keys;
 
 use crate::error::Rejection;
 use crate::price::Usage;

@@ -3,12 +3,12 @@
 
 use std::sync::Barrier;
 
-use llm_telemetry::catalog::{self, keys};
-use llm_telemetry::testing::Capture;
-use llm_telemetry::{Bus, OwnedEvent, Value};
+use llm_telemetry_core::testing::Capture;
+use llm_telemetry_core::{Bus, OwnedEvent, Value};
 use llm_telemetry_cost::{
     Budget, BudgetScope, CostTracker, HANDLER_ID, ManualClock, ModelPrice, PriceTable, Usd, Window,
 };
+use llm_telemetry_genai::catalog::{self, keys};
 
 /// A model at exactly one cent per input token, so spend is easy to follow.
 fn cent_model() -> PriceTable {
@@ -223,17 +223,16 @@ fn budgets_count_without_a_listener_and_report_nothing_twice() {
 }
 
 #[test]
-fn budgets_from_the_core_configuration() {
-    use llm_telemetry::config::{BudgetWindow, Config};
-    let config = Config::builder()
-        .budget_usd(0.1)
-        .budget_window(BudgetWindow::Month)
-        .tenant_budget("acme", 0.05)
-        .build()
-        .unwrap();
+fn budgets_from_the_settings() {
+    let mut settings = llm_telemetry_cost::CostSettings {
+        budget_usd: Some(0.1),
+        window: Window::Month,
+        ..Default::default()
+    };
+    settings.tenant_budgets.insert("acme".to_owned(), 0.05);
     let tracker = CostTracker::builder()
         .prices(cent_model())
-        .config(&config.cost)
+        .settings(&settings)
         .unwrap()
         .build()
         .unwrap();
@@ -254,9 +253,9 @@ fn budgets_from_the_core_configuration() {
     assert!(!tracker.budgets()[0].exceeded);
     bus.detach(HANDLER_ID).unwrap();
 
-    let mut bad = config.cost.clone();
+    let mut bad = settings.clone();
     bad.tenant_budgets.insert("globex".to_owned(), -3.0);
-    let err = CostTracker::builder().config(&bad).unwrap_err();
+    let err = CostTracker::builder().settings(&bad).unwrap_err();
     assert!(
         err.to_string().contains("cost.tenant_budgets.globex"),
         "{err}"

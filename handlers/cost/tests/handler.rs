@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use llm_telemetry::catalog::{self, keys};
-use llm_telemetry::testing::Capture;
-use llm_telemetry::{Bus, Delivery, Event, Value};
+use llm_telemetry_core::testing::Capture;
+use llm_telemetry_core::{Bus, Delivery, Event, Value};
 use llm_telemetry_cost::{
     CostStats, CostTracker, HANDLER_ID, ModelPrice, OVERFLOW_LABEL, Outcome, PriceTable, Rejection,
     TokenAccounting, Usd,
 };
+use llm_telemetry_genai::catalog::{self, keys};
 
 fn usd(text: &str) -> Usd {
     text.parse().unwrap()

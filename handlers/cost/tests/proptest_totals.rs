@@ -4,9 +4,9 @@
 
 use std::collections::HashMap;
 
-use llm_telemetry::catalog::{self, keys};
-use llm_telemetry::{Bus, Value};
+use llm_telemetry_core::{Bus, Value};
 use llm_telemetry_cost::{CostTracker, HANDLER_ID, PriceTable, Usage, Usd};
+use llm_telemetry_genai::catalog::{self, keys};
 use proptest::prelude::*;
 
 const MODELS: [(&str, Option<&str>); 6] = [

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use llm_telemetry::catalog::{self, keys};
-use llm_telemetry::{Bus, Value};
+use llm_telemetry_core::{Bus, Value};
+use llm_telemetry_genai::catalog::{self, keys};
 use llm_telemetry_log::{Level, LogError, Logger, Sink, attach_default_logger};
 
 fn main() -> Result<(), LogError> {

@@ -17,7 +17,7 @@
 //! travel as fields.
 //!
 //! ```
-//! use llm_telemetry::Bus;
+//! use llm_telemetry_core::Bus;
 //! use llm_telemetry_log::TracingBridge;
 //! let bus = Bus::new();
 //! let bridge = TracingBridge::builder().prefix("llm").attach(&bus).unwrap();
@@ -27,7 +27,9 @@
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
 
-use llm_telemetry::{Bus, Delivery, DetachError, Event, Handler, Pattern, validate_event_name};
+use llm_telemetry_core::{
+    Bus, Delivery, DetachError, Event, Handler, Pattern, validate_event_name,
+};
 
 use crate::error::LogError;
 use crate::format::json::{Measurements, Metadata, Redaction, span_hex, trace_hex};
@@ -153,7 +155,7 @@ impl TracingBridgeBuilder {
             Err(e) => {
                 self.error.get_or_insert(LogError::InvalidEventFilter {
                     filter: prefix.to_owned(),
-                    source: llm_telemetry::PatternError::Invalid {
+                    source: llm_telemetry_core::PatternError::Invalid {
                         pattern: prefix.to_owned(),
                         reason: e.to_string(),
                     },

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use llm_telemetry::{AttachError, NameError, PatternError};
+use llm_telemetry_core::{AttachError, NameError, PatternError};
 use thiserror::Error;
 
 /// Why a logger (or the tracing bridge) could not be built or attached.

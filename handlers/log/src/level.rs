@@ -9,7 +9,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use llm_telemetry::{EventName, catalog, validate_event_name};
+use llm_telemetry_core::{EventName, validate_event_name};
+use llm_telemetry_genai::catalog;
 
 use crate::error::LogError;
 
@@ -81,7 +82,7 @@ impl FromStr for Level {
 /// Gives each event a level: phase defaults plus per-event or per-prefix overrides.
 ///
 /// ```
-/// use llm_telemetry::EventName;
+/// use llm_telemetry_core::EventName;
 /// use llm_telemetry_log::{Level, LevelRules};
 /// let mut rules = LevelRules::default();
 /// rules.set("cache", Level::Debug).unwrap();

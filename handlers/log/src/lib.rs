@@ -8,7 +8,8 @@
 //! One line gets you a console logger:
 //!
 //! ```
-//! use llm_telemetry::{Bus, Value, catalog, catalog::keys};
+//! use llm_telemetry_core::{Bus, Value};
+//! use llm_telemetry_genai::{catalog, catalog::keys};
 //! use llm_telemetry_log::{Level, attach_default_logger};
 //!
 //! let bus = Bus::new();
@@ -23,7 +24,7 @@
 //! The builder covers the rest:
 //!
 //! ```no_run
-//! use llm_telemetry::Bus;
+//! use llm_telemetry_core::Bus;
 //! use llm_telemetry_log::{Level, Logger, Redactor, Sink};
 //!
 //! let bus = Bus::new();

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use llm_telemetry::{Bus, Delivery, Event, Handler, Pattern, validate_event_name};
+use llm_telemetry_core::{Bus, Delivery, Event, Handler, Pattern, validate_event_name};
 
 use crate::error::{FlushError, LogError};
 use crate::format::{ColorChoice, Format, Formatter};
@@ -417,7 +417,7 @@ impl LoggerBuilder {
             }
             Err(e) => self.fail(LogError::InvalidEventFilter {
                 filter: prefix.to_owned(),
-                source: llm_telemetry::PatternError::Invalid {
+                source: llm_telemetry_core::PatternError::Invalid {
                     pattern: prefix.to_owned(),
                     reason: e.to_string(),
                 },
@@ -594,7 +594,7 @@ impl LoggerBuilder {
 /// coloured on a terminal unless `NO_COLOR` is set, written on the queued lane.
 ///
 /// ```
-/// use llm_telemetry::Bus;
+/// use llm_telemetry_core::Bus;
 /// use llm_telemetry_log::{Level, attach_default_logger};
 /// let bus = Bus::new();
 /// let logger = attach_default_logger(&bus, Level::Info).unwrap();

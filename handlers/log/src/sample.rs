@@ -15,7 +15,7 @@
 use std::hash::{BuildHasher, Hasher};
 use std::time::Instant;
 
-use llm_telemetry::{SpanContext, TraceId};
+use llm_telemetry_core::{SpanContext, TraceId};
 
 use crate::error::LogError;
 
@@ -36,7 +36,7 @@ pub enum Decision {
 /// Whether a trace is kept at `rate`: the same answer for the same trace id, in every process.
 ///
 /// ```
-/// use llm_telemetry::TraceId;
+/// use llm_telemetry_core::TraceId;
 /// use llm_telemetry_log::sample::trace_sampled;
 /// let id = TraceId::random();
 /// assert_eq!(trace_sampled(id, 0.5), trace_sampled(id, 0.5));

@@ -10,13 +10,13 @@
 //! | `*.stop`, `*.exception` in a local span | span start + the `duration` measurement: the exact end |
 //! | anything else (and remote contexts) | the clock when the logger handles the event |
 //!
-//! With [`llm_telemetry::Delivery::Inline`] the handling time is the emitting time; on the queued
+//! With [`llm_telemetry_core::Delivery::Inline`] the handling time is the emitting time; on the queued
 //! lane it is later by the queueing delay (microseconds on an idle lane).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use llm_telemetry::Event;
-use llm_telemetry::catalog::keys;
+use llm_telemetry_core::Event;
+use llm_telemetry_genai::catalog::keys;
 
 /// Where a logger gets "now", in nanoseconds since the Unix epoch. Inject a fixed clock in tests.
 ///

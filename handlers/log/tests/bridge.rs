@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use llm_telemetry::catalog::{self, keys};
-use llm_telemetry::{Bus, Delivery, Value};
+use llm_telemetry_core::{Bus, Delivery, Value};
+use llm_telemetry_genai::catalog::{self, keys};
 use llm_telemetry_log::{Level, TracingBridge};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};

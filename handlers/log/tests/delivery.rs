@@ -8,8 +8,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use llm_telemetry::catalog::{self, keys};
-use llm_telemetry::{AttachError, Bus, Delivery, Event, EventName, Value};
+use llm_telemetry_core::{AttachError, Bus, Delivery, Event, EventName, Value};
+use llm_telemetry_genai::catalog::{self, keys};
 use llm_telemetry_log::{Level, LogError, Logger, MemoryWriter, Sink, attach_default_logger};
 
 const WAIT: Duration = Duration::from_secs(10);

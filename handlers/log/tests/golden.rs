@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use llm_telemetry::catalog::{self, keys};
-use llm_telemetry::{Bus, Delivery, Event, EventName, SpanContext, SpanId, TraceId, Value};
+use llm_telemetry_core::{Bus, Delivery, Event, EventName, SpanContext, SpanId, TraceId, Value};
+use llm_telemetry_genai::catalog::{self, keys};
 use llm_telemetry_log::{ColorChoice, Level, Logger, MemoryWriter, Sink};
 
 /// 2023-11-14T22:13:20Z.

@@ -1,8 +1,8 @@
 //! The redaction corpus: secret shapes in keys, in values, embedded mid-string and in measurement
 //! names never reach the output, in either format; token counts and ordinary text do.
 
-use llm_telemetry::catalog::{self, keys};
-use llm_telemetry::{Event, EventName, SpanContext, Value};
+use llm_telemetry_core::{Event, EventName, SpanContext, Value};
+use llm_telemetry_genai::catalog::{self, keys};
 use llm_telemetry_log::{ColorChoice, Level, Logger, MemoryWriter, Redactor, Sink};
 
 /// Secrets as they appear in the wild (all fake). Each must vanish from every line.

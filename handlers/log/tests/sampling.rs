@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use llm_telemetry::{Event, EventName, SpanContext};
+use llm_telemetry_core::{Event, EventName, SpanContext};
 use llm_telemetry_log::sample::trace_sampled;
 use llm_telemetry_log::{Level, Logger, MemoryWriter, Sink};
 

@@ -5,8 +5,8 @@
 use std::process::Command;
 use std::time::Duration;
 
-use llm_telemetry::catalog::{self, keys};
-use llm_telemetry::{Bus, Value};
+use llm_telemetry_core::{Bus, Value};
+use llm_telemetry_genai::catalog::{self, keys};
 use llm_telemetry_log::{Level, attach_default_logger};
 
 /// Logs one event with the default logger to stderr. On its own it checks that the line was

@@ -6,8 +6,8 @@
 //! conventions' own and are listed in [`names`]. Metadata keys this module does not map
 //! (`tenant`, `status`, `cache.name`, a user's own keys, …) pass through under their own names.
 
-use llm_telemetry::Value;
-use llm_telemetry::catalog::keys;
+use llm_telemetry_core::Value;
+use llm_telemetry_genai::catalog::keys;
 use opentelemetry::{Array, KeyValue, StringValue};
 
 use crate::config::{Conventions, Privacy};
@@ -504,7 +504,7 @@ fn invocation_parameters(f: &Fields<'_, '_>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use llm_telemetry::Event;
+    use llm_telemetry_core::Event;
 
     #[test]
     fn truncation_respects_char_boundaries() {
@@ -532,7 +532,7 @@ mod tests {
             (keys::STOP_SEQUENCES, Value::Str("a\"b\nEND")),
         ];
         let event = Event::new(
-            llm_telemetry::EventName::from(&llm_telemetry::catalog::LLM_CHAT_STOP),
+            llm_telemetry_core::EventName::from(&llm_telemetry_genai::catalog::LLM_CHAT_STOP),
             &[],
             &md,
             None,
@@ -544,7 +544,7 @@ mod tests {
             serde_json::json!({"max_tokens": 5, "temperature": 0.25, "top_p": null, "stop": ["a\"b", "END"]})
         );
         let empty = Event::new(
-            llm_telemetry::EventName::from(&llm_telemetry::catalog::LLM_CHAT_STOP),
+            llm_telemetry_core::EventName::from(&llm_telemetry_genai::catalog::LLM_CHAT_STOP),
             &[],
             &[],
             None,

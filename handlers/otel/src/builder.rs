@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use llm_telemetry::{Bus, Delivery};
+use llm_telemetry_core::{Bus, Delivery};
 use opentelemetry_sdk::trace::SpanExporter;
 
 use crate::config::{self, Conventions, OtelConfig, Processor, Protocol, Settings, SpanNaming};
@@ -27,7 +27,7 @@ use crate::worker::{self, WorkerSetup};
 /// Configures and attaches the OpenTelemetry handler.
 ///
 /// ```no_run
-/// use llm_telemetry::Bus;
+/// use llm_telemetry_core::Bus;
 /// use llm_telemetry_otel::{OtelHandler, Protocol};
 /// use std::time::Duration;
 ///

@@ -1,7 +1,7 @@
 //! From one stop or exception event to one finished [`SpanData`], with no state kept between a
 //! span's start and its stop.
 //!
-//! The stop event's [`llm_telemetry::SpanContext`] gives the trace id, span id, parent span id,
+//! The stop event's [`llm_telemetry_core::SpanContext`] gives the trace id, span id, parent span id,
 //! sampled flag and start time; its `duration` measurement (nanoseconds) gives the end. An
 //! exception event becomes a span with status ERROR and an `exception` span event carrying
 //! `exception.type` and `exception.message`. Names: the MLX seed names (`mlx_lm.generate`,
@@ -11,8 +11,8 @@
 use std::borrow::Cow;
 use std::time::{Duration, UNIX_EPOCH};
 
-use llm_telemetry::Event;
-use llm_telemetry::catalog::keys;
+use llm_telemetry_core::Event;
+use llm_telemetry_genai::catalog::keys;
 use opentelemetry::trace::{
     SpanContext as OtelSpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
 };

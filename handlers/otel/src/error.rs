@@ -75,7 +75,7 @@ pub enum OtelError {
     Config(#[from] ConfigError),
     /// The bus refused the handler (duplicate id, bad pattern, bus shut down).
     #[error("cannot attach the OpenTelemetry handler: {0}")]
-    Attach(#[from] llm_telemetry::AttachError),
+    Attach(#[from] llm_telemetry_core::AttachError),
     /// The export thread or its runtime could not start.
     #[error(
         "cannot start the OpenTelemetry export thread: {0} (the process may be out of threads or memory)"

@@ -5,8 +5,8 @@
 //! empty. Metadata follows the event's rule (the last value of a repeated key wins), measurements
 //! theirs (the first wins).
 
-use llm_telemetry::catalog::keys;
-use llm_telemetry::{Event, Value};
+use llm_telemetry_core::{Event, Value};
+use llm_telemetry_genai::catalog::keys;
 
 const META: usize = 21;
 const NUMBERS: usize = 15;
@@ -134,7 +134,7 @@ mod tests {
             ("custom_n", 4.0),
         ];
         let event = Event::new(
-            llm_telemetry::EventName::from(&llm_telemetry::catalog::LLM_CHAT_STOP),
+            llm_telemetry_core::EventName::from(&llm_telemetry_genai::catalog::LLM_CHAT_STOP),
             &ms,
             &md,
             None,

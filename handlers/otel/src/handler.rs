@@ -15,8 +15,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
-use llm_telemetry::catalog::keys;
-use llm_telemetry::{Bus, Event, Handler};
+use llm_telemetry_core::{Bus, Event, Handler};
+use llm_telemetry_genai::catalog::keys;
 
 use crate::attributes::truncate;
 use crate::config::{OtelConfig, Processor};

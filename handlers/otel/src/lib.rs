@@ -14,7 +14,8 @@
 //! bounded queues are dropped and counted ([`OtelStats`]), with a warning at most once a minute.
 //!
 //! ```no_run
-//! use llm_telemetry::{Bus, Value, catalog::{self, keys}};
+//! use llm_telemetry_core::{Bus, Value};
+//! use llm_telemetry_genai::{catalog::{self, keys}};
 //! use llm_telemetry_otel::OtelHandler;
 //! use std::time::Duration;
 //!

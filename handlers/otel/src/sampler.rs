@@ -11,7 +11,7 @@
 //! which keeps local trees whole; the stop event does not say whether the parent is remote, so a
 //! remote "sampled" parent is subject to the ratio too.
 
-use llm_telemetry::SpanContext;
+use llm_telemetry_core::SpanContext;
 
 /// Which spans are exported.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -57,7 +57,7 @@ fn ratio_sampled(span: &SpanContext, ratio: f64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use llm_telemetry::{SpanId, TraceId};
+    use llm_telemetry_core::{SpanId, TraceId};
 
     fn context(trace: u128, parent: bool, flags: u8) -> SpanContext {
         SpanContext {

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use llm_telemetry::catalog::{self, keys};
-use llm_telemetry::{Bus, Value};
+use llm_telemetry_core::{Bus, Value};
+use llm_telemetry_genai::catalog::{self, keys};
 use llm_telemetry_otel::{OtelHandler, OtelStats, Protocol};
 
 const SPANS: u64 = 100_000;

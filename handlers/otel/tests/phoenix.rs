@@ -9,8 +9,8 @@ mod support;
 
 use std::time::Duration;
 
-use llm_telemetry::catalog::{self, keys};
-use llm_telemetry::{Bus, Value};
+use llm_telemetry_core::{Bus, Value};
+use llm_telemetry_genai::catalog::{self, keys};
 use llm_telemetry_otel::{OtelHandler, Protocol};
 use serde_json::Value as Json;
 use support::phoenix::Phoenix;

@@ -8,8 +8,8 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
-use llm_telemetry::catalog::{self, keys};
-use llm_telemetry::{Bus, Event, SpanContext, Value};
+use llm_telemetry_core::{Bus, Event, SpanContext, Value};
+use llm_telemetry_genai::catalog::{self, keys};
 use llm_telemetry_otel::otel::opentelemetry::trace::{SpanKind, Status};
 use llm_telemetry_otel::{Conventions, OtelHandler, Processor, Sampler};
 use support::capture::{CaptureExporter, Exported, attr, attr_i64};
@@ -439,12 +439,12 @@ fn samplers_keep_or_drop_whole_traces() {
 
     // A remote "not sampled" parent is honoured.
     let (bus, capture, otel) = attached(|b| b.sampler(Sampler::ParentBased(1.0)));
-    let remote: llm_telemetry::TraceParent =
+    let remote: llm_telemetry_core::TraceParent =
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
             .parse()
             .unwrap();
     {
-        let _g = llm_telemetry::context::enter(Some(remote.to_context()));
+        let _g = llm_telemetry_core::context::enter(Some(remote.to_context()));
         bus.span(&catalog::LLM_CHAT, &[], |_| ());
     }
     bus.span(&catalog::LLM_CHAT, &[], |_| ());
@@ -670,7 +670,7 @@ fn an_event_handler_sees_the_same_ids_as_the_span() {
         "ids",
         "llm.chat.stop",
         move |e: &Event<'_>| *sink.lock().unwrap() = e.span(),
-        llm_telemetry::Delivery::Inline,
+        llm_telemetry_core::Delivery::Inline,
     )
     .unwrap();
     bus.span(&catalog::LLM_CHAT, &[], |_| ());

@@ -34,8 +34,8 @@
 //!
 //! Every metric has the default cap of 2000 label sets and an overflow series past it.
 
-use llm_telemetry::catalog::{self, keys};
-use llm_telemetry::{Event, Value};
+use llm_telemetry_core::{Event, Value};
+use llm_telemetry_genai::catalog::{self, keys};
 
 use crate::definition::{Conversion, Metric, Tag};
 

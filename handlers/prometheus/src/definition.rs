@@ -6,7 +6,7 @@
 //! reporter builder calls it when the definition is added) and every error names the metric.
 //!
 //! ```
-//! use llm_telemetry::catalog::keys;
+//! use llm_telemetry_genai::catalog::keys;
 //! use llm_telemetry_prometheus::{Conversion, Metric, Tag};
 //!
 //! let latency = Metric::distribution(
@@ -25,7 +25,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use llm_telemetry::{Event, Pattern, Value};
+use llm_telemetry_core::{Event, Pattern, Value};
 
 use crate::error::DefinitionError;
 use crate::sanitize::{
@@ -593,7 +593,7 @@ mod tests {
 
     #[test]
     fn tags_resolve_with_defaults_derivations_and_constants() {
-        let name = llm_telemetry::EventName::new("test.tags.resolve").unwrap();
+        let name = llm_telemetry_core::EventName::new("test.tags.resolve").unwrap();
         let md = [
             ("gen_ai.request.model", Value::Str("m1")),
             ("n", Value::Int(3)),

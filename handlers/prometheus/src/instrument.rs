@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use llm_telemetry::Event;
+use llm_telemetry_core::Event;
 use metrics_exporter_prometheus::PrometheusRecorder;
 use smallvec::SmallVec;
 

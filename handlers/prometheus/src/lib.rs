@@ -4,7 +4,7 @@
 //! endpoint, in the manner of Elixir's `Telemetry.Metrics` + its Prometheus reporter.
 //!
 //! ```no_run
-//! use llm_telemetry::Bus;
+//! use llm_telemetry_core::Bus;
 //! use llm_telemetry_prometheus::{PrometheusReporter, ServerConfig, defaults};
 //!
 //! let bus = Bus::global();
@@ -45,7 +45,7 @@
 //!   memory, two atomic operations per observation), rendered with the exporter's own formatting
 //!   helpers and label escaping after the exporter's output. It is always a real histogram.
 //! - [`self_metrics`]: cardinality and skip counters, and the bus's own health from
-//!   [`llm_telemetry::Bus::stats`] (delivered/dropped/failed per handler, queue depths), refreshed
+//!   [`llm_telemetry_core::Bus::stats`] (delivered/dropped/failed per handler, queue depths), refreshed
 //!   at each render.
 //! - [`defaults`]: the default LLM metric set ([`defaults::llm_metrics`], [`defaults::basic`],
 //!   [`defaults::cost_only`]) with GenAI names, labels and advised buckets.

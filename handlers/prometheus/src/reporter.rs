@@ -4,7 +4,8 @@
 //! the exposition text (refreshing the self-metrics first).
 //!
 //! ```
-//! use llm_telemetry::{Bus, Value, catalog::{self, keys}};
+//! use llm_telemetry_core::{Bus, Value};
+//! use llm_telemetry_genai::{catalog::{self, keys}};
 //! use llm_telemetry_prometheus::{PrometheusReporter, defaults};
 //!
 //! let bus = Bus::new();
@@ -21,7 +22,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use llm_telemetry::{Bus, Delivery, Event};
+use llm_telemetry_core::{Bus, Delivery, Event};
 use metrics::{Counter, Gauge, Key, KeyName, Label, Recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
@@ -207,7 +208,7 @@ impl ReporterBuilder {
                 None => groups.push(Group {
                     parsed: patterns
                         .iter()
-                        .filter_map(|p| llm_telemetry::Pattern::parse(p).ok())
+                        .filter_map(|p| llm_telemetry_core::Pattern::parse(p).ok())
                         .collect(),
                     patterns,
                     instruments: vec![Arc::clone(instrument)],
@@ -242,7 +243,7 @@ struct TableEntry {
 
 struct Group {
     patterns: Vec<String>,
-    parsed: Vec<llm_telemetry::Pattern>,
+    parsed: Vec<llm_telemetry_core::Pattern>,
     instruments: Vec<Arc<Instrument>>,
 }
 

@@ -14,12 +14,12 @@
 //! | `llm_telemetry_depth_exceeded_total` | counter | — | events dropped for nesting deeper than the bus allows |
 //! | `llm_telemetry_handler_failures_total` | counter | — | handlers that panicked (and were detached) |
 //!
-//! The bus rows come from [`llm_telemetry::Bus::stats`] of the bus the reporter is attached to, so
+//! The bus rows come from [`llm_telemetry_core::Bus::stats`] of the bus the reporter is attached to, so
 //! they cover every handler on that bus, not only this crate's.
 
 use std::collections::HashMap;
 
-use llm_telemetry::BusStats;
+use llm_telemetry_core::BusStats;
 use metrics::{Counter, Gauge, KeyName, Recorder};
 use metrics_exporter_prometheus::PrometheusRecorder;
 

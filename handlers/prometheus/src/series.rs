@@ -30,7 +30,7 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 
 use std::sync::Arc;
 
-use llm_telemetry::Value;
+use llm_telemetry_core::Value;
 use metrics::{Counter, Gauge, Key, Label, Recorder};
 use metrics_exporter_prometheus::PrometheusRecorder;
 use metrics_exporter_prometheus::formatting::sanitize_label_value;

@@ -7,8 +7,8 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use llm_telemetry::catalog::{self, keys};
-use llm_telemetry::{Bus, Value};
+use llm_telemetry_core::{Bus, Value};
+use llm_telemetry_genai::catalog::{self, keys};
 use llm_telemetry_prometheus::{Metric, PrometheusReporter, ServerConfig, defaults};
 
 use common::{PrometheusServer, hostile_values, percent_encode, traffic, try_get_plain};

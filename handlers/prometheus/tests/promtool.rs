@@ -4,8 +4,8 @@
 
 mod common;
 
-use llm_telemetry::catalog::{self, keys};
-use llm_telemetry::{Bus, Value};
+use llm_telemetry_core::{Bus, Value};
+use llm_telemetry_genai::catalog::{self, keys};
 use llm_telemetry_prometheus::{Metric, PrometheusReporter, ServerConfig, defaults};
 
 use common::{get, hostile_values, promtool_check, sample, traffic};
@@ -111,8 +111,8 @@ fn promtool_accepts_hostile_label_values() {
     bus.attach(
         "evil\"handler\n\\",
         "llm.chat.stop",
-        |_: &llm_telemetry::Event<'_>| {},
-        llm_telemetry::Delivery::Inline,
+        |_: &llm_telemetry_core::Event<'_>| {},
+        llm_telemetry_core::Delivery::Inline,
     )
     .unwrap();
     let text = serve_and_scrape(&reporter);

@@ -5,8 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use llm_telemetry::catalog::{self, keys};
-use llm_telemetry::{Bus, Delivery, Event, Value};
+use llm_telemetry_core::{Bus, Delivery, Event, Value};
+use llm_telemetry_genai::catalog::{self, keys};
 use llm_telemetry_prometheus::{Conversion, Metric, PrometheusReporter, SkipReason, Tag, defaults};
 
 use common::{default_reporter, sample, traffic};

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use llm_telemetry::Bus;
+use llm_telemetry_core::Bus;
 use llm_telemetry_prometheus::{ServeError, ServerConfig};
 
 use common::{default_reporter as reporter, get, raw_request, traffic};
@@ -183,18 +183,18 @@ fn scrapes_during_concurrent_emission_see_exact_totals() {
                 let model = format!("model-{t}");
                 let md = [
                     (
-                        llm_telemetry::catalog::keys::PROVIDER,
-                        llm_telemetry::Value::Str("p"),
+                        llm_telemetry_genai::catalog::keys::PROVIDER,
+                        llm_telemetry_core::Value::Str("p"),
                     ),
                     (
-                        llm_telemetry::catalog::keys::MODEL,
-                        llm_telemetry::Value::Str(&model),
+                        llm_telemetry_genai::catalog::keys::MODEL,
+                        llm_telemetry_core::Value::Str(&model),
                     ),
                 ];
                 for _ in 0..PER_THREAD {
                     bus.execute(
-                        &llm_telemetry::catalog::LLM_CHAT_STOP,
-                        &[(llm_telemetry::catalog::keys::DURATION, 1e6)],
+                        &llm_telemetry_genai::catalog::LLM_CHAT_STOP,
+                        &[(llm_telemetry_genai::catalog::keys::DURATION, 1e6)],
                         &md,
                     );
                 }

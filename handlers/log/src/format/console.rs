@@ -14,8 +14,8 @@
 
 use std::io::Write;
 
-use llm_telemetry::catalog::keys;
-use llm_telemetry::{Event, Value};
+use llm_telemetry_core::{Event, Value};
+use llm_telemetry_genai::catalog::keys;
 
 use crate::format::json::{I64_LIMIT, Redaction, span_hex, trace_hex};
 use crate::level::Level;

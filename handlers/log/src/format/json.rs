@@ -19,7 +19,7 @@
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 
-use llm_telemetry::{Event, SpanId, TraceId, Value};
+use llm_telemetry_core::{Event, SpanId, TraceId, Value};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::level::Level;

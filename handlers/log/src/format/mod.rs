@@ -6,7 +6,7 @@ pub mod json;
 
 use std::sync::Arc;
 
-use llm_telemetry::Event;
+use llm_telemetry_core::Event;
 
 use crate::level::Level;
 use crate::redact::{KeyCache, Redactor};

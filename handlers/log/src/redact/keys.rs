@@ -11,7 +11,7 @@
 
 use std::collections::HashSet;
 
-use llm_telemetry::catalog::keys;
+use llm_telemetry_genai::catalog::keys;
 
 /// Single words that make a key sensitive.
 pub(crate) const DEFAULT_WORDS: &[&str] = &[

@@ -32,8 +32,8 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use llm_telemetry::Value;
-use llm_telemetry::catalog::keys as catalog_keys;
+use llm_telemetry_core::Value;
+use llm_telemetry_genai::catalog::keys as catalog_keys;
 
 use crate::error::LogError;
 use keys::KeyRules;

@@ -1,0 +1,832 @@
+//! The bus: attach, detach, list, execute, flush, shutdown, stats.
+//!
+//! The dispatch table is an immutable snapshot that attach and detach replace under a writer lock,
+//! bumping a generation counter; `execute` only reads it, through a per-thread cache of the
+//! snapshot keyed by that generation (see `snapshot.rs`): one atomic load and no atomic
+//! read-modify-write, where `arc-swap` would pay two or three. In front of the table sits a
+//! per-name interest cache, one byte per registered event name, so an emit nobody listens to costs
+//! one load and one branch (the `tracing-core` callsite idea, keyed by the interned name id instead
+//! of a callsite). A name first seen after the last attach is resolved once on a cold path. The
+//! global bus adds one process-wide flag, so `llm_telemetry_core::execute` with no handler attached
+//! anywhere costs a single load, like a `tracing` macro with no subscriber.
+//!
+//! Inline handlers run on the emitting thread inside `catch_unwind`; a queued handler gets a copy
+//! of the event as a record in its lane's byte ring (`queue.rs`, `ring.rs`). A handler that panics is detached
+//! everywhere and `telemetry.handler.failure` is emitted. Handlers may emit events; nesting deeper
+//! than [`MAX_DEPTH`] is dropped and counted.
+
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use smallvec::SmallVec;
+
+use crate::catalog;
+use crate::context::SpanContext;
+use crate::error::{AttachError, DetachError, PatternError};
+use crate::event::{Event, Measurements, Metadata, Value};
+use crate::handler::{Delivery, Handler, HandlerInfo};
+use crate::name::{EventName, MAX_EVENT_NAMES, Pattern, registered_names};
+use crate::queue::Lane;
+use crate::snapshot::{self, CountRegistry, DepthGuard, Frame, ThreadCounts};
+use crate::stats::{BusCounters, BusStats, HandlerCounters, HandlerStats, QueueStats, bump};
+
+/// Whether the global bus has any handler attached (one relaxed load): what `emit!` and the free
+/// functions check first.
+#[inline(always)]
+pub fn global_is_active() -> bool {
+    GLOBAL_ACTIVE.load(Ordering::Relaxed)
+}
+
+/// How deep handlers may nest emits (a handler emitting an event whose handler emits, …).
+pub const MAX_DEPTH: u8 = 8;
+
+/// How many handlers detached after a failure `stats()` keeps reporting.
+const RETIRED_KEPT: usize = 64;
+
+const INTEREST_UNKNOWN: u8 = 0;
+const INTEREST_NONE: u8 = 1;
+const INTEREST_SOME: u8 = 2;
+
+/// An event bus. Cheap to clone (a shared handle); [`Bus::global`] is the process-wide default.
+///
+/// ```
+/// use llm_telemetry_core::{Bus, Delivery, Value};
+/// let bus = Bus::new();
+/// bus.attach("print", "llm.*", |e: &llm_telemetry_core::Event<'_>| println!("{}", e.name()), Delivery::Inline).unwrap();
+/// bus.execute(&llm_telemetry_core::StaticEventName::new("llm.chat.stop"), &[("duration", 1.5e6)], &[("gen_ai.request.model", Value::Str("gpt-4o"))]);
+/// ```
+#[derive(Clone)]
+pub struct Bus {
+    inner: Arc<BusInner>,
+}
+
+pub(crate) struct HandlerEntry {
+    id: Arc<str>,
+    patterns: Vec<Pattern>,
+    handler: Box<dyn Handler>,
+    delivery: Delivery,
+    counters: HandlerCounters,
+    lane: Option<Arc<Lane>>,
+    /// Set once, when the handler is detached after a failure.
+    failed: std::sync::atomic::AtomicBool,
+}
+
+/// The handlers of one event name, each with its index in [`Table::entries`].
+type Subscribers = Box<[(usize, Arc<HandlerEntry>)]>;
+
+pub(crate) struct Table {
+    /// The generation this table was published as.
+    pub(crate) generation: u64,
+    entries: Vec<Arc<HandlerEntry>>,
+    /// Indexed by name id; covers the names registered when the table was built. Each handler
+    /// comes with its index in `entries`.
+    by_name: Vec<Subscribers>,
+    /// The bus's registry of per-thread inline delivery counts.
+    registry: Arc<CountRegistry>,
+}
+
+impl Table {
+    pub(crate) fn entries(&self) -> &[Arc<HandlerEntry>] {
+        &self.entries
+    }
+
+    pub(crate) fn registry(&self) -> &CountRegistry {
+        &self.registry
+    }
+}
+
+impl HandlerEntry {
+    pub(crate) fn add_delivered(&self, count: u64) {
+        bump(&self.counters.delivered, count);
+    }
+}
+
+struct Writer {
+    table: Arc<Table>,
+    retired: Vec<Arc<HandlerEntry>>,
+    shut_down: bool,
+}
+
+pub(crate) struct BusInner {
+    /// Unique for the process's lifetime (never reused, unlike an address).
+    pub(crate) id: u64,
+    /// Bumped each time a table is published.
+    pub(crate) generation: AtomicU64,
+    /// Any handler attached at all (checked first by the global bus's fast path).
+    active: AtomicBool,
+    is_global: bool,
+    /// Inline in the bus (not boxed): `execute` reaches it with one pointer hop.
+    interest: [AtomicU8; MAX_EVENT_NAMES],
+    writer: Mutex<Writer>,
+    counters: BusCounters,
+    registry: Arc<CountRegistry>,
+}
+
+/// True while the global bus has at least one handler: `llm_telemetry_core::execute` checks only this
+/// when nothing is attached.
+static GLOBAL_ACTIVE: AtomicBool = AtomicBool::new(false);
+static NEXT_BUS_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Default for Bus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let table = self.inner.current_table();
+        f.debug_struct("Bus")
+            .field(
+                "handlers",
+                &table.entries.iter().map(|e| &*e.id).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Bus {
+    /// A new, empty bus, independent of every other (for isolation and tests).
+    pub fn new() -> Self {
+        Self::with_global_flag(false)
+    }
+
+    fn with_global_flag(is_global: bool) -> Self {
+        let interest = [const { AtomicU8::new(INTEREST_UNKNOWN) }; MAX_EVENT_NAMES];
+        let registry = Arc::new(CountRegistry::default());
+        Self {
+            inner: Arc::new(BusInner {
+                id: NEXT_BUS_ID.fetch_add(1, Ordering::Relaxed),
+                generation: AtomicU64::new(0),
+                active: AtomicBool::new(false),
+                is_global,
+                interest,
+                writer: Mutex::new(Writer {
+                    table: Arc::new(Table {
+                        generation: 0,
+                        entries: Vec::new(),
+                        by_name: Vec::new(),
+                        registry: Arc::clone(&registry),
+                    }),
+                    retired: Vec::new(),
+                    shut_down: false,
+                }),
+                counters: BusCounters::default(),
+                registry,
+            }),
+        }
+    }
+
+    /// The process-wide default bus.
+    pub fn global() -> &'static Bus {
+        static GLOBAL: OnceLock<Bus> = OnceLock::new();
+        GLOBAL.get_or_init(|| Bus::with_global_flag(true))
+    }
+
+    /// Attaches `handler` under `id` to one event name or pattern (see [`Pattern`]).
+    ///
+    /// A duplicate id is [`AttachError::AlreadyExists`].
+    pub fn attach(
+        &self,
+        id: impl Into<String>,
+        pattern: &str,
+        handler: impl Handler,
+        delivery: Delivery,
+    ) -> Result<(), AttachError> {
+        self.attach_many(id, &[pattern], handler, delivery)
+    }
+
+    /// Attaches `handler` under `id` to several event names or patterns at once.
+    pub fn attach_many(
+        &self,
+        id: impl Into<String>,
+        patterns: &[&str],
+        handler: impl Handler,
+        delivery: Delivery,
+    ) -> Result<(), AttachError> {
+        let id: String = id.into();
+        if patterns.is_empty() {
+            return Err(PatternError::NoPatterns { handler_id: id }.into());
+        }
+        let patterns = patterns
+            .iter()
+            .map(|p| Pattern::parse(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let lane = match delivery {
+            Delivery::Inline => None,
+            Delivery::Queued { capacity: 0 } => {
+                return Err(AttachError::ZeroCapacity { handler_id: id });
+            }
+            Delivery::Queued { capacity } => Some(Arc::new(Lane::new(capacity))),
+        };
+        let mut writer = self.inner.lock_writer();
+        if writer.shut_down {
+            return Err(AttachError::ShutDown { handler_id: id });
+        }
+        let current = Arc::clone(&writer.table);
+        if current.entries.iter().any(|e| *e.id == *id) {
+            return Err(AttachError::AlreadyExists(id));
+        }
+        let entry = Arc::new(HandlerEntry {
+            id: Arc::from(id.as_str()),
+            patterns,
+            handler: Box::new(handler),
+            delivery,
+            counters: HandlerCounters::default(),
+            lane,
+            failed: std::sync::atomic::AtomicBool::new(false),
+        });
+        if let Some(lane) = &entry.lane {
+            self.start_worker(&entry, lane)
+                .map_err(|e| AttachError::Worker {
+                    handler_id: id.clone(),
+                    reason: e.to_string(),
+                })?;
+        }
+        let mut entries = current.entries.clone();
+        entries.push(entry);
+        self.inner.publish(entries, &mut writer);
+        Ok(())
+    }
+
+    fn start_worker(&self, entry: &Arc<HandlerEntry>, lane: &Arc<Lane>) -> std::io::Result<()> {
+        let weak = Arc::downgrade(&self.inner);
+        let for_deliver = Arc::clone(entry);
+        let for_count = Arc::clone(entry);
+        let for_abandon = Arc::clone(entry);
+        let mut name: String = format!("telemetry:{}", entry.id);
+        name.truncate(63);
+        lane.start(
+            name,
+            move |event, depth| deliver_queued(&weak, &for_deliver, event, depth),
+            // The lane counts deliveries and publishes them in batches (see `Lane::start`).
+            move |delivered| for_count.add_delivered(delivered),
+            move |abandoned| bump(&for_abandon.counters.dropped, abandoned),
+        )
+    }
+
+    /// Detaches the handler `id` from every event. An unknown id is [`DetachError::NotFound`].
+    ///
+    /// A queued handler's worker delivers what is already queued, then exits.
+    pub fn detach(&self, id: &str) -> Result<(), DetachError> {
+        self.inner.detach(id).map(|_| ())
+    }
+
+    /// The attached handlers with any pattern that can match a name under `prefix`
+    /// (`""` lists all), in attach order.
+    pub fn list_handlers(&self, prefix: &str) -> Vec<HandlerInfo> {
+        let prefix: Vec<&str> = prefix.split('.').filter(|s| !s.is_empty()).collect();
+        self.inner
+            .current_table()
+            .entries
+            .iter()
+            .filter(|e| e.patterns.iter().any(|p| p.overlaps_prefix(&prefix)))
+            .map(|e| HandlerInfo {
+                id: e.id.to_string(),
+                patterns: e.patterns.iter().map(|p| p.as_str().to_owned()).collect(),
+                delivery: e.delivery,
+            })
+            .collect()
+    }
+
+    /// Whether any handler at all is attached (one load).
+    #[inline(always)]
+    pub fn has_handlers(&self) -> bool {
+        self.inner.active.load(Ordering::Relaxed)
+    }
+
+    /// Whether any handler listens to `name` (one load when the answer is cached).
+    #[inline(always)]
+    pub fn is_listening<N: Into<EventName>>(&self, name: N) -> bool {
+        let name = name.into();
+        match self.inner.interest[name.id()].load(Ordering::Relaxed) {
+            INTEREST_NONE => false,
+            INTEREST_SOME => true,
+            _ => self.inner.resolve_interest(name),
+        }
+    }
+
+    /// Emits one event to every handler attached to `name`. The current span's context, if any,
+    /// travels with it. Costs one load and one branch when nobody listens.
+    #[inline(always)]
+    pub fn execute<N: Into<EventName>>(
+        &self,
+        name: N,
+        measurements: Measurements<'_>,
+        metadata: Metadata<'_>,
+    ) {
+        self.inner
+            .emit(name.into(), measurements, metadata, Span::Current);
+    }
+
+    /// Like [`Bus::execute`], with an explicit span context instead of the current one.
+    #[inline(always)]
+    pub fn execute_in_span<N: Into<EventName>>(
+        &self,
+        name: N,
+        measurements: Measurements<'_>,
+        metadata: Metadata<'_>,
+        span: Option<SpanContext>,
+    ) {
+        let span = Span::Explicit(span.as_ref());
+        self.inner.emit(name.into(), measurements, metadata, span);
+    }
+
+    /// Waits until every queued handler has handled everything queued before the call.
+    /// Returns false if `timeout` passed first.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let lanes: Vec<Arc<Lane>> = self
+            .inner
+            .current_table()
+            .entries
+            .iter()
+            .filter_map(|e| e.lane.clone())
+            .collect();
+        for lane in lanes {
+            let mut spins = 0u32;
+            while !lane.is_drained() {
+                if Instant::now() >= deadline {
+                    return false;
+                }
+                lane.wake();
+                if spins < 64 {
+                    std::thread::yield_now();
+                    spins += 1;
+                } else {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+        }
+        true
+    }
+
+    /// Flushes (up to `timeout`), then stops every queued handler's worker. Inline handlers keep
+    /// working; queued ones receive nothing more (later events are counted as dropped), and no new
+    /// handler can be attached. Returns whether the flush finished in time.
+    pub fn shutdown(&self, timeout: Duration) -> bool {
+        let flushed = self.flush(timeout);
+        let lanes: Vec<Arc<Lane>> = {
+            let mut writer = self.inner.lock_writer();
+            writer.shut_down = true;
+            writer
+                .table
+                .entries
+                .iter()
+                .filter_map(|e| e.lane.clone())
+                .collect()
+        };
+        for lane in &lanes {
+            lane.close();
+        }
+        if flushed {
+            for lane in &lanes {
+                lane.join();
+            }
+        }
+        flushed
+    }
+
+    /// A snapshot of every counter: per handler delivered, dropped and failed, queue depths, and
+    /// the bus's own drops.
+    ///
+    /// Inline handlers' `delivered` counts are kept per emitting thread (one writer each, no
+    /// shared counter bumped per event) and added up here.
+    pub fn stats(&self) -> BusStats {
+        let writer = self.inner.lock_writer();
+        let table = Arc::clone(&writer.table);
+        let pending = self.inner.registry.pending();
+        let handler_stats = |e: &Arc<HandlerEntry>, attached: bool| HandlerStats {
+            id: e.id.to_string(),
+            delivery: e.delivery,
+            attached,
+            delivered: HandlerCounters::get(&e.counters.delivered)
+                + pending.get(&Arc::as_ptr(e)).copied().unwrap_or(0),
+            dropped: HandlerCounters::get(&e.counters.dropped),
+            failed: HandlerCounters::get(&e.counters.failed),
+            queue: e.lane.as_ref().map(|l| QueueStats {
+                depth: l.depth(),
+                capacity: l.capacity(),
+            }),
+        };
+        let mut handlers: Vec<HandlerStats> = table
+            .entries
+            .iter()
+            .map(|e| handler_stats(e, true))
+            .collect();
+        handlers.extend(writer.retired.iter().map(|e| handler_stats(e, false)));
+        let c = &self.inner.counters;
+        BusStats {
+            handlers,
+            non_finite_measurements: HandlerCounters::get(&c.non_finite_measurements),
+            depth_exceeded: HandlerCounters::get(&c.depth_exceeded),
+            handler_failures: HandlerCounters::get(&c.handler_failures),
+        }
+    }
+}
+
+/// Where the span context of a dispatched event comes from.
+#[derive(Clone, Copy)]
+enum Span<'s> {
+    Current,
+    Explicit(Option<&'s SpanContext>),
+}
+
+/// What `execute` was given, bundled for the cold paths (the hot path keeps the parts apart so
+/// that the caller's constants fold into the inlined code).
+#[derive(Clone, Copy)]
+struct Emitted<'e> {
+    name: EventName,
+    measurements: Measurements<'e>,
+    metadata: Metadata<'e>,
+    span: Span<'e>,
+}
+
+impl BusInner {
+    fn lock_writer(&self) -> MutexGuard<'_, Writer> {
+        // A panic never happens while the lock is held (handlers run outside it), but stay usable.
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Builds and publishes a table for `entries` over every registered name, then refreshes the
+    /// interest cache. Called with the writer lock held.
+    fn publish(&self, entries: Vec<Arc<HandlerEntry>>, writer: &mut MutexGuard<'_, Writer>) {
+        let names = registered_names();
+        let by_name: Vec<Subscribers> = names
+            .iter()
+            .map(|name| {
+                entries
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| e.patterns.iter().any(|p| p.matches(name)))
+                    .map(|(i, e)| (i, Arc::clone(e)))
+                    .collect()
+            })
+            .collect();
+        let interest: Vec<u8> = by_name
+            .iter()
+            .map(|d| {
+                if d.is_empty() {
+                    INTEREST_NONE
+                } else {
+                    INTEREST_SOME
+                }
+            })
+            .collect();
+        let any = !entries.is_empty();
+        // Table and generation first, interest second: a reader that sees the new interest
+        // also sees the new generation, and so refreshes its cached table.
+        let generation = writer.table.generation + 1;
+        writer.table = Arc::new(Table {
+            generation,
+            entries,
+            by_name,
+            registry: Arc::clone(&self.registry),
+        });
+        self.generation.store(generation, Ordering::Release);
+        for (id, value) in interest.into_iter().enumerate() {
+            self.interest[id].store(value, Ordering::Release);
+        }
+        self.active.store(any, Ordering::Release);
+        if self.is_global {
+            GLOBAL_ACTIVE.store(any, Ordering::Release);
+        }
+    }
+
+    /// The authoritative table (takes the writer lock: not for the hot path; the per-thread
+    /// cache adopts it from here).
+    pub(crate) fn current_table(&self) -> Arc<Table> {
+        Arc::clone(&self.lock_writer().table)
+    }
+
+    /// Cold path: the first emit of a name registered after the last table was built.
+    #[cold]
+    #[inline(never)]
+    fn resolve_interest(&self, name: EventName) -> bool {
+        let mut writer = self.lock_writer();
+        if name.id() >= writer.table.by_name.len() {
+            let entries = writer.table.entries.clone();
+            self.publish(entries, &mut writer);
+        }
+        self.interest[name.id()].load(Ordering::Acquire) == INTEREST_SOME
+    }
+
+    fn detach(&self, id: &str) -> Result<Arc<HandlerEntry>, DetachError> {
+        let mut writer = self.lock_writer();
+        let current = Arc::clone(&writer.table);
+        let Some(position) = current.entries.iter().position(|e| &*e.id == id) else {
+            return Err(DetachError::NotFound(id.to_owned()));
+        };
+        let mut entries = current.entries.clone();
+        let entry = entries.remove(position);
+        self.publish(entries, &mut writer);
+        if let Some(lane) = &entry.lane {
+            lane.close();
+        }
+        if entry.failed.load(Ordering::Relaxed) {
+            if writer.retired.len() >= RETIRED_KEPT {
+                writer.retired.remove(0);
+            }
+            writer.retired.push(Arc::clone(&entry));
+        }
+        Ok(entry)
+    }
+
+    /// Cold path: the first emit of a name registered after the last table was built.
+    #[cold]
+    #[inline(never)]
+    fn dispatch_unresolved(&self, emitted: Emitted<'_>) {
+        if self.resolve_interest(emitted.name) {
+            let Emitted {
+                name,
+                measurements,
+                metadata,
+                span,
+            } = emitted;
+            self.dispatch(name, measurements, metadata, span);
+        }
+    }
+
+    /// One emit: nothing when nobody listens to `name` (one load, one branch).
+    #[inline(always)]
+    fn emit(
+        &self,
+        name: EventName,
+        measurements: Measurements<'_>,
+        metadata: Metadata<'_>,
+        span: Span<'_>,
+    ) {
+        match self.interest[name.id()].load(Ordering::Relaxed) {
+            INTEREST_SOME => self.dispatch(name, measurements, metadata, span),
+            INTEREST_NONE => {}
+            _ => self.dispatch_unresolved(Emitted {
+                name,
+                measurements,
+                metadata,
+                span,
+            }),
+        }
+    }
+
+    /// Delivers one event to the handlers of `name` (interest already known to be "some").
+    ///
+    /// Inlined into `execute`, like a `tracing` macro's expansion: the caller's constant
+    /// arguments (which span, how many measurements) fold away and no call boundary shuffles
+    /// seven arguments. That costs about 1 KiB of code per emit site; everything rare (first
+    /// emit of a snapshot, NaN measurements, a panicking handler, a full queue) stays out of line.
+    #[inline(always)]
+    fn dispatch(
+        &self,
+        name: EventName,
+        measurements: Measurements<'_>,
+        metadata: Metadata<'_>,
+        span: Span<'_>,
+    ) {
+        let state = snapshot::state();
+        if state & snapshot::DEPTH_MASK >= u64::from(MAX_DEPTH) {
+            bump(&self.counters.depth_exceeded, 1);
+            return;
+        }
+        let depth = (state & snapshot::DEPTH_MASK) as u8;
+        // Inside a frame, a snapshot this thread cached stays valid even if a nested emit
+        // replaces it (see `snapshot.rs`).
+        let _frame = Frame::enter(state);
+        let generation = self.generation.load(Ordering::Acquire);
+        let (table, counts) = match snapshot::cached(self.id, generation) {
+            Some(cached) => cached,
+            None => match snapshot::adopt(self) {
+                Some(cached) => cached,
+                None => {
+                    let emitted = Emitted {
+                        name,
+                        measurements,
+                        metadata,
+                        span,
+                    };
+                    return self.deliver_uncached(depth, emitted);
+                }
+            },
+        };
+        // SAFETY: both come from this thread's cache, and stay alive (in their slot or in the
+        // graveyard) until the outermost frame ends, after `_frame` drops.
+        let (table, counts) = unsafe { (&*table, &*counts) };
+        self.deliver(
+            table,
+            Some(counts),
+            depth,
+            name,
+            measurements,
+            metadata,
+            span,
+        );
+    }
+
+    /// [`BusInner::dispatch`] on a thread that is exiting (its snapshot cache is gone): works
+    /// from an owned snapshot.
+    #[cold]
+    #[inline(never)]
+    fn deliver_uncached(&self, depth: u8, emitted: Emitted<'_>) {
+        let table = self.current_table();
+        let Emitted {
+            name,
+            measurements,
+            metadata,
+            span,
+        } = emitted;
+        self.deliver(&table, None, depth, name, measurements, metadata, span);
+    }
+
+    /// Runs the handlers of `name` in `table`. Inline deliveries are counted in `counts` (this
+    /// thread's) when given, else straight into the handler's shared counter.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn deliver(
+        &self,
+        table: &Table,
+        counts: Option<&ThreadCounts>,
+        depth: u8,
+        name: EventName,
+        measurements: Measurements<'_>,
+        metadata: Metadata<'_>,
+        span: Span<'_>,
+    ) {
+        let Some(handlers) = table.by_name.get(name.id()) else {
+            return;
+        };
+        if !measurements.iter().all(|(_, v)| v.is_finite()) {
+            let emitted = Emitted {
+                name,
+                measurements,
+                metadata,
+                span,
+            };
+            return self.deliver_finite(table, counts, depth, emitted);
+        }
+        let event = match span {
+            // Handlers run at `depth + 1`; the event reads the span current at dispatch only if
+            // a handler asks (see `snapshot::span_at`).
+            Span::Current => Event::in_current_span(name, measurements, metadata, depth + 1),
+            Span::Explicit(span) => Event::borrowing(name, measurements, metadata, span),
+        };
+        self.run_handlers(handlers, counts, &event, depth);
+    }
+
+    /// Hands `event` to each of `handlers`: inline ones are called here, queued ones get a copy
+    /// on their lane.
+    #[inline(always)]
+    fn run_handlers(
+        &self,
+        handlers: &[(usize, Arc<HandlerEntry>)],
+        counts: Option<&ThreadCounts>,
+        event: &Event<'_>,
+        depth: u8,
+    ) {
+        for (index, entry) in handlers.iter() {
+            match &entry.lane {
+                None => {
+                    if self.call_inline(entry, event) {
+                        match counts {
+                            Some(counts) => counts.add(*index),
+                            None => entry.add_delivered(1),
+                        }
+                    }
+                }
+                Some(lane) => {
+                    if !lane.push(event, depth) {
+                        bump(&entry.counters.dropped, 1);
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`BusInner::deliver`] for an event with NaN or infinite measurements: those are removed
+    /// (and counted) first.
+    #[cold]
+    #[inline(never)]
+    fn deliver_finite(
+        &self,
+        table: &Table,
+        counts: Option<&ThreadCounts>,
+        depth: u8,
+        emitted: Emitted<'_>,
+    ) {
+        let Emitted {
+            name,
+            measurements,
+            metadata,
+            span,
+        } = emitted;
+        let finite: SmallVec<[(&'static str, f64); 16]> = measurements
+            .iter()
+            .copied()
+            .filter(|(_, v)| v.is_finite())
+            .collect();
+        let removed = (measurements.len() - finite.len()) as u64;
+        bump(&self.counters.non_finite_measurements, removed);
+        self.deliver(table, counts, depth, name, &finite, metadata, span);
+    }
+
+    /// Calls an inline handler; true if it returned normally.
+    ///
+    /// No "has it failed?" check: a failure detaches the handler, which publishes a snapshot
+    /// without it, and every dispatch compares the generation before it reads its table. Only a
+    /// dispatch that began before the detach can still reach it, and a flag checked before the
+    /// call could not close that window either (a second panic is caught and not counted twice).
+    #[inline]
+    fn call_inline(&self, entry: &HandlerEntry, event: &Event<'_>) -> bool {
+        match catch_unwind(AssertUnwindSafe(|| entry.handler.handle(event))) {
+            Ok(()) => true,
+            Err(payload) => {
+                self.handler_failed(entry, event.name(), &payload);
+                false
+            }
+        }
+    }
+
+    /// Detaches a handler that panicked and emits `telemetry.handler.failure`.
+    #[cold]
+    fn handler_failed(
+        &self,
+        entry: &HandlerEntry,
+        event: EventName,
+        payload: &Box<dyn Any + Send>,
+    ) {
+        if entry.failed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        bump(&entry.counters.failed, 1);
+        bump(&self.counters.handler_failures, 1);
+        let message = panic_message(payload);
+        let _ = self.detach(&entry.id);
+        self.emit(
+            catalog::TELEMETRY_HANDLER_FAILURE.get(),
+            &[],
+            &[
+                (catalog::keys::HANDLER_ID, Value::Str(&entry.id)),
+                (catalog::keys::EVENT, Value::Str(event.as_str())),
+                (catalog::keys::ERROR_KIND, Value::Str("panic")),
+                (catalog::keys::ERROR, Value::Str(&message)),
+            ],
+            Span::Current,
+        );
+    }
+}
+
+impl Drop for BusInner {
+    fn drop(&mut self) {
+        // Workers hold only a weak reference to the bus: tell them to finish and exit.
+        let writer = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        for entry in &writer.table.entries {
+            if let Some(lane) = &entry.lane {
+                lane.close();
+            }
+        }
+    }
+}
+
+/// Delivers one queued event (emitted at handler nesting depth `depth`) on a worker thread.
+/// Returns false if the handler panicked. The lane counts the `true`s into `delivered`.
+fn deliver_queued(
+    bus: &Weak<BusInner>,
+    entry: &HandlerEntry,
+    event: &Event<'_>,
+    depth: u8,
+) -> bool {
+    if entry.failed.load(Ordering::Relaxed) {
+        bump(&entry.counters.dropped, 1);
+        return false;
+    }
+    let _depth = DepthGuard::enter(depth.saturating_add(1));
+    let result = catch_unwind(AssertUnwindSafe(|| entry.handler.handle(event)));
+    match result {
+        Ok(()) => true,
+        Err(payload) => {
+            match bus.upgrade() {
+                Some(bus) => bus.handler_failed(entry, event.name(), &payload),
+                None => {
+                    entry.failed.store(true, Ordering::SeqCst);
+                    bump(&entry.counters.failed, 1);
+                }
+            }
+            false
+        }
+    }
+}
+
+/// The message of a panic payload (`&str` or `String`), or a placeholder.
+pub fn panic_message(payload: &Box<dyn Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_owned()
+    }
+}

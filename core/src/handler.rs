@@ -1,0 +1,88 @@
+//! What a handler is: the [`Handler`] trait, how it wants its events delivered ([`Delivery`]) and
+//! what `list_handlers` reports about it ([`HandlerInfo`]).
+//!
+//! Any `Fn(&Event) + Send + Sync + 'static` closure is a handler. A handler's own state (its
+//! config, in `:telemetry` terms) lives in the closure or the struct implementing the trait.
+
+use crate::event::Event;
+
+/// Something that receives events.
+///
+/// Inline handlers run on the emitting thread and must be fast; anything that does I/O should be
+/// attached with [`Delivery::Queued`]. A panic inside `handle` is caught: the handler is detached
+/// from all its events and `telemetry.handler.failure` is emitted.
+///
+/// ```
+/// use llm_telemetry_core::{Bus, Delivery, Event};
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+///
+/// let bus = Bus::new();
+/// let tokens = Arc::new(AtomicU64::new(0));
+/// let sink = tokens.clone();
+/// bus.attach("count-tokens", "llm.chat.stop", move |e: &Event<'_>| {
+///     let n = e.measurement("output_tokens").unwrap_or(0.0);
+///     sink.fetch_add(n as u64, Ordering::Relaxed);
+/// }, Delivery::Inline).unwrap();
+/// ```
+pub trait Handler: Send + Sync + 'static {
+    /// Handles one event.
+    fn handle(&self, event: &Event<'_>);
+}
+
+impl<F> Handler for F
+where
+    F: Fn(&Event<'_>) + Send + Sync + 'static,
+{
+    fn handle(&self, event: &Event<'_>) {
+        self(event)
+    }
+}
+
+/// How a handler receives its events: the options of `attach`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Called on the emitting thread, in attach order (`:telemetry` semantics).
+    Inline,
+    /// Put on a bounded lock-free queue of `capacity` events that a dedicated worker thread
+    /// drains. When the queue is full the event is dropped for this handler and counted in
+    /// [`crate::BusStats`]; the emitter never blocks.
+    ///
+    /// The queue is one contiguous byte ring of `capacity` × 256 bytes, rounded up to a power of
+    /// two, at least 64 KiB and at most 1 GiB (a typical LLM stop event, with a span context and
+    /// five short metadata values, takes 200 to 260 bytes). Only the pages events reach are
+    /// touched, and a handler that keeps up keeps reusing the first few KiB. An event is refused
+    /// when `capacity` events are waiting, or when its bytes do not fit (events much larger than
+    /// 256 bytes on average fill the bytes first). An event larger than 1/8 of the ring (at most
+    /// 16 KiB) is copied to the heap instead, its pointer queued; such events in flight may take
+    /// the ring's size again (at least 16 MiB) before they too are refused. Capacities above
+    /// 4,194,304 events count as 4,194,304.
+    Queued {
+        /// The most events waiting at once (the handler's current event not included).
+        capacity: usize,
+    },
+}
+
+impl Delivery {
+    /// A queue of the default capacity, [`Delivery::DEFAULT_CAPACITY`].
+    pub const fn queued() -> Self {
+        Delivery::Queued {
+            capacity: Self::DEFAULT_CAPACITY,
+        }
+    }
+
+    /// The default queue capacity: 16,384 events, a 4 MiB byte ring (see [`Delivery::Queued`]
+    /// for the sizing rule), of which a handler that keeps up touches only the first few KiB.
+    pub const DEFAULT_CAPACITY: usize = 16_384;
+}
+
+/// One attached handler, as `list_handlers` reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HandlerInfo {
+    /// The id given at attach.
+    pub id: String,
+    /// The names and patterns it is attached to, as written.
+    pub patterns: Vec<String>,
+    /// How it receives events.
+    pub delivery: Delivery,
+}

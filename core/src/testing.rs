@@ -1,0 +1,122 @@
+//! Test support: [`Capture`], a handler that records events so tests can assert on them, like
+//! Elixir's `telemetry_test`.
+//!
+//! ```
+//! use llm_telemetry_core::{Bus, StaticEventName, testing::Capture};
+//! static CACHE_LOOKUP_HIT: StaticEventName = StaticEventName::new("cache.lookup.hit");
+//! let bus = Bus::new();
+//! let capture = Capture::attach(&bus, &["cache.*"]).unwrap();
+//! bus.execute(&CACHE_LOOKUP_HIT, &[], &[]);
+//! assert_eq!(capture.names(), ["cache.lookup.hit"]);
+//! ```
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::bus::Bus;
+use crate::error::{AttachError, DetachError};
+use crate::event::{Event, OwnedEvent};
+use crate::handler::Delivery;
+
+static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
+
+/// Records every event it is attached to (inline, in order).
+#[derive(Clone)]
+pub struct Capture {
+    id: String,
+    bus: Bus,
+    events: Arc<Mutex<Vec<OwnedEvent>>>,
+}
+
+impl Capture {
+    /// Attaches a new capture to `patterns` under a unique id.
+    pub fn attach(bus: &Bus, patterns: &[&str]) -> Result<Self, AttachError> {
+        let id = format!("capture-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
+        let events: Arc<Mutex<Vec<OwnedEvent>>> = Arc::default();
+        let sink = Arc::clone(&events);
+        bus.attach_many(
+            id.clone(),
+            patterns,
+            move |e: &Event<'_>| {
+                sink.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(e.to_owned_event())
+            },
+            Delivery::Inline,
+        )?;
+        Ok(Self {
+            id,
+            bus: bus.clone(),
+            events,
+        })
+    }
+
+    /// The handler id it was attached under.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Every event so far.
+    pub fn events(&self) -> Vec<OwnedEvent> {
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The names of every event so far.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|e| e.name().as_str())
+            .collect()
+    }
+
+    /// The events named `name`.
+    pub fn named(&self, name: &str) -> Vec<OwnedEvent> {
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|e| e.name() == name)
+            .cloned()
+            .collect()
+    }
+
+    /// Forgets everything recorded so far.
+    pub fn clear(&self) {
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// Waits until at least `count` events were recorded (for events emitted from other
+    /// threads); false on timeout.
+    pub fn wait_for(&self, count: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self
+                .events
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len()
+                >= count
+            {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Detaches it from the bus.
+    pub fn detach(&self) -> Result<(), DetachError> {
+        self.bus.detach(&self.id)
+    }
+}
