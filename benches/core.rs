@@ -162,7 +162,7 @@ fn queued_producer(c: &mut Criterion) {
     g.bench_function("ours", |b| {
         b.iter(|| bus.execute(&CHAT_STOP, &[("output_tokens", black_box(42.0))], &[]))
     });
-    bus.shutdown(Duration::from_secs(10));
+    let _ = bus.shutdown(Duration::from_secs(10));
     support::bench_crossbeam_send(&mut g);
     g.finish();
 }
@@ -215,11 +215,11 @@ fn sustained(producers: usize, total: u64) -> serde_json::Value {
         t.join().expect("producer");
     }
     let produced_in = started.elapsed();
-    let flushed = bus.flush(Duration::from_secs(60));
+    let flushed = bus.drain(Duration::from_secs(60));
     let drained_in = started.elapsed();
     let stats = bus.stats();
     let h = stats.handler("counter-0").expect("handler stats").clone();
-    bus.shutdown(Duration::from_secs(10));
+    let _ = bus.shutdown(Duration::from_secs(10));
     serde_json::json!({
         "producers": producers,
         "events": per * producers as u64,
@@ -269,14 +269,14 @@ fn paced(producers: usize, total: u64) -> serde_json::Value {
     for t in threads {
         t.join().expect("producer");
     }
-    let flushed = bus.flush(Duration::from_secs(60));
+    let flushed = bus.drain(Duration::from_secs(60));
     let elapsed = started.elapsed();
     let h = bus
         .stats()
         .handler("counter-0")
         .expect("handler stats")
         .clone();
-    bus.shutdown(Duration::from_secs(10));
+    let _ = bus.shutdown(Duration::from_secs(10));
     assert_eq!(
         h.dropped, 0,
         "the consumer kept up, yet events were dropped: {h:?}"

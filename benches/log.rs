@@ -109,7 +109,7 @@ fn queued_producer(c: &mut Criterion) -> (u64, u64) {
     let handle = json_logger(&bus, Delivery::Queued { capacity: 1 << 16 });
     let span = span();
     g.bench_function("ours", |b| b.iter(|| emit(&bus, span)));
-    bus.flush(Duration::from_secs(30));
+    bus.drain(Duration::from_secs(30));
     let stats = handle.stats();
 
     // Reference: the same emit to a queued handler that does nothing. The producer cannot tell
@@ -123,7 +123,7 @@ fn queued_producer(c: &mut Criterion) -> (u64, u64) {
     )
     .expect("attach the no-op handler");
     g.bench_function("noop_handler", |b| b.iter(|| emit(&noop, span)));
-    noop.shutdown(Duration::from_secs(30));
+    let _ = noop.shutdown(Duration::from_secs(30));
 
     support::bench_crossbeam_send(&mut g);
     g.finish();

@@ -107,7 +107,7 @@ fn span_vs_sdk(c: &mut Criterion) -> (u64, u64) {
                 }
                 timed += start.elapsed();
                 done += n;
-                bus.flush(Duration::from_secs(30));
+                bus.drain(Duration::from_secs(30));
             }
             timed
         })
@@ -139,7 +139,7 @@ fn producer_ns(chunk: u64, chunks: u64) -> f64 {
             our_span(&bus, i);
         }
         timed += start.elapsed();
-        bus.flush(Duration::from_secs(30));
+        bus.drain(Duration::from_secs(30));
     }
     otel.shutdown(Duration::from_secs(30));
     timed.as_nanos() as f64 / (chunk * chunks) as f64

@@ -201,7 +201,7 @@ fn main() -> Result<(), Error> {
     bus.execute(&catalog::LLM_CHAT_STOP, &[(keys::DURATION, 1.0e6)], &[]);
 
     // Queued handlers run on their own thread: wait for them before reading their results.
-    bus.flush(Duration::from_secs(5));
+    bus.drain(Duration::from_secs(5));
 
     for line in failures
         .lock()

@@ -107,7 +107,7 @@ fn main() -> Result<(), Error> {
     );
 
     // Before exit: drain the bus's queues, then the logger's writer.
-    let flushed = bus.flush(Duration::from_secs(5));
+    let flushed = bus.drain(Duration::from_secs(5));
     logger.flush(Duration::from_secs(5))?;
     let stats = logger.stats();
     println!(

@@ -125,7 +125,7 @@ fn run(options: &Options) -> Result<(), Error> {
 
     // Give the traffic a moment, then show part of what a scrape returns.
     std::thread::sleep(Duration::from_millis(1500));
-    bus.flush(Duration::from_secs(5));
+    bus.drain(Duration::from_secs(5));
     print_sample(&reporter.render());
 
     let deadline = Instant::now() + Duration::from_secs_f64(options.seconds);
@@ -142,7 +142,7 @@ fn run(options: &Options) -> Result<(), Error> {
 
     stop.store(true, Ordering::SeqCst);
     let requests = traffic.join().map_err(|_| "the traffic thread panicked")?;
-    bus.flush(Duration::from_secs(5));
+    bus.drain(Duration::from_secs(5));
     server.stop();
     println!(
         "done: {requests} simulated requests, ${} of simulated spend, {} events dropped",

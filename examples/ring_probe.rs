@@ -36,7 +36,7 @@ fn round(bus: &Bus) -> f64 {
             );
         }
         timed += started.elapsed();
-        assert!(bus.flush(Duration::from_secs(10)), "flush timed out");
+        assert!(bus.drain(Duration::from_secs(10)), "flush timed out");
     }
     timed.as_nanos() as f64 / (CHUNK * CHUNKS) as f64
 }
@@ -64,13 +64,13 @@ fn flat_out(capacity: usize) {
         bus.execute(&STOP, &[("output_tokens", 42.0)], &[]);
     }
     let ns = started.elapsed().as_nanos() as f64 / EVENTS as f64;
-    assert!(bus.flush(Duration::from_secs(10)), "flush timed out");
+    assert!(bus.drain(Duration::from_secs(10)), "flush timed out");
     let h = bus.stats().handler("noop").cloned().expect("stats");
     println!(
         "flat out, capacity {capacity:>7}: {ns:.1} ns/event, {:.1}% dropped",
         100.0 * h.dropped as f64 / EVENTS as f64
     );
-    bus.shutdown(Duration::from_secs(10));
+    let _ = bus.shutdown(Duration::from_secs(10));
 }
 
 fn main() {
@@ -100,6 +100,6 @@ fn main() {
             runs[0],
             runs[ROUNDS - 1]
         );
-        bus.shutdown(Duration::from_secs(10));
+        let _ = bus.shutdown(Duration::from_secs(10));
     }
 }

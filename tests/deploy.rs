@@ -513,7 +513,7 @@ fn dashboard_and_alerts_use_only_metrics_the_reporter_exports() {
     for i in 0..40 {
         traffic.round(i);
     }
-    assert!(bus.flush(Duration::from_secs(10)), "bus did not flush");
+    assert!(bus.drain(Duration::from_secs(10)), "bus did not flush");
     let exported = exported_names(&reporter.render());
     assert!(
         exported.contains("llm_requests_total"),

@@ -19,7 +19,7 @@ use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use smallvec::SmallVec;
 
@@ -28,6 +28,7 @@ use crate::context::SpanContext;
 use crate::error::{AttachError, DetachError, PatternError};
 use crate::event::{Event, Measurements, Metadata, Value};
 use crate::handler::{Delivery, Handler, HandlerInfo};
+use crate::lifecycle::{Deadline, LifecycleError, LifecycleReport, Unfinished};
 use crate::name::{EventName, MAX_EVENT_NAMES, Pattern, registered_names};
 use crate::queue::Lane;
 use crate::snapshot::{self, CountRegistry, DepthGuard, Frame, ThreadCounts};
@@ -335,59 +336,142 @@ impl Bus {
         self.inner.emit(name.into(), measurements, metadata, span);
     }
 
-    /// Waits until every queued handler has handled everything queued before the call.
-    /// Returns false if `timeout` passed first.
-    pub fn flush(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let lanes: Vec<Arc<Lane>> = self
-            .inner
-            .current_table()
-            .entries
-            .iter()
-            .filter_map(|e| e.lane.clone())
-            .collect();
-        for lane in lanes {
-            let mut spins = 0u32;
-            while !lane.is_drained() {
-                if Instant::now() >= deadline {
-                    return false;
-                }
-                lane.wake();
-                if spins < 64 {
-                    std::thread::yield_now();
-                    spins += 1;
-                } else {
-                    std::thread::sleep(Duration::from_micros(200));
-                }
+    /// Waits until every queued lane has delivered what it held at the call, then asks every
+    /// handler to [`Handler::flush`] (in attach order), all by one `deadline` (an [`Instant`](std::time::Instant),
+    /// or a [`Duration`] from now). The report names every handler that did not finish.
+    pub fn flush(&self, deadline: impl Into<Deadline>) -> LifecycleReport {
+        let deadline = deadline.into();
+        let entries = self.inner.current_table().entries.clone();
+        let lanes_drained = drain_lanes(&entries, deadline);
+        let mut report = LifecycleReport {
+            unfinished: Vec::new(),
+            lanes_drained,
+            handlers: entries.len(),
+        };
+        for entry in &entries {
+            let result = guarded(|| entry.handler.flush(deadline.instant()));
+            if let Err(error) = result {
+                report.unfinished.push(Unfinished {
+                    handler_id: entry.id.to_string(),
+                    error,
+                });
             }
         }
-        true
+        report
     }
 
-    /// Flushes (up to `timeout`), then stops every queued handler's worker. Inline handlers keep
-    /// working; queued ones receive nothing more (later events are counted as dropped), and no new
-    /// handler can be attached. Returns whether the flush finished in time.
-    pub fn shutdown(&self, timeout: Duration) -> bool {
-        let flushed = self.flush(timeout);
-        let lanes: Vec<Arc<Lane>> = {
+    /// Waits until every queued lane has delivered what it held at the call; false if
+    /// `deadline` passed first. Handlers are not asked to flush (see [`Bus::flush`]).
+    pub fn drain(&self, deadline: impl Into<Deadline>) -> bool {
+        drain_lanes(&self.inner.current_table().entries, deadline.into())
+    }
+
+    /// Ends every handler under one `deadline` (an [`Instant`](std::time::Instant), or a [`Duration`] from now;
+    /// [`crate::DEFAULT_SHUTDOWN_TIMEOUT`] is 5 s):
+    ///
+    /// 1. no new handler can be attached;
+    /// 2. the queued lanes deliver what they hold, until the deadline;
+    /// 3. the lanes close: queued handlers receive nothing more (later events are counted as
+    ///    dropped), and the workers of drained lanes are joined;
+    /// 4. every handler's [`Handler::shutdown`] is called, in reverse attach order (the last
+    ///    attached, which may depend on earlier ones, goes first), each given what is left of
+    ///    the deadline; a panic there is caught and reported.
+    ///
+    /// Handlers stay in the table, so [`Bus::stats`] keeps reporting them; inline handlers
+    /// are still called for later events, and decide themselves what a shut-down handler does
+    /// with them. A second call shuts nothing down again and reports every handler as
+    /// [`LifecycleError::AlreadyShutDown`].
+    pub fn shutdown(&self, deadline: impl Into<Deadline>) -> LifecycleReport {
+        let deadline = deadline.into();
+        let (entries, already) = {
             let mut writer = self.inner.lock_writer();
+            let already = writer.shut_down;
             writer.shut_down = true;
-            writer
-                .table
-                .entries
-                .iter()
-                .filter_map(|e| e.lane.clone())
-                .collect()
+            (writer.table.entries.clone(), already)
         };
-        for lane in &lanes {
+        if already {
+            return LifecycleReport {
+                unfinished: entries
+                    .iter()
+                    .map(|e| Unfinished {
+                        handler_id: e.id.to_string(),
+                        error: LifecycleError::AlreadyShutDown,
+                    })
+                    .collect(),
+                lanes_drained: true,
+                handlers: entries.len(),
+            };
+        }
+        let lanes_drained = drain_lanes(&entries, deadline);
+        for lane in entries.iter().filter_map(|e| e.lane.as_ref()) {
             lane.close();
         }
-        if flushed {
-            for lane in &lanes {
+        for lane in entries.iter().filter_map(|e| e.lane.as_ref()) {
+            // A lane that drained has a worker that is about to exit; one stuck in a handler
+            // is left behind rather than holding the caller past its deadline.
+            if lane.is_drained() {
                 lane.join();
             }
         }
-        flushed
+        let mut report = LifecycleReport {
+            unfinished: Vec::new(),
+            lanes_drained,
+            handlers: entries.len(),
+        };
+        for entry in entries.iter().rev() {
+            let result = guarded(|| entry.handler.shutdown(deadline.instant()));
+            if let Err(error) = result {
+                report.unfinished.push(Unfinished {
+                    handler_id: entry.id.to_string(),
+                    error,
+                });
+            }
+        }
+        report
+    }
+
+    /// Waits until handler `id`'s queued lane (if any) has delivered what it held, then calls
+    /// its [`Handler::flush`], by `deadline`: what a handler crate's handle uses for its own
+    /// `flush`. An unknown id is [`DetachError::NotFound`].
+    pub fn flush_handler(
+        &self,
+        id: &str,
+        deadline: impl Into<Deadline>,
+    ) -> Result<Result<(), LifecycleError>, DetachError> {
+        let deadline = deadline.into();
+        let table = self.inner.current_table();
+        let Some(entry) = table.entries.iter().find(|e| &*e.id == id) else {
+            return Err(DetachError::NotFound(id.to_owned()));
+        };
+        if !drain_lanes(std::slice::from_ref(entry), deadline) {
+            return Ok(Err(LifecycleError::DeadlinePassed {
+                pending: entry.lane.as_ref().map_or(0, |l| l.depth() as u64),
+            }));
+        }
+        Ok(guarded(|| entry.handler.flush(deadline.instant())))
+    }
+
+    /// Detaches handler `id`, lets its queued lane (if any) deliver what it held, and calls its
+    /// [`Handler::shutdown`], all by `deadline`: what a handler crate's handle uses for its
+    /// own `detach`. An unknown id is [`DetachError::NotFound`].
+    pub fn detach_and_shutdown(
+        &self,
+        id: &str,
+        deadline: impl Into<Deadline>,
+    ) -> Result<Result<(), LifecycleError>, DetachError> {
+        let deadline = deadline.into();
+        let entry = self.inner.detach(id)?;
+        if let Some(lane) = &entry.lane {
+            // `detach` closed the lane: its worker delivers what is queued, then exits.
+            while !lane.is_drained() && !deadline.has_passed() {
+                lane.wake();
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            if lane.is_drained() {
+                lane.join();
+            }
+        }
+        Ok(guarded(|| entry.handler.shutdown(deadline.instant())))
     }
 
     /// A snapshot of every counter: per handler delivered, dropped and failed, queue depths, and
@@ -828,5 +912,41 @@ pub fn panic_message(payload: &Box<dyn Any + Send>) -> String {
         s.clone()
     } else {
         "panic with a non-string payload".to_owned()
+    }
+}
+
+/// Waits until each of `entries`' queued lanes is drained, or `deadline` passes (false).
+fn drain_lanes(entries: &[Arc<HandlerEntry>], deadline: Deadline) -> bool {
+    for lane in entries.iter().filter_map(|e| e.lane.as_ref()) {
+        let mut spins = 0u32;
+        while !lane.is_drained() {
+            if deadline.has_passed() {
+                return false;
+            }
+            lane.wake();
+            if spins < 64 {
+                std::thread::yield_now();
+                spins += 1;
+            } else {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+    }
+    true
+}
+
+/// Runs a handler's flush or shutdown, turning a panic into [`LifecycleError::Panicked`]
+/// (the payload is dropped where it cannot unwind into the caller).
+fn guarded(f: impl FnOnce() -> Result<(), LifecycleError>) -> Result<(), LifecycleError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = panic_message(&payload);
+            // Dropping a payload may itself panic: forget it if so.
+            if let Err(second) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+                std::mem::forget(second);
+            }
+            Err(LifecycleError::Panicked(message))
+        }
     }
 }

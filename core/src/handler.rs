@@ -4,7 +4,10 @@
 //! Any `Fn(&Event) + Send + Sync + 'static` closure is a handler. A handler's own state (its
 //! config, in `:telemetry` terms) lives in the closure or the struct implementing the trait.
 
+use std::time::Instant;
+
 use crate::event::Event;
+use crate::lifecycle::LifecycleError;
 
 /// Something that receives events.
 ///
@@ -25,9 +28,29 @@ use crate::event::Event;
 ///     sink.fetch_add(n as u64, Ordering::Relaxed);
 /// }, Delivery::Inline).unwrap();
 /// ```
+///
+/// A handler that holds anything (a batch, a buffered writer, a connection) overrides
+/// [`Handler::flush`] and [`Handler::shutdown`], as OpenTelemetry's `SpanProcessor` does with
+/// `force_flush` and `shutdown`: [`crate::Bus::flush`] and [`crate::Bus::shutdown`] call them
+/// with one deadline for all handlers, after the queued lanes have drained.
 pub trait Handler: Send + Sync + 'static {
     /// Handles one event.
     fn handle(&self, event: &Event<'_>);
+
+    /// Pushes out whatever the handler holds (a partial batch, buffered lines) and returns by
+    /// `deadline`. The default does nothing: a handler that holds nothing has nothing to flush.
+    fn flush(&self, deadline: Instant) -> Result<(), LifecycleError> {
+        let _ = deadline;
+        Ok(())
+    }
+
+    /// Flushes, then releases what the handler holds (export threads, connections, files), and
+    /// returns by `deadline` whether or not its destination answered; what it could not deliver
+    /// is counted as dropped. Called once, by [`crate::Bus::shutdown`]. The default does nothing.
+    fn shutdown(&self, deadline: Instant) -> Result<(), LifecycleError> {
+        let _ = deadline;
+        Ok(())
+    }
 }
 
 impl<F> Handler for F

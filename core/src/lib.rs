@@ -68,6 +68,7 @@ pub mod context;
 pub mod error;
 pub mod event;
 pub mod handler;
+pub mod lifecycle;
 pub mod name;
 mod queue;
 mod ring;
@@ -81,6 +82,9 @@ pub use context::{SpanContext, SpanId, TraceId, TraceParent};
 pub use error::{AttachError, DetachError, NameError, PatternError, TraceParentError};
 pub use event::{Event, Measurements, Metadata, OwnedEvent, OwnedValue, Value};
 pub use handler::{Delivery, Handler, HandlerInfo};
+pub use lifecycle::{
+    DEFAULT_SHUTDOWN_TIMEOUT, Deadline, LifecycleError, LifecycleReport, Unfinished,
+};
 pub use name::{
     EventName, MAX_EVENT_NAMES, MAX_NAME_LEN, MAX_SEGMENTS, Pattern, StaticEventName,
     validate_event_name,

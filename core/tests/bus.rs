@@ -108,7 +108,7 @@ fn list_handlers_filters_by_prefix() {
     let cache = &bus.list_handlers("cache")[0];
     assert_eq!(cache.patterns, ["cache.lookup.hit", "cache.lookup.miss"]);
     assert_eq!(cache.delivery, Delivery::queued());
-    bus.shutdown(Duration::from_secs(5));
+    assert!(bus.shutdown(Duration::from_secs(5)).is_complete());
 }
 
 #[test]
@@ -302,7 +302,7 @@ fn nested_emits_cross_queued_lanes_with_bounded_depth() {
     while bus.stats().depth_exceeded == 0 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert!(bus.flush(Duration::from_secs(5)));
+    assert!(bus.drain(Duration::from_secs(5)));
     assert_eq!(calls.load(Ordering::SeqCst), MAX_DEPTH as u64);
     assert_eq!(bus.stats().depth_exceeded, 1);
     bus.detach("queued-recursive").unwrap();
@@ -361,7 +361,7 @@ fn queued_handler_receives_owned_events_in_order() {
             &[("text", Value::Str(&text))],
         );
     }
-    assert!(bus.flush(Duration::from_secs(10)));
+    assert!(bus.drain(Duration::from_secs(10)));
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 500);
     for (i, (n, m, text)) in seen.iter().enumerate() {
@@ -377,7 +377,7 @@ fn queued_handler_receives_owned_events_in_order() {
     let q = stats.handler("queued").unwrap();
     assert_eq!((q.delivered, q.dropped), (500, 0));
     assert_eq!(q.queue.unwrap().capacity, 1024);
-    assert!(bus.shutdown(Duration::from_secs(5)));
+    assert!(bus.shutdown(Duration::from_secs(5)).is_complete());
 }
 
 #[test]
@@ -407,7 +407,7 @@ fn full_queue_drops_and_counts_without_blocking_the_emitter() {
     assert!(h.dropped >= 1000 - 8 - 1, "{h:?}");
     assert_eq!(h.queue.unwrap().capacity, 8);
     gate.wait();
-    assert!(bus.flush(Duration::from_secs(10)));
+    assert!(bus.drain(Duration::from_secs(10)));
     let h = bus.stats().handler("stuck").cloned().unwrap();
     assert_eq!(
         h.delivered + h.dropped,
@@ -431,10 +431,10 @@ fn flush_times_out_when_a_handler_hangs_and_shutdown_reports_it() {
     )
     .unwrap();
     bus.execute(name("test.hang.event"), &[], &[]);
-    assert!(!bus.flush(Duration::from_millis(100)));
+    assert!(!bus.drain(Duration::from_millis(100)));
     release.wait();
-    assert!(bus.flush(Duration::from_secs(10)));
-    assert!(bus.shutdown(Duration::from_secs(5)));
+    assert!(bus.drain(Duration::from_secs(10)));
+    assert!(bus.shutdown(Duration::from_secs(5)).is_complete());
     // After shutdown, queued events are dropped and counted; attach is refused.
     bus.execute(name("test.hang.event"), &[], &[]);
     assert_eq!(bus.stats().handler("slow").unwrap().dropped, 1);
@@ -757,7 +757,7 @@ fn queued_handlers_receive_big_unicode_and_span_events_whole() {
         &metadata[1..],
         Some(span),
     );
-    assert!(bus.flush(Duration::from_secs(10)));
+    assert!(bus.drain(Duration::from_secs(10)));
     let received = received.lock().unwrap();
     assert_eq!(received.len(), 2);
     for (event, duration) in received.iter().zip([5.0, 6.0]) {

@@ -252,7 +252,7 @@ fn log_level(level: LogLevel) -> Level {
 
 /// Flushes every handler: the bus's queues, the log writer, the span exporter.
 fn shutdown(bus: &Bus, handlers: &Handlers) -> bool {
-    let mut flushed = bus.flush(FLUSH_TIMEOUT);
+    let mut flushed = bus.drain(FLUSH_TIMEOUT);
     if let Some(otel) = &handlers.otel {
         flushed &= otel.force_flush(FLUSH_TIMEOUT);
         flushed &= otel.shutdown(FLUSH_TIMEOUT);

@@ -479,7 +479,7 @@ fn queued_delivery_prices_on_the_worker_and_still_emits() {
             &tokens(1_000.0, 200.0),
         );
     }
-    assert!(bus.flush(std::time::Duration::from_secs(10)));
+    assert!(bus.drain(std::time::Duration::from_secs(10)));
     assert!(capture.wait_for(10, std::time::Duration::from_secs(10)));
     assert_eq!(tracker.total(), usd("0.045"));
     bus.detach("cost-queued").unwrap();

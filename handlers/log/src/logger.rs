@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use llm_telemetry_core::{Bus, Delivery, Event, Handler, Pattern, validate_event_name};
+use llm_telemetry_core::{
+    Bus, Delivery, Event, Handler, LifecycleError, Pattern, validate_event_name,
+};
 
 use crate::error::{FlushError, LogError};
 use crate::format::{ColorChoice, Format, Formatter};
@@ -204,6 +206,18 @@ impl Handler for Logger {
     fn handle(&self, event: &Event<'_>) {
         self.log(event);
     }
+
+    /// Pushes the buffered bytes to the sink (the bus drained the queue first).
+    fn flush(&self, _deadline: std::time::Instant) -> Result<(), LifecycleError> {
+        self.inner
+            .flush_output()
+            .map_err(|e| LifecycleError::Failed(format!("flushing the log sink: {e}")))
+    }
+
+    /// Flushes: the sink itself is closed when the last handle to the logger is dropped.
+    fn shutdown(&self, deadline: std::time::Instant) -> Result<(), LifecycleError> {
+        Handler::flush(self, deadline)
+    }
 }
 
 impl Inner {
@@ -264,7 +278,7 @@ impl LogHandle {
     /// Waits (up to `timeout`) until every queued event was handled, then pushes the buffered
     /// bytes to the sink.
     pub fn flush(&self, timeout: Duration) -> Result<(), FlushError> {
-        let drained = self.bus.flush(timeout);
+        let drained = self.bus.drain(timeout);
         self.logger.flush()?;
         if drained {
             Ok(())

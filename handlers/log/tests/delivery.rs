@@ -115,7 +115,7 @@ fn flush_after_shutdown_gets_every_queued_line_into_the_file() {
     for seq in 0..2_000 {
         bus.execute(&catalog::CACHE_LOOKUP_HIT, &[("seq", f64::from(seq))], &[]);
     }
-    assert!(bus.shutdown(WAIT));
+    assert!(bus.shutdown(WAIT).is_complete());
     handle.flush(WAIT).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     let dropped = handle.stats().queue_dropped;

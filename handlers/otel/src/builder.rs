@@ -7,7 +7,8 @@
 
 use std::fmt::Display;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use llm_telemetry_core::{Bus, Delivery};
@@ -302,7 +303,11 @@ impl OtelHandlerBuilder {
             endpoint: config.endpoint.clone(),
             reason,
         })?;
+        let thread = Arc::new(Mutex::new(Some(thread)));
+        let shut_down = Arc::new(AtomicBool::new(false));
         let handler = SpanHandler {
+            thread: thread.clone(),
+            shut_down: shut_down.clone(),
             converter: Converter::new(&config),
             sampler: config.sampler,
             tenants: config.tenants.enabled,
@@ -325,7 +330,10 @@ impl OtelHandlerBuilder {
         if let Err(e) = attached {
             let (answer, _) = crossbeam_channel::bounded(1);
             let _ = sender.try_send(crate::worker::Message::Shutdown(answer));
-            let _ = thread.join();
+            let handle = thread.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(handle) = handle {
+                let _ = handle.join();
+            }
             return Err(e.into());
         }
         Ok(OtelHandler::new(
@@ -333,7 +341,7 @@ impl OtelHandlerBuilder {
             config,
             sender,
             counters,
-            thread,
+            shut_down,
         ))
     }
 }

@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
-use llm_telemetry_core::{Bus, Event, Handler};
+use llm_telemetry_core::{Bus, Deadline, Event, Handler, LifecycleError};
 use llm_telemetry_genai::catalog::keys;
 
 use crate::attributes::truncate;
@@ -39,9 +39,43 @@ pub(crate) struct SpanHandler {
     pub counters: Arc<Counters>,
     pub warner: Arc<Warner>,
     pub pipeline: Arc<Pipeline>,
+    /// The export thread, joined once it has answered a shutdown.
+    pub thread: Arc<Mutex<Option<JoinHandle<()>>>>,
+    /// Set by the first shutdown (the bus's or the handle's).
+    pub shut_down: Arc<AtomicBool>,
 }
 
 impl Handler for SpanHandler {
+    /// Exports the partial batch and flushes every exporter, by `deadline`.
+    fn flush(&self, deadline: Instant) -> Result<(), LifecycleError> {
+        if self.shut_down.load(Ordering::SeqCst) {
+            return Err(LifecycleError::AlreadyShutDown);
+        }
+        answer(ask(&self.sender, deadline, Message::Flush), &self.pipeline)
+    }
+
+    /// Exports the partial batch, shuts the exporters down and stops the export thread, by
+    /// `deadline`: a collector that hangs holds the caller no longer than that.
+    fn shutdown(&self, deadline: Instant) -> Result<(), LifecycleError> {
+        if self.shut_down.swap(true, Ordering::SeqCst) {
+            return Err(LifecycleError::AlreadyShutDown);
+        }
+        let outcome = ask(&self.sender, deadline, Message::Shutdown);
+        if outcome != Asked::TimedOut {
+            let handle = self
+                .thread
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(handle) = handle {
+                // The thread answered (or is gone) and returns right after: the join is
+                // immediate.
+                let _ = handle.join();
+            }
+        }
+        answer(outcome, &self.pipeline)
+    }
+
     fn handle(&self, event: &Event<'_>) {
         let Some(context) = event.span() else {
             add(&self.counters.skipped_events, 1);
@@ -130,18 +164,68 @@ impl SpanHandler {
     }
 }
 
+/// What the export thread said to a flush or shutdown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Asked {
+    /// Done, every export succeeded.
+    Clean,
+    /// Done, but an export failed since the last flush.
+    Failed,
+    /// The deadline passed first (the thread is stuck in an export).
+    TimedOut,
+    /// The thread is gone (shut down before).
+    Gone,
+}
+
+/// Sends the message `make` builds and waits for the answer until `deadline`.
+fn ask(
+    sender: &Sender<Message>,
+    deadline: Instant,
+    make: impl FnOnce(Sender<bool>) -> Message,
+) -> Asked {
+    let (answer_tx, answer_rx) = crossbeam_channel::bounded(1);
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    match sender.send_timeout(make(answer_tx), remaining) {
+        Ok(()) => {}
+        Err(SendTimeoutError::Timeout(_)) => return Asked::TimedOut,
+        Err(SendTimeoutError::Disconnected(_)) => return Asked::Gone,
+    }
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    match answer_rx.recv_timeout(remaining) {
+        Ok(true) => Asked::Clean,
+        Ok(false) => Asked::Failed,
+        Err(crossbeam_channel::RecvTimeoutError::Timeout) => Asked::TimedOut,
+        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Asked::Gone,
+    }
+}
+
+/// The lifecycle result of an answer.
+fn answer(asked: Asked, pipeline: &Pipeline) -> Result<(), LifecycleError> {
+    match asked {
+        Asked::Clean => Ok(()),
+        Asked::Failed => Err(LifecycleError::Failed(
+            "an export failed (see OtelHandler::stats and the warning on stderr)".to_owned(),
+        )),
+        Asked::TimedOut => Err(LifecycleError::DeadlinePassed {
+            pending: pipeline.pending() as u64,
+        }),
+        Asked::Gone => Err(LifecycleError::AlreadyShutDown),
+    }
+}
+
 /// The OpenTelemetry handler attached to a bus: flush it, shut it down, read its stats.
 ///
-/// Made by [`crate::OtelHandlerBuilder::attach`]. Dropping it without [`OtelHandler::shutdown`]
-/// detaches it and lets the export thread finish in the background (spans still queued may be
-/// lost when the process exits first): call `shutdown` before exit.
+/// Made by [`crate::OtelHandlerBuilder::attach`]. [`llm_telemetry_core::Bus::shutdown`] shuts it
+/// down with every other handler; so does [`OtelHandler::shutdown`] alone. Dropping it without
+/// either detaches it and lets the export thread finish in the background (spans still queued
+/// may be lost when the process exits first).
 pub struct OtelHandler {
     bus: Bus,
     config: Arc<OtelConfig>,
     sender: Sender<Message>,
     counters: Arc<Counters>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-    shut_down: AtomicBool,
+    /// Shared with the bus-side handler: set by the first shutdown.
+    shut_down: Arc<AtomicBool>,
     /// The bus's drop count for this handler, kept when it is detached.
     bus_dropped: AtomicU64,
 }
@@ -162,15 +246,14 @@ impl OtelHandler {
         config: Arc<OtelConfig>,
         sender: Sender<Message>,
         counters: Arc<Counters>,
-        thread: JoinHandle<()>,
+        shut_down: Arc<AtomicBool>,
     ) -> Self {
         Self {
             bus,
             config,
             sender,
             counters,
-            thread: Mutex::new(Some(thread)),
-            shut_down: AtomicBool::new(false),
+            shut_down,
             bus_dropped: AtomicU64::new(0),
         }
     }
@@ -186,48 +269,55 @@ impl OtelHandler {
     }
 
     /// Exports every span that ended before the call: waits for the bus lane, then the batch,
-    /// then the exporters. True when all of it finished within `timeout` and every export
-    /// succeeded.
-    pub fn force_flush(&self, timeout: Duration) -> bool {
+    /// then the exporters, all by `deadline` (an `Instant`, or a `Duration` from now). Says why
+    /// when it did not finish.
+    pub fn flush(&self, deadline: impl Into<Deadline>) -> Result<(), LifecycleError> {
         if self.shut_down.load(Ordering::SeqCst) {
-            return false;
+            return Err(LifecycleError::AlreadyShutDown);
         }
-        let deadline = Instant::now() + timeout;
-        if !self.bus.flush(timeout) {
-            return false;
-        }
-        self.ask(deadline, Message::Flush)
+        self.bus
+            .flush_handler(&self.config.handler_id, deadline)
+            .unwrap_or(Err(LifecycleError::AlreadyShutDown))
     }
 
-    /// Flushes like [`OtelHandler::force_flush`], detaches the handler, shuts the exporters down
-    /// and stops the export thread. Returns within `timeout`; true when everything finished in
-    /// time. Later calls return false.
-    pub fn shutdown(&self, timeout: Duration) -> bool {
-        if self.shut_down.swap(true, Ordering::SeqCst) {
-            return false;
+    /// [`OtelHandler::flush`] as OpenTelemetry's `force_flush`: true when everything finished
+    /// in time and every export succeeded.
+    pub fn force_flush(&self, deadline: impl Into<Deadline>) -> bool {
+        self.flush(deadline).is_ok()
+    }
+
+    /// Detaches the handler, lets its bus lane deliver what it holds, exports the last batch,
+    /// shuts the exporters down and stops the export thread, all by `deadline`. Says why when
+    /// it did not finish: with a collector that hangs it returns at the deadline. Later calls
+    /// (or a call after [`llm_telemetry_core::Bus::shutdown`]) are
+    /// [`LifecycleError::AlreadyShutDown`].
+    pub fn detach(&self, deadline: impl Into<Deadline>) -> Result<(), LifecycleError> {
+        if self.shut_down.load(Ordering::SeqCst) {
+            return Err(LifecycleError::AlreadyShutDown);
         }
-        let deadline = Instant::now() + timeout;
-        let flushed = self.bus.flush(timeout);
-        self.detach();
-        let done = self.ask(deadline, Message::Shutdown);
-        if done {
-            let handle = self
-                .thread
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-            if let Some(handle) = handle {
-                // The thread answered and returns right after: the join is immediate.
-                let _ = handle.join();
+        self.remember_bus_drops();
+        match self
+            .bus
+            .detach_and_shutdown(&self.config.handler_id, deadline)
+        {
+            Ok(result) => result,
+            // Detached after a failure: the bus no longer holds it; shut it down here.
+            Err(_) => {
+                self.shut_down.store(true, Ordering::SeqCst);
+                Err(LifecycleError::AlreadyShutDown)
             }
         }
-        flushed && done
     }
 
-    fn detach(&self) {
+    /// [`OtelHandler::detach`] as OpenTelemetry's `shutdown`: true when everything finished in
+    /// time.
+    pub fn shutdown(&self, deadline: impl Into<Deadline>) -> bool {
+        self.detach(deadline).is_ok()
+    }
+
+    fn remember_bus_drops(&self) {
         let dropped = self.bus_dropped_now();
         self.bus_dropped.store(dropped, Ordering::Relaxed);
-        let _ = self.bus.detach(&self.config.handler_id);
     }
 
     fn bus_dropped_now(&self) -> u64 {
@@ -235,20 +325,6 @@ impl OtelHandler {
             .stats()
             .handler(&self.config.handler_id)
             .map_or(self.bus_dropped.load(Ordering::Relaxed), |h| h.dropped)
-    }
-
-    fn ask(&self, deadline: Instant, make: impl FnOnce(Sender<bool>) -> Message) -> bool {
-        let (answer_tx, answer_rx) = crossbeam_channel::bounded(1);
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if self
-            .sender
-            .send_timeout(make(answer_tx), remaining)
-            .is_err()
-        {
-            return false;
-        }
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        answer_rx.recv_timeout(remaining).unwrap_or(false)
     }
 
     /// A snapshot of the counters (exported, dropped by cause, sampled out, tenant cache).
@@ -260,7 +336,8 @@ impl OtelHandler {
 impl Drop for OtelHandler {
     fn drop(&mut self) {
         if !self.shut_down.swap(true, Ordering::SeqCst) {
-            self.detach();
+            self.remember_bus_drops();
+            let _ = self.bus.detach(&self.config.handler_id);
             let (answer_tx, _answer_rx) = crossbeam_channel::bounded(1);
             // Non-blocking: the export thread finishes what it holds, then stops.
             let _ = self.sender.try_send(Message::Shutdown(answer_tx));

@@ -90,6 +90,14 @@ impl Pipeline {
         }
     }
 
+    /// Spans in the partial batch, not yet handed to the export thread.
+    pub(crate) fn pending(&self) -> usize {
+        self.current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
     /// Takes the partial batch (possibly empty).
     pub(crate) fn take(&self) -> Batch {
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);

@@ -251,7 +251,7 @@ fn bus_health_is_exported_for_every_handler() {
     for _ in 0..25 {
         let _ = tx.send(());
     }
-    assert!(bus.flush(Duration::from_secs(10)));
+    assert!(bus.drain(Duration::from_secs(10)));
 }
 
 #[test]
@@ -370,7 +370,7 @@ fn queued_delivery_records_on_the_worker() {
         .unwrap();
     reporter.attach(&bus).unwrap();
     traffic(&bus, 6);
-    assert!(bus.flush(Duration::from_secs(10)));
+    assert!(bus.drain(Duration::from_secs(10)));
     let text = reporter.render();
     assert!(text.contains("llm_requests_total{"), "{text}");
     assert!(!text.contains("llm_cost_usd_total"));
