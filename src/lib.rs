@@ -54,5 +54,7 @@ pub use llm_telemetry_otel as otel;
 pub use llm_telemetry_prometheus as prometheus;
 
 pub mod config;
+pub mod telemetry;
 
 pub use config::{Config, ConfigError};
+pub use telemetry::{Telemetry, TelemetryBuilder, TelemetryError};

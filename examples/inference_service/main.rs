@@ -24,30 +24,21 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use llm_telemetry::catalog::{self, keys};
-use llm_telemetry::config::{BudgetWindow, Config, ExportMode, LogFormat, LogLevel, OtlpProtocol};
-use llm_telemetry::{Bus, Delivery, Event};
-use llm_telemetry_cost::{Budget, CostTracker, PriceTable, Usd, Window};
-use llm_telemetry_log::{Level, LogHandle, Logger, Sink};
-use llm_telemetry_otel::{OtelHandler, Processor, Protocol, Sampler};
-use llm_telemetry_prometheus::{MetricsServer, PrometheusReporter, ServerConfig, defaults};
+use llm_telemetry::cost::{Budget, Usd, Window};
+use llm_telemetry::{Bus, Config, DEFAULT_SHUTDOWN_TIMEOUT, Delivery, Event, Telemetry};
 
 use report::{Operation, Report};
 
 /// Each tenant's daily budget: small, so that the demo crosses it within seconds.
 const TENANT_DAILY_BUDGET: &str = "0.05";
-/// How long shutdown may take to flush every handler.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
-
 type Error = Box<dyn std::error::Error>;
 
 struct Handlers {
     /// Sum and count of the `cost_usd` of every `llm.cost.calculated` event, to reconcile with
     /// the cost tracker's exact totals.
     cost_events: Arc<Mutex<(u64, f64)>>,
-    logger: Option<LogHandle>,
-    metrics: Option<(PrometheusReporter, MetricsServer)>,
-    cost: Option<CostTracker>,
-    otel: Option<OtelHandler>,
+    /// Every handler the configuration enabled.
+    telemetry: Telemetry,
 }
 
 fn main() {
@@ -74,8 +65,8 @@ fn run(options: cli::Options) -> Result<(), Error> {
         .set_all(options.sets.iter().map(String::as_str))
         .build()?;
     let bus = Bus::new();
-    let handlers = attach_handlers(&bus, &config)?;
-    let telemetry = config.instrumentation(&bus);
+    let mut handlers = attach_handlers(&bus, &config)?;
+    let telemetry = handlers.telemetry.instrumentation();
 
     let report = Arc::new(Report::default());
     let workload = Arc::new(workload::Workload::new(
@@ -121,99 +112,37 @@ fn run(options: cli::Options) -> Result<(), Error> {
     if tty {
         println!();
     }
-    let flushed = shutdown(&bus, &handlers);
-    print_summary(&bus, &handlers, &report, started.elapsed(), flushed);
-    if let Some((_, server)) = handlers.metrics {
-        server.stop();
+    let shutdown = handlers.telemetry.shutdown(DEFAULT_SHUTDOWN_TIMEOUT);
+    if !shutdown.is_complete() {
+        eprintln!("inference_service: telemetry shutdown: {shutdown}");
     }
+    print_summary(
+        &bus,
+        &handlers,
+        &report,
+        started.elapsed(),
+        shutdown.is_complete(),
+    );
     Ok(())
 }
 
 fn attach_handlers(bus: &Bus, config: &Config) -> Result<Handlers, Error> {
-    let service = config.tracing.service_name.clone();
-    let logger = if config.writes_logs() {
-        let builder = Logger::builder()
-            .sink(Sink::stderr())
-            .level(log_level(config.log.level))
-            .sample_rate(config.log.sample_rate)
-            .max_lines_per_second(50)
-            .service(service.clone())
-            .environment("demo")
-            .version(env!("CARGO_PKG_VERSION"));
-        let builder = match config.log.format {
-            LogFormat::Json => builder.json(),
-            LogFormat::Console => builder.console(),
-        };
-        Some(builder.attach(bus)?)
-    } else {
-        None
-    };
-    let metrics = if config.serves_metrics() {
-        let reporter = PrometheusReporter::builder()
-            .metrics(defaults::llm_metrics())?
-            .build()?;
-        reporter.attach(bus)?;
-        let server = reporter.serve(ServerConfig::at(config.metrics.listen.to_string()))?;
-        Some((reporter, server))
-    } else {
-        None
-    };
-    let cost = if config.tracks_cost() {
-        let mut builder = CostTracker::builder().prices(PriceTable::builtin());
-        let window = match config.cost.window {
-            BudgetWindow::Day => Window::Day,
-            BudgetWindow::Month => Window::Month,
-            BudgetWindow::Lifetime => Window::Lifetime,
-        };
-        if let Some(budget) = config.cost.budget_usd {
-            builder = builder.budget(Budget::global(window, usd(budget)?));
-        }
-        if config.cost.tenant_budgets.is_empty() {
-            // The demo's own budgets: small, so that both tenants cross them within seconds.
-            let threshold = Usd::parse_decimal(TENANT_DAILY_BUDGET)?;
-            for tenant in workload::TENANTS {
-                builder = builder.budget(Budget::tenant(tenant, Window::Day, threshold));
+    // The demo's own budgets when none is configured: small, so that both tenants cross them
+    // within seconds.
+    let demo_budgets = config.cost.budget_usd.is_none() && config.cost.tenant_budgets.is_empty();
+    let threshold = Usd::parse_decimal(TENANT_DAILY_BUDGET)?;
+    let telemetry = config
+        .telemetry()
+        .log(|log| log.max_lines_per_second(50).environment("demo"))
+        .cost(move |mut cost| {
+            if demo_budgets {
+                for tenant in workload::TENANTS {
+                    cost = cost.budget(Budget::tenant(tenant, Window::Day, threshold));
+                }
             }
-        }
-        for (tenant, dollars) in &config.cost.tenant_budgets {
-            builder = builder.budget(Budget::tenant(tenant.clone(), window, usd(*dollars)?));
-        }
-        let tracker = builder.build()?;
-        tracker.attach(bus)?;
-        Some(tracker)
-    } else {
-        None
-    };
-    let otel = if config.exports_traces().is_some() {
-        let protocol = match config.tracing.protocol {
-            OtlpProtocol::Grpc => Protocol::Grpc,
-            OtlpProtocol::HttpProtobuf => Protocol::HttpProtobuf,
-            OtlpProtocol::HttpJson => {
-                return Err("tracing.protocol http/json is not supported by the OTLP exporter: use grpc or http/protobuf".into());
-            }
-        };
-        let mut builder = OtelHandler::builder()
-            .service_name(service)
-            .protocol(protocol)
-            .processor(match config.tracing.export {
-                ExportMode::Batch => Processor::Batch,
-                ExportMode::Simple => Processor::Simple,
-            })
-            .hide_inputs(config.tracing.hide_inputs)
-            .hide_outputs(config.tracing.hide_outputs);
-        if config.tracing.sample_rate < 1.0 {
-            builder = builder.sampler(Sampler::ParentBased(config.tracing.sample_rate));
-        }
-        if let Some(endpoint) = &config.tracing.endpoint {
-            builder = builder.endpoint(endpoint.clone());
-        }
-        if let Some(version) = &config.tracing.service_version {
-            builder = builder.service_version(version.clone());
-        }
-        Some(builder.attach(bus)?)
-    } else {
-        None
-    };
+            cost
+        })
+        .attach(bus)?;
     let cost_events: Arc<Mutex<(u64, f64)>> = Arc::default();
     let sink = cost_events.clone();
     bus.attach(
@@ -228,43 +157,12 @@ fn attach_handlers(bus: &Bus, config: &Config) -> Result<Handlers, Error> {
     )?;
     Ok(Handlers {
         cost_events,
-        logger,
-        metrics,
-        cost,
-        otel,
+        telemetry,
     })
 }
 
-/// Dollars from the configuration (already validated as finite and non-negative) as exact money.
-fn usd(dollars: f64) -> Result<Usd, Error> {
-    Ok(Usd::parse_decimal(&format!("{dollars}"))?)
-}
-
-fn log_level(level: LogLevel) -> Level {
-    match level {
-        LogLevel::Trace => Level::Trace,
-        LogLevel::Debug => Level::Debug,
-        LogLevel::Info => Level::Info,
-        LogLevel::Warn => Level::Warn,
-        LogLevel::Error => Level::Error,
-    }
-}
-
-/// Flushes every handler: the bus's queues, the log writer, the span exporter.
-fn shutdown(bus: &Bus, handlers: &Handlers) -> bool {
-    let mut flushed = bus.drain(FLUSH_TIMEOUT);
-    if let Some(otel) = &handlers.otel {
-        flushed &= otel.force_flush(FLUSH_TIMEOUT);
-        flushed &= otel.shutdown(FLUSH_TIMEOUT);
-    }
-    if let Some(logger) = &handlers.logger {
-        flushed &= logger.flush(FLUSH_TIMEOUT).is_ok();
-    }
-    flushed
-}
-
 fn dropped_events(bus: &Bus, handlers: &Handlers) -> u64 {
-    let otel = handlers.otel.as_ref().map_or(0, |o| {
+    let otel = handlers.telemetry.otel().map_or(0, |o| {
         let s = o.stats();
         s.dropped_queue_full
             + s.dropped_export_failed
@@ -276,7 +174,10 @@ fn dropped_events(bus: &Bus, handlers: &Handlers) -> u64 {
 
 fn print_progress(bus: &Bus, handlers: &Handlers, report: &Report, started: Instant, tty: bool) {
     let (requests, failed) = report.totals();
-    let cost = handlers.cost.as_ref().map_or(0.0, |c| c.total().as_f64());
+    let cost = handlers
+        .telemetry
+        .cost()
+        .map_or(0.0, |c| c.total().as_f64());
     let line = format!(
         "[{:>6.1}s] requests {requests:>6}  errors {failed:>4}  output tokens {:>8}  cost ${cost:>8.4}  dropped events {}",
         started.elapsed().as_secs_f64(),
@@ -323,7 +224,7 @@ fn print_summary(
         report.output_tokens(),
         report.output_tokens() as f64 / elapsed.as_secs_f64(),
     );
-    if let Some(cost) = &handlers.cost {
+    if let Some(cost) = handlers.telemetry.cost() {
         println!("\n{:<10} {:>12}", "tenant", "cost (USD)");
         for tenant in workload::TENANTS {
             println!("{tenant:<10} {:>12}", cost.tenant_total(tenant));
@@ -374,14 +275,14 @@ fn print_summary(
             h.delivered, h.dropped, h.failed
         );
     }
-    if let Some(otel) = &handlers.otel {
+    if let Some(otel) = handlers.telemetry.otel() {
         let s = otel.stats();
         println!(
             "spans exported {}  sampled out {}  failed exports {}",
             s.exported, s.sampled_out, s.failed_exports
         );
     }
-    if let Some(logger) = &handlers.logger {
+    if let Some(logger) = handlers.telemetry.logger() {
         let s = logger.stats();
         println!(
             "log lines {}  sampled out {}  rate limited {}  redactions {}",
@@ -389,10 +290,10 @@ fn print_summary(
         );
     }
     println!(
-        "dropped events {}  (bus flushed cleanly: {flushed})",
+        "dropped events {}  (telemetry shut down cleanly: {flushed})",
         dropped_events(bus, handlers)
     );
-    if let Some((_, server)) = &handlers.metrics {
-        println!("metrics were served at {}", server.url());
+    if let Some(url) = handlers.telemetry.metrics_url() {
+        println!("metrics were served at {url}");
     }
 }

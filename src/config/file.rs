@@ -9,7 +9,7 @@ use std::path::Path;
 use toml::{Table, Value};
 
 use super::keys::{Key, Raw, known_keys};
-use super::{Config, ConfigError, Origin};
+use super::{Choice, Config, ConfigError, Origin};
 
 const SECTIONS: [&str; 4] = ["tracing", "metrics", "log", "cost"];
 

@@ -43,13 +43,17 @@ mod error;
 mod file;
 mod keys;
 
-use std::collections::BTreeMap;
-use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 
 pub use builder::ConfigBuilder;
 pub use error::{ConfigError, Origin};
 pub use keys::{Key, reference_markdown};
+/// `[cost]`: the cost handler's own settings.
+pub use llm_telemetry_cost::{CostSettings as CostConfig, Window as BudgetWindow};
+/// `log.level` and `log.format`: the log handler's own types.
+pub use llm_telemetry_log::{Format as LogFormat, Level as LogLevel};
+/// `tracing.protocol` and `tracing.export`: the OpenTelemetry handler's own types.
+pub use llm_telemetry_otel::{Processor as ExportMode, Protocol as OtlpProtocol};
 
 use crate::instrument::TelemetryLevel;
 
@@ -108,11 +112,11 @@ impl Default for TracingConfig {
         Self {
             enabled: true,
             endpoint: None,
-            protocol: OtlpProtocol::default(),
+            protocol: OtlpProtocol::HttpProtobuf,
             service_name: DEFAULT_SERVICE_NAME.to_owned(),
             service_version: None,
             sample_rate: 1.0,
-            export: ExportMode::default(),
+            export: ExportMode::Batch,
             hide_inputs: false,
             hide_outputs: false,
         }
@@ -163,33 +167,8 @@ impl Default for LogConfig {
         Self {
             enabled: true,
             format: LogFormat::default(),
-            level: LogLevel::default(),
+            level: LogLevel::Info,
             sample_rate: 1.0,
-        }
-    }
-}
-
-/// Cost accounting (`[cost]`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct CostConfig {
-    /// Whether costs are computed (`cost.enabled`, default `true`).
-    pub enabled: bool,
-    /// A budget for all tenants together, in US dollars (`cost.budget_usd`).
-    pub budget_usd: Option<f64>,
-    /// The window budgets apply to (`cost.window`, default `day`).
-    pub window: BudgetWindow,
-    /// Per-tenant budgets in US dollars (`[cost.tenant_budgets]`, or
-    /// `LLM_TELEMETRY_COST_TENANT_BUDGETS="acme=10,globex=2.5"`).
-    pub tenant_budgets: BTreeMap<String, f64>,
-}
-
-impl Default for CostConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            budget_usd: None,
-            window: BudgetWindow::default(),
-            tenant_budgets: BTreeMap::new(),
         }
     }
 }
@@ -214,98 +193,40 @@ pub(crate) trait Choice: Sized + Copy + 'static {
     }
 }
 
-macro_rules! choice {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $($(#[$vmeta])* $variant,)+
-        }
-        impl $name {
-            /// The name used in configuration.
-            pub fn as_str(self) -> &'static str {
+macro_rules! choice_of {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        impl Choice for $name {
+            const ALL: &'static [Self] = &[$($name::$variant),+];
+            fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $text,)+
                 }
             }
         }
-        impl Choice for $name {
-            const ALL: &'static [Self] = &[$($name::$variant),+];
-            fn as_str(self) -> &'static str {
-                $name::as_str(self)
-            }
-        }
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
     };
 }
 
-choice! {
-    /// The OTLP transport (`tracing.protocol`; `OTEL_EXPORTER_OTLP_PROTOCOL` values).
-    OtlpProtocol {
-        /// OTLP over gRPC.
-        Grpc = "grpc",
-        /// OTLP over HTTP with protobuf bodies (the default, what Phoenix serves on `/v1/traces`).
-        #[default]
-        HttpProtobuf = "http/protobuf",
-        /// OTLP over HTTP with JSON bodies.
-        HttpJson = "http/json",
-    }
+// The closed sets of values are the handlers' own types (not copies): each parses its
+// configuration names here.
+choice_of! {
+    /// The OTLP transport (`tracing.protocol`).
+    OtlpProtocol { Grpc = "grpc", HttpProtobuf = "http/protobuf" }
 }
-
-choice! {
+choice_of! {
     /// How finished spans are exported (`tracing.export`).
-    ExportMode {
-        /// Queued and sent in batches by a background worker (the default).
-        #[default]
-        Batch = "batch",
-        /// Sent one by one as they finish (debugging, tests).
-        Simple = "simple",
-    }
+    ExportMode { Batch = "batch", Simple = "simple" }
 }
-
-choice! {
+choice_of! {
     /// The log line format (`log.format`).
-    LogFormat {
-        /// Human-readable lines (the default).
-        #[default]
-        Console = "console",
-        /// One JSON object per line.
-        Json = "json",
-    }
+    LogFormat { Console = "console", Json = "json" }
 }
-
-choice! {
+choice_of! {
     /// The lowest log level written (`log.level`).
-    LogLevel {
-        /// Everything.
-        Trace = "trace",
-        /// Debugging detail.
-        Debug = "debug",
-        /// Routine events (the default).
-        #[default]
-        Info = "info",
-        /// Problems worth a look.
-        Warn = "warn",
-        /// Failures.
-        Error = "error",
-    }
+    LogLevel { Trace = "trace", Debug = "debug", Info = "info", Warn = "warn", Error = "error" }
 }
-
-choice! {
+choice_of! {
     /// The window a budget applies to (`cost.window`).
-    BudgetWindow {
-        /// Each UTC day (the default).
-        #[default]
-        Day = "day",
-        /// Each UTC calendar month.
-        Month = "month",
-        /// Since the process started.
-        Lifetime = "lifetime",
-    }
+    BudgetWindow { Day = "day", Month = "month", Lifetime = "lifetime" }
 }
 
 impl Config {

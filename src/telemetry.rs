@@ -1,0 +1,332 @@
+//! [`Telemetry`]: every handler a [`Config`] asks for, attached in one call, ended in one call.
+//!
+//! [`Config::attach`] attaches the log, Prometheus (with its `/metrics` endpoint), cost and
+//! OpenTelemetry handlers that the configuration enables, each from its own settings, and
+//! returns one handle. [`Telemetry::shutdown`] ends them all under one deadline
+//! ([`Bus::shutdown`]: queued lanes drained, then each handler shut down in reverse attach
+//! order), then stops the `/metrics` endpoint. [`Config::telemetry`] does the same with room to
+//! adjust each handler's builder first (a log rate limit, extra budgets, extra metrics).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use llm_telemetry::{Bus, Config};
+//!
+//! let config = Config::from_env()?;
+//! let bus = Bus::new();
+//! let telemetry = config.attach(&bus)?;
+//! let instrumentation = telemetry.instrumentation();
+//! // … serve requests, emitting through `instrumentation` …
+//! let report = telemetry.shutdown(Duration::from_secs(5));
+//! if !report.is_complete() {
+//!     eprintln!("telemetry did not finish: {report}");
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use llm_telemetry_core::{Bus, Deadline, LifecycleReport};
+use llm_telemetry_cost::{CostTracker, CostTrackerBuilder, PriceTable};
+use llm_telemetry_genai::instrument::Instrumentation;
+use llm_telemetry_log::{LogHandle, Logger, LoggerBuilder, Sink};
+use llm_telemetry_otel::{OtelHandler, OtelHandlerBuilder};
+use llm_telemetry_prometheus::{
+    MetricsServer, PrometheusReporter, ReporterBuilder, ServerConfig, defaults,
+};
+use thiserror::Error;
+
+use crate::config::{Config, ExportMode, LogFormat, OtlpProtocol};
+
+/// Why [`Config::attach`] failed. Nothing it attached before the failure stays attached.
+#[derive(Debug, Error)]
+pub enum TelemetryError {
+    /// The log handler.
+    #[error("attaching the log handler: {0}")]
+    Log(#[from] llm_telemetry_log::LogError),
+    /// The Prometheus reporter's definitions or attach.
+    #[error(transparent)]
+    Prometheus(#[from] llm_telemetry_prometheus::ReporterError),
+    /// The Prometheus metric definitions.
+    #[error("the Prometheus metric definitions: {0}")]
+    Metrics(#[from] llm_telemetry_prometheus::DefinitionError),
+    /// The `/metrics` endpoint.
+    #[error(transparent)]
+    Serve(#[from] llm_telemetry_prometheus::ServeError),
+    /// The cost tracker's settings.
+    #[error("building the cost tracker: {0}")]
+    Cost(#[from] llm_telemetry_cost::BuildError),
+    /// The bus refused a handler (duplicate id, bus shut down).
+    #[error("attaching a handler: {0}")]
+    Attach(#[from] llm_telemetry_core::AttachError),
+    /// The OpenTelemetry handler.
+    #[error(transparent)]
+    Otel(#[from] llm_telemetry_otel::OtelError),
+}
+
+type Adjust<B> = Box<dyn FnOnce(B) -> B>;
+
+/// [`Config::telemetry`]: the handlers a configuration enables, each builder adjustable before
+/// [`TelemetryBuilder::attach`].
+#[must_use = "nothing is attached until attach()"]
+pub struct TelemetryBuilder<'c> {
+    config: &'c Config,
+    log: Option<Adjust<LoggerBuilder>>,
+    prometheus: Option<Adjust<ReporterBuilder>>,
+    cost: Option<Adjust<CostTrackerBuilder>>,
+    otel: Option<Adjust<OtelHandlerBuilder>>,
+}
+
+impl<'c> TelemetryBuilder<'c> {
+    fn new(config: &'c Config) -> Self {
+        Self {
+            config,
+            log: None,
+            prometheus: None,
+            cost: None,
+            otel: None,
+        }
+    }
+
+    /// Adjusts the log handler's builder (after the configuration is applied to it).
+    pub fn log(mut self, adjust: impl FnOnce(LoggerBuilder) -> LoggerBuilder + 'static) -> Self {
+        self.log = Some(Box::new(adjust));
+        self
+    }
+
+    /// Adjusts the Prometheus reporter's builder (it starts with the default LLM metrics).
+    pub fn prometheus(
+        mut self,
+        adjust: impl FnOnce(ReporterBuilder) -> ReporterBuilder + 'static,
+    ) -> Self {
+        self.prometheus = Some(Box::new(adjust));
+        self
+    }
+
+    /// Adjusts the cost tracker's builder (it starts with the built-in price table and the
+    /// configured budgets).
+    pub fn cost(
+        mut self,
+        adjust: impl FnOnce(CostTrackerBuilder) -> CostTrackerBuilder + 'static,
+    ) -> Self {
+        self.cost = Some(Box::new(adjust));
+        self
+    }
+
+    /// Adjusts the OpenTelemetry handler's builder.
+    pub fn otel(
+        mut self,
+        adjust: impl FnOnce(OtelHandlerBuilder) -> OtelHandlerBuilder + 'static,
+    ) -> Self {
+        self.otel = Some(Box::new(adjust));
+        self
+    }
+
+    /// Attaches every handler the configuration enables to `bus`, in the order log,
+    /// Prometheus, cost, OpenTelemetry (so shutdown, in reverse, ends the exporter first and
+    /// the logger last). On an error, what was attached is shut down again.
+    pub fn attach(self, bus: &Bus) -> Result<Telemetry, TelemetryError> {
+        let mut telemetry = Telemetry {
+            bus: bus.clone(),
+            instrumentation: self.config.instrumentation(bus),
+            logger: None,
+            metrics: None,
+            cost: None,
+            otel: None,
+            metrics_url: None,
+        };
+        match self.attach_into(&mut telemetry) {
+            Ok(()) => Ok(telemetry),
+            Err(e) => {
+                telemetry.detach_all();
+                Err(e)
+            }
+        }
+    }
+
+    fn attach_into(self, telemetry: &mut Telemetry) -> Result<(), TelemetryError> {
+        let config = self.config;
+        let bus = telemetry.bus.clone();
+        let service = config.tracing.service_name.clone();
+        if config.writes_logs() {
+            let mut builder = Logger::builder()
+                .sink(Sink::stderr())
+                .level(config.log.level.into())
+                .sample_rate(config.log.sample_rate)
+                .service(service.clone());
+            if let Some(version) = &config.tracing.service_version {
+                builder = builder.version(version.clone());
+            }
+            builder = match config.log.format {
+                LogFormat::Json => builder.json(),
+                LogFormat::Console => builder.console(),
+            };
+            if let Some(adjust) = self.log {
+                builder = adjust(builder);
+            }
+            telemetry.logger = Some(builder.attach(&bus)?);
+        }
+        if config.serves_metrics() {
+            let mut builder = PrometheusReporter::builder().metrics(defaults::llm_metrics())?;
+            if let Some(adjust) = self.prometheus {
+                builder = adjust(builder);
+            }
+            let reporter = builder.build()?;
+            reporter.attach(&bus)?;
+            // Kept before serving, so a failed bind still detaches the reporter.
+            telemetry.metrics = Some((reporter, None));
+            if let Some((reporter, server)) = &mut telemetry.metrics {
+                let serving =
+                    reporter.serve(ServerConfig::at(config.metrics.listen.to_string()))?;
+                telemetry.metrics_url = Some(serving.url());
+                *server = Some(serving);
+            }
+        }
+        if config.tracks_cost() {
+            let mut builder = CostTracker::builder()
+                .prices(PriceTable::builtin())
+                .settings(&config.cost)?;
+            if let Some(adjust) = self.cost {
+                builder = adjust(builder);
+            }
+            let tracker = builder.build()?;
+            tracker.attach(&bus)?;
+            telemetry.cost = Some(tracker);
+        }
+        if let Some(endpoint) = config.exports_traces() {
+            let mut builder = OtelHandler::builder()
+                .endpoint(endpoint.to_owned())
+                .service_name(service)
+                .protocol(match config.tracing.protocol {
+                    OtlpProtocol::Grpc => llm_telemetry_otel::Protocol::Grpc,
+                    OtlpProtocol::HttpProtobuf => llm_telemetry_otel::Protocol::HttpProtobuf,
+                })
+                .processor(match config.tracing.export {
+                    ExportMode::Batch => llm_telemetry_otel::Processor::Batch,
+                    ExportMode::Simple => llm_telemetry_otel::Processor::Simple,
+                })
+                .hide_inputs(config.tracing.hide_inputs)
+                .hide_outputs(config.tracing.hide_outputs);
+            if config.tracing.sample_rate < 1.0 {
+                builder = builder.sampler(llm_telemetry_otel::Sampler::ParentBased(
+                    config.tracing.sample_rate,
+                ));
+            }
+            if let Some(version) = &config.tracing.service_version {
+                builder = builder.service_version(version.clone());
+            }
+            if let Some(adjust) = self.otel {
+                builder = adjust(builder);
+            }
+            telemetry.otel = Some(builder.attach(&bus)?);
+        }
+        Ok(())
+    }
+}
+
+/// Every handler a [`Config`] enabled, attached to one bus: read their stats while running, end
+/// them with [`Telemetry::shutdown`].
+pub struct Telemetry {
+    bus: Bus,
+    instrumentation: Instrumentation,
+    logger: Option<LogHandle>,
+    metrics: Option<(PrometheusReporter, Option<MetricsServer>)>,
+    cost: Option<CostTracker>,
+    otel: Option<OtelHandler>,
+    metrics_url: Option<String>,
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("log", &self.logger.is_some())
+            .field("metrics", &self.metrics_url())
+            .field("cost", &self.cost.is_some())
+            .field("otel", &self.otel.is_some())
+            .finish()
+    }
+}
+
+impl Telemetry {
+    /// The bus the handlers are attached to.
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+
+    /// The instrumentation helpers, on this bus at the configured level.
+    pub fn instrumentation(&self) -> Instrumentation {
+        self.instrumentation.clone()
+    }
+
+    /// The log handler, when `log.enabled`.
+    pub fn logger(&self) -> Option<&LogHandle> {
+        self.logger.as_ref()
+    }
+
+    /// The Prometheus reporter, when `metrics.enabled`.
+    pub fn metrics(&self) -> Option<&PrometheusReporter> {
+        self.metrics.as_ref().map(|(reporter, _)| reporter)
+    }
+
+    /// Where `/metrics` is served (`http://…/metrics`), when it is (or was, before
+    /// [`Telemetry::shutdown`]).
+    pub fn metrics_url(&self) -> Option<String> {
+        self.metrics_url.clone()
+    }
+
+    /// The cost tracker, when `cost.enabled`.
+    pub fn cost(&self) -> Option<&CostTracker> {
+        self.cost.as_ref()
+    }
+
+    /// The OpenTelemetry handler, when spans are exported.
+    pub fn otel(&self) -> Option<&OtelHandler> {
+        self.otel.as_ref()
+    }
+
+    /// Flushes every handler on the bus (lanes drained, then each handler's flush) by
+    /// `deadline`.
+    pub fn flush(&self, deadline: impl Into<Deadline>) -> LifecycleReport {
+        self.bus.flush(deadline)
+    }
+
+    /// Ends every handler on the bus under one `deadline` ([`Bus::shutdown`]), then stops the
+    /// `/metrics` endpoint. With a collector that accepts and never answers, this returns at
+    /// the deadline; the report names what did not finish.
+    pub fn shutdown(&mut self, deadline: impl Into<Deadline>) -> LifecycleReport {
+        let report = self.bus.shutdown(deadline);
+        if let Some((_, server)) = &mut self.metrics {
+            if let Some(server) = server.take() {
+                server.stop();
+            }
+        }
+        report
+    }
+
+    fn detach_all(&mut self) {
+        if let Some(otel) = self.otel.take() {
+            let _ = otel.detach(std::time::Duration::ZERO);
+        }
+        if self.cost.take().is_some() {
+            let _ = self.bus.detach(llm_telemetry_cost::HANDLER_ID);
+        }
+        if let Some((reporter, server)) = self.metrics.take() {
+            if let Some(server) = server {
+                server.stop();
+            }
+            reporter.detach();
+        }
+        if let Some(logger) = self.logger.take() {
+            let _ = logger.detach(std::time::Duration::ZERO);
+        }
+    }
+}
+
+impl Config {
+    /// Attaches every handler this configuration enables to `bus` (see [`Telemetry`]).
+    pub fn attach(&self, bus: &Bus) -> Result<Telemetry, TelemetryError> {
+        self.telemetry().attach(bus)
+    }
+
+    /// [`Config::attach`] with room to adjust each handler's builder first.
+    pub fn telemetry(&self) -> TelemetryBuilder<'_> {
+        TelemetryBuilder::new(self)
+    }
+}
