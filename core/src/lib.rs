@@ -69,6 +69,7 @@ pub mod error;
 pub mod event;
 pub mod handler;
 pub mod name;
+pub mod patterns;
 mod queue;
 mod ring;
 mod snapshot;
@@ -85,6 +86,7 @@ pub use name::{
     EventName, MAX_EVENT_NAMES, MAX_NAME_LEN, MAX_SEGMENTS, Pattern, StaticEventName,
     validate_event_name,
 };
+pub use patterns::{IntoPatterns, PatternItem};
 pub use span::{
     ActiveSpan, Instrument, Instrumented, SpanFuture, SpanName, SpanRecorder, StaticSpanName,
 };
@@ -147,4 +149,47 @@ macro_rules! emit {
             );
         }
     }};
+}
+
+/// Builds event metadata, a [`Metadata`] slice: `metadata![key => value, …]`, each value turned
+/// into a [`Value`] with `Value::from` (strings, `&String`, integers, floats, bools).
+///
+/// ```
+/// use llm_telemetry_core::{Metadata, Value, metadata};
+/// let tenant = String::from("acme");
+/// let md: Metadata<'_> = metadata!["gen_ai.request.model" => "gpt-4o", "tenant" => &tenant, "n" => 3, "stream" => true];
+/// assert_eq!(md[0], ("gen_ai.request.model", Value::Str("gpt-4o")));
+/// assert_eq!(md[2], ("n", Value::Int(3)));
+/// assert!(metadata![].is_empty());
+/// ```
+#[macro_export]
+macro_rules! metadata {
+    () => {{
+        let empty: $crate::Metadata<'static> = &[];
+        empty
+    }};
+    ($($key:expr => $value:expr),+ $(,)?) => {
+        &[$(($key, $crate::Value::from($value))),+]
+    };
+}
+
+/// Builds event measurements, a [`Measurements`] slice: `measurements![key => value, …]`, each
+/// value converted `as f64` (so integers need no `.0`).
+///
+/// ```
+/// use llm_telemetry_core::{Measurements, measurements};
+/// let tokens: u32 = 42;
+/// let m: Measurements<'_> = measurements!["output_tokens" => tokens, "duration" => 1.5e6];
+/// assert_eq!(m, [("output_tokens", 42.0), ("duration", 1.5e6)]);
+/// assert!(measurements![].is_empty());
+/// ```
+#[macro_export]
+macro_rules! measurements {
+    () => {{
+        let empty: $crate::Measurements<'static> = &[];
+        empty
+    }};
+    ($($key:expr => $value:expr),+ $(,)?) => {
+        &[$(($key, ($value) as f64)),+]
+    };
 }

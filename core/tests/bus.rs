@@ -27,10 +27,9 @@ fn count_into(bus: &Bus, id: &str, pattern: &str, counter: &Arc<AtomicU64>) {
     bus.attach(
         id,
         pattern,
-        move |_: &Event<'_>| {
+        move |_| {
             counter.fetch_add(1, Ordering::Relaxed);
         },
-        Delivery::Inline,
     )
     .unwrap();
 }
@@ -38,9 +37,9 @@ fn count_into(bus: &Bus, id: &str, pattern: &str, counter: &Arc<AtomicU64>) {
 #[test]
 fn duplicate_id_is_rejected_and_unknown_detach_is_not_found() {
     let bus = Bus::new();
-    bus.attach("h", "a.b.c", noop, Delivery::Inline).unwrap();
+    bus.attach("h", "a.b.c", noop).unwrap();
     assert_eq!(
-        bus.attach("h", "x.y.z", noop, Delivery::Inline),
+        bus.attach("h", "x.y.z", noop),
         Err(AttachError::AlreadyExists("h".into()))
     );
     assert_eq!(
@@ -50,26 +49,26 @@ fn duplicate_id_is_rejected_and_unknown_detach_is_not_found() {
     bus.detach("h").unwrap();
     assert_eq!(bus.detach("h"), Err(DetachError::NotFound("h".into())));
     // The id is free again.
-    bus.attach("h", "a.b.c", noop, Delivery::Inline).unwrap();
+    bus.attach("h", "a.b.c", noop).unwrap();
 }
 
 #[test]
 fn invalid_patterns_and_options_are_typed_errors() {
     let bus = Bus::new();
     assert!(matches!(
-        bus.attach("h", "a..b", noop, Delivery::Inline),
+        bus.attach("h", "a..b", noop),
         Err(AttachError::Pattern(PatternError::Invalid { .. }))
     ));
     assert!(matches!(
-        bus.attach_many("h", &[], noop, Delivery::Inline),
+        bus.attach("h", &[] as &[&str], noop),
         Err(AttachError::Pattern(PatternError::NoPatterns { .. }))
     ));
     assert!(matches!(
-        bus.attach("h", "a.b", noop, Delivery::Queued { capacity: 0 }),
+        bus.attach_with("h", "a.b", noop, Delivery::Queued { capacity: 0 }),
         Err(AttachError::ZeroCapacity { .. })
     ));
     let message = bus
-        .attach("h", "a b", noop, Delivery::Inline)
+        .attach("h", "a b", noop)
         .unwrap_err()
         .to_string();
     assert!(message.contains("a b"), "{message}");
@@ -82,16 +81,16 @@ fn invalid_patterns_and_options_are_typed_errors() {
 #[test]
 fn list_handlers_filters_by_prefix() {
     let bus = Bus::new();
-    bus.attach("chat", "llm.chat.stop", noop, Delivery::Inline)
+    bus.attach("chat", "llm.chat.stop", noop)
         .unwrap();
-    bus.attach_many(
+    bus.attach_with(
         "cache",
         &["cache.lookup.hit", "cache.lookup.miss"],
         noop,
         Delivery::queued(),
     )
     .unwrap();
-    bus.attach("all-llm", "llm.*", noop, Delivery::Inline)
+    bus.attach("all-llm", "llm.*", noop)
         .unwrap();
     let ids = |prefix: &str| -> Vec<String> {
         bus.list_handlers(prefix)
@@ -167,14 +166,13 @@ fn failing_handler_is_detached_everywhere_and_failure_is_emitted() {
     let before = Capture::attach(&bus, &["test.fail.*"]).unwrap();
     let calls = Arc::new(AtomicU64::new(0));
     let seen = calls.clone();
-    bus.attach_many(
+    bus.attach(
         "boom",
         &["test.fail.a", "test.fail.b"],
-        move |_: &Event<'_>| {
+        move |_| {
             seen.fetch_add(1, Ordering::SeqCst);
             panic!("exploded on purpose");
         },
-        Delivery::Inline,
     )
     .unwrap();
     let after = Capture::attach(&bus, &["test.fail.*"]).unwrap();
@@ -218,7 +216,7 @@ fn failing_queued_handler_is_detached_and_failure_is_emitted() {
     let all_queued = Arc::new(Barrier::new(2));
     let worker_gate = all_queued.clone();
     let first = std::sync::Once::new();
-    bus.attach(
+    bus.attach_with(
         "queued-boom",
         "test.qfail.event",
         move |e: &Event<'_>| {
@@ -266,11 +264,10 @@ fn handlers_may_emit_and_nesting_is_bounded() {
     bus.attach(
         "recursive",
         "test.nest.loop",
-        move |_: &Event<'_>| {
+        move |_| {
             seen.fetch_add(1, Ordering::SeqCst);
             inner_bus.execute(loop_name, &[], &[]);
         },
-        Delivery::Inline,
     )
     .unwrap();
     bus.execute(loop_name, &[], &[]);
@@ -286,7 +283,7 @@ fn nested_emits_cross_queued_lanes_with_bounded_depth() {
     let inner_bus = bus.clone();
     let calls = Arc::new(AtomicU64::new(0));
     let seen = calls.clone();
-    bus.attach(
+    bus.attach_with(
         "queued-recursive",
         "test.nest.queued",
         move |_: &Event<'_>| {
@@ -335,7 +332,7 @@ fn queued_handler_receives_owned_events_in_order() {
     let bus = Bus::new();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
-    bus.attach(
+    bus.attach_with(
         "queued",
         "test.queued.*",
         move |e: &Event<'_>| {
@@ -386,7 +383,7 @@ fn full_queue_drops_and_counts_without_blocking_the_emitter() {
     let gate = Arc::new(Barrier::new(2));
     let worker_gate = gate.clone();
     let first = Arc::new(std::sync::Once::new());
-    bus.attach(
+    bus.attach_with(
         "stuck",
         "test.full.event",
         move |_: &Event<'_>| {
@@ -421,7 +418,7 @@ fn flush_times_out_when_a_handler_hangs_and_shutdown_reports_it() {
     let bus = Bus::new();
     let release = Arc::new(Barrier::new(2));
     let handler_release = release.clone();
-    bus.attach(
+    bus.attach_with(
         "slow",
         "test.hang.event",
         move |_: &Event<'_>| {
@@ -439,7 +436,7 @@ fn flush_times_out_when_a_handler_hangs_and_shutdown_reports_it() {
     bus.execute(name("test.hang.event"), &[], &[]);
     assert_eq!(bus.stats().handler("slow").unwrap().dropped, 1);
     assert!(matches!(
-        bus.attach("late", "a.b", noop, Delivery::Inline),
+        bus.attach("late", "a.b", noop),
         Err(AttachError::ShutDown { .. })
     ));
 }
@@ -449,7 +446,7 @@ fn detach_of_a_queued_handler_delivers_what_was_queued() {
     let bus = Bus::new();
     let count = Arc::new(AtomicU64::new(0));
     let c = count.clone();
-    bus.attach(
+    bus.attach_with(
         "q",
         "test.detachq.event",
         move |_: &Event<'_>| {
@@ -506,9 +503,9 @@ fn events_inside_a_span_carry_its_context() {
 #[test]
 fn inline_delivered_counts_are_exact_once_threads_finish() {
     let bus = Bus::new();
-    bus.attach("a", "test.count.*", noop, Delivery::Inline)
+    bus.attach("a", "test.count.*", noop)
         .unwrap();
-    bus.attach("b", "test.count.one", noop, Delivery::Inline)
+    bus.attach("b", "test.count.one", noop)
         .unwrap();
     let threads: Vec<_> = (0..3)
         .map(|_| {
@@ -532,7 +529,7 @@ fn inline_delivered_counts_are_exact_once_threads_finish() {
     assert_eq!(stats.handler("a").unwrap().delivered, 3 * 2002 + 5);
     assert_eq!(stats.handler("b").unwrap().delivered, 3 * 1001 + 5);
     // A detach in between (new snapshot) loses nothing either.
-    bus.attach("c", "other.x", noop, Delivery::Inline).unwrap();
+    bus.attach("c", "other.x", noop).unwrap();
     bus.execute(name("test.count.one"), &[], &[]);
     bus.detach("c").unwrap();
     bus.execute(name("test.count.one"), &[], &[]);
@@ -542,7 +539,7 @@ fn inline_delivered_counts_are_exact_once_threads_finish() {
 #[test]
 fn inline_counts_of_a_live_thread_show_in_stats_at_once() {
     let bus = Bus::new();
-    bus.attach("a", "test.live.count", noop, Delivery::Inline)
+    bus.attach("a", "test.live.count", noop)
         .unwrap();
     let emitted = Arc::new(Barrier::new(2));
     let checked = Arc::new(Barrier::new(2));
@@ -578,19 +575,13 @@ fn a_handler_that_attaches_and_emits_while_handling_loses_nothing() {
         bus.attach(
             "attacher",
             "test.churn.outer",
-            move |_: &Event<'_>| {
+            move |_| {
                 let n = attached.fetch_add(1, Ordering::Relaxed);
                 inner_bus
-                    .attach(
-                        format!("extra-{n}"),
-                        "test.churn.unused",
-                        noop,
-                        Delivery::Inline,
-                    )
+                    .attach(format!("extra-{n}"), "test.churn.unused", noop)
                     .unwrap();
                 inner_bus.execute(name("test.churn.nested"), &[], &[]);
             },
-            Delivery::Inline,
         )
         .unwrap();
     }
@@ -614,7 +605,7 @@ fn one_thread_emitting_to_many_buses_counts_each_exactly() {
     // over and over, and every count survives.
     let buses: Vec<Bus> = (0..9).map(|_| Bus::new()).collect();
     for bus in &buses {
-        bus.attach("h", "test.many.buses", noop, Delivery::Inline)
+        bus.attach("h", "test.many.buses", noop)
             .unwrap();
     }
     for round in 0..40 {
@@ -644,7 +635,7 @@ fn an_event_keeps_its_emit_time_span_while_a_handler_switches_spans() {
         bus.attach(
             "switcher",
             "test.switch.outer",
-            move |e: &Event<'_>| {
+            move |e| {
                 let before = e.span();
                 let own = context::SpanContext::new_root();
                 let _guard = context::enter(Some(own));
@@ -653,7 +644,6 @@ fn an_event_keeps_its_emit_time_span_while_a_handler_switches_spans() {
                 // ...and what it emits now belongs to its own span.
                 inner_bus.execute(name("test.switch.nested"), &[], &[]);
             },
-            Delivery::Inline,
         )
         .unwrap();
     }
@@ -662,8 +652,7 @@ fn an_event_keeps_its_emit_time_span_while_a_handler_switches_spans() {
         bus.attach(
             "after",
             "test.switch.outer",
-            move |e: &Event<'_>| seen.lock().unwrap().push(("after", e.span(), None)),
-            Delivery::Inline,
+            move |e| seen.lock().unwrap().push(("after", e.span(), None)),
         )
         .unwrap();
     }
@@ -709,10 +698,9 @@ fn a_handler_released_at_thread_exit_may_still_emit() {
         .attach(
             "holds-guard",
             "test.exit.event",
-            move |_: &Event<'_>| {
+            move |_| {
                 let _ = &guard;
             },
-            Delivery::Inline,
         )
         .unwrap();
     std::thread::spawn(move || {
@@ -731,7 +719,7 @@ fn queued_handlers_receive_big_unicode_and_span_events_whole() {
     let bus = Bus::new();
     let received: Arc<Mutex<Vec<llm_telemetry_core::OwnedEvent>>> = Arc::default();
     let sink = received.clone();
-    bus.attach(
+    bus.attach_with(
         "keeper",
         "test.queued.whole",
         move |e: &Event<'_>| sink.lock().unwrap().push(e.to_owned_event()),

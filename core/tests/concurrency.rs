@@ -30,7 +30,7 @@ fn emitting_while_attaching_and_detaching_loses_nothing() {
         bus.attach(
             "steady-inline",
             "test.stress.*",
-            move |e: &Event<'_>| {
+            move |e| {
                 if e.name().as_str() != "test.stress.event" {
                     return;
                 }
@@ -39,7 +39,6 @@ fn emitting_while_attaching_and_detaching_loses_nothing() {
                 let seq = e.measurement("seq").unwrap() as usize;
                 seen[emitter].lock().unwrap()[seq] += 1;
             },
-            Delivery::Inline,
         )
         .unwrap();
     }
@@ -47,7 +46,7 @@ fn emitting_while_attaching_and_detaching_loses_nothing() {
     let queued_count = Arc::new(AtomicU64::new(0));
     {
         let count = queued_count.clone();
-        bus.attach(
+        bus.attach_with(
             "steady-queued",
             "test.stress.event",
             move |_: &Event<'_>| {
@@ -72,7 +71,7 @@ fn emitting_while_attaching_and_detaching_loses_nothing() {
                 } else {
                     Delivery::Queued { capacity: 16 }
                 };
-                bus.attach_many(
+                bus.attach_with(
                     "churn",
                     &["test.stress.event", "test.stress.other"],
                     |_: &Event<'_>| {},
