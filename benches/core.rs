@@ -44,7 +44,7 @@ fn counting_bus(delivery: Delivery, handlers: usize) -> (Bus, Arc<AtomicU64>) {
     let count = Arc::new(AtomicU64::new(0));
     for i in 0..handlers {
         let c = count.clone();
-        bus.attach(
+        bus.attach_with(
             format!("counter-{i}"),
             "bench.chat.stop",
             move |_: &Event<'_>| {
@@ -91,8 +91,7 @@ fn no_listener(c: &mut Criterion) {
     bus.attach(
         "elsewhere",
         "bench.other.event",
-        |_: &Event<'_>| {},
-        Delivery::Inline,
+        |_| {},
     )
     .expect("attach");
     g.bench_function("instance_filtered_out", |b| {

@@ -51,10 +51,9 @@ fn counting_bus() -> (Bus, Arc<AtomicU64>) {
     bus.attach(
         "counter",
         "llm.chat.stop",
-        move |_: &Event<'_>| {
+        move |_| {
             c.fetch_add(1, Ordering::Relaxed);
         },
-        Delivery::Inline,
     )
     .expect("attach the counter");
     (bus, count)
@@ -105,12 +104,11 @@ fn extras(c: &mut Criterion) -> Vec<serde_json::Value> {
     bus.attach(
         "cost-listener",
         "llm.cost.calculated",
-        move |e: &Event<'_>| {
+        move |e| {
             if e.measurement(keys::COST_USD).is_some() {
                 h.fetch_add(1, Ordering::Relaxed);
             }
         },
-        Delivery::Inline,
     )
     .expect("attach listener");
     emit(&bus, "acme");

@@ -22,7 +22,7 @@ const ROUNDS: usize = 7;
 
 fn bus_with(delivery: Delivery) -> Bus {
     let bus = Bus::new();
-    let attached = bus.attach_many(
+    let attached = bus.attach_with(
         "probe",
         &["probe.s.stop", "probe.s.exception"],
         |_: &llm_telemetry::Event<'_>| {},

@@ -219,12 +219,11 @@ fn attach_handlers(bus: &Bus, config: &Config) -> Result<Handlers, Error> {
     bus.attach(
         "cost-audit",
         catalog::LLM_COST_CALCULATED.as_str(),
-        move |e: &Event<'_>| {
+        move |e| {
             let mut audit = sink.lock().unwrap_or_else(PoisonError::into_inner);
             audit.0 += 1;
             audit.1 += e.measurement(keys::COST_USD).unwrap_or(0.0);
         },
-        Delivery::Inline,
     )?;
     Ok(Handlers {
         cost_events,

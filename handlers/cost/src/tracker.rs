@@ -315,7 +315,7 @@ impl CostTracker {
         }
         let tracker = self.clone();
         let emit_on = bus.clone();
-        bus.attach(
+        bus.attach_with(
             id,
             ATTACH_PATTERN,
             move |event: &Event<'_>| {

@@ -391,7 +391,7 @@ fn a_metrics_handler_can_sum_cost_from_the_events_alone() {
     bus.attach(
         "llm_cost_usd_total",
         "llm.cost.calculated",
-        move |e: &Event<'_>| {
+        move |e| {
             let label = |k| e.str(k).unwrap_or("").to_owned();
             let key = (
                 label(keys::PROVIDER),
@@ -400,7 +400,6 @@ fn a_metrics_handler_can_sum_cost_from_the_events_alone() {
             );
             *sink.lock().unwrap().entry(key).or_default() += e.measurement(keys::COST_USD).unwrap();
         },
-        Delivery::Inline,
     )
     .unwrap();
     for i in 0..100 {

@@ -669,8 +669,7 @@ fn an_event_handler_sees_the_same_ids_as_the_span() {
     bus.attach(
         "ids",
         "llm.chat.stop",
-        move |e: &Event<'_>| *sink.lock().unwrap() = e.span(),
-        llm_telemetry_core::Delivery::Inline,
+        move |e| *sink.lock().unwrap() = e.span(),
     )
     .unwrap();
     bus.span(&catalog::LLM_CHAT, &[], |_| ());

@@ -111,8 +111,7 @@ fn promtool_accepts_hostile_label_values() {
     bus.attach(
         "evil\"handler\n\\",
         "llm.chat.stop",
-        |_: &llm_telemetry_core::Event<'_>| {},
-        llm_telemetry_core::Delivery::Inline,
+        |_| {},
     )
     .unwrap();
     let text = serve_and_scrape(&reporter);
