@@ -17,15 +17,15 @@
 //!   finished OpenTelemetry span.
 //!
 //! ```
-//! use llm_telemetry_core::{Bus, Delivery, Event, StaticSpanName, Value, catalog::keys};
+//! use llm_telemetry_core::{Bus, StaticSpanName, catalog::keys, metadata};
 //!
 //! static CHAT: StaticSpanName = StaticSpanName::new("llm.chat");
 //! let bus = Bus::new();
-//! bus.attach("print-stops", "llm.*.stop", |e: &Event<'_>| {
+//! bus.attach("print-stops", "llm.*.stop", |e| {
 //!     println!("{} took {:?} ns", e.name(), e.measurement(keys::DURATION));
-//! }, Delivery::Inline).unwrap();
+//! }).unwrap();
 //!
-//! let answer = bus.span(&CHAT, &[("gen_ai.request.model", Value::Str("llama-3.1-8b"))], |span| {
+//! let answer = bus.span(&CHAT, metadata!["gen_ai.request.model" => "llama-3.1-8b"], |span| {
 //!     span.measure("output_tokens", 42.0);
 //!     "forty-two"
 //! });

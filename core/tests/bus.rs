@@ -24,13 +24,9 @@ fn noop(_: &Event<'_>) {}
 /// Attaches an inline handler `id` to `pattern` that counts its calls into `counter`.
 fn count_into(bus: &Bus, id: &str, pattern: &str, counter: &Arc<AtomicU64>) {
     let counter = counter.clone();
-    bus.attach(
-        id,
-        pattern,
-        move |_| {
-            counter.fetch_add(1, Ordering::Relaxed);
-        },
-    )
+    bus.attach(id, pattern, move |_| {
+        counter.fetch_add(1, Ordering::Relaxed);
+    })
     .unwrap();
 }
 
@@ -67,10 +63,7 @@ fn invalid_patterns_and_options_are_typed_errors() {
         bus.attach_with("h", "a.b", noop, Delivery::Queued { capacity: 0 }),
         Err(AttachError::ZeroCapacity { .. })
     ));
-    let message = bus
-        .attach("h", "a b", noop)
-        .unwrap_err()
-        .to_string();
+    let message = bus.attach("h", "a b", noop).unwrap_err().to_string();
     assert!(message.contains("a b"), "{message}");
     assert!(
         bus.list_handlers("").is_empty(),
@@ -81,8 +74,7 @@ fn invalid_patterns_and_options_are_typed_errors() {
 #[test]
 fn list_handlers_filters_by_prefix() {
     let bus = Bus::new();
-    bus.attach("chat", "llm.chat.stop", noop)
-        .unwrap();
+    bus.attach("chat", "llm.chat.stop", noop).unwrap();
     bus.attach_with(
         "cache",
         &["cache.lookup.hit", "cache.lookup.miss"],
@@ -90,8 +82,7 @@ fn list_handlers_filters_by_prefix() {
         Delivery::queued(),
     )
     .unwrap();
-    bus.attach("all-llm", "llm.*", noop)
-        .unwrap();
+    bus.attach("all-llm", "llm.*", noop).unwrap();
     let ids = |prefix: &str| -> Vec<String> {
         bus.list_handlers(prefix)
             .into_iter()
@@ -166,14 +157,10 @@ fn failing_handler_is_detached_everywhere_and_failure_is_emitted() {
     let before = Capture::attach(&bus, &["test.fail.*"]).unwrap();
     let calls = Arc::new(AtomicU64::new(0));
     let seen = calls.clone();
-    bus.attach(
-        "boom",
-        &["test.fail.a", "test.fail.b"],
-        move |_| {
-            seen.fetch_add(1, Ordering::SeqCst);
-            panic!("exploded on purpose");
-        },
-    )
+    bus.attach("boom", &["test.fail.a", "test.fail.b"], move |_| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        panic!("exploded on purpose");
+    })
     .unwrap();
     let after = Capture::attach(&bus, &["test.fail.*"]).unwrap();
 
@@ -261,14 +248,10 @@ fn handlers_may_emit_and_nesting_is_bounded() {
     let inner_bus = bus.clone();
     let calls = Arc::new(AtomicU64::new(0));
     let seen = calls.clone();
-    bus.attach(
-        "recursive",
-        "test.nest.loop",
-        move |_| {
-            seen.fetch_add(1, Ordering::SeqCst);
-            inner_bus.execute(loop_name, &[], &[]);
-        },
-    )
+    bus.attach("recursive", "test.nest.loop", move |_| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        inner_bus.execute(loop_name, &[], &[]);
+    })
     .unwrap();
     bus.execute(loop_name, &[], &[]);
     assert_eq!(calls.load(Ordering::SeqCst), MAX_DEPTH as u64);
@@ -503,10 +486,8 @@ fn events_inside_a_span_carry_its_context() {
 #[test]
 fn inline_delivered_counts_are_exact_once_threads_finish() {
     let bus = Bus::new();
-    bus.attach("a", "test.count.*", noop)
-        .unwrap();
-    bus.attach("b", "test.count.one", noop)
-        .unwrap();
+    bus.attach("a", "test.count.*", noop).unwrap();
+    bus.attach("b", "test.count.one", noop).unwrap();
     let threads: Vec<_> = (0..3)
         .map(|_| {
             let bus = bus.clone();
@@ -539,8 +520,7 @@ fn inline_delivered_counts_are_exact_once_threads_finish() {
 #[test]
 fn inline_counts_of_a_live_thread_show_in_stats_at_once() {
     let bus = Bus::new();
-    bus.attach("a", "test.live.count", noop)
-        .unwrap();
+    bus.attach("a", "test.live.count", noop).unwrap();
     let emitted = Arc::new(Barrier::new(2));
     let checked = Arc::new(Barrier::new(2));
     let worker = {
@@ -572,17 +552,13 @@ fn a_handler_that_attaches_and_emits_while_handling_loses_nothing() {
     let nested = Arc::new(AtomicU64::new(0));
     {
         let (inner_bus, attached) = (bus.clone(), attached.clone());
-        bus.attach(
-            "attacher",
-            "test.churn.outer",
-            move |_| {
-                let n = attached.fetch_add(1, Ordering::Relaxed);
-                inner_bus
-                    .attach(format!("extra-{n}"), "test.churn.unused", noop)
-                    .unwrap();
-                inner_bus.execute(name("test.churn.nested"), &[], &[]);
-            },
-        )
+        bus.attach("attacher", "test.churn.outer", move |_| {
+            let n = attached.fetch_add(1, Ordering::Relaxed);
+            inner_bus
+                .attach(format!("extra-{n}"), "test.churn.unused", noop)
+                .unwrap();
+            inner_bus.execute(name("test.churn.nested"), &[], &[]);
+        })
         .unwrap();
     }
     count_into(&bus, "second", "test.churn.outer", &second);
@@ -605,8 +581,7 @@ fn one_thread_emitting_to_many_buses_counts_each_exactly() {
     // over and over, and every count survives.
     let buses: Vec<Bus> = (0..9).map(|_| Bus::new()).collect();
     for bus in &buses {
-        bus.attach("h", "test.many.buses", noop)
-            .unwrap();
+        bus.attach("h", "test.many.buses", noop).unwrap();
     }
     for round in 0..40 {
         for (i, bus) in buses.iter().enumerate() {
@@ -632,28 +607,22 @@ fn an_event_keeps_its_emit_time_span_while_a_handler_switches_spans() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     {
         let (seen, inner_bus) = (seen.clone(), bus.clone());
-        bus.attach(
-            "switcher",
-            "test.switch.outer",
-            move |e| {
-                let before = e.span();
-                let own = context::SpanContext::new_root();
-                let _guard = context::enter(Some(own));
-                // Inside its own span, the handler still sees the event's span...
-                seen.lock().unwrap().push(("inside", e.span(), before));
-                // ...and what it emits now belongs to its own span.
-                inner_bus.execute(name("test.switch.nested"), &[], &[]);
-            },
-        )
+        bus.attach("switcher", "test.switch.outer", move |e| {
+            let before = e.span();
+            let own = context::SpanContext::new_root();
+            let _guard = context::enter(Some(own));
+            // Inside its own span, the handler still sees the event's span...
+            seen.lock().unwrap().push(("inside", e.span(), before));
+            // ...and what it emits now belongs to its own span.
+            inner_bus.execute(name("test.switch.nested"), &[], &[]);
+        })
         .unwrap();
     }
     {
         let seen = seen.clone();
-        bus.attach(
-            "after",
-            "test.switch.outer",
-            move |e| seen.lock().unwrap().push(("after", e.span(), None)),
-        )
+        bus.attach("after", "test.switch.outer", move |e| {
+            seen.lock().unwrap().push(("after", e.span(), None))
+        })
         .unwrap();
     }
     let capture = Capture::attach(&bus, &["test.switch.*"]).unwrap();
@@ -695,13 +664,9 @@ fn a_handler_released_at_thread_exit_may_still_emit() {
     let inner = Bus::new();
     let guard = EmitOnDrop(outer.clone());
     inner
-        .attach(
-            "holds-guard",
-            "test.exit.event",
-            move |_| {
-                let _ = &guard;
-            },
-        )
+        .attach("holds-guard", "test.exit.event", move |_| {
+            let _ = &guard;
+        })
         .unwrap();
     std::thread::spawn(move || {
         inner.execute(name("test.exit.event"), &[], &[]);

@@ -27,19 +27,15 @@ fn emitting_while_attaching_and_detaching_loses_nothing() {
     {
         let count = inline_count.clone();
         let seen = seen.clone();
-        bus.attach(
-            "steady-inline",
-            "test.stress.*",
-            move |e| {
-                if e.name().as_str() != "test.stress.event" {
-                    return;
-                }
-                count.fetch_add(1, Ordering::Relaxed);
-                let emitter = e.measurement("emitter").unwrap() as usize;
-                let seq = e.measurement("seq").unwrap() as usize;
-                seen[emitter].lock().unwrap()[seq] += 1;
-            },
-        )
+        bus.attach("steady-inline", "test.stress.*", move |e| {
+            if e.name().as_str() != "test.stress.event" {
+                return;
+            }
+            count.fetch_add(1, Ordering::Relaxed);
+            let emitter = e.measurement("emitter").unwrap() as usize;
+            let seq = e.measurement("seq").unwrap() as usize;
+            seen[emitter].lock().unwrap()[seq] += 1;
+        })
         .unwrap();
     }
     // Queued, with room for everything: loses nothing.
