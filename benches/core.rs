@@ -88,12 +88,8 @@ fn no_listener(c: &mut Criterion) {
         })
     });
     let bus = Bus::new();
-    bus.attach(
-        "elsewhere",
-        "bench.other.event",
-        |_| {},
-    )
-    .expect("attach");
+    bus.attach("elsewhere", "bench.other.event", |_| {})
+        .expect("attach");
     g.bench_function("instance_filtered_out", |b| {
         b.iter(|| {
             bus.execute(

@@ -101,14 +101,10 @@ fn main() -> Result<(), Error> {
     let output_tokens = Arc::new(AtomicU64::new(0));
     {
         let output_tokens = Arc::clone(&output_tokens);
-        bus.attach(
-            "example.token-counter",
-            "llm.*.stop",
-            move |event| {
-                let tokens = event.measurement(keys::OUTPUT_TOKENS).unwrap_or(0.0);
-                output_tokens.fetch_add(tokens as u64, Ordering::Relaxed);
-            },
-        )?;
+        bus.attach("example.token-counter", "llm.*.stop", move |event| {
+            let tokens = event.measurement(keys::OUTPUT_TOKENS).unwrap_or(0.0);
+            output_tokens.fetch_add(tokens as u64, Ordering::Relaxed);
+        })?;
     }
 
     // 2. A struct on the queued lane, for chat and generate stops.
@@ -144,15 +140,11 @@ fn main() -> Result<(), Error> {
     }
 
     // 4. A badly written handler that panics on one model.
-    bus.attach(
-        "example.flaky",
-        catalog::LLM_CHAT_STOP.as_str(),
-        |event| {
-            if event.str(keys::MODEL) == Some("broken-model") {
-                panic!("cannot handle {:?}", event.str(keys::MODEL));
-            }
-        },
-    )?;
+    bus.attach("example.flaky", catalog::LLM_CHAT_STOP.as_str(), |event| {
+        if event.str(keys::MODEL) == Some("broken-model") {
+            panic!("cannot handle {:?}", event.str(keys::MODEL));
+        }
+    })?;
 
     // `list_handlers` takes a name prefix ("llm" lists the handlers that can see llm.* events);
     // "" lists them all.

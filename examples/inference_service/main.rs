@@ -23,9 +23,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use llm_telemetry::Bus;
 use llm_telemetry::catalog::{self, keys};
 use llm_telemetry::config::{BudgetWindow, Config, ExportMode, LogFormat, LogLevel, OtlpProtocol};
-use llm_telemetry::{Bus, Delivery, Event};
 use llm_telemetry_cost::{Budget, CostTracker, PriceTable, Usd, Window};
 use llm_telemetry_log::{Level, LogHandle, Logger, Sink};
 use llm_telemetry_otel::{OtelHandler, Processor, Protocol, Sampler};

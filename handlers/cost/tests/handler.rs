@@ -388,19 +388,15 @@ fn a_metrics_handler_can_sum_cost_from_the_events_alone() {
     type Series = HashMap<(String, String, String), f64>;
     let series: Arc<Mutex<Series>> = Arc::default();
     let sink = Arc::clone(&series);
-    bus.attach(
-        "llm_cost_usd_total",
-        "llm.cost.calculated",
-        move |e| {
-            let label = |k| e.str(k).unwrap_or("").to_owned();
-            let key = (
-                label(keys::PROVIDER),
-                label(keys::MODEL),
-                label(keys::TENANT),
-            );
-            *sink.lock().unwrap().entry(key).or_default() += e.measurement(keys::COST_USD).unwrap();
-        },
-    )
+    bus.attach("llm_cost_usd_total", "llm.cost.calculated", move |e| {
+        let label = |k| e.str(k).unwrap_or("").to_owned();
+        let key = (
+            label(keys::PROVIDER),
+            label(keys::MODEL),
+            label(keys::TENANT),
+        );
+        *sink.lock().unwrap().entry(key).or_default() += e.measurement(keys::COST_USD).unwrap();
+    })
     .unwrap();
     for i in 0..100 {
         let tenant = if i % 2 == 0 { "even" } else { "odd" };
