@@ -56,4 +56,24 @@ pub use llm_telemetry_prometheus as prometheus;
 
 pub mod config;
 
+/// The README's quick start, kept compiling as a doc test (a copy: keep the two identical).
+///
+/// ```
+/// use llm_telemetry::{Bus, catalog, catalog::keys, measurements, metadata};
+///
+/// let bus = Bus::new();                                   // or Bus::global()
+/// bus.attach("print-stops", "llm.*.stop", |e| {           // attach_with(…, Delivery::queued()) for I/O
+///     println!("{} took {:?} ns", e.name(), e.measurement(keys::DURATION));
+/// })?;
+///
+/// let reply = bus.span(&catalog::LLM_CHAT, metadata![keys::PROVIDER => "openai", keys::MODEL => "gpt-4o"], |span| {
+///     span.measure(keys::OUTPUT_TOKENS, 42.0);            // lands on llm.chat.stop
+///     "forty-two"
+/// });
+/// bus.execute(&catalog::CACHE_LOOKUP_HIT, measurements![keys::SIZE_BYTES => 512], metadata![]);
+/// # Ok::<(), llm_telemetry::AttachError>(())
+/// ```
+#[doc(hidden)]
+pub mod readme_quick_start {}
+
 pub use config::{Config, ConfigError};
