@@ -111,7 +111,7 @@ fn main() -> Result<(), Error> {
     let latency = LatencyTracker::default();
     bus.attach_with(
         "example.latency-by-model",
-        &[catalog::LLM_CHAT_STOP.as_str(), "llm.generate.stop"],
+        [catalog::LLM_CHAT_STOP.as_str(), "llm.generate.stop"],
         latency.clone(),
         Delivery::Queued { capacity: 1024 },
     )?;

@@ -24,7 +24,7 @@ fn bus_with(delivery: Delivery) -> Bus {
     let bus = Bus::new();
     let attached = bus.attach_with(
         "probe",
-        &["probe.s.stop", "probe.s.exception"],
+        ["probe.s.stop", "probe.s.exception"],
         |_: &llm_telemetry::Event<'_>| {},
         delivery,
     );

@@ -172,6 +172,8 @@ mod tests {
     }
 
     #[test]
+    // The borrowed forms are what is being tested.
+    #[allow(clippy::needless_borrows_for_generic_args)]
     fn every_accepted_shape() {
         static HIT: StaticEventName = StaticEventName::new("patterns.cache.hit");
         static CHAT: StaticSpanName = StaticSpanName::new("patterns.chat");

@@ -104,7 +104,7 @@ fn list_handlers_filters_by_prefix() {
 #[test]
 fn handler_receives_exactly_the_measurements_and_metadata() {
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["test.exact.event"]).unwrap();
+    let capture = Capture::attach(&bus, ["test.exact.event"]).unwrap();
     let measurements = [("duration", 12.5), ("input_tokens", 7.0)];
     let metadata = [
         ("model", Value::Str("m")),
@@ -127,7 +127,7 @@ fn handler_receives_exactly_the_measurements_and_metadata() {
 fn a_handler_attached_to_several_events_receives_all_of_them() {
     let bus = Bus::new();
     let capture =
-        Capture::attach(&bus, &["test.multi.a", "test.multi.b", "test.wild.*.stop"]).unwrap();
+        Capture::attach(&bus, ["test.multi.a", "test.multi.b", "test.wild.*.stop"]).unwrap();
     bus.execute(name("test.multi.a"), &[], &[]);
     bus.execute(name("test.multi.b"), &[], &[]);
     bus.execute(name("test.multi.c"), &[], &[]);
@@ -142,7 +142,7 @@ fn a_handler_attached_to_several_events_receives_all_of_them() {
 #[test]
 fn a_name_registered_after_attach_is_delivered_to_matching_patterns() {
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["test.late.*"]).unwrap();
+    let capture = Capture::attach(&bus, ["test.late.*"]).unwrap();
     // This name did not exist when the handler attached.
     let late = name(&format!("test.late.n{}", std::process::id()));
     assert!(bus.is_listening(late));
@@ -153,8 +153,8 @@ fn a_name_registered_after_attach_is_delivered_to_matching_patterns() {
 #[test]
 fn failing_handler_is_detached_everywhere_and_failure_is_emitted() {
     let bus = Bus::new();
-    let failures = Capture::attach(&bus, &["telemetry.handler.failure"]).unwrap();
-    let before = Capture::attach(&bus, &["test.fail.*"]).unwrap();
+    let failures = Capture::attach(&bus, ["telemetry.handler.failure"]).unwrap();
+    let before = Capture::attach(&bus, ["test.fail.*"]).unwrap();
     let calls = Arc::new(AtomicU64::new(0));
     let seen = calls.clone();
     bus.attach("boom", &["test.fail.a", "test.fail.b"], move |_| {
@@ -162,7 +162,7 @@ fn failing_handler_is_detached_everywhere_and_failure_is_emitted() {
         panic!("exploded on purpose");
     })
     .unwrap();
-    let after = Capture::attach(&bus, &["test.fail.*"]).unwrap();
+    let after = Capture::attach(&bus, ["test.fail.*"]).unwrap();
 
     // The emitter never sees the panic.
     bus.execute(name("test.fail.a"), &[], &[]);
@@ -197,7 +197,7 @@ fn failing_handler_is_detached_everywhere_and_failure_is_emitted() {
 #[test]
 fn failing_queued_handler_is_detached_and_failure_is_emitted() {
     let bus = Bus::new();
-    let failures = Capture::attach(&bus, &["telemetry.handler.failure"]).unwrap();
+    let failures = Capture::attach(&bus, ["telemetry.handler.failure"]).unwrap();
     // The worker waits at its first event until all ten are queued, so the count below is exact
     // whatever the scheduling.
     let all_queued = Arc::new(Barrier::new(2));
@@ -291,7 +291,7 @@ fn nested_emits_cross_queued_lanes_with_bounded_depth() {
 #[test]
 fn non_finite_measurements_are_removed_and_counted() {
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["test.nan.event"]).unwrap();
+    let capture = Capture::attach(&bus, ["test.nan.event"]).unwrap();
     bus.execute(
         name("test.nan.event"),
         &[
@@ -455,7 +455,7 @@ fn detach_of_a_queued_handler_delivers_what_was_queued() {
 #[test]
 fn global_bus_and_emit_macro() {
     let bus = Bus::global();
-    let capture = Capture::attach(bus, &["test.global.event"]).unwrap();
+    let capture = Capture::attach(bus, ["test.global.event"]).unwrap();
     llm_telemetry_core::execute(name("test.global.event"), &[("x", 1.0)], &[]);
     let model = String::from("gpt-4o");
     llm_telemetry_core::emit!(*bus, &name("test.global.event"), ["y" => 2], ["gen_ai.request.model" => &model, "n" => 3]);
@@ -470,7 +470,7 @@ fn global_bus_and_emit_macro() {
 #[test]
 fn events_inside_a_span_carry_its_context() {
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["cache.*", "llm.chat.*"]).unwrap();
+    let capture = Capture::attach(&bus, ["cache.*", "llm.chat.*"]).unwrap();
     bus.span(&LLM_CHAT, &[], |span| {
         bus.execute(&CACHE_LOOKUP_HIT, &[], &[]);
         assert!(span.is_recording());
@@ -625,7 +625,7 @@ fn an_event_keeps_its_emit_time_span_while_a_handler_switches_spans() {
         })
         .unwrap();
     }
-    let capture = Capture::attach(&bus, &["test.switch.*"]).unwrap();
+    let capture = Capture::attach(&bus, ["test.switch.*"]).unwrap();
     let outer = context::SpanContext::new_root();
     {
         let _guard = context::enter(Some(outer));
@@ -660,7 +660,7 @@ fn a_handler_released_at_thread_exit_may_still_emit() {
         }
     }
     let outer = Bus::new();
-    let capture = Capture::attach(&outer, &["test.exit.dropped"]).unwrap();
+    let capture = Capture::attach(&outer, ["test.exit.dropped"]).unwrap();
     let inner = Bus::new();
     let guard = EmitOnDrop(outer.clone());
     inner

@@ -231,7 +231,7 @@ impl CostTrackerBuilder {
 /// let bus = Bus::new();
 /// let tracker = CostTracker::builder().build().unwrap();
 /// tracker.attach(&bus).unwrap();
-/// let costs = Capture::attach(&bus, &["llm.cost.calculated"]).unwrap();
+/// let costs = Capture::attach(&bus, ["llm.cost.calculated"]).unwrap();
 ///
 /// bus.execute(
 ///     &catalog::LLM_CHAT_STOP,

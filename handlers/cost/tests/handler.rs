@@ -46,7 +46,7 @@ fn emits_cost_calculated_with_model_provider_and_tenant() {
     let bus = Bus::new();
     let tracker = CostTracker::builder().build().unwrap();
     tracker.attach(&bus).unwrap();
-    let capture = Capture::attach(&bus, &["llm.cost.*"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.cost.*"]).unwrap();
 
     chat_stop(
         &bus,
@@ -204,7 +204,7 @@ fn unknown_models_are_counted_and_announced_once() {
     let bus = Bus::new();
     let tracker = CostTracker::builder().build().unwrap();
     tracker.attach(&bus).unwrap();
-    let capture = Capture::attach(&bus, &["llm.cost.*"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.cost.*"]).unwrap();
     for _ in 0..5 {
         chat_stop(
             &bus,
@@ -307,7 +307,7 @@ fn bad_token_counts_are_rejected_and_counted_never_a_panic() {
     let bus = Bus::new();
     let tracker = CostTracker::builder().build().unwrap();
     tracker.attach(&bus).unwrap();
-    let capture = Capture::attach(&bus, &["llm.cost.calculated"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.cost.calculated"]).unwrap();
     chat_stop(&bus, "gpt-4o", None, None, &tokens(-5.0, 10.0));
     chat_stop(&bus, "gpt-4o", None, None, &tokens(5.5, 10.0));
     chat_stop(&bus, "gpt-4o", None, None, &tokens(1e300, 10.0));
@@ -464,7 +464,7 @@ fn queued_delivery_prices_on_the_worker_and_still_emits() {
     tracker
         .attach_as(&bus, "cost-queued", Delivery::queued())
         .unwrap();
-    let capture = Capture::attach(&bus, &["llm.cost.calculated"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.cost.calculated"]).unwrap();
     for _ in 0..10 {
         chat_stop(
             &bus,
@@ -484,7 +484,7 @@ fn queued_delivery_prices_on_the_worker_and_still_emits() {
 fn record_on_emits_like_the_attached_handler() {
     let bus = Bus::new();
     let tracker = CostTracker::builder().build().unwrap();
-    let capture = Capture::attach(&bus, &["llm.cost.calculated"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.cost.calculated"]).unwrap();
     let name = catalog::LLM_EMBED_STOP.get();
     let m = [(keys::INPUT_TOKENS, 50_000.0)];
     let md = [
@@ -512,7 +512,7 @@ fn cost_events_carry_the_span_of_the_call() {
     let bus = Bus::new();
     let tracker = CostTracker::builder().build().unwrap();
     tracker.attach(&bus).unwrap();
-    let capture = Capture::attach(&bus, &["llm.chat.stop", "llm.cost.calculated"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.chat.stop", "llm.cost.calculated"]).unwrap();
     bus.span(
         &catalog::LLM_CHAT,
         &[
