@@ -77,7 +77,7 @@ fn list_handlers_filters_by_prefix() {
     bus.attach("chat", "llm.chat.stop", noop).unwrap();
     bus.attach_with(
         "cache",
-        &["cache.lookup.hit", "cache.lookup.miss"],
+        ["cache.lookup.hit", "cache.lookup.miss"],
         noop,
         Delivery::queued(),
     )
@@ -157,7 +157,7 @@ fn failing_handler_is_detached_everywhere_and_failure_is_emitted() {
     let before = Capture::attach(&bus, ["test.fail.*"]).unwrap();
     let calls = Arc::new(AtomicU64::new(0));
     let seen = calls.clone();
-    bus.attach("boom", &["test.fail.a", "test.fail.b"], move |_| {
+    bus.attach("boom", ["test.fail.a", "test.fail.b"], move |_| {
         seen.fetch_add(1, Ordering::SeqCst);
         panic!("exploded on purpose");
     })

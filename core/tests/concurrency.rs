@@ -69,7 +69,7 @@ fn emitting_while_attaching_and_detaching_loses_nothing() {
                 };
                 bus.attach_with(
                     "churn",
-                    &["test.stress.event", "test.stress.other"],
+                    ["test.stress.event", "test.stress.other"],
                     |_: &Event<'_>| {},
                     delivery,
                 )
