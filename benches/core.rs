@@ -44,7 +44,7 @@ fn counting_bus(delivery: Delivery, handlers: usize) -> (Bus, Arc<AtomicU64>) {
     let count = Arc::new(AtomicU64::new(0));
     for i in 0..handlers {
         let c = count.clone();
-        bus.attach(
+        bus.attach_with(
             format!("counter-{i}"),
             "bench.chat.stop",
             move |_: &Event<'_>| {
@@ -88,13 +88,8 @@ fn no_listener(c: &mut Criterion) {
         })
     });
     let bus = Bus::new();
-    bus.attach(
-        "elsewhere",
-        "bench.other.event",
-        |_: &Event<'_>| {},
-        Delivery::Inline,
-    )
-    .expect("attach");
+    bus.attach("elsewhere", "bench.other.event", |_| {})
+        .expect("attach");
     g.bench_function("instance_filtered_out", |b| {
         b.iter(|| {
             bus.execute(

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::Criterion;
 use llm_telemetry::catalog::{self, keys};
-use llm_telemetry::{Bus, Delivery, Event, Value};
+use llm_telemetry::{Bus, Value};
 use llm_telemetry_cost::{Budget, CostTracker, Usd, Window};
 
 const MEASUREMENTS: [(&str, f64); 4] = [
@@ -48,14 +48,9 @@ fn counting_bus() -> (Bus, Arc<AtomicU64>) {
     let bus = Bus::new();
     let count = Arc::new(AtomicU64::new(0));
     let c = Arc::clone(&count);
-    bus.attach(
-        "counter",
-        "llm.chat.stop",
-        move |_: &Event<'_>| {
-            c.fetch_add(1, Ordering::Relaxed);
-        },
-        Delivery::Inline,
-    )
+    bus.attach("counter", "llm.chat.stop", move |_| {
+        c.fetch_add(1, Ordering::Relaxed);
+    })
     .expect("attach the counter");
     (bus, count)
 }
@@ -102,16 +97,11 @@ fn extras(c: &mut Criterion) -> Vec<serde_json::Value> {
     let bus = cost_bus(&tracker);
     let heard = Arc::new(AtomicU64::new(0));
     let h = Arc::clone(&heard);
-    bus.attach(
-        "cost-listener",
-        "llm.cost.calculated",
-        move |e: &Event<'_>| {
-            if e.measurement(keys::COST_USD).is_some() {
-                h.fetch_add(1, Ordering::Relaxed);
-            }
-        },
-        Delivery::Inline,
-    )
+    bus.attach("cost-listener", "llm.cost.calculated", move |e| {
+        if e.measurement(keys::COST_USD).is_some() {
+            h.fetch_add(1, Ordering::Relaxed);
+        }
+    })
     .expect("attach listener");
     emit(&bus, "acme");
     assert_eq!(heard.load(Ordering::Relaxed), 1);

@@ -115,7 +115,7 @@ fn queued_producer(c: &mut Criterion) -> (u64, u64) {
     // Reference: the same emit to a queued handler that does nothing. The producer cannot tell
     // handlers apart, so this isolates the lane's own cost from anything the logger does.
     let noop = Bus::new();
-    noop.attach(
+    noop.attach_with(
         "noop",
         "*",
         |_: &llm_telemetry::Event<'_>| {},

@@ -101,22 +101,17 @@ fn main() -> Result<(), Error> {
     let output_tokens = Arc::new(AtomicU64::new(0));
     {
         let output_tokens = Arc::clone(&output_tokens);
-        bus.attach(
-            "example.token-counter",
-            "llm.*.stop",
-            move |event: &Event<'_>| {
-                let tokens = event.measurement(keys::OUTPUT_TOKENS).unwrap_or(0.0);
-                output_tokens.fetch_add(tokens as u64, Ordering::Relaxed);
-            },
-            Delivery::Inline,
-        )?;
+        bus.attach("example.token-counter", "llm.*.stop", move |event| {
+            let tokens = event.measurement(keys::OUTPUT_TOKENS).unwrap_or(0.0);
+            output_tokens.fetch_add(tokens as u64, Ordering::Relaxed);
+        })?;
     }
 
     // 2. A struct on the queued lane, for chat and generate stops.
     let latency = LatencyTracker::default();
-    bus.attach_many(
+    bus.attach_with(
         "example.latency-by-model",
-        &[catalog::LLM_CHAT_STOP.as_str(), "llm.generate.stop"],
+        [catalog::LLM_CHAT_STOP.as_str(), "llm.generate.stop"],
         latency.clone(),
         Delivery::Queued { capacity: 1024 },
     )?;
@@ -128,7 +123,7 @@ fn main() -> Result<(), Error> {
         bus.attach(
             "example.failure-watch",
             catalog::TELEMETRY_HANDLER_FAILURE.as_str(),
-            move |event: &Event<'_>| {
+            move |event| {
                 let line = format!(
                     "handler {:?} failed on {} ({}): {}",
                     event.str(keys::HANDLER_ID).unwrap_or("?"),
@@ -141,21 +136,15 @@ fn main() -> Result<(), Error> {
                     .unwrap_or_else(PoisonError::into_inner)
                     .push(line);
             },
-            Delivery::Inline,
         )?;
     }
 
     // 4. A badly written handler that panics on one model.
-    bus.attach(
-        "example.flaky",
-        catalog::LLM_CHAT_STOP.as_str(),
-        |event: &Event<'_>| {
-            if event.str(keys::MODEL) == Some("broken-model") {
-                panic!("cannot handle {:?}", event.str(keys::MODEL));
-            }
-        },
-        Delivery::Inline,
-    )?;
+    bus.attach("example.flaky", catalog::LLM_CHAT_STOP.as_str(), |event| {
+        if event.str(keys::MODEL) == Some("broken-model") {
+            panic!("cannot handle {:?}", event.str(keys::MODEL));
+        }
+    })?;
 
     // `list_handlers` takes a name prefix ("llm" lists the handlers that can see llm.* events);
     // "" lists them all.

@@ -44,7 +44,7 @@ fn round(bus: &Bus) -> f64 {
 /// A bus with one queued no-op handler (`noop`) on the probe's stop event.
 fn noop_bus(capacity: usize) -> Bus {
     let bus = Bus::new();
-    bus.attach(
+    bus.attach_with(
         "noop",
         "probe.s.stop",
         |_: &Event<'_>| {},

@@ -22,9 +22,9 @@ const ROUNDS: usize = 7;
 
 fn bus_with(delivery: Delivery) -> Bus {
     let bus = Bus::new();
-    let attached = bus.attach_many(
+    let attached = bus.attach_with(
         "probe",
-        &["probe.s.stop", "probe.s.exception"],
+        ["probe.s.stop", "probe.s.exception"],
         |_: &llm_telemetry::Event<'_>| {},
         delivery,
     );

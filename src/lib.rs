@@ -23,14 +23,14 @@
 //! depends on `llm-telemetry-core`, `llm-telemetry-genai` and those handler crates instead.
 //!
 //! ```
-//! use llm_telemetry::{Bus, Delivery, Event, Value, catalog, catalog::keys};
+//! use llm_telemetry::{Bus, catalog, catalog::keys, metadata};
 //!
 //! let bus = Bus::new();
-//! bus.attach("print-stops", "llm.*.stop", |e: &Event<'_>| {
+//! bus.attach("print-stops", "llm.*.stop", |e| {
 //!     println!("{} took {:?} ns", e.name(), e.measurement(keys::DURATION));
-//! }, Delivery::Inline).unwrap();
+//! }).unwrap();
 //!
-//! let answer = bus.span(&catalog::LLM_CHAT, &[(keys::MODEL, Value::Str("llama-3.1-8b"))], |span| {
+//! let answer = bus.span(&catalog::LLM_CHAT, metadata![keys::MODEL => "llama-3.1-8b"], |span| {
 //!     span.measure(keys::OUTPUT_TOKENS, 42.0);
 //!     "forty-two"
 //! });
@@ -42,6 +42,7 @@
 pub use llm_telemetry_core::*;
 // The macro is exported at the core crate's root; name it so that `llm_telemetry::emit!` works.
 pub use llm_telemetry_core::emit;
+pub use llm_telemetry_core::{measurements, metadata};
 // The LLM catalog replaces the core's own (which it re-exports: `telemetry.handler.failure` and
 // the span keys are in it too).
 pub use llm_telemetry_genai::{catalog, instrument};
@@ -55,6 +56,26 @@ pub use llm_telemetry_prometheus as prometheus;
 
 pub mod config;
 pub mod telemetry;
+
+/// The README's quick start, kept compiling as a doc test (a copy: keep the two identical).
+///
+/// ```
+/// use llm_telemetry::{Bus, catalog, catalog::keys, measurements, metadata};
+///
+/// let bus = Bus::new();                                   // or Bus::global()
+/// bus.attach("print-stops", "llm.*.stop", |e| {           // attach_with(…, Delivery::queued()) for I/O
+///     println!("{} took {:?} ns", e.name(), e.measurement(keys::DURATION));
+/// })?;
+///
+/// let reply = bus.span(&catalog::LLM_CHAT, metadata![keys::PROVIDER => "openai", keys::MODEL => "gpt-4o"], |span| {
+///     span.measure(keys::OUTPUT_TOKENS, 42.0);            // lands on llm.chat.stop
+///     "forty-two"
+/// });
+/// bus.execute(&catalog::CACHE_LOOKUP_HIT, measurements![keys::SIZE_BYTES => 512], metadata![]);
+/// # Ok::<(), llm_telemetry::AttachError>(())
+/// ```
+#[doc(hidden)]
+pub mod readme_quick_start {}
 
 pub use config::{Config, ConfigError};
 pub use telemetry::{Telemetry, TelemetryBuilder, TelemetryError};

@@ -22,7 +22,7 @@ use llm_telemetry::{Bus, OwnedEvent, SpanContext, Value, context};
 
 fn setup(level: TelemetryLevel) -> (Bus, Capture, Instrumentation) {
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["*"]).unwrap();
+    let capture = Capture::attach(&bus, ["*"]).unwrap();
     let telemetry = Instrumentation::new(&bus, level);
     (bus, capture, telemetry)
 }
@@ -1047,7 +1047,7 @@ fn nothing_is_built_when_nobody_listens() {
     assert!(!telemetry.start_request("op", &[]).is_recording());
     assert!(!telemetry.start_provider_request("p", None).is_recording());
     // A listener attached later is picked up by the next call.
-    let capture = Capture::attach(&bus, &["llm.generate.*"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.generate.*"]).unwrap();
     assert!(telemetry.start_generate(&full_request()).is_recording());
     assert_eq!(capture.names(), ["llm.generate.start", "llm.generate.stop"]);
 }
@@ -1055,7 +1055,7 @@ fn nothing_is_built_when_nobody_listens() {
 #[test]
 fn first_token_is_emitted_even_when_only_it_is_listened_to() {
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["llm.stream.first_token"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.stream.first_token"]).unwrap();
     let telemetry = Instrumentation::new(&bus, TelemetryLevel::Basic);
     let _: Vec<_> = telemetry
         .stream_generate(&GenerateRequest::new("m", "p").tenant("t"), ["a", "b"])
@@ -1288,7 +1288,7 @@ fn helpers_allocate_nothing_when_nobody_listens_or_the_level_is_disabled() {
     allocations_of_every_helper(&quiet, 1); // warm up: registers names, caches interest
     assert_eq!(allocations_of_every_helper(&quiet, 20), 0, "nobody listens");
 
-    let _capture = Capture::attach(&bus, &["*"]).unwrap();
+    let _capture = Capture::attach(&bus, ["*"]).unwrap();
     let disabled = Instrumentation::new(&bus, TelemetryLevel::Disabled);
     allocations_of_every_helper(&disabled, 1);
     assert_eq!(
@@ -1316,7 +1316,7 @@ fn a_two_tenant_workload_accounts_for_every_token() {
         .build()
         .unwrap();
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["*"]).unwrap();
+    let capture = Capture::attach(&bus, ["*"]).unwrap();
     let telemetry = config.instrumentation(&bus);
     let backend = Arc::new(InstrumentedBackend::new(
         SimulatedBackend::new("simulated")

@@ -23,7 +23,7 @@ fn block_on<F: Future>(future: F) -> F::Output {
 #[test]
 fn start_and_stop_carry_the_right_measurements_and_one_span_id() {
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["llm.chat.*"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.chat.*"]).unwrap();
     let metadata = [
         (keys::MODEL, Value::Str("llama")),
         (keys::TENANT, Value::Str("acme")),
@@ -79,7 +79,7 @@ fn err_emits_exception_with_type_and_message() {
         }
     }
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["llm.generate.*"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.generate.*"]).unwrap();
     let result: Result<(), BackendError> = bus.try_span(
         &catalog::LLM_GENERATE,
         &[(keys::MODEL, Value::Str("m"))],
@@ -111,7 +111,7 @@ fn err_emits_exception_with_type_and_message() {
 #[test]
 fn panic_emits_exception_then_resumes_unwinding() {
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["llm.embed.*"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.embed.*"]).unwrap();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         bus.span(&catalog::LLM_EMBED, &[], |_| -> () {
             panic!("model weights missing")
@@ -136,7 +136,7 @@ fn panic_emits_exception_then_resumes_unwinding() {
 #[test]
 fn nested_spans_get_the_enclosing_span_as_parent_and_share_the_trace() {
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["llm.*"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.*"]).unwrap();
     bus.span(&catalog::LLM_REQUEST, &[], |_| {
         bus.span(&catalog::LLM_EMBED, &[], |_| ());
         bus.span(&catalog::LLM_GENERATE, &[], |_| {
@@ -165,7 +165,7 @@ fn nested_spans_get_the_enclosing_span_as_parent_and_share_the_trace() {
 #[test]
 fn a_span_nobody_listens_to_costs_no_context_and_emits_nothing() {
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["cache.*"]).unwrap();
+    let capture = Capture::attach(&bus, ["cache.*"]).unwrap();
     bus.span(&catalog::LLM_CHAT, &[], |span| {
         assert!(!span.is_recording());
         assert_eq!(context::current(), None);
@@ -178,7 +178,7 @@ fn a_span_nobody_listens_to_costs_no_context_and_emits_nothing() {
 #[test]
 fn dropped_active_span_stops_with_cancelled_status() {
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["llm.generate.*"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.generate.*"]).unwrap();
     let model = String::from("owned-model-name");
     {
         let mut span = bus.start_span(&catalog::LLM_GENERATE, &[(keys::MODEL, Value::Str(&model))]);
@@ -205,7 +205,7 @@ fn dropped_active_span_stops_with_cancelled_status() {
 #[test]
 fn async_spans_are_current_on_every_poll() {
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["llm.*", "cache.*"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.*", "cache.*"]).unwrap();
     let inner_bus = bus.clone();
     let future = bus.span_async(
         &catalog::LLM_CHAT,
@@ -263,7 +263,7 @@ fn async_spans_are_current_on_every_poll() {
 #[test]
 fn instrument_carries_a_context_into_a_future() {
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["llm.*"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.*"]).unwrap();
     let carried = bus.span(&catalog::LLM_REQUEST, &[], |_| {
         let inner_bus = bus.clone();
         async move { inner_bus.span(&catalog::LLM_EMBED, &[], |_| ()) }.in_current_span()
@@ -277,7 +277,7 @@ fn instrument_carries_a_context_into_a_future() {
 #[test]
 fn remote_traceparent_is_continued() {
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["llm.chat.*"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.chat.*"]).unwrap();
     let incoming: TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
         .parse()
         .unwrap();
@@ -305,7 +305,7 @@ fn custom_span_names_validate() {
 #[test]
 fn recorded_metadata_replaces_start_metadata_of_the_same_key() {
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["llm.embed.stop"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.embed.stop"]).unwrap();
     bus.span(
         &catalog::LLM_EMBED,
         &[
@@ -330,7 +330,7 @@ fn recorded_metadata_replaces_start_metadata_of_the_same_key() {
 #[test]
 fn one_clock_read_per_boundary_keeps_start_stop_and_wall_time_consistent() {
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["llm.chat.*"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.chat.*"]).unwrap();
     let wall_before = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -365,7 +365,7 @@ fn a_stop_only_listener_gets_the_start_metadata_and_a_consistent_context() {
     // Like the OTel handler: nobody listens to `.start`, so it is never emitted, yet the stop
     // event carries everything a finished span needs.
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["llm.chat.stop", "llm.chat.exception"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.chat.stop", "llm.chat.exception"]).unwrap();
     let metadata = [
         (keys::PROVIDER, Value::Str("openai")),
         (keys::MODEL, Value::Str("gpt-4o")),
@@ -400,7 +400,7 @@ fn a_stop_only_listener_gets_the_start_metadata_and_a_consistent_context() {
 #[test]
 fn a_start_only_listener_gets_start_and_no_stop() {
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["llm.chat.start"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.chat.start"]).unwrap();
     let mut span = bus.start_span(&catalog::LLM_CHAT, &[(keys::MODEL, Value::Str("m"))]);
     span.recorder().measure(keys::OUTPUT_TOKENS, 1.0);
     span.stop();

@@ -30,6 +30,7 @@ use crate::event::{Event, Measurements, Metadata, Value};
 use crate::handler::{Delivery, Handler, HandlerInfo};
 use crate::lifecycle::{Deadline, LifecycleError, LifecycleReport, Unfinished};
 use crate::name::{EventName, MAX_EVENT_NAMES, Pattern, registered_names};
+use crate::patterns::IntoPatterns;
 use crate::queue::Lane;
 use crate::snapshot::{self, CountRegistry, DepthGuard, Frame, ThreadCounts};
 use crate::stats::{BusCounters, BusStats, HandlerCounters, HandlerStats, QueueStats, bump};
@@ -54,10 +55,11 @@ const INTEREST_SOME: u8 = 2;
 /// An event bus. Cheap to clone (a shared handle); [`Bus::global`] is the process-wide default.
 ///
 /// ```
-/// use llm_telemetry_core::{Bus, Delivery, Value};
+/// use llm_telemetry_core::{Bus, StaticEventName, measurements, metadata};
+/// static STOP: StaticEventName = StaticEventName::new("llm.chat.stop");
 /// let bus = Bus::new();
-/// bus.attach("print", "llm.*", |e: &llm_telemetry_core::Event<'_>| println!("{}", e.name()), Delivery::Inline).unwrap();
-/// bus.execute(&llm_telemetry_core::StaticEventName::new("llm.chat.stop"), &[("duration", 1.5e6)], &[("gen_ai.request.model", Value::Str("gpt-4o"))]);
+/// bus.attach("print", "llm.*", |e| println!("{}", e.name())).unwrap();
+/// bus.execute(&STOP, measurements!["duration" => 1.5e6], metadata!["gen_ai.request.model" => "gpt-4o"]);
 /// ```
 #[derive(Clone)]
 pub struct Bus {
@@ -187,35 +189,60 @@ impl Bus {
         GLOBAL.get_or_init(|| Bus::with_global_flag(true))
     }
 
-    /// Attaches `handler` under `id` to one event name or pattern (see [`Pattern`]).
+    /// Attaches the closure `f` under `id` to one or more event names or patterns (anything
+    /// [`IntoPatterns`]: `"llm.*.stop"`, `&catalog::LLM_CHAT_STOP`, `["a.*", "b.*"]`, …), called
+    /// inline on the emitting thread, as in `:telemetry`. See [`Bus::attach_with`] for any other
+    /// [`Handler`] or for queued delivery.
     ///
-    /// A duplicate id is [`AttachError::AlreadyExists`].
-    pub fn attach(
+    /// A duplicate id is [`AttachError::AlreadyExists`]; an empty list of patterns is
+    /// [`PatternError::NoPatterns`].
+    ///
+    /// ```
+    /// use llm_telemetry_core::{Bus, StaticEventName};
+    /// static STOP: StaticEventName = StaticEventName::new("llm.chat.stop");
+    /// let bus = Bus::new();
+    /// bus.attach("print", "llm.*", |e| println!("{}", e.name())).unwrap();
+    /// bus.attach("stops", &STOP, |e| assert_eq!(e.name(), "llm.chat.stop")).unwrap();
+    /// assert!(bus.attach("print", &STOP, |_| {}).is_err());
+    /// ```
+    pub fn attach<F>(
         &self,
         id: impl Into<String>,
-        pattern: &str,
-        handler: impl Handler,
-        delivery: Delivery,
-    ) -> Result<(), AttachError> {
-        self.attach_many(id, &[pattern], handler, delivery)
+        patterns: impl IntoPatterns,
+        f: F,
+    ) -> Result<(), AttachError>
+    where
+        F: Fn(&Event<'_>) + Send + Sync + 'static,
+    {
+        self.attach_with(id, patterns, f, Delivery::Inline)
     }
 
-    /// Attaches `handler` under `id` to several event names or patterns at once.
-    pub fn attach_many(
+    /// Attaches any [`Handler`] under `id` to one or more event names or patterns (see
+    /// [`Bus::attach`]), delivered inline or on a queue ([`Delivery::queued`]).
+    ///
+    /// ```
+    /// use llm_telemetry_core::{Bus, Delivery, Event, Handler};
+    /// struct Print;
+    /// impl Handler for Print {
+    ///     fn handle(&self, e: &Event<'_>) {
+    ///         println!("{}", e.name());
+    ///     }
+    /// }
+    /// let bus = Bus::new();
+    /// bus.attach_with("print", ["llm.*", "cache.*"], Print, Delivery::queued()).unwrap();
+    /// ```
+    pub fn attach_with(
         &self,
         id: impl Into<String>,
-        patterns: &[&str],
+        patterns: impl IntoPatterns,
         handler: impl Handler,
         delivery: Delivery,
     ) -> Result<(), AttachError> {
         let id: String = id.into();
+        let patterns = patterns.into_patterns()?;
         if patterns.is_empty() {
             return Err(PatternError::NoPatterns { handler_id: id }.into());
         }
-        let patterns = patterns
-            .iter()
-            .map(|p| Pattern::parse(p))
-            .collect::<Result<Vec<_>, _>>()?;
         let lane = match delivery {
             Delivery::Inline => None,
             Delivery::Queued { capacity: 0 } => {

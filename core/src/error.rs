@@ -76,7 +76,7 @@ pub enum PatternError {
         /// What is wrong with it.
         reason: String,
     },
-    /// `attach_many` was called with no pattern at all.
+    /// `attach` was called with an empty list of patterns.
     #[error("no event pattern given for handler {handler_id:?}: pass at least one name or prefix")]
     NoPatterns {
         /// The handler being attached.

@@ -121,7 +121,17 @@ macro_rules! int_value {
         }
     )*};
 }
-int_value!(i8, i16, i32, i64, u8, u16, u32);
+int_value!(i8, i16, i32, i64, isize, u8, u16, u32);
+impl<'a> From<&'a &str> for Value<'a> {
+    fn from(v: &'a &str) -> Self {
+        Value::Str(v)
+    }
+}
+impl<'a> From<&'a std::borrow::Cow<'_, str>> for Value<'a> {
+    fn from(v: &'a std::borrow::Cow<'_, str>) -> Self {
+        Value::Str(v)
+    }
+}
 impl From<u64> for Value<'_> {
     /// Saturates at `i64::MAX`.
     fn from(v: u64) -> Self {

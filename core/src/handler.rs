@@ -16,17 +16,17 @@ use crate::lifecycle::LifecycleError;
 /// from all its events and `telemetry.handler.failure` is emitted.
 ///
 /// ```
-/// use llm_telemetry_core::{Bus, Delivery, Event};
+/// use llm_telemetry_core::Bus;
 /// use std::sync::atomic::{AtomicU64, Ordering};
 /// use std::sync::Arc;
 ///
 /// let bus = Bus::new();
 /// let tokens = Arc::new(AtomicU64::new(0));
 /// let sink = tokens.clone();
-/// bus.attach("count-tokens", "llm.chat.stop", move |e: &Event<'_>| {
+/// bus.attach("count-tokens", "llm.chat.stop", move |e| {
 ///     let n = e.measurement("output_tokens").unwrap_or(0.0);
 ///     sink.fetch_add(n as u64, Ordering::Relaxed);
-/// }, Delivery::Inline).unwrap();
+/// }).unwrap();
 /// ```
 ///
 /// A handler that holds anything (a batch, a buffered writer, a connection) overrides

@@ -17,15 +17,15 @@
 //!   finished OpenTelemetry span.
 //!
 //! ```
-//! use llm_telemetry_core::{Bus, Delivery, Event, StaticSpanName, Value, catalog::keys};
+//! use llm_telemetry_core::{Bus, StaticSpanName, catalog::keys, metadata};
 //!
 //! static CHAT: StaticSpanName = StaticSpanName::new("llm.chat");
 //! let bus = Bus::new();
-//! bus.attach("print-stops", "llm.*.stop", |e: &Event<'_>| {
+//! bus.attach("print-stops", "llm.*.stop", |e| {
 //!     println!("{} took {:?} ns", e.name(), e.measurement(keys::DURATION));
-//! }, Delivery::Inline).unwrap();
+//! }).unwrap();
 //!
-//! let answer = bus.span(&CHAT, &[("gen_ai.request.model", Value::Str("llama-3.1-8b"))], |span| {
+//! let answer = bus.span(&CHAT, metadata!["gen_ai.request.model" => "llama-3.1-8b"], |span| {
 //!     span.measure("output_tokens", 42.0);
 //!     "forty-two"
 //! });
@@ -70,6 +70,7 @@ pub mod event;
 pub mod handler;
 pub mod lifecycle;
 pub mod name;
+pub mod patterns;
 mod queue;
 mod ring;
 mod snapshot;
@@ -89,6 +90,7 @@ pub use name::{
     EventName, MAX_EVENT_NAMES, MAX_NAME_LEN, MAX_SEGMENTS, Pattern, StaticEventName,
     validate_event_name,
 };
+pub use patterns::{IntoPatterns, PatternItem};
 pub use span::{
     ActiveSpan, Instrument, Instrumented, SpanFuture, SpanName, SpanRecorder, StaticSpanName,
 };
@@ -151,4 +153,47 @@ macro_rules! emit {
             );
         }
     }};
+}
+
+/// Builds event metadata, a [`Metadata`] slice: `metadata![key => value, …]`, each value turned
+/// into a [`Value`] with `Value::from` (strings, `&String`, integers, floats, bools).
+///
+/// ```
+/// use llm_telemetry_core::{Metadata, Value, metadata};
+/// let tenant = String::from("acme");
+/// let md: Metadata<'_> = metadata!["gen_ai.request.model" => "gpt-4o", "tenant" => &tenant, "n" => 3, "stream" => true];
+/// assert_eq!(md[0], ("gen_ai.request.model", Value::Str("gpt-4o")));
+/// assert_eq!(md[2], ("n", Value::Int(3)));
+/// assert!(metadata![].is_empty());
+/// ```
+#[macro_export]
+macro_rules! metadata {
+    () => {{
+        let empty: $crate::Metadata<'static> = &[];
+        empty
+    }};
+    ($($key:expr => $value:expr),+ $(,)?) => {
+        &[$(($key, $crate::Value::from($value))),+]
+    };
+}
+
+/// Builds event measurements, a [`Measurements`] slice: `measurements![key => value, …]`, each
+/// value converted `as f64` (so integers need no `.0`).
+///
+/// ```
+/// use llm_telemetry_core::{Measurements, measurements};
+/// let tokens: u32 = 42;
+/// let m: Measurements<'_> = measurements!["output_tokens" => tokens, "duration" => 1.5e6];
+/// assert_eq!(m, [("output_tokens", 42.0), ("duration", 1.5e6)]);
+/// assert!(measurements![].is_empty());
+/// ```
+#[macro_export]
+macro_rules! measurements {
+    () => {{
+        let empty: $crate::Measurements<'static> = &[];
+        empty
+    }};
+    ($($key:expr => $value:expr),+ $(,)?) => {
+        &[$(($key, ($value) as f64)),+]
+    };
 }

@@ -396,7 +396,7 @@ impl Bus {
     /// use llm_telemetry_core::{Bus, StaticSpanName, testing::Capture, Value};
     /// static LLM_CHAT: StaticSpanName = StaticSpanName::new("llm.chat");
     /// let bus = Bus::new();
-    /// let capture = Capture::attach(&bus, &["llm.chat.*"]).unwrap();
+    /// let capture = Capture::attach(&bus, ["llm.chat.*"]).unwrap();
     /// let reply = bus.span(&LLM_CHAT, &[("gen_ai.request.model", Value::Str("m"))], |span| {
     ///     span.measure("output_tokens", 12.0);
     ///     "hello"

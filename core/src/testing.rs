@@ -5,7 +5,7 @@
 //! use llm_telemetry_core::{Bus, StaticEventName, testing::Capture};
 //! static CACHE_LOOKUP_HIT: StaticEventName = StaticEventName::new("cache.lookup.hit");
 //! let bus = Bus::new();
-//! let capture = Capture::attach(&bus, &["cache.*"]).unwrap();
+//! let capture = Capture::attach(&bus, "cache.*").unwrap();
 //! bus.execute(&CACHE_LOOKUP_HIT, &[], &[]);
 //! assert_eq!(capture.names(), ["cache.lookup.hit"]);
 //! ```
@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use crate::bus::Bus;
 use crate::error::{AttachError, DetachError};
-use crate::event::{Event, OwnedEvent};
-use crate::handler::Delivery;
+use crate::event::OwnedEvent;
+use crate::patterns::IntoPatterns;
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
 
@@ -31,20 +31,16 @@ pub struct Capture {
 
 impl Capture {
     /// Attaches a new capture to `patterns` under a unique id.
-    pub fn attach(bus: &Bus, patterns: &[&str]) -> Result<Self, AttachError> {
+    /// `patterns` is anything [`IntoPatterns`]: `"cache.*"`, `&["a.*", "b.*"]`, `&catalog::LLM_CHAT`, …
+    pub fn attach(bus: &Bus, patterns: impl IntoPatterns) -> Result<Self, AttachError> {
         let id = format!("capture-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
         let events: Arc<Mutex<Vec<OwnedEvent>>> = Arc::default();
         let sink = Arc::clone(&events);
-        bus.attach_many(
-            id.clone(),
-            patterns,
-            move |e: &Event<'_>| {
-                sink.lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(e.to_owned_event())
-            },
-            Delivery::Inline,
-        )?;
+        bus.attach(id.clone(), patterns, move |e| {
+            sink.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(e.to_owned_event())
+        })?;
         Ok(Self {
             id,
             bus: bus.clone(),

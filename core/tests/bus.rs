@@ -24,23 +24,18 @@ fn noop(_: &Event<'_>) {}
 /// Attaches an inline handler `id` to `pattern` that counts its calls into `counter`.
 fn count_into(bus: &Bus, id: &str, pattern: &str, counter: &Arc<AtomicU64>) {
     let counter = counter.clone();
-    bus.attach(
-        id,
-        pattern,
-        move |_: &Event<'_>| {
-            counter.fetch_add(1, Ordering::Relaxed);
-        },
-        Delivery::Inline,
-    )
+    bus.attach(id, pattern, move |_| {
+        counter.fetch_add(1, Ordering::Relaxed);
+    })
     .unwrap();
 }
 
 #[test]
 fn duplicate_id_is_rejected_and_unknown_detach_is_not_found() {
     let bus = Bus::new();
-    bus.attach("h", "a.b.c", noop, Delivery::Inline).unwrap();
+    bus.attach("h", "a.b.c", noop).unwrap();
     assert_eq!(
-        bus.attach("h", "x.y.z", noop, Delivery::Inline),
+        bus.attach("h", "x.y.z", noop),
         Err(AttachError::AlreadyExists("h".into()))
     );
     assert_eq!(
@@ -50,28 +45,25 @@ fn duplicate_id_is_rejected_and_unknown_detach_is_not_found() {
     bus.detach("h").unwrap();
     assert_eq!(bus.detach("h"), Err(DetachError::NotFound("h".into())));
     // The id is free again.
-    bus.attach("h", "a.b.c", noop, Delivery::Inline).unwrap();
+    bus.attach("h", "a.b.c", noop).unwrap();
 }
 
 #[test]
 fn invalid_patterns_and_options_are_typed_errors() {
     let bus = Bus::new();
     assert!(matches!(
-        bus.attach("h", "a..b", noop, Delivery::Inline),
+        bus.attach("h", "a..b", noop),
         Err(AttachError::Pattern(PatternError::Invalid { .. }))
     ));
     assert!(matches!(
-        bus.attach_many("h", &[], noop, Delivery::Inline),
+        bus.attach("h", &[] as &[&str], noop),
         Err(AttachError::Pattern(PatternError::NoPatterns { .. }))
     ));
     assert!(matches!(
-        bus.attach("h", "a.b", noop, Delivery::Queued { capacity: 0 }),
+        bus.attach_with("h", "a.b", noop, Delivery::Queued { capacity: 0 }),
         Err(AttachError::ZeroCapacity { .. })
     ));
-    let message = bus
-        .attach("h", "a b", noop, Delivery::Inline)
-        .unwrap_err()
-        .to_string();
+    let message = bus.attach("h", "a b", noop).unwrap_err().to_string();
     assert!(message.contains("a b"), "{message}");
     assert!(
         bus.list_handlers("").is_empty(),
@@ -82,17 +74,15 @@ fn invalid_patterns_and_options_are_typed_errors() {
 #[test]
 fn list_handlers_filters_by_prefix() {
     let bus = Bus::new();
-    bus.attach("chat", "llm.chat.stop", noop, Delivery::Inline)
-        .unwrap();
-    bus.attach_many(
+    bus.attach("chat", "llm.chat.stop", noop).unwrap();
+    bus.attach_with(
         "cache",
-        &["cache.lookup.hit", "cache.lookup.miss"],
+        ["cache.lookup.hit", "cache.lookup.miss"],
         noop,
         Delivery::queued(),
     )
     .unwrap();
-    bus.attach("all-llm", "llm.*", noop, Delivery::Inline)
-        .unwrap();
+    bus.attach("all-llm", "llm.*", noop).unwrap();
     let ids = |prefix: &str| -> Vec<String> {
         bus.list_handlers(prefix)
             .into_iter()
@@ -114,7 +104,7 @@ fn list_handlers_filters_by_prefix() {
 #[test]
 fn handler_receives_exactly_the_measurements_and_metadata() {
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["test.exact.event"]).unwrap();
+    let capture = Capture::attach(&bus, ["test.exact.event"]).unwrap();
     let measurements = [("duration", 12.5), ("input_tokens", 7.0)];
     let metadata = [
         ("model", Value::Str("m")),
@@ -137,7 +127,7 @@ fn handler_receives_exactly_the_measurements_and_metadata() {
 fn a_handler_attached_to_several_events_receives_all_of_them() {
     let bus = Bus::new();
     let capture =
-        Capture::attach(&bus, &["test.multi.a", "test.multi.b", "test.wild.*.stop"]).unwrap();
+        Capture::attach(&bus, ["test.multi.a", "test.multi.b", "test.wild.*.stop"]).unwrap();
     bus.execute(name("test.multi.a"), &[], &[]);
     bus.execute(name("test.multi.b"), &[], &[]);
     bus.execute(name("test.multi.c"), &[], &[]);
@@ -152,7 +142,7 @@ fn a_handler_attached_to_several_events_receives_all_of_them() {
 #[test]
 fn a_name_registered_after_attach_is_delivered_to_matching_patterns() {
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["test.late.*"]).unwrap();
+    let capture = Capture::attach(&bus, ["test.late.*"]).unwrap();
     // This name did not exist when the handler attached.
     let late = name(&format!("test.late.n{}", std::process::id()));
     assert!(bus.is_listening(late));
@@ -163,21 +153,16 @@ fn a_name_registered_after_attach_is_delivered_to_matching_patterns() {
 #[test]
 fn failing_handler_is_detached_everywhere_and_failure_is_emitted() {
     let bus = Bus::new();
-    let failures = Capture::attach(&bus, &["telemetry.handler.failure"]).unwrap();
-    let before = Capture::attach(&bus, &["test.fail.*"]).unwrap();
+    let failures = Capture::attach(&bus, ["telemetry.handler.failure"]).unwrap();
+    let before = Capture::attach(&bus, ["test.fail.*"]).unwrap();
     let calls = Arc::new(AtomicU64::new(0));
     let seen = calls.clone();
-    bus.attach_many(
-        "boom",
-        &["test.fail.a", "test.fail.b"],
-        move |_: &Event<'_>| {
-            seen.fetch_add(1, Ordering::SeqCst);
-            panic!("exploded on purpose");
-        },
-        Delivery::Inline,
-    )
+    bus.attach("boom", ["test.fail.a", "test.fail.b"], move |_| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        panic!("exploded on purpose");
+    })
     .unwrap();
-    let after = Capture::attach(&bus, &["test.fail.*"]).unwrap();
+    let after = Capture::attach(&bus, ["test.fail.*"]).unwrap();
 
     // The emitter never sees the panic.
     bus.execute(name("test.fail.a"), &[], &[]);
@@ -212,13 +197,13 @@ fn failing_handler_is_detached_everywhere_and_failure_is_emitted() {
 #[test]
 fn failing_queued_handler_is_detached_and_failure_is_emitted() {
     let bus = Bus::new();
-    let failures = Capture::attach(&bus, &["telemetry.handler.failure"]).unwrap();
+    let failures = Capture::attach(&bus, ["telemetry.handler.failure"]).unwrap();
     // The worker waits at its first event until all ten are queued, so the count below is exact
     // whatever the scheduling.
     let all_queued = Arc::new(Barrier::new(2));
     let worker_gate = all_queued.clone();
     let first = std::sync::Once::new();
-    bus.attach(
+    bus.attach_with(
         "queued-boom",
         "test.qfail.event",
         move |e: &Event<'_>| {
@@ -263,15 +248,10 @@ fn handlers_may_emit_and_nesting_is_bounded() {
     let inner_bus = bus.clone();
     let calls = Arc::new(AtomicU64::new(0));
     let seen = calls.clone();
-    bus.attach(
-        "recursive",
-        "test.nest.loop",
-        move |_: &Event<'_>| {
-            seen.fetch_add(1, Ordering::SeqCst);
-            inner_bus.execute(loop_name, &[], &[]);
-        },
-        Delivery::Inline,
-    )
+    bus.attach("recursive", "test.nest.loop", move |_| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        inner_bus.execute(loop_name, &[], &[]);
+    })
     .unwrap();
     bus.execute(loop_name, &[], &[]);
     assert_eq!(calls.load(Ordering::SeqCst), MAX_DEPTH as u64);
@@ -286,7 +266,7 @@ fn nested_emits_cross_queued_lanes_with_bounded_depth() {
     let inner_bus = bus.clone();
     let calls = Arc::new(AtomicU64::new(0));
     let seen = calls.clone();
-    bus.attach(
+    bus.attach_with(
         "queued-recursive",
         "test.nest.queued",
         move |_: &Event<'_>| {
@@ -311,7 +291,7 @@ fn nested_emits_cross_queued_lanes_with_bounded_depth() {
 #[test]
 fn non_finite_measurements_are_removed_and_counted() {
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["test.nan.event"]).unwrap();
+    let capture = Capture::attach(&bus, ["test.nan.event"]).unwrap();
     bus.execute(
         name("test.nan.event"),
         &[
@@ -335,7 +315,7 @@ fn queued_handler_receives_owned_events_in_order() {
     let bus = Bus::new();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
-    bus.attach(
+    bus.attach_with(
         "queued",
         "test.queued.*",
         move |e: &Event<'_>| {
@@ -386,7 +366,7 @@ fn full_queue_drops_and_counts_without_blocking_the_emitter() {
     let gate = Arc::new(Barrier::new(2));
     let worker_gate = gate.clone();
     let first = Arc::new(std::sync::Once::new());
-    bus.attach(
+    bus.attach_with(
         "stuck",
         "test.full.event",
         move |_: &Event<'_>| {
@@ -421,7 +401,7 @@ fn flush_times_out_when_a_handler_hangs_and_shutdown_reports_it() {
     let bus = Bus::new();
     let release = Arc::new(Barrier::new(2));
     let handler_release = release.clone();
-    bus.attach(
+    bus.attach_with(
         "slow",
         "test.hang.event",
         move |_: &Event<'_>| {
@@ -439,7 +419,7 @@ fn flush_times_out_when_a_handler_hangs_and_shutdown_reports_it() {
     bus.execute(name("test.hang.event"), &[], &[]);
     assert_eq!(bus.stats().handler("slow").unwrap().dropped, 1);
     assert!(matches!(
-        bus.attach("late", "a.b", noop, Delivery::Inline),
+        bus.attach("late", "a.b", noop),
         Err(AttachError::ShutDown { .. })
     ));
 }
@@ -449,7 +429,7 @@ fn detach_of_a_queued_handler_delivers_what_was_queued() {
     let bus = Bus::new();
     let count = Arc::new(AtomicU64::new(0));
     let c = count.clone();
-    bus.attach(
+    bus.attach_with(
         "q",
         "test.detachq.event",
         move |_: &Event<'_>| {
@@ -475,7 +455,7 @@ fn detach_of_a_queued_handler_delivers_what_was_queued() {
 #[test]
 fn global_bus_and_emit_macro() {
     let bus = Bus::global();
-    let capture = Capture::attach(bus, &["test.global.event"]).unwrap();
+    let capture = Capture::attach(bus, ["test.global.event"]).unwrap();
     llm_telemetry_core::execute(name("test.global.event"), &[("x", 1.0)], &[]);
     let model = String::from("gpt-4o");
     llm_telemetry_core::emit!(*bus, &name("test.global.event"), ["y" => 2], ["gen_ai.request.model" => &model, "n" => 3]);
@@ -490,7 +470,7 @@ fn global_bus_and_emit_macro() {
 #[test]
 fn events_inside_a_span_carry_its_context() {
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["cache.*", "llm.chat.*"]).unwrap();
+    let capture = Capture::attach(&bus, ["cache.*", "llm.chat.*"]).unwrap();
     bus.span(&LLM_CHAT, &[], |span| {
         bus.execute(&CACHE_LOOKUP_HIT, &[], &[]);
         assert!(span.is_recording());
@@ -506,10 +486,8 @@ fn events_inside_a_span_carry_its_context() {
 #[test]
 fn inline_delivered_counts_are_exact_once_threads_finish() {
     let bus = Bus::new();
-    bus.attach("a", "test.count.*", noop, Delivery::Inline)
-        .unwrap();
-    bus.attach("b", "test.count.one", noop, Delivery::Inline)
-        .unwrap();
+    bus.attach("a", "test.count.*", noop).unwrap();
+    bus.attach("b", "test.count.one", noop).unwrap();
     let threads: Vec<_> = (0..3)
         .map(|_| {
             let bus = bus.clone();
@@ -532,7 +510,7 @@ fn inline_delivered_counts_are_exact_once_threads_finish() {
     assert_eq!(stats.handler("a").unwrap().delivered, 3 * 2002 + 5);
     assert_eq!(stats.handler("b").unwrap().delivered, 3 * 1001 + 5);
     // A detach in between (new snapshot) loses nothing either.
-    bus.attach("c", "other.x", noop, Delivery::Inline).unwrap();
+    bus.attach("c", "other.x", noop).unwrap();
     bus.execute(name("test.count.one"), &[], &[]);
     bus.detach("c").unwrap();
     bus.execute(name("test.count.one"), &[], &[]);
@@ -542,8 +520,7 @@ fn inline_delivered_counts_are_exact_once_threads_finish() {
 #[test]
 fn inline_counts_of_a_live_thread_show_in_stats_at_once() {
     let bus = Bus::new();
-    bus.attach("a", "test.live.count", noop, Delivery::Inline)
-        .unwrap();
+    bus.attach("a", "test.live.count", noop).unwrap();
     let emitted = Arc::new(Barrier::new(2));
     let checked = Arc::new(Barrier::new(2));
     let worker = {
@@ -575,23 +552,13 @@ fn a_handler_that_attaches_and_emits_while_handling_loses_nothing() {
     let nested = Arc::new(AtomicU64::new(0));
     {
         let (inner_bus, attached) = (bus.clone(), attached.clone());
-        bus.attach(
-            "attacher",
-            "test.churn.outer",
-            move |_: &Event<'_>| {
-                let n = attached.fetch_add(1, Ordering::Relaxed);
-                inner_bus
-                    .attach(
-                        format!("extra-{n}"),
-                        "test.churn.unused",
-                        noop,
-                        Delivery::Inline,
-                    )
-                    .unwrap();
-                inner_bus.execute(name("test.churn.nested"), &[], &[]);
-            },
-            Delivery::Inline,
-        )
+        bus.attach("attacher", "test.churn.outer", move |_| {
+            let n = attached.fetch_add(1, Ordering::Relaxed);
+            inner_bus
+                .attach(format!("extra-{n}"), "test.churn.unused", noop)
+                .unwrap();
+            inner_bus.execute(name("test.churn.nested"), &[], &[]);
+        })
         .unwrap();
     }
     count_into(&bus, "second", "test.churn.outer", &second);
@@ -614,8 +581,7 @@ fn one_thread_emitting_to_many_buses_counts_each_exactly() {
     // over and over, and every count survives.
     let buses: Vec<Bus> = (0..9).map(|_| Bus::new()).collect();
     for bus in &buses {
-        bus.attach("h", "test.many.buses", noop, Delivery::Inline)
-            .unwrap();
+        bus.attach("h", "test.many.buses", noop).unwrap();
     }
     for round in 0..40 {
         for (i, bus) in buses.iter().enumerate() {
@@ -641,33 +607,25 @@ fn an_event_keeps_its_emit_time_span_while_a_handler_switches_spans() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     {
         let (seen, inner_bus) = (seen.clone(), bus.clone());
-        bus.attach(
-            "switcher",
-            "test.switch.outer",
-            move |e: &Event<'_>| {
-                let before = e.span();
-                let own = context::SpanContext::new_root();
-                let _guard = context::enter(Some(own));
-                // Inside its own span, the handler still sees the event's span...
-                seen.lock().unwrap().push(("inside", e.span(), before));
-                // ...and what it emits now belongs to its own span.
-                inner_bus.execute(name("test.switch.nested"), &[], &[]);
-            },
-            Delivery::Inline,
-        )
+        bus.attach("switcher", "test.switch.outer", move |e| {
+            let before = e.span();
+            let own = context::SpanContext::new_root();
+            let _guard = context::enter(Some(own));
+            // Inside its own span, the handler still sees the event's span...
+            seen.lock().unwrap().push(("inside", e.span(), before));
+            // ...and what it emits now belongs to its own span.
+            inner_bus.execute(name("test.switch.nested"), &[], &[]);
+        })
         .unwrap();
     }
     {
         let seen = seen.clone();
-        bus.attach(
-            "after",
-            "test.switch.outer",
-            move |e: &Event<'_>| seen.lock().unwrap().push(("after", e.span(), None)),
-            Delivery::Inline,
-        )
+        bus.attach("after", "test.switch.outer", move |e| {
+            seen.lock().unwrap().push(("after", e.span(), None))
+        })
         .unwrap();
     }
-    let capture = Capture::attach(&bus, &["test.switch.*"]).unwrap();
+    let capture = Capture::attach(&bus, ["test.switch.*"]).unwrap();
     let outer = context::SpanContext::new_root();
     {
         let _guard = context::enter(Some(outer));
@@ -702,18 +660,13 @@ fn a_handler_released_at_thread_exit_may_still_emit() {
         }
     }
     let outer = Bus::new();
-    let capture = Capture::attach(&outer, &["test.exit.dropped"]).unwrap();
+    let capture = Capture::attach(&outer, ["test.exit.dropped"]).unwrap();
     let inner = Bus::new();
     let guard = EmitOnDrop(outer.clone());
     inner
-        .attach(
-            "holds-guard",
-            "test.exit.event",
-            move |_: &Event<'_>| {
-                let _ = &guard;
-            },
-            Delivery::Inline,
-        )
+        .attach("holds-guard", "test.exit.event", move |_| {
+            let _ = &guard;
+        })
         .unwrap();
     std::thread::spawn(move || {
         inner.execute(name("test.exit.event"), &[], &[]);
@@ -731,7 +684,7 @@ fn queued_handlers_receive_big_unicode_and_span_events_whole() {
     let bus = Bus::new();
     let received: Arc<Mutex<Vec<llm_telemetry_core::OwnedEvent>>> = Arc::default();
     let sink = received.clone();
-    bus.attach(
+    bus.attach_with(
         "keeper",
         "test.queued.whole",
         move |e: &Event<'_>| sink.lock().unwrap().push(e.to_owned_event()),

@@ -27,27 +27,22 @@ fn emitting_while_attaching_and_detaching_loses_nothing() {
     {
         let count = inline_count.clone();
         let seen = seen.clone();
-        bus.attach(
-            "steady-inline",
-            "test.stress.*",
-            move |e: &Event<'_>| {
-                if e.name().as_str() != "test.stress.event" {
-                    return;
-                }
-                count.fetch_add(1, Ordering::Relaxed);
-                let emitter = e.measurement("emitter").unwrap() as usize;
-                let seq = e.measurement("seq").unwrap() as usize;
-                seen[emitter].lock().unwrap()[seq] += 1;
-            },
-            Delivery::Inline,
-        )
+        bus.attach("steady-inline", "test.stress.*", move |e| {
+            if e.name().as_str() != "test.stress.event" {
+                return;
+            }
+            count.fetch_add(1, Ordering::Relaxed);
+            let emitter = e.measurement("emitter").unwrap() as usize;
+            let seq = e.measurement("seq").unwrap() as usize;
+            seen[emitter].lock().unwrap()[seq] += 1;
+        })
         .unwrap();
     }
     // Queued, with room for everything: loses nothing.
     let queued_count = Arc::new(AtomicU64::new(0));
     {
         let count = queued_count.clone();
-        bus.attach(
+        bus.attach_with(
             "steady-queued",
             "test.stress.event",
             move |_: &Event<'_>| {
@@ -72,9 +67,9 @@ fn emitting_while_attaching_and_detaching_loses_nothing() {
                 } else {
                     Delivery::Queued { capacity: 16 }
                 };
-                bus.attach_many(
+                bus.attach_with(
                     "churn",
-                    &["test.stress.event", "test.stress.other"],
+                    ["test.stress.event", "test.stress.other"],
                     |_: &Event<'_>| {},
                     delivery,
                 )

@@ -69,7 +69,7 @@ fn recorder(
         seen: Arc::default(),
         on_shutdown,
     };
-    bus.attach(name, PING.as_str(), handler, delivery).unwrap();
+    bus.attach_with(name, &PING, handler, delivery).unwrap();
 }
 
 #[test]
@@ -141,7 +141,7 @@ fn shutdown_goes_in_reverse_attach_order_and_reports_what_did_not_finish() {
 
     // No new handler after shutdown; a second shutdown shuts nothing down again.
     let err = bus
-        .attach("again", PING.as_str(), |_: &Event<'_>| {}, Delivery::Inline)
+        .attach("again", &PING, |_| {})
         .unwrap_err();
     assert!(matches!(err, AttachError::ShutDown { .. }));
     let again = bus.shutdown(Duration::from_secs(1));
@@ -164,9 +164,9 @@ fn a_lane_stuck_in_its_handler_does_not_hold_shutdown_past_the_deadline() {
     let release = Arc::new(Mutex::new(()));
     let held = release.lock().unwrap();
     let gate = release.clone();
-    bus.attach(
+    bus.attach_with(
         "stuck",
-        PING.as_str(),
+        &PING,
         move |_: &Event<'_>| {
             let _wait = gate.lock();
         },

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use llm_telemetry::catalog::{self, keys};
 use llm_telemetry::cost::{Budget, Usd, Window};
-use llm_telemetry::{Bus, Config, DEFAULT_SHUTDOWN_TIMEOUT, Delivery, Event, Telemetry};
+use llm_telemetry::{Bus, Config, DEFAULT_SHUTDOWN_TIMEOUT, Telemetry};
 
 use report::{Operation, Report};
 
@@ -148,12 +148,11 @@ fn attach_handlers(bus: &Bus, config: &Config) -> Result<Handlers, Error> {
     bus.attach(
         "cost-audit",
         catalog::LLM_COST_CALCULATED.as_str(),
-        move |e: &Event<'_>| {
+        move |e| {
             let mut audit = sink.lock().unwrap_or_else(PoisonError::into_inner);
             audit.0 += 1;
             audit.1 += e.measurement(keys::COST_USD).unwrap_or(0.0);
         },
-        Delivery::Inline,
     )?;
     Ok(Handlers {
         cost_events,

@@ -14,7 +14,7 @@
 //! use llm_telemetry_genai::instrument::{Completion, GenerateRequest, Instrumentation, TelemetryLevel};
 //!
 //! let bus = Bus::new();
-//! let capture = Capture::attach(&bus, &["llm.*"]).unwrap();
+//! let capture = Capture::attach(&bus, ["llm.*"]).unwrap();
 //! let telemetry = Instrumentation::new(&bus, TelemetryLevel::Detailed);
 //! let request = GenerateRequest::new("llama-3.1-8b", "Why is the sky blue?");
 //! telemetry.generate(&request, || Ok::<_, std::io::Error>(Completion::new("Rayleigh.", 7, 2)))?;

@@ -129,7 +129,7 @@ pub trait InferenceBackend: Send + Sync {
 /// use llm_telemetry_core::{Bus, testing::Capture};
 /// use llm_telemetry_genai::instrument::{GenerateRequest, InferenceBackend, Instrumentation, InstrumentedBackend, SimulatedBackend, TelemetryLevel};
 /// let bus = Bus::new();
-/// let capture = Capture::attach(&bus, &["llm.generate.stop"]).unwrap();
+/// let capture = Capture::attach(&bus, ["llm.generate.stop"]).unwrap();
 /// let backend = InstrumentedBackend::new(
 ///     SimulatedBackend::new("simulated"),
 ///     Instrumentation::new(&bus, TelemetryLevel::Basic),

@@ -19,7 +19,7 @@ use llm_telemetry_core::name::StaticEventName;
 /// use llm_telemetry_core::{Bus, testing::Capture};
 /// use llm_telemetry_genai::instrument::{Instrumentation, TelemetryLevel};
 /// let bus = Bus::new();
-/// let capture = Capture::attach(&bus, &["cache.*"]).unwrap();
+/// let capture = Capture::attach(&bus, ["cache.*"]).unwrap();
 /// let prompts = Instrumentation::new(&bus, TelemetryLevel::Basic).cache("prompts");
 ///
 /// prompts.miss("Summarise my medical record");

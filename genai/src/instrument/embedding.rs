@@ -30,7 +30,7 @@ use llm_telemetry_core::event::Value;
 /// use llm_telemetry_core::{Bus, testing::Capture};
 /// use llm_telemetry_genai::instrument::{EmbedRequest, Embeddings, Instrumentation, Pooling, TelemetryLevel};
 /// let bus = Bus::new();
-/// let capture = Capture::attach(&bus, &["llm.embed.stop"]).unwrap();
+/// let capture = Capture::attach(&bus, ["llm.embed.stop"]).unwrap();
 /// let telemetry = Instrumentation::new(&bus, TelemetryLevel::Basic);
 ///
 /// let request = EmbedRequest::new("bge-small", ["a query"]).query(true);

@@ -31,7 +31,7 @@ pin_project_lite::pin_project! {
     /// use llm_telemetry_genai::instrument::{Completion, GenerateRequest, Instrumentation, TelemetryLevel};
     ///
     /// let bus = Bus::new();
-    /// let capture = Capture::attach(&bus, &["llm.generate.*"]).unwrap();
+    /// let capture = Capture::attach(&bus, ["llm.generate.*"]).unwrap();
     /// let telemetry = Instrumentation::new(&bus, TelemetryLevel::Basic);
     /// let call = telemetry.generate_async(
     ///     &GenerateRequest::new("m", "p"),

@@ -51,7 +51,7 @@ pub(crate) struct StreamLabels {
 /// use llm_telemetry_genai::instrument::{ChatMessage, ChatRequest, Completion, Instrumentation, TelemetryLevel};
 ///
 /// let bus = Bus::new();
-/// let capture = Capture::attach(&bus, &["llm.chat.*"]).unwrap();
+/// let capture = Capture::attach(&bus, ["llm.chat.*"]).unwrap();
 /// let telemetry = Instrumentation::new(&bus, TelemetryLevel::Basic);
 /// let request = ChatRequest::new("gpt-4o-mini", vec![ChatMessage::user("Hi")]).tenant("acme");
 ///
@@ -372,7 +372,7 @@ impl Instrumentation {
     /// use llm_telemetry_core::{Bus, testing::Capture};
     /// use llm_telemetry_genai::instrument::{GenerateRequest, Instrumentation, TelemetryLevel};
     /// let bus = Bus::new();
-    /// let capture = Capture::attach(&bus, &["llm.*"]).unwrap();
+    /// let capture = Capture::attach(&bus, ["llm.*"]).unwrap();
     /// let telemetry = Instrumentation::new(&bus, TelemetryLevel::Detailed);
     /// let request = GenerateRequest::new("m", "Count to three");
     /// let text: String = telemetry.stream_generate(&request, ["one", " two", " three"]).collect();

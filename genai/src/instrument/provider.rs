@@ -44,7 +44,7 @@ pub fn error_type_for_status(status: u16) -> Option<&'static str> {
 /// use llm_telemetry_core::{Bus, testing::Capture};
 /// use llm_telemetry_genai::instrument::{Instrumentation, TelemetryLevel};
 /// let bus = Bus::new();
-/// let capture = Capture::attach(&bus, &["llm.provider.*"]).unwrap();
+/// let capture = Capture::attach(&bus, ["llm.provider.*"]).unwrap();
 /// let telemetry = Instrumentation::new(&bus, TelemetryLevel::Basic);
 ///
 /// let attempt = telemetry.start_provider_request("openai", Some("gpt-4o"));

@@ -68,7 +68,7 @@ impl Instrumentation {
     /// use llm_telemetry_genai::{catalog::keys};
     /// use llm_telemetry_genai::instrument::{Completion, EmbedRequest, Embeddings, GenerateRequest, Instrumentation, TelemetryLevel};
     /// let bus = Bus::new();
-    /// let capture = Capture::attach(&bus, &["llm.*.stop"]).unwrap();
+    /// let capture = Capture::attach(&bus, ["llm.*.stop"]).unwrap();
     /// let telemetry = Instrumentation::new(&bus, TelemetryLevel::Basic);
     ///
     /// telemetry.request("hybrid_search", &[(keys::TENANT, Value::Str("acme"))], || {

@@ -329,7 +329,7 @@ macro_rules! stream_accessors {
 /// use llm_telemetry_core::{Bus, testing::Capture};
 /// use llm_telemetry_genai::instrument::{GenerateRequest, Instrumentation, TelemetryLevel};
 /// let bus = Bus::new();
-/// let capture = Capture::attach(&bus, &["llm.*"]).unwrap();
+/// let capture = Capture::attach(&bus, ["llm.*"]).unwrap();
 /// let telemetry = Instrumentation::new(&bus, TelemetryLevel::Basic);
 ///
 /// let mut span = telemetry.start_generate(&GenerateRequest::new("m", "hi").streaming(true));

@@ -231,7 +231,7 @@ impl CostTrackerBuilder {
 /// let bus = Bus::new();
 /// let tracker = CostTracker::builder().build().unwrap();
 /// tracker.attach(&bus).unwrap();
-/// let costs = Capture::attach(&bus, &["llm.cost.calculated"]).unwrap();
+/// let costs = Capture::attach(&bus, ["llm.cost.calculated"]).unwrap();
 ///
 /// bus.execute(
 ///     &catalog::LLM_CHAT_STOP,
@@ -315,7 +315,7 @@ impl CostTracker {
         }
         let tracker = self.clone();
         let emit_on = bus.clone();
-        bus.attach(
+        bus.attach_with(
             id,
             ATTACH_PATTERN,
             move |event: &Event<'_>| {

@@ -58,7 +58,7 @@ fn each_threshold_is_crossed_exactly_once_under_concurrent_emitters() {
             .build()
             .unwrap();
         tracker.attach(&bus).unwrap();
-        let capture = Capture::attach(&bus, &["llm.cost.threshold_exceeded"]).unwrap();
+        let capture = Capture::attach(&bus, ["llm.cost.threshold_exceeded"]).unwrap();
 
         const THREADS: usize = 4;
         const CALLS: usize = 1_000;
@@ -114,7 +114,7 @@ fn day_and_month_budgets_fire_again_in_the_next_window() {
         .build()
         .unwrap();
     tracker.attach(&bus).unwrap();
-    let capture = Capture::attach(&bus, &["llm.cost.threshold_exceeded"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.cost.threshold_exceeded"]).unwrap();
     let fired = |capture: &Capture| -> Vec<(String, f64)> {
         let list = capture
             .events()
@@ -173,7 +173,7 @@ fn threshold_events_carry_the_tenant_window_and_both_amounts() {
         .build()
         .unwrap();
     tracker.attach(&bus).unwrap();
-    let capture = Capture::attach(&bus, &["llm.cost.*"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.cost.*"]).unwrap();
     spend(&bus, "other", 3);
     spend(&bus, "acme", 6);
     let names = capture.names();
@@ -215,7 +215,7 @@ fn budgets_count_without_a_listener_and_report_nothing_twice() {
         .unwrap();
     tracker.attach(&bus).unwrap();
     spend(&bus, "t", 3); // crosses while nobody listens
-    let capture = Capture::attach(&bus, &["llm.cost.threshold_exceeded"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.cost.threshold_exceeded"]).unwrap();
     spend(&bus, "t", 3);
     assert!(capture.events().is_empty());
     assert!(tracker.budgets()[0].exceeded);

@@ -46,7 +46,7 @@ fn emits_cost_calculated_with_model_provider_and_tenant() {
     let bus = Bus::new();
     let tracker = CostTracker::builder().build().unwrap();
     tracker.attach(&bus).unwrap();
-    let capture = Capture::attach(&bus, &["llm.cost.*"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.cost.*"]).unwrap();
 
     chat_stop(
         &bus,
@@ -204,7 +204,7 @@ fn unknown_models_are_counted_and_announced_once() {
     let bus = Bus::new();
     let tracker = CostTracker::builder().build().unwrap();
     tracker.attach(&bus).unwrap();
-    let capture = Capture::attach(&bus, &["llm.cost.*"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.cost.*"]).unwrap();
     for _ in 0..5 {
         chat_stop(
             &bus,
@@ -307,7 +307,7 @@ fn bad_token_counts_are_rejected_and_counted_never_a_panic() {
     let bus = Bus::new();
     let tracker = CostTracker::builder().build().unwrap();
     tracker.attach(&bus).unwrap();
-    let capture = Capture::attach(&bus, &["llm.cost.calculated"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.cost.calculated"]).unwrap();
     chat_stop(&bus, "gpt-4o", None, None, &tokens(-5.0, 10.0));
     chat_stop(&bus, "gpt-4o", None, None, &tokens(5.5, 10.0));
     chat_stop(&bus, "gpt-4o", None, None, &tokens(1e300, 10.0));
@@ -388,20 +388,15 @@ fn a_metrics_handler_can_sum_cost_from_the_events_alone() {
     type Series = HashMap<(String, String, String), f64>;
     let series: Arc<Mutex<Series>> = Arc::default();
     let sink = Arc::clone(&series);
-    bus.attach(
-        "llm_cost_usd_total",
-        "llm.cost.calculated",
-        move |e: &Event<'_>| {
-            let label = |k| e.str(k).unwrap_or("").to_owned();
-            let key = (
-                label(keys::PROVIDER),
-                label(keys::MODEL),
-                label(keys::TENANT),
-            );
-            *sink.lock().unwrap().entry(key).or_default() += e.measurement(keys::COST_USD).unwrap();
-        },
-        Delivery::Inline,
-    )
+    bus.attach("llm_cost_usd_total", "llm.cost.calculated", move |e| {
+        let label = |k| e.str(k).unwrap_or("").to_owned();
+        let key = (
+            label(keys::PROVIDER),
+            label(keys::MODEL),
+            label(keys::TENANT),
+        );
+        *sink.lock().unwrap().entry(key).or_default() += e.measurement(keys::COST_USD).unwrap();
+    })
     .unwrap();
     for i in 0..100 {
         let tenant = if i % 2 == 0 { "even" } else { "odd" };
@@ -469,7 +464,7 @@ fn queued_delivery_prices_on_the_worker_and_still_emits() {
     tracker
         .attach_as(&bus, "cost-queued", Delivery::queued())
         .unwrap();
-    let capture = Capture::attach(&bus, &["llm.cost.calculated"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.cost.calculated"]).unwrap();
     for _ in 0..10 {
         chat_stop(
             &bus,
@@ -489,7 +484,7 @@ fn queued_delivery_prices_on_the_worker_and_still_emits() {
 fn record_on_emits_like_the_attached_handler() {
     let bus = Bus::new();
     let tracker = CostTracker::builder().build().unwrap();
-    let capture = Capture::attach(&bus, &["llm.cost.calculated"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.cost.calculated"]).unwrap();
     let name = catalog::LLM_EMBED_STOP.get();
     let m = [(keys::INPUT_TOKENS, 50_000.0)];
     let md = [
@@ -517,7 +512,7 @@ fn cost_events_carry_the_span_of_the_call() {
     let bus = Bus::new();
     let tracker = CostTracker::builder().build().unwrap();
     tracker.attach(&bus).unwrap();
-    let capture = Capture::attach(&bus, &["llm.chat.stop", "llm.cost.calculated"]).unwrap();
+    let capture = Capture::attach(&bus, ["llm.chat.stop", "llm.cost.calculated"]).unwrap();
     bus.span(
         &catalog::LLM_CHAT,
         &[

@@ -222,7 +222,7 @@ impl TracingBridgeBuilder {
             redactor: self.redactor,
             keys: Mutex::default(),
         };
-        bus.attach_many(self.id.clone(), &patterns, forward, self.delivery)?;
+        bus.attach_with(self.id.clone(), &patterns, forward, self.delivery)?;
         Ok(TracingBridge {
             bus: bus.clone(),
             id: self.id,

@@ -595,7 +595,7 @@ impl LoggerBuilder {
     pub fn attach(self, bus: &Bus) -> Result<LogHandle, LogError> {
         let (logger, id, filters, delivery) = self.build_parts()?;
         let patterns: Vec<&str> = filters.iter().map(String::as_str).collect();
-        bus.attach_many(id.clone(), &patterns, logger.clone(), delivery)?;
+        bus.attach_with(id.clone(), &patterns, logger.clone(), delivery)?;
         Ok(LogHandle {
             logger,
             bus: bus.clone(),

@@ -319,7 +319,7 @@ impl OtelHandlerBuilder {
             pipeline,
         };
         let patterns: Vec<&str> = config.patterns.iter().map(String::as_str).collect();
-        let attached = bus.attach_many(
+        let attached = bus.attach_with(
             config.handler_id.clone(),
             &patterns,
             handler,

@@ -8,7 +8,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
-use llm_telemetry_core::{Bus, Event, SpanContext, Value};
+use llm_telemetry_core::{Bus, SpanContext, Value};
 use llm_telemetry_genai::catalog::{self, keys};
 use llm_telemetry_otel::otel::opentelemetry::trace::{SpanKind, Status};
 use llm_telemetry_otel::{Conventions, OtelHandler, Processor, Sampler};
@@ -666,12 +666,9 @@ fn an_event_handler_sees_the_same_ids_as_the_span() {
     let (bus, capture, otel) = attached(|b| b);
     let seen = Arc::new(Mutex::new(None));
     let sink = seen.clone();
-    bus.attach(
-        "ids",
-        "llm.chat.stop",
-        move |e: &Event<'_>| *sink.lock().unwrap() = e.span(),
-        llm_telemetry_core::Delivery::Inline,
-    )
+    bus.attach("ids", "llm.chat.stop", move |e| {
+        *sink.lock().unwrap() = e.span()
+    })
     .unwrap();
     bus.span(&catalog::LLM_CHAT, &[], |_| ());
     assert!(otel.force_flush(FLUSH));

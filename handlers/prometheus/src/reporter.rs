@@ -339,7 +339,7 @@ impl PrometheusReporter {
             let handler = move |event: &Event<'_>| {
                 record_group(&instruments, event, &recorder);
             };
-            if let Err(e) = bus.attach_many(id.clone(), &patterns, handler, self.inner.delivery) {
+            if let Err(e) = bus.attach_with(id.clone(), &patterns, handler, self.inner.delivery) {
                 for done in &ids {
                     let done: &str = done;
                     let _ = bus.detach(done);

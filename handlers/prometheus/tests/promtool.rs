@@ -108,13 +108,8 @@ fn promtool_accepts_hostile_label_values() {
         bus.execute(&catalog::LLM_COST_CALCULATED, &[(keys::COST_USD, 0.5)], &md);
     }
     // A hostile handler id shows up in the bus self-metrics too.
-    bus.attach(
-        "evil\"handler\n\\",
-        "llm.chat.stop",
-        |_: &llm_telemetry_core::Event<'_>| {},
-        llm_telemetry_core::Delivery::Inline,
-    )
-    .unwrap();
+    bus.attach("evil\"handler\n\\", "llm.chat.stop", |_| {})
+        .unwrap();
     let text = serve_and_scrape(&reporter);
     assert!(text.contains(&"x".repeat(10_000)));
     assert!(

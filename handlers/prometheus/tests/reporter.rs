@@ -211,7 +211,7 @@ fn bus_health_is_exported_for_every_handler() {
     // A slow queued handler with a tiny queue, to make the bus drop events.
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let rx = std::sync::Mutex::new(rx);
-    bus.attach(
+    bus.attach_with(
         "slow-sink",
         "llm.chat.stop",
         move |_: &Event<'_>| {
