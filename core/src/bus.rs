@@ -11,9 +11,11 @@
 //! anywhere costs a single load, like a `tracing` macro with no subscriber.
 //!
 //! Inline handlers run on the emitting thread inside `catch_unwind`; a queued handler gets a copy
-//! of the event as a record in its lane's byte ring (`queue.rs`, `ring.rs`). A handler that panics is detached
-//! everywhere and `telemetry.handler.failure` is emitted. Handlers may emit events; nesting deeper
-//! than [`MAX_DEPTH`] is dropped and counted.
+//! of the event as a record in its lane's byte ring (`queue.rs`, `ring.rs`). A handler that
+//! panics is detached everywhere and `telemetry.handler.failure` is emitted; its panic payload is
+//! dropped where it was caught, and a payload whose destructor panics too never unwinds into the
+//! emitter or the worker. Handlers may emit events; nesting deeper than [`MAX_DEPTH`] is dropped
+//! and counted.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -24,7 +26,7 @@ use std::time::Duration;
 use smallvec::SmallVec;
 
 use crate::catalog;
-use crate::context::SpanContext;
+use crate::context::{SpanContext, monotonic_now, unix_nanos_at_monotonic};
 use crate::error::{AttachError, DetachError, PatternError};
 use crate::event::{Event, Measurements, Metadata, Value};
 use crate::handler::{Delivery, Handler, HandlerInfo};
@@ -852,30 +854,35 @@ impl BusInner {
         match catch_unwind(AssertUnwindSafe(|| entry.handler.handle(event))) {
             Ok(()) => true,
             Err(payload) => {
-                self.handler_failed(entry, event.name(), &payload);
+                self.handler_failed(entry, event.name(), payload);
                 false
             }
         }
     }
 
-    /// Detaches a handler that panicked and emits `telemetry.handler.failure`.
+    /// Detaches a handler that panicked, emits `telemetry.handler.failure` (with the
+    /// `monotonic_time` and `system_time` of the failure, as `:telemetry` does) and drops the
+    /// panic's payload without letting a panic in its destructor unwind ([`drop_payload`]).
     #[cold]
-    fn handler_failed(
-        &self,
-        entry: &HandlerEntry,
-        event: EventName,
-        payload: &Box<dyn Any + Send>,
-    ) {
+    fn handler_failed(&self, entry: &HandlerEntry, event: EventName, payload: Box<dyn Any + Send>) {
         if entry.failed.swap(true, Ordering::SeqCst) {
-            return;
+            return drop_payload(payload);
         }
         bump(&entry.counters.failed, 1);
         bump(&self.counters.handler_failures, 1);
-        let message = panic_message(payload);
+        let message = panic_message(&payload);
+        drop_payload(payload);
         let _ = self.detach(&entry.id);
+        let now = monotonic_now();
         self.emit(
             catalog::TELEMETRY_HANDLER_FAILURE.get(),
-            &[],
+            &[
+                (catalog::keys::MONOTONIC_TIME, now as f64),
+                (
+                    catalog::keys::SYSTEM_TIME,
+                    unix_nanos_at_monotonic(now) as f64,
+                ),
+            ],
             &[
                 (catalog::keys::HANDLER_ID, Value::Str(&entry.id)),
                 (catalog::keys::EVENT, Value::Str(event.as_str())),
@@ -920,14 +927,26 @@ fn deliver_queued(
         Ok(()) => true,
         Err(payload) => {
             match bus.upgrade() {
-                Some(bus) => bus.handler_failed(entry, event.name(), &payload),
+                Some(bus) => bus.handler_failed(entry, event.name(), payload),
                 None => {
                     entry.failed.store(true, Ordering::SeqCst);
                     bump(&entry.counters.failed, 1);
+                    drop_payload(payload);
                 }
             }
             false
         }
+    }
+}
+
+/// Drops a handler's panic payload on the thread that caught it without letting anything unwind
+/// further: a payload whose destructor panics (`panic_any(Bomb)` with a panicking `Drop`) is
+/// dropped inside its own `catch_unwind`, and that second payload is leaked with
+/// `std::mem::forget`, since dropping it could panic again (the standard library's trick).
+#[cold]
+fn drop_payload(payload: Box<dyn Any + Send>) {
+    if let Err(second) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(second);
     }
 }
 

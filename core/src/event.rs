@@ -288,14 +288,18 @@ impl<'a> Event<'a> {
             EventSpan::Current(depth) => crate::snapshot::span_at(depth),
         }
     }
-    /// One measurement by key (the first, if repeated).
+    /// One measurement by key: the last, if repeated (a later value overrides an earlier one,
+    /// the rule [`Event::value`] and [`OwnedEvent`] follow too).
     pub fn measurement(&self, key: &str) -> Option<f64> {
         self.measurements
             .iter()
+            .rev()
             .find(|(k, _)| *k == key)
             .map(|(_, v)| *v)
     }
-    /// One metadata value by key (the last, if repeated: later values override earlier ones).
+    /// One metadata value by key: the last, if repeated (later values override earlier ones, as
+    /// a span's stop metadata overrides its start metadata; [`Event::measurement`] follows the
+    /// same rule).
     pub fn value(&self, key: &str) -> Option<Value<'a>> {
         self.metadata
             .iter()
@@ -315,9 +319,11 @@ impl<'a> Event<'a> {
             .fold(0usize, usize::saturating_add)
     }
 
-    /// An owned copy, for keeping the event beyond the handler call.
+    /// An owned copy, for keeping the event beyond the handler call. Its
+    /// [`OwnedEvent::depth`] is the nesting depth the event was emitted at: called inside a
+    /// handler (inline or queued), the depth of the dispatch running it; elsewhere 0.
     pub fn to_owned_event(&self) -> OwnedEvent {
-        OwnedEvent::from_event(self, 0)
+        OwnedEvent::from_event(self, crate::snapshot::emitted_depth())
     }
 }
 
@@ -434,14 +440,15 @@ impl OwnedEvent {
     pub fn measurements(&self) -> &[(&'static str, f64)] {
         &self.measurements
     }
-    /// One measurement by key.
+    /// One measurement by key: the last, if repeated (as [`Event::measurement`]).
     pub fn measurement(&self, key: &str) -> Option<f64> {
         self.measurements
             .iter()
+            .rev()
             .find(|(k, _)| *k == key)
             .map(|(_, v)| *v)
     }
-    /// One metadata value by key (the last, if repeated).
+    /// One metadata value by key: the last, if repeated (as [`Event::value`]).
     pub fn value(&self, key: &str) -> Option<Value<'_>> {
         self.metadata
             .iter()

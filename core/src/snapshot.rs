@@ -192,6 +192,13 @@ pub(crate) fn state() -> u64 {
     STATE.with(Cell::get)
 }
 
+/// The nesting depth of the events being handled on this thread: 0 outside any handler, else
+/// the depth their dispatch ran at (handlers themselves run one level deeper). Read only when a
+/// handler copies an event, never on the dispatch path.
+pub(crate) fn emitted_depth() -> u8 {
+    ((state() & DEPTH_MASK) as u8).saturating_sub(1)
+}
+
 /// The span that was current when the dispatch whose handlers run at `depth` began: what an
 /// event emitted without an explicit span belongs to. The bus does not copy it per event; a
 /// handler that makes another span current first saves the dispatch's span ([`saving_current`]).

@@ -10,9 +10,11 @@
 //!
 //! Measurements follow `:telemetry`: start `{monotonic_time, system_time}`, stop
 //! `{duration, monotonic_time}` plus what the code recorded, exception `{duration, monotonic_time}`
-//! plus `exception.type` and `exception.message` metadata. Stop and exception repeat the start
-//! metadata, so a stop event alone is enough to build a finished span. A span nobody listens to
-//! costs three loads: no ids, no clock reads, no context switch.
+//! plus `exception.type` and `exception.message` metadata. The bus's `duration` and
+//! `monotonic_time` appear exactly once: what the code records under those names is dropped.
+//! Stop and exception repeat the start metadata, so a stop event alone is enough to build a
+//! finished span. A span nobody listens to costs three loads: no ids, no clock reads, no context
+//! switch.
 //!
 //! A span someone listens to reads the telemetry clock once at each end (a calibrated TSC on
 //! x86-64 Linux when the kernel trusts it, the OS monotonic clock otherwise; see
@@ -183,7 +185,8 @@ impl SpanRecorder {
     pub fn context(&self) -> Option<SpanContext> {
         self.context
     }
-    /// Adds a measurement to the stop event.
+    /// Adds a measurement to the stop event. `duration` and `monotonic_time` are the bus's own:
+    /// recorded under those names, a value is ignored.
     pub fn measure(&mut self, key: &'static str, value: f64) {
         if self.is_recording() {
             self.measurements.push((key, value));
@@ -351,7 +354,15 @@ impl Live<'_> {
     ) {
         let mut measurements: SmallVec<[(&'static str, f64); 12]> = SmallVec::new();
         measurements.extend_from_slice(&times);
-        measurements.extend_from_slice(&recorder.measurements);
+        // The bus's `duration` and `monotonic_time` win: one of each, whatever the code recorded
+        // under those names.
+        measurements.extend(
+            recorder
+                .measurements
+                .iter()
+                .copied()
+                .filter(|(k, _)| !times.iter().any(|(t, _)| t == k)),
+        );
         let emit = |start: &[(&'static str, Value<'_>)]| {
             // Start metadata first, then what the code recorded, then `extra`; a later value
             // replaces an earlier one of the same key, so each key appears once.
