@@ -76,7 +76,13 @@ mod ring;
 mod snapshot;
 pub mod span;
 pub mod stats;
+mod sync;
 pub mod testing;
+
+/// Hooks for the loom model checks (`tests/loom.rs`); compiled only under `--cfg loom`.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_hooks;
 
 pub use bus::{Bus, MAX_DEPTH, panic_message};
 pub use context::{SpanContext, SpanId, TraceId, TraceParent};

@@ -67,13 +67,13 @@
 
 use std::alloc::{self, Layout};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use smallvec::SmallVec;
 
 use crate::context::{SpanContext, SpanId, TraceId};
 use crate::event::{Event, OwnedEvent, Value};
 use crate::name::EventName;
+use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
 /// Bytes of buffer per event of capacity: a typical LLM stop event (two or three measurements,
 /// five metadata entries, short strings, a span context) takes 200 to 260 bytes.
@@ -290,6 +290,61 @@ pub(crate) struct Ring {
     /// Bytes held by spilled events not yet handled.
     spilled: AtomicUsize,
     spill_budget: usize,
+    /// What loom needs to see the buffer (see [`Shadow`]); only under `--cfg loom`.
+    #[cfg(loom)]
+    shadow: Shadow,
+}
+
+/// The buffer as loom sees it, one entry per 8-byte word. Loom cannot model atomics made from
+/// raw memory (`AtomicU64::from_ptr`) nor see races on raw bytes, so under `--cfg loom` the header
+/// words live here as loom atomics, and every access to a word of a record (the producer's
+/// writes, the consumer's reads and zeroing) is also recorded on that word's loom cell, which
+/// fails the model on any two accesses not ordered by happens-before. The record bytes
+/// themselves stay in the real buffer.
+#[cfg(loom)]
+struct Shadow {
+    headers: Box<[AtomicU64]>,
+    cells: Box<[loom::cell::UnsafeCell<()>]>,
+}
+
+#[cfg(loom)]
+impl Shadow {
+    fn new(words: usize) -> Self {
+        Self {
+            headers: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            cells: (0..words)
+                .map(|_| loom::cell::UnsafeCell::new(()))
+                .collect(),
+        }
+    }
+
+    /// The words of `len` bytes at byte offset `offset`.
+    fn words(offset: usize, len: usize) -> std::ops::Range<usize> {
+        offset / WORD..(offset + len) / WORD
+    }
+
+    /// Records a write of `len` bytes at `offset` (a producer filling its claim, or the consumer
+    /// clearing a padding header).
+    fn write(&self, offset: usize, len: usize) {
+        for word in Self::words(offset, len) {
+            self.cells[word].with_mut(|_| ());
+        }
+    }
+
+    /// Records a read of `len` bytes at `offset` (the consumer reading a record).
+    fn read(&self, offset: usize, len: usize) {
+        for word in Self::words(offset, len) {
+            self.cells[word].with(|_| ());
+        }
+    }
+
+    /// The consumer's zeroing of a record: a write of every word, header words included.
+    fn zero(&self, offset: usize, len: usize) {
+        self.write(offset, len);
+        for word in Self::words(offset, len) {
+            self.headers[word].store(0, Ordering::Relaxed);
+        }
+    }
 }
 
 // SAFETY: the buffer is owned by the ring and only reached through it; which thread may touch
@@ -328,11 +383,32 @@ impl Ring {
             reset_units: (RESET_THRESHOLD.min(size / 4) / WORD) as u64,
             spilled: AtomicUsize::new(0),
             spill_budget: size.max(MIN_SPILL_BUDGET),
+            #[cfg(loom)]
+            shadow: Shadow::new(size / WORD),
         }
     }
 
+    /// A ring like [`Ring::new`] whose positions start `units` words into the first lap (past
+    /// the reset threshold, or just before the end of the buffer), so that a small loom model
+    /// reaches a reset or a wrap in a few events.
+    #[cfg(loom)]
+    pub(crate) fn starting_at(event_limit: usize, bytes: usize, units: u64) -> Self {
+        let ring = Self::new(event_limit, bytes);
+        let start = word(units, 0, false);
+        ring.producer.tail.store(start, Ordering::Relaxed);
+        ring.producer.head_cache.store(start, Ordering::Relaxed);
+        ring.consumer.head.store(start, Ordering::Relaxed);
+        ring
+    }
+
+    /// The producers' byte offset in the buffer (for tests of the reset).
+    #[cfg(loom)]
+    pub(crate) fn tail_index(&self) -> usize {
+        (position(self.producer.tail.load(Ordering::SeqCst)) & (self.units - 1)) as usize * WORD
+    }
+
     /// The consumer's byte offset in the buffer (for tests of the reset).
-    #[cfg(test)]
+    #[cfg(any(test, loom))]
     pub(crate) fn head_index(&self) -> usize {
         (position(self.consumer.head.load(Ordering::SeqCst)) & (self.units - 1)) as usize * WORD
     }
@@ -341,6 +417,7 @@ impl Ring {
     ///
     /// # Safety
     /// `offset` is a multiple of 8 below the buffer's size.
+    #[cfg(not(loom))]
     unsafe fn header(&self, offset: usize) -> &AtomicU64 {
         // SAFETY: in bounds and 8-aligned by the caller's promise (the buffer is 128-aligned);
         // the buffer lives as long as `self`. Header words are only ever accessed atomically
@@ -348,6 +425,16 @@ impl Ring {
         // record's body in another lap, the consumer's zeroing) are ordered with every atomic
         // access by the claim/publish/consume protocol.
         unsafe { AtomicU64::from_ptr(self.buffer.as_ptr().add(offset).cast::<u64>()) }
+    }
+
+    /// The header word at byte offset `offset`, as loom sees it (see [`Shadow`]).
+    ///
+    /// # Safety
+    /// As for the real one (checked here: an out-of-bounds offset panics).
+    #[cfg(loom)]
+    unsafe fn header(&self, offset: usize) -> &AtomicU64 {
+        debug_assert_eq!(offset % WORD, 0);
+        &self.shadow.headers[offset / WORD]
     }
 
     /// Copies `event` into the ring. False when the ring is full (events or bytes) or, for a
@@ -380,6 +467,8 @@ impl Ring {
         let Some(offset) = self.claim(len) else {
             return false;
         };
+        #[cfg(loom)]
+        self.shadow.write(offset, len);
         let base = self.buffer.as_ptr();
         // SAFETY: `claim` gave this producer exclusive use of `len` bytes at `offset` (in bounds,
         // 8-aligned, all zero) until it publishes the header. The layout fits in `len` bytes by
@@ -460,6 +549,8 @@ impl Ring {
             return false;
         };
         let raw = Box::into_raw(owned);
+        #[cfg(loom)]
+        self.shadow.write(offset, SPILL_BYTES);
         // SAFETY: `claim` gave this producer exclusive use of `SPILL_BYTES` bytes at `offset`
         // until it publishes the header; both words written are 8-aligned and in the claim. The
         // consumer takes the box back with `Box::from_raw` exactly once (or `Drop` does).
@@ -542,6 +633,8 @@ impl Ring {
                 Ok(_) => {
                     if padding != 0 {
                         let padding_header = (padding * WORD as u64) | (KIND_PADDING << 32);
+                        #[cfg(loom)]
+                        self.shadow.write(index as usize * WORD, WORD);
                         // SAFETY: the padding bytes are part of this claim (index .. end of the
                         // buffer), so the header word at `index` is ours to publish.
                         unsafe {
@@ -585,6 +678,8 @@ impl Ring {
             let kind = (header >> 32) & 0xff;
             if kind == KIND_PADDING {
                 // Only its header was written.
+                #[cfg(loom)]
+                self.shadow.write(offset, WORD);
                 // SAFETY: the padding record at `head` is the consumer's until `head` moves.
                 unsafe { self.header(offset) }.store(0, Ordering::Relaxed);
                 let next = word(position(head) + (len / WORD) as u64, count(head), false);
@@ -594,6 +689,8 @@ impl Ring {
             }
             // Taken once: every path from here returns.
             let handle = handle.take()?;
+            #[cfg(loom)]
+            self.shadow.read(offset + WORD, len - WORD);
             let result = if kind == KIND_SPILL {
                 // SAFETY: the header was published (Release, read with Acquire) by the producer
                 // that wrote the record; the pointer came from `Box::into_raw` and is taken back
@@ -618,6 +715,8 @@ impl Ring {
             // SAFETY: these bytes belong to the record at `head`, which no producer may claim
             // until the store of `head` below (Release) publishes the zeroes with it.
             unsafe { ptr::write_bytes(self.buffer.as_ptr().add(offset), 0, len) };
+            #[cfg(loom)]
+            self.shadow.zero(offset, len);
             let next = word(position(head) + (len / WORD) as u64, count(head) + 1, false);
             self.consumer.head.store(next, Ordering::Release);
             return Some(result);
