@@ -148,7 +148,7 @@ impl<'c> TelemetryBuilder<'c> {
         if config.writes_logs() {
             let mut builder = Logger::builder()
                 .sink(Sink::stderr())
-                .level(config.log.level.into())
+                .level(config.log.level)
                 .sample_rate(config.log.sample_rate)
                 .service(service.clone());
             if let Some(version) = &config.tracing.service_version {

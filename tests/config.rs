@@ -341,7 +341,7 @@ fn standard_variables_are_honoured_below_our_own() {
     let both = Config::from_env_with(env(&[
         ("PHOENIX_COLLECTOR_ENDPOINT", "http://127.0.0.1:6006"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
         ("OTEL_SERVICE_NAME", "svc"),
         ("OPENINFERENCE_HIDE_INPUTS", "true"),
     ]))
@@ -350,7 +350,13 @@ fn standard_variables_are_honoured_below_our_own() {
         both.tracing.endpoint.as_deref(),
         Some("http://127.0.0.1:4318")
     );
-    assert_eq!(both.tracing.protocol, OtlpProtocol::HttpJson);
+    assert_eq!(both.tracing.protocol, OtlpProtocol::Grpc);
+    // The protocol is the OpenTelemetry handler's own type: what it cannot export is refused
+    // when the configuration is read, naming what it accepts.
+    let json = Config::from_env_with(env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]))
+        .unwrap_err()
+        .to_string();
+    assert!(json.contains("\"grpc\", \"http/protobuf\""), "{json}");
     assert_eq!(both.tracing.service_name, "svc");
     assert!(both.tracing.hide_inputs);
 

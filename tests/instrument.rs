@@ -1228,6 +1228,10 @@ mod counting {
 
     pub struct Counting;
 
+    // SAFETY: every call is forwarded unchanged to the system allocator, which upholds
+
+    // GlobalAlloc's contract; counting touches only a thread-local.
+
     unsafe impl GlobalAlloc for Counting {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
             let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));

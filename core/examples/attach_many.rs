@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use llm_telemetry_core::{Bus, Delivery, Event, EventName};
+use llm_telemetry_core::{Bus, Event, EventName};
 
 fn noop(_: &Event<'_>) {}
 
@@ -22,7 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bus = Bus::new();
     let started = Instant::now();
     for (i, name) in names.iter().enumerate() {
-        bus.attach(format!("exact-{i}"), name.as_str(), noop, Delivery::Inline)?;
+        bus.attach(format!("exact-{i}"), name, noop)?;
     }
     let attached = started.elapsed();
     let started = Instant::now();
@@ -40,7 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             name.as_str().to_owned()
         };
-        bus.attach(format!("mixed-{i}"), &pattern, noop, Delivery::Inline)?;
+        bus.attach(format!("mixed-{i}"), &pattern, noop)?;
     }
     let attached = started.elapsed();
     let started = Instant::now();

@@ -26,7 +26,7 @@ fn count(measurements: &[(&'static str, f64)], key: &str) -> usize {
 #[test]
 fn span_standard_measurements_win_exactly_once() {
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["test.edge.span.*"]).unwrap();
+    let capture = Capture::attach(&bus, ["test.edge.span.*"]).unwrap();
 
     bus.span(&EDGE_SPAN, &[], |span| {
         span.measure(keys::DURATION, 5.0);
@@ -78,9 +78,9 @@ fn bomb_run(delivery: Delivery, prefix: &str) {
     const THREADS: usize = 4;
     const EVENTS: u64 = 2_000;
     let bus = Bus::new();
-    let failures = Capture::attach(&bus, &["telemetry.handler.failure"]).unwrap();
+    let failures = Capture::attach(&bus, ["telemetry.handler.failure"]).unwrap();
     let event = name(&format!("test.{prefix}.event"));
-    bus.attach(
+    bus.attach_with(
         "bomb",
         event.as_str(),
         |_: &Event<'_>| std::panic::panic_any(Bomb),
@@ -89,7 +89,7 @@ fn bomb_run(delivery: Delivery, prefix: &str) {
     .unwrap();
     let delivered = Arc::new(AtomicU64::new(0));
     let counter = delivered.clone();
-    bus.attach(
+    bus.attach_with(
         "survivor",
         event.as_str(),
         move |_: &Event<'_>| {
@@ -115,7 +115,7 @@ fn bomb_run(delivery: Delivery, prefix: &str) {
     for thread in threads {
         thread.join().expect("no payload unwinds into an emitter");
     }
-    assert!(bus.flush(Duration::from_secs(10)), "the worker survives");
+    assert!(bus.drain(Duration::from_secs(10)), "the worker survives");
     assert!(failures.wait_for(1, Duration::from_secs(10)));
     assert_eq!(failures.events().len(), 1, "{:?}", failures.events());
     assert_eq!(failures.events()[0].str(keys::HANDLER_ID), Some("bomb"));
@@ -146,7 +146,7 @@ fn a_queued_payload_that_panics_on_drop_never_kills_the_worker() {
 #[test]
 fn a_span_resumes_its_closures_panic_whatever_the_payload() {
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["test.edge.span.*"]).unwrap();
+    let capture = Capture::attach(&bus, ["test.edge.span.*"]).unwrap();
     let caught = std::panic::catch_unwind(|| {
         bus.span(&EDGE_SPAN, &[], |_| std::panic::panic_any(7_u32));
     });
@@ -161,8 +161,8 @@ fn a_span_resumes_its_closures_panic_whatever_the_payload() {
 #[test]
 fn handler_failure_carries_monotonic_and_system_time() {
     let bus = Bus::new();
-    let failures = Capture::attach(&bus, &["telemetry.handler.failure"]).unwrap();
-    bus.attach(
+    let failures = Capture::attach(&bus, ["telemetry.handler.failure"]).unwrap();
+    bus.attach_with(
         "boom",
         "test.edge.failure",
         |_: &Event<'_>| panic!("boom"),
@@ -190,9 +190,9 @@ fn handler_failure_carries_monotonic_and_system_time() {
 #[test]
 fn captured_events_carry_their_nesting_depth() {
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["test.depth.*"]).unwrap();
+    let capture = Capture::attach(&bus, ["test.depth.*"]).unwrap();
     let inner = bus.clone();
-    bus.attach(
+    bus.attach_with(
         "nester",
         "test.depth.outer",
         move |_: &Event<'_>| inner.execute(name("test.depth.inner"), &[], &[]),
@@ -200,7 +200,7 @@ fn captured_events_carry_their_nesting_depth() {
     )
     .unwrap();
     let deeper = bus.clone();
-    bus.attach(
+    bus.attach_with(
         "deeper",
         "test.depth.inner",
         move |_: &Event<'_>| deeper.execute(name("test.depth.innermost"), &[], &[]),
@@ -251,7 +251,7 @@ fn the_last_of_repeated_keys_wins() {
     // A span: stop metadata overrides start metadata, a measurement recorded twice keeps the
     // last value.
     let bus = Bus::new();
-    let capture = Capture::attach(&bus, &["test.edge.span.stop"]).unwrap();
+    let capture = Capture::attach(&bus, ["test.edge.span.stop"]).unwrap();
     bus.span(&EDGE_SPAN, &[("status", Value::Str("started"))], |span| {
         span.set("status", "done");
         span.measure("tokens", 1.0);

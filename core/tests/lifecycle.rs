@@ -140,9 +140,7 @@ fn shutdown_goes_in_reverse_attach_order_and_reports_what_did_not_finish() {
     assert!(text.contains("late: the deadline passed"), "{text}");
 
     // No new handler after shutdown; a second shutdown shuts nothing down again.
-    let err = bus
-        .attach("again", &PING, |_| {})
-        .unwrap_err();
+    let err = bus.attach("again", &PING, |_| {}).unwrap_err();
     assert!(matches!(err, AttachError::ShutDown { .. }));
     let again = bus.shutdown(Duration::from_secs(1));
     assert_eq!(again.unfinished.len(), 4);
