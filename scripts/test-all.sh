@@ -37,6 +37,11 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "loom model checks (the ring's claim/publish/reset protocol, snapshot publication)"
+# Its own target dir: --cfg loom changes every crate's fingerprint.
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+  cargo test -p llm-telemetry-core --release --test loom
+
 step "cargo test (all tests, including those against real Prometheus and Phoenix)"
 # Server tests are #[ignore]d in a plain `cargo test`; --include-ignored runs them here, and they
 # fail (not skip) when the server is missing. Benches are compiled by clippy above and run with

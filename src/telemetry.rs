@@ -13,7 +13,7 @@
 //!
 //! let config = Config::from_env()?;
 //! let bus = Bus::new();
-//! let telemetry = config.attach(&bus)?;
+//! let mut telemetry = config.attach(&bus)?;
 //! let instrumentation = telemetry.instrumentation();
 //! // … serve requests, emitting through `instrumentation` …
 //! let report = telemetry.shutdown(Duration::from_secs(5));

@@ -14,7 +14,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
@@ -440,4 +441,61 @@ fn runs_without_any_collector_and_exits_cleanly() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("inference_service summary"), "{stdout}");
+}
+
+/// The main job with its OTLP endpoint on a listener that accepts connections and never reads
+/// or answers (a hanging collector): an 8-second run must still exit cleanly within
+/// 8 s + the 5 s shutdown deadline + 2 s, and say which handler did not finish.
+#[test]
+fn a_hanging_collector_holds_exit_no_longer_than_the_shutdown_deadline() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback listener");
+    let port = listener.local_addr().expect("local address").port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let accepting = {
+        let stop = stop.clone();
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
+        std::thread::spawn(move || {
+            // Accept and hold every connection, reading nothing (bounded: until told to stop).
+            let mut held = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => held.push(stream),
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+            held.len()
+        })
+    };
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let listen = format!("metrics.listen=127.0.0.1:{}", phoenix::free_port());
+    let started = Instant::now();
+    let output = run_service(
+        &["--seconds", "8", "--set", &listen],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("LLM_TELEMETRY_LOG_ENABLED", "false"),
+        ],
+    );
+    let took = started.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    let connections = accepting.join().expect("the listener thread");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        took <= Duration::from_secs(8 + 5 + 2),
+        "the main job took {took:?} to exit with a hanging collector\n{stderr}"
+    );
+    assert!(connections >= 1, "the exporter never connected");
+    assert!(stdout.contains("inference_service summary"), "{stdout}");
+    assert!(
+        stdout.contains("telemetry shut down cleanly: false"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("llm-telemetry-otel") && stderr.contains("deadline passed"),
+        "the shutdown report names the exporter that did not finish: {stderr}"
+    );
 }

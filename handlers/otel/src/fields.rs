@@ -2,8 +2,7 @@
 //! by key once instead of by a scan per attribute.
 //!
 //! Keys outside the table fall back to the event's own lookup, so a lookup is never silently
-//! empty. Metadata follows the event's rule (the last value of a repeated key wins), measurements
-//! theirs (the first wins).
+//! empty. Both follow the event's rule: the last value of a repeated key wins.
 
 use llm_telemetry_core::{Event, Value};
 use llm_telemetry_genai::catalog::keys;
@@ -77,9 +76,7 @@ impl<'e, 'a> Fields<'e, 'a> {
         }
         let mut numbers = [None; NUMBERS];
         for (key, value) in event.measurements() {
-            if let Some(slot) = number_slot(key)
-                && numbers[slot].is_none()
-            {
+            if let Some(slot) = number_slot(key) {
                 numbers[slot] = Some(*value);
             }
         }
