@@ -42,6 +42,12 @@
 //! ## Where the implementation departs from the design notes, and why
 //!
 //! Each of these was measured against the peer the benches name; the module docs give details.
+//! - **The handler lifecycle** ([`lifecycle`]): `Handler::flush` and `Handler::shutdown` take a
+//!   deadline ([`Deadline`], an `Instant` or a `Duration` from now) as OpenTelemetry's
+//!   `SpanProcessor` does, and `Bus::shutdown` runs the whole sequence (lanes drained, then
+//!   handlers in reverse attach order) under one deadline, returning a [`LifecycleReport`]
+//!   instead of a bool, so the caller learns which handler did not finish and why. Handlers stay
+//!   in the table after shutdown, so `stats()` keeps counting what they drop.
 //! - **Reading the dispatch snapshot** (`snapshot.rs`): not `arc-swap`, whose load costs two or
 //!   three atomic read-modify-writes, but a direct-mapped per-thread cache keyed by bus id and
 //!   generation, in a thread-local with no destructor, plus a graveyard for snapshots replaced
