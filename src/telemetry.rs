@@ -186,9 +186,7 @@ impl<'c> TelemetryBuilder<'c> {
             if let Some(adjust) = self.cost {
                 builder = adjust(builder);
             }
-            let tracker = builder.build()?;
-            tracker.attach(&bus)?;
-            telemetry.cost = Some(tracker);
+            telemetry.cost = Some(builder.attach(&bus)?);
         }
         if let Some(endpoint) = config.exports_traces() {
             let mut builder = OtelHandler::builder()
@@ -304,8 +302,8 @@ impl Telemetry {
         if let Some(otel) = self.otel.take() {
             let _ = otel.detach(std::time::Duration::ZERO);
         }
-        if self.cost.take().is_some() {
-            let _ = self.bus.detach(llm_telemetry_cost::HANDLER_ID);
+        if let Some(cost) = self.cost.take() {
+            let _ = cost.detach(&self.bus);
         }
         if let Some((reporter, server)) = self.metrics.take() {
             if let Some(server) = server {

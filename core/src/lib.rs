@@ -84,6 +84,7 @@ pub mod span;
 pub mod stats;
 mod sync;
 pub mod testing;
+pub mod text;
 
 /// Hooks for the loom model checks (`tests/loom.rs`); compiled only under `--cfg loom`.
 #[cfg(loom)]

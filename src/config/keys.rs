@@ -85,11 +85,8 @@ impl Raw<'_> {
     }
     fn as_bool(&self) -> Option<bool> {
         match self {
-            Raw::Text(text) => match text.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => Some(true),
-                "false" | "0" | "no" | "off" => Some(false),
-                _ => None,
-            },
+            // The workspace's one boolean grammar, shared with the handlers' own readers.
+            Raw::Text(text) => llm_telemetry_core::text::parse_bool(text),
             #[cfg(feature = "toml")]
             Raw::Toml(value) => value.as_bool(),
         }

@@ -196,6 +196,9 @@ pub enum BuildError {
         #[source]
         source: AmountError,
     },
+    /// The bus refused the tracker (its id is attached already, or the bus was shut down).
+    #[error("attaching the cost tracker: {0}")]
+    Attach(#[from] llm_telemetry_core::AttachError),
     /// `max_keys(0)`.
     #[error("max_keys is 0; allow at least one (tenant, provider, model) key")]
     ZeroMaxKeys,

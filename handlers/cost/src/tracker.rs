@@ -17,7 +17,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use llm_telemetry_core::{AttachError, Bus, Delivery, Event, SpanContext, Value};
+use llm_telemetry_core::{
+    AttachError, Bus, Deadline, Delivery, DetachError, Event, LifecycleError, SpanContext, Value,
+};
 use llm_telemetry_genai::catalog::{self, keys};
 
 use crate::budget::{Budget, BudgetStatus, Budgets, Clock, Crossing, SystemClock};
@@ -180,6 +182,15 @@ impl CostTrackerBuilder {
         self.clock = Arc::new(clock);
         self
     }
+    /// Builds the tracker and attaches it to `bus` (see [`CostTracker::attach`]): the handler
+    /// shape every handler crate shares (`Builder → attach(&bus) → handle` with `stats`,
+    /// `flush`, `detach`).
+    pub fn attach(self, bus: &Bus) -> Result<CostTracker, BuildError> {
+        let tracker = self.build()?;
+        tracker.attach(bus)?;
+        Ok(tracker)
+    }
+
     /// Builds the tracker.
     pub fn build(self) -> Result<CostTracker, BuildError> {
         let mut prices = self.prices;
@@ -325,6 +336,19 @@ impl CostTracker {
             },
             delivery,
         )
+    }
+
+    /// Nothing to flush: every event is priced inline, when it is emitted. Present so every
+    /// handler's handle has the same shape.
+    pub fn flush(&self, deadline: impl Into<Deadline>) -> Result<(), LifecycleError> {
+        let _ = deadline.into();
+        Ok(())
+    }
+
+    /// Detaches the tracker attached by [`CostTracker::attach`] from `bus` (its totals stay
+    /// readable). An unknown id is an error: it was not attached, or was detached already.
+    pub fn detach(&self, bus: &Bus) -> Result<(), DetachError> {
+        bus.detach(HANDLER_ID)
     }
 
     /// Prices and records one event without a bus (nothing is emitted; budgets still update).

@@ -261,3 +261,22 @@ fn budgets_from_the_settings() {
         "{err}"
     );
 }
+
+#[test]
+fn the_builder_attaches_and_the_handle_flushes_and_detaches() {
+    let bus = Bus::new();
+    let tracker = CostTracker::builder()
+        .prices(cent_model())
+        .attach(&bus)
+        .unwrap();
+    spend(&bus, "acme", 3);
+    assert_eq!(tracker.flush(std::time::Duration::from_secs(1)), Ok(()));
+    assert_eq!(tracker.tenant_total("acme"), Usd::from_cents(3));
+    // A second tracker under the same id is refused with the bus's reason.
+    let again = CostTracker::builder().attach(&bus).unwrap_err();
+    assert!(again.to_string().contains("already attached"), "{again}");
+    tracker.detach(&bus).unwrap();
+    spend(&bus, "acme", 5);
+    assert_eq!(tracker.tenant_total("acme"), Usd::from_cents(3));
+    assert!(tracker.detach(&bus).is_err());
+}

@@ -22,7 +22,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use llm_telemetry_core::{Bus, Delivery, Event};
+use llm_telemetry_core::{Bus, Deadline, Delivery, Event, LifecycleError};
 use metrics::{Counter, Gauge, Key, KeyName, Label, Recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
@@ -106,6 +106,14 @@ impl ReporterBuilder {
     pub fn delivery(mut self, delivery: Delivery) -> Self {
         self.delivery = delivery;
         self
+    }
+
+    /// Builds the reporter and attaches it to `bus`: the handler shape every handler crate
+    /// shares (`Builder → attach(&bus) → handle` with `stats`, `flush`, `detach`).
+    pub fn attach(self, bus: &Bus) -> Result<PrometheusReporter, ReporterError> {
+        let reporter = self.build()?;
+        reporter.attach(bus)?;
+        Ok(reporter)
     }
 
     /// Builds the reporter (not yet attached to a bus). Fails if two metric families would
@@ -352,6 +360,13 @@ impl PrometheusReporter {
             bus: bus.clone(),
             ids,
         });
+        Ok(())
+    }
+
+    /// Nothing to flush: the reporter records inline, and `/metrics` renders what is recorded.
+    /// Present so every handler's handle has the same shape.
+    pub fn flush(&self, deadline: impl Into<Deadline>) -> Result<(), LifecycleError> {
+        let _ = deadline.into();
         Ok(())
     }
 

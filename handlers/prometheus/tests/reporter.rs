@@ -453,3 +453,19 @@ fn record_without_a_bus_matches_patterns() {
     // Not attached: no bus rows.
     assert!(!text.contains("llm_telemetry_handler_events_total"));
 }
+
+#[test]
+fn the_builder_attaches_and_the_handle_flushes_and_detaches() {
+    let bus = Bus::new();
+    let reporter = PrometheusReporter::builder()
+        .metrics(defaults::llm_metrics())
+        .unwrap()
+        .attach(&bus)
+        .unwrap();
+    traffic(&bus, 3);
+    assert_eq!(reporter.flush(Duration::from_secs(1)), Ok(()));
+    assert!(reporter.render().contains("llm_requests_total"));
+    assert!(reporter.detach());
+    assert!(!reporter.detach());
+    assert!(bus.list_handlers("").is_empty());
+}

@@ -636,6 +636,19 @@ mod tests {
     }
 
     #[test]
+    fn booleans_follow_the_workspace_grammar() {
+        // The same words the facade's configuration accepts: one grammar everywhere.
+        for (text, hidden) in [("on", true), ("YES", true), (" 1 ", true), ("off", false)] {
+            let c = resolve_with(&no_file(), env(&[("OPENINFERENCE_HIDE_INPUTS", text)])).unwrap();
+            assert_eq!(c.privacy.hide_inputs, hidden, "{text:?}");
+        }
+        let err = resolve_with(&no_file(), env(&[("OPENINFERENCE_HIDE_INPUTS", "enabled")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("on or off"), "{err}");
+    }
+
+    #[test]
     fn environment_is_read_and_builder_wins() {
         let e = env(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),

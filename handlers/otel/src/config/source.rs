@@ -205,12 +205,10 @@ pub(super) fn parse_positive(s: &str) -> Result<usize, String> {
     }
 }
 
+/// The workspace's one boolean grammar ([`llm_telemetry_core::text::parse_bool`]).
 pub(super) fn parse_bool(s: &str) -> Result<bool, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
-        _ => Err("true or false".to_owned()),
-    }
+    llm_telemetry_core::text::parse_bool(s)
+        .ok_or_else(|| llm_telemetry_core::text::BOOL_WORDS.to_owned())
 }
 
 pub(super) fn parse_ratio(s: &str) -> Result<f64, String> {
