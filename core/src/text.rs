@@ -4,8 +4,7 @@
 
 /// The words [`parse_bool`] accepts, for error messages: `"true", "false", "1", "0", "yes",
 /// "no", "on", "off"` (any case, surrounding spaces ignored).
-pub const BOOL_WORDS: &str =
-    "a boolean: true, false, 1, 0, yes, no, on or off (any case)";
+pub const BOOL_WORDS: &str = "a boolean: true, false, 1, 0, yes, no, on or off (any case)";
 
 /// Reads a boolean from configuration text: `true`/`1`/`yes`/`on` and `false`/`0`/`no`/`off`,
 /// in any case, surrounding spaces ignored. Anything else is `None` (the caller's error names
