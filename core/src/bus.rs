@@ -372,21 +372,9 @@ impl Bus {
         let deadline = deadline.into();
         let entries = self.inner.current_table().entries.clone();
         let lanes_drained = drain_lanes(&entries, deadline);
-        let mut report = LifecycleReport {
-            unfinished: Vec::new(),
-            lanes_drained,
-            handlers: entries.len(),
-        };
-        for entry in &entries {
-            let result = guarded(|| entry.handler.flush(deadline.instant()));
-            if let Err(error) = result {
-                report.unfinished.push(Unfinished {
-                    handler_id: entry.id.to_string(),
-                    error,
-                });
-            }
-        }
-        report
+        ask_each(entries.iter(), lanes_drained, |handler| {
+            handler.flush(deadline.instant())
+        })
     }
 
     /// Waits until every queued lane has delivered what it held at the call; false if
@@ -442,21 +430,9 @@ impl Bus {
                 lane.join();
             }
         }
-        let mut report = LifecycleReport {
-            unfinished: Vec::new(),
-            lanes_drained,
-            handlers: entries.len(),
-        };
-        for entry in entries.iter().rev() {
-            let result = guarded(|| entry.handler.shutdown(deadline.instant()));
-            if let Err(error) = result {
-                report.unfinished.push(Unfinished {
-                    handler_id: entry.id.to_string(),
-                    error,
-                });
-            }
-        }
-        report
+        ask_each(entries.iter().rev(), lanes_drained, |handler| {
+            handler.shutdown(deadline.instant())
+        })
     }
 
     /// Waits until handler `id`'s queued lane (if any) has delivered what it held, then calls
@@ -979,6 +955,29 @@ fn drain_lanes(entries: &[Arc<HandlerEntry>], deadline: Deadline) -> bool {
         }
     }
     true
+}
+
+/// Asks each of `entries`, in the order given, to flush or shut down (`ask`, panics caught), and
+/// reports those that did not finish.
+fn ask_each<'e>(
+    entries: impl ExactSizeIterator<Item = &'e Arc<HandlerEntry>>,
+    lanes_drained: bool,
+    ask: impl Fn(&dyn Handler) -> Result<(), LifecycleError>,
+) -> LifecycleReport {
+    let mut report = LifecycleReport {
+        unfinished: Vec::new(),
+        lanes_drained,
+        handlers: entries.len(),
+    };
+    for entry in entries {
+        if let Err(error) = guarded(|| ask(&*entry.handler)) {
+            report.unfinished.push(Unfinished {
+                handler_id: entry.id.to_string(),
+                error,
+            });
+        }
+    }
+    report
 }
 
 /// Runs a handler's flush or shutdown, turning a panic into [`LifecycleError::Panicked`]
