@@ -987,10 +987,7 @@ fn guarded(f: impl FnOnce() -> Result<(), LifecycleError>) -> Result<(), Lifecyc
         Ok(result) => result,
         Err(payload) => {
             let message = panic_message(&payload);
-            // Dropping a payload may itself panic: forget it if so.
-            if let Err(second) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-                std::mem::forget(second);
-            }
+            drop_payload(payload);
             Err(LifecycleError::Panicked(message))
         }
     }
