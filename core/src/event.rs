@@ -291,21 +291,13 @@ impl<'a> Event<'a> {
     /// One measurement by key: the last, if repeated (a later value overrides an earlier one,
     /// the rule [`Event::value`] and [`OwnedEvent`] follow too).
     pub fn measurement(&self, key: &str) -> Option<f64> {
-        self.measurements
-            .iter()
-            .rev()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| *v)
+        last_of(self.measurements, key).copied()
     }
     /// One metadata value by key: the last, if repeated (later values override earlier ones, as
     /// a span's stop metadata overrides its start metadata; [`Event::measurement`] follows the
     /// same rule).
     pub fn value(&self, key: &str) -> Option<Value<'a>> {
-        self.metadata
-            .iter()
-            .rev()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| *v)
+        last_of(self.metadata, key).copied()
     }
     /// One string metadata value by key.
     pub fn str(&self, key: &str) -> Option<&'a str> {
@@ -442,19 +434,11 @@ impl OwnedEvent {
     }
     /// One measurement by key: the last, if repeated (as [`Event::measurement`]).
     pub fn measurement(&self, key: &str) -> Option<f64> {
-        self.measurements
-            .iter()
-            .rev()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| *v)
+        last_of(&self.measurements, key).copied()
     }
     /// One metadata value by key: the last, if repeated (as [`Event::value`]).
     pub fn value(&self, key: &str) -> Option<Value<'_>> {
-        self.metadata
-            .iter()
-            .rev()
-            .find(|(k, _)| *k == key)
-            .map(|(_, slot)| self.slot_value(*slot))
+        last_of(&self.metadata, key).map(|slot| self.slot_value(*slot))
     }
     /// One string metadata value by key.
     pub fn str(&self, key: &str) -> Option<&str> {
@@ -485,6 +469,12 @@ impl fmt::Debug for OwnedEvent {
             .field("span", &self.span)
             .finish()
     }
+}
+
+/// The value of the last `(key, value)` pair named `key`: the one rule for repeated keys that
+/// [`Event`] and [`OwnedEvent`] lookups share (a later value overrides an earlier one).
+fn last_of<'p, V>(pairs: &'p [(&str, V)], key: &str) -> Option<&'p V> {
+    pairs.iter().rev().find(|(k, _)| *k == key).map(|(_, v)| v)
 }
 
 #[cfg(test)]
