@@ -168,16 +168,16 @@ impl<'c> TelemetryBuilder<'c> {
             if let Some(adjust) = self.prometheus {
                 builder = adjust(builder);
             }
-            let reporter = builder.build()?;
-            reporter.attach(&bus)?;
-            // Kept before serving, so a failed bind still detaches the reporter.
-            telemetry.metrics = Some((reporter, None));
-            if let Some((reporter, server)) = &mut telemetry.metrics {
-                let serving =
-                    reporter.serve(ServerConfig::at(config.metrics.listen.to_string()))?;
-                telemetry.metrics_url = Some(serving.url());
-                *server = Some(serving);
-            }
+            let reporter = builder.attach(&bus)?;
+            let server = match reporter.serve(ServerConfig::at(config.metrics.listen.to_string())) {
+                Ok(server) => server,
+                Err(e) => {
+                    reporter.detach();
+                    return Err(e.into());
+                }
+            };
+            telemetry.metrics_url = Some(server.url());
+            telemetry.metrics = Some((reporter, Some(server)));
         }
         if config.tracks_cost() {
             let mut builder = CostTracker::builder()
