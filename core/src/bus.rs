@@ -1,9 +1,10 @@
 //! The bus: attach, detach, list, execute, flush, shutdown, stats.
 //!
-//! The dispatch table is an immutable snapshot that attach and detach replace under a writer lock,
-//! bumping a generation counter; `execute` only reads it, through a per-thread cache of the
-//! snapshot keyed by that generation (see `snapshot.rs`): one atomic load and no atomic
-//! read-modify-write, where `arc-swap` would pay two or three. In front of the table sits a
+//! The dispatch table (`table.rs`) is an immutable snapshot of the routes that attach and detach
+//! change under a writer lock, bumping a generation counter; `execute` only reads it, through a
+//! per-thread cache of the snapshot keyed by that generation (see `snapshot.rs`): one atomic load
+//! and no atomic read-modify-write, where `arc-swap` would pay two or three. An attach touches only
+//! the names its patterns match, and the snapshot is built once, by the first emit after a change. In front of the table sits a
 //! per-name interest cache, one byte per registered event name, so an emit nobody listens to costs
 //! one load and one branch (the `tracing-core` callsite idea, keyed by the interned name id instead
 //! of a callsite). A name first seen after the last attach is resolved once on a cold path. The
@@ -31,11 +32,15 @@ use crate::error::{AttachError, DetachError, PatternError};
 use crate::event::{Event, Measurements, Metadata, Value};
 use crate::handler::{Delivery, Handler, HandlerInfo};
 use crate::lifecycle::{Deadline, LifecycleError, LifecycleReport, Unfinished};
-use crate::name::{EventName, MAX_EVENT_NAMES, Pattern, registered_names};
+use crate::name::{EventName, MAX_EVENT_NAMES};
+use crate::nesting::{self, DepthGuard, Frame};
 use crate::patterns::IntoPatterns;
 use crate::queue::Lane;
-use crate::snapshot::{self, CountRegistry, DepthGuard, Frame, ThreadCounts};
+use crate::snapshot;
 use crate::stats::{BusCounters, BusStats, HandlerCounters, HandlerStats, QueueStats, bump};
+use crate::table::{CountRegistry, HandlerEntry, InterestChanges, Routes, Table, ThreadCounts};
+
+pub use crate::nesting::MAX_DEPTH;
 
 /// Whether the global bus has any handler attached (one relaxed load): what `emit!` and the free
 /// functions check first.
@@ -43,9 +48,6 @@ use crate::stats::{BusCounters, BusStats, HandlerCounters, HandlerStats, QueueSt
 pub fn global_is_active() -> bool {
     GLOBAL_ACTIVE.load(Ordering::Relaxed)
 }
-
-/// How deep handlers may nest emits (a handler emitting an event whose handler emits, …).
-pub const MAX_DEPTH: u8 = 8;
 
 /// How many handlers detached after a failure `stats()` keeps reporting.
 const RETIRED_KEPT: usize = 64;
@@ -68,49 +70,8 @@ pub struct Bus {
     inner: Arc<BusInner>,
 }
 
-pub(crate) struct HandlerEntry {
-    id: Arc<str>,
-    patterns: Vec<Pattern>,
-    handler: Box<dyn Handler>,
-    delivery: Delivery,
-    counters: HandlerCounters,
-    lane: Option<Arc<Lane>>,
-    /// Set once, when the handler is detached after a failure.
-    failed: std::sync::atomic::AtomicBool,
-}
-
-/// The handlers of one event name, each with its index in [`Table::entries`].
-type Subscribers = Box<[(usize, Arc<HandlerEntry>)]>;
-
-pub(crate) struct Table {
-    /// The generation this table was published as.
-    pub(crate) generation: u64,
-    entries: Vec<Arc<HandlerEntry>>,
-    /// Indexed by name id; covers the names registered when the table was built. Each handler
-    /// comes with its index in `entries`.
-    by_name: Vec<Subscribers>,
-    /// The bus's registry of per-thread inline delivery counts.
-    registry: Arc<CountRegistry>,
-}
-
-impl Table {
-    pub(crate) fn entries(&self) -> &[Arc<HandlerEntry>] {
-        &self.entries
-    }
-
-    pub(crate) fn registry(&self) -> &CountRegistry {
-        &self.registry
-    }
-}
-
-impl HandlerEntry {
-    pub(crate) fn add_delivered(&self, count: u64) {
-        bump(&self.counters.delivered, count);
-    }
-}
-
 struct Writer {
-    table: Arc<Table>,
+    routes: Routes,
     retired: Vec<Arc<HandlerEntry>>,
     shut_down: bool,
 }
@@ -147,7 +108,7 @@ impl std::fmt::Debug for Bus {
         f.debug_struct("Bus")
             .field(
                 "handlers",
-                &table.entries.iter().map(|e| &*e.id).collect::<Vec<_>>(),
+                &table.entries().map(|e| &*e.id).collect::<Vec<_>>(),
             )
             .finish()
     }
@@ -170,12 +131,7 @@ impl Bus {
                 is_global,
                 interest,
                 writer: Mutex::new(Writer {
-                    table: Arc::new(Table {
-                        generation: 0,
-                        entries: Vec::new(),
-                        by_name: Vec::new(),
-                        registry: Arc::clone(&registry),
-                    }),
+                    routes: Routes::new(Arc::new(Table::empty(Arc::clone(&registry)))),
                     retired: Vec::new(),
                     shut_down: false,
                 }),
@@ -256,8 +212,7 @@ impl Bus {
         if writer.shut_down {
             return Err(AttachError::ShutDown { handler_id: id });
         }
-        let current = Arc::clone(&writer.table);
-        if current.entries.iter().any(|e| *e.id == *id) {
+        if writer.routes.contains(&id) {
             return Err(AttachError::AlreadyExists(id));
         }
         let entry = Arc::new(HandlerEntry {
@@ -276,9 +231,8 @@ impl Bus {
                     reason: e.to_string(),
                 })?;
         }
-        let mut entries = current.entries.clone();
-        entries.push(entry);
-        self.inner.publish(entries, &mut writer);
+        let changes = writer.routes.insert(entry);
+        self.inner.publish(&writer, changes);
         Ok(())
     }
 
@@ -311,8 +265,7 @@ impl Bus {
         let prefix: Vec<&str> = prefix.split('.').filter(|s| !s.is_empty()).collect();
         self.inner
             .current_table()
-            .entries
-            .iter()
+            .entries()
             .filter(|e| e.patterns.iter().any(|p| p.overlaps_prefix(&prefix)))
             .map(|e| HandlerInfo {
                 id: e.id.to_string(),
@@ -370,7 +323,7 @@ impl Bus {
     /// or a [`Duration`] from now). The report names every handler that did not finish.
     pub fn flush(&self, deadline: impl Into<Deadline>) -> LifecycleReport {
         let deadline = deadline.into();
-        let entries = self.inner.current_table().entries.clone();
+        let entries: Vec<_> = self.inner.current_table().entries().cloned().collect();
         let lanes_drained = drain_lanes(&entries, deadline);
         ask_each(entries.iter(), lanes_drained, |handler| {
             handler.flush(deadline.instant())
@@ -380,7 +333,8 @@ impl Bus {
     /// Waits until every queued lane has delivered what it held at the call; false if
     /// `deadline` passed first. Handlers are not asked to flush (see [`Bus::flush`]).
     pub fn drain(&self, deadline: impl Into<Deadline>) -> bool {
-        drain_lanes(&self.inner.current_table().entries, deadline.into())
+        let entries: Vec<_> = self.inner.current_table().entries().cloned().collect();
+        drain_lanes(&entries, deadline.into())
     }
 
     /// Ends every handler under one `deadline` (an [`Instant`](std::time::Instant), or a [`Duration`] from now;
@@ -404,7 +358,10 @@ impl Bus {
             let mut writer = self.inner.lock_writer();
             let already = writer.shut_down;
             writer.shut_down = true;
-            (writer.table.entries.clone(), already)
+            (
+                writer.routes.entries().cloned().collect::<Vec<_>>(),
+                already,
+            )
         };
         if already {
             return LifecycleReport {
@@ -444,11 +401,10 @@ impl Bus {
         deadline: impl Into<Deadline>,
     ) -> Result<Result<(), LifecycleError>, DetachError> {
         let deadline = deadline.into();
-        let table = self.inner.current_table();
-        let Some(entry) = table.entries.iter().find(|e| &*e.id == id) else {
+        let Some(entry) = self.inner.lock_writer().routes.get(id).cloned() else {
             return Err(DetachError::NotFound(id.to_owned()));
         };
-        if !drain_lanes(std::slice::from_ref(entry), deadline) {
+        if !drain_lanes(std::slice::from_ref(&entry), deadline) {
             return Ok(Err(LifecycleError::DeadlinePassed {
                 pending: entry.lane.as_ref().map_or(0, |l| l.depth() as u64),
             }));
@@ -486,7 +442,6 @@ impl Bus {
     /// shared counter bumped per event) and added up here.
     pub fn stats(&self) -> BusStats {
         let writer = self.inner.lock_writer();
-        let table = Arc::clone(&writer.table);
         let pending = self.inner.registry.pending();
         let handler_stats = |e: &Arc<HandlerEntry>, attached: bool| HandlerStats {
             id: e.id.to_string(),
@@ -501,9 +456,9 @@ impl Bus {
                 capacity: l.capacity(),
             }),
         };
-        let mut handlers: Vec<HandlerStats> = table
-            .entries
-            .iter()
+        let mut handlers: Vec<HandlerStats> = writer
+            .routes
+            .entries()
             .map(|e| handler_stats(e, true))
             .collect();
         handlers.extend(writer.retired.iter().map(|e| handler_stats(e, false)));
@@ -540,45 +495,23 @@ impl BusInner {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Builds and publishes a table for `entries` over every registered name, then refreshes the
-    /// interest cache. Called with the writer lock held.
-    fn publish(&self, entries: Vec<Arc<HandlerEntry>>, writer: &mut MutexGuard<'_, Writer>) {
-        let names = registered_names();
-        let by_name: Vec<Subscribers> = names
-            .iter()
-            .map(|name| {
-                entries
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, e)| e.patterns.iter().any(|p| p.matches(name)))
-                    .map(|(i, e)| (i, Arc::clone(e)))
-                    .collect()
-            })
-            .collect();
-        let interest: Vec<u8> = by_name
-            .iter()
-            .map(|d| {
-                if d.is_empty() {
-                    INTEREST_NONE
-                } else {
-                    INTEREST_SOME
-                }
-            })
-            .collect();
-        let any = !entries.is_empty();
-        // Table and generation first, interest second: a reader that sees the new interest
-        // also sees the new generation, and so refreshes its cached table.
-        let generation = writer.table.generation + 1;
-        writer.table = Arc::new(Table {
-            generation,
-            entries,
-            by_name,
-            registry: Arc::clone(&self.registry),
-        });
-        self.generation.store(generation, Ordering::Release);
-        for (id, value) in interest.into_iter().enumerate() {
+    /// Makes a change to the routes visible: the new generation first, then the interest of
+    /// each name whose listeners went from none to some or back. Called with the writer lock
+    /// held.
+    fn publish(&self, writer: &MutexGuard<'_, Writer>, changes: InterestChanges) {
+        // Generation first, interest second: a reader that sees the new interest also sees the
+        // new generation, and so refreshes its cached table.
+        self.generation
+            .store(writer.routes.generation(), Ordering::Release);
+        for (id, listening) in changes {
+            let value = if listening {
+                INTEREST_SOME
+            } else {
+                INTEREST_NONE
+            };
             self.interest[id].store(value, Ordering::Release);
         }
+        let any = writer.routes.any();
         self.active.store(any, Ordering::Release);
         if self.is_global {
             GLOBAL_ACTIVE.store(any, Ordering::Release);
@@ -588,7 +521,7 @@ impl BusInner {
     /// The authoritative table (takes the writer lock: not for the hot path; the per-thread
     /// cache adopts it from here).
     pub(crate) fn current_table(&self) -> Arc<Table> {
-        Arc::clone(&self.lock_writer().table)
+        self.lock_writer().routes.table()
     }
 
     /// Cold path: the first emit of a name registered after the last table was built.
@@ -596,22 +529,19 @@ impl BusInner {
     #[inline(never)]
     fn resolve_interest(&self, name: EventName) -> bool {
         let mut writer = self.lock_writer();
-        if name.id() >= writer.table.by_name.len() {
-            let entries = writer.table.entries.clone();
-            self.publish(entries, &mut writer);
+        let changes = writer.routes.cover_new_names();
+        if !changes.is_empty() {
+            self.publish(&writer, changes);
         }
         self.interest[name.id()].load(Ordering::Acquire) == INTEREST_SOME
     }
 
     fn detach(&self, id: &str) -> Result<Arc<HandlerEntry>, DetachError> {
         let mut writer = self.lock_writer();
-        let current = Arc::clone(&writer.table);
-        let Some(position) = current.entries.iter().position(|e| &*e.id == id) else {
+        let Some((entry, changes)) = writer.routes.remove(id) else {
             return Err(DetachError::NotFound(id.to_owned()));
         };
-        let mut entries = current.entries.clone();
-        let entry = entries.remove(position);
-        self.publish(entries, &mut writer);
+        self.publish(&writer, changes);
         if let Some(lane) = &entry.lane {
             lane.close();
         }
@@ -674,19 +604,19 @@ impl BusInner {
         metadata: Metadata<'_>,
         span: Span<'_>,
     ) {
-        let state = snapshot::state();
-        if state & snapshot::DEPTH_MASK >= u64::from(MAX_DEPTH) {
+        let state = nesting::state();
+        if state & nesting::DEPTH_MASK >= u64::from(MAX_DEPTH) {
             bump(&self.counters.depth_exceeded, 1);
             return;
         }
-        let depth = (state & snapshot::DEPTH_MASK) as u8;
+        let depth = (state & nesting::DEPTH_MASK) as u8;
         // Inside a frame, a snapshot this thread cached stays valid even if a nested emit
         // replaces it (see `snapshot.rs`).
         let _frame = Frame::enter(state);
         let generation = self.generation.load(Ordering::Acquire);
         let (table, counts) = match snapshot::cached(self.id, generation) {
             Some(cached) => cached,
-            None => match snapshot::adopt(self) {
+            None => match snapshot::adopt(self.id, || self.current_table()) {
                 Some(cached) => cached,
                 None => {
                     let emitted = Emitted {
@@ -742,7 +672,7 @@ impl BusInner {
         metadata: Metadata<'_>,
         span: Span<'_>,
     ) {
-        let Some(handlers) = table.by_name.get(name.id()) else {
+        let Some(handlers) = table.subscribers(name.id()) else {
             return;
         };
         if !measurements.iter().all(|(_, v)| v.is_finite()) {
@@ -756,7 +686,7 @@ impl BusInner {
         }
         let event = match span {
             // Handlers run at `depth + 1`; the event reads the span current at dispatch only if
-            // a handler asks (see `snapshot::span_at`).
+            // a handler asks (see `context::span_at`).
             Span::Current => Event::in_current_span(name, measurements, metadata, depth + 1),
             Span::Explicit(span) => Event::borrowing(name, measurements, metadata, span),
         };
@@ -877,7 +807,7 @@ impl Drop for BusInner {
             .writer
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner);
-        for entry in &writer.table.entries {
+        for entry in writer.routes.entries() {
             if let Some(lane) = &entry.lane {
                 lane.close();
             }

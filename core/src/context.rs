@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::TraceParentError;
+use crate::nesting::{self, DEPTHS};
 
 /// A 16-byte W3C trace id, never all zero when made here.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -295,6 +296,21 @@ impl FromStr for TraceParent {
 
 thread_local! {
     static CURRENT: Cell<Option<SpanContext>> = const { Cell::new(None) };
+    /// Per handler depth: the span that was current when the dispatch running handlers at that
+    /// depth began, saved by the first [`enter`] of one of those handlers.
+    static SAVED: [Cell<Option<SpanContext>>; DEPTHS] = const { [const { Cell::new(None) }; DEPTHS] };
+}
+
+/// The span that was current when the dispatch whose handlers run at `depth` began: what an
+/// event emitted without an explicit span belongs to. The bus does not copy it per event; a
+/// handler that makes another span current first saves the dispatch's span (in [`enter`]).
+pub(crate) fn span_at(depth: u8) -> Option<SpanContext> {
+    if nesting::is_saved(depth) {
+        if let Some(span) = SAVED.with(|s| s.get(usize::from(depth)).map(Cell::get)) {
+            return span;
+        }
+    }
+    current()
 }
 
 /// The span current on this thread, if any.
@@ -316,7 +332,11 @@ pub fn current() -> Option<SpanContext> {
 #[inline]
 pub fn enter(context: Option<SpanContext>) -> ContextGuard {
     let previous = CURRENT.with(|c| c.replace(context));
-    crate::snapshot::saving_current(previous);
+    // Inside a handler, the first change saves the span current at dispatch, so the events
+    // being handled keep reporting it.
+    if let Some(depth) = nesting::mark_saved() {
+        SAVED.with(|saved| saved[depth].set(previous));
+    }
     ContextGuard {
         previous,
         _not_send: std::marker::PhantomData,

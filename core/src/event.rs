@@ -200,7 +200,7 @@ enum EventSpan<'a> {
     Owned(SpanContext),
     Borrowed(&'a SpanContext),
     /// The span current on this thread when the dispatch at this handler depth began, read only
-    /// when asked for (`snapshot::span_at`).
+    /// when asked for (`context::span_at`).
     Current(u8),
 }
 
@@ -285,7 +285,7 @@ impl<'a> Event<'a> {
             EventSpan::None => None,
             EventSpan::Owned(span) => Some(span),
             EventSpan::Borrowed(span) => Some(*span),
-            EventSpan::Current(depth) => crate::snapshot::span_at(depth),
+            EventSpan::Current(depth) => crate::context::span_at(depth),
         }
     }
     /// One measurement by key: the last, if repeated (a later value overrides an earlier one,
@@ -315,7 +315,7 @@ impl<'a> Event<'a> {
     /// [`OwnedEvent::depth`] is the nesting depth the event was emitted at: called inside a
     /// handler (inline or queued), the depth of the dispatch running it; elsewhere 0.
     pub fn to_owned_event(&self) -> OwnedEvent {
-        OwnedEvent::from_event(self, crate::snapshot::emitted_depth())
+        OwnedEvent::from_event(self, crate::nesting::emitted_depth())
     }
 }
 

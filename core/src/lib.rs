@@ -76,6 +76,7 @@ pub mod event;
 pub mod handler;
 pub mod lifecycle;
 pub mod name;
+mod nesting;
 pub mod patterns;
 mod queue;
 mod ring;
@@ -83,6 +84,7 @@ mod snapshot;
 pub mod span;
 pub mod stats;
 mod sync;
+mod table;
 pub mod testing;
 pub mod text;
 

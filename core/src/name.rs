@@ -367,13 +367,11 @@ fn intern(text: &str) -> Result<EventName, NameError> {
     Ok(guard.insert_unchecked(text))
 }
 
-/// A snapshot of every registered name, in id order.
-pub(crate) fn registered_names() -> Vec<EventName> {
-    registry()
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .names
-        .clone()
+/// The names registered with an id of `first` or more, in id order (ids are dense: the name with
+/// id `n` is the `n`th registered). The dispatch table asks for the names it has not seen yet.
+pub(crate) fn registered_from(first: usize) -> Vec<EventName> {
+    let registry = registry().lock().unwrap_or_else(PoisonError::into_inner);
+    registry.names.get(first..).unwrap_or_default().to_vec()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -456,6 +454,12 @@ impl Pattern {
             }
         }
         true
+    }
+
+    /// The one name this pattern matches, if it has no `*` segment (`llm.chat.stop`); `None`
+    /// for a wildcard pattern.
+    pub fn exact(&self) -> Option<&str> {
+        (!self.segments.iter().any(|s| s == "*")).then_some(self.text.as_str())
     }
 
     /// The pattern as written.
