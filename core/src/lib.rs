@@ -82,6 +82,7 @@ mod queue;
 mod ring;
 mod snapshot;
 pub mod span;
+mod span_name;
 pub mod stats;
 mod sync;
 mod table;

@@ -27,7 +27,7 @@
 
 use crate::error::PatternError;
 use crate::name::{EventName, Pattern, StaticEventName};
-use crate::span::{SpanName, StaticSpanName};
+use crate::span_name::{SpanName, StaticSpanName};
 
 /// One or more event names or patterns to attach a handler to (see the [module docs](self)).
 ///
