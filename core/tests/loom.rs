@@ -243,6 +243,64 @@ fn records_wrap_with_padding() {
     assert!(WRAP_SEEN.load(std::sync::atomic::Ordering::Relaxed));
 }
 
+/// Set when some execution accepted the push into the byte-full ring (it saw the pop's room).
+static REUSE_SEEN: AtomicBool = AtomicBool::new(false);
+/// Set when some execution refused it (the pop had not released its room yet).
+static FULL_SEEN: AtomicBool = AtomicBool::new(false);
+
+/// The ring is full by bytes (the event limit is far away): the model thread pushes records
+/// until one is refused (16 records fill the 32 words). Then a producer pushes two records while
+/// the consumer pops the oldest: the first push fits only in the popped record's words, at the
+/// start of the buffer, and the second never fits. A push may reuse the words of a
+/// popped record only after the consumer has read and zeroed them: loom fails on any access to
+/// those bytes not ordered by the consumer's release of `head` and the producer's acquire of it.
+/// Both outcomes happen in some execution, and the accounting is exact in each.
+#[test]
+fn a_byte_full_ring_reuses_room_only_after_the_consumer_released_it() {
+    REUSE_SEEN.store(false, std::sync::atomic::Ordering::Relaxed);
+    FULL_SEEN.store(false, std::sync::atomic::Ordering::Relaxed);
+    model(|| {
+        let ring = Arc::new(Ring::new(64, BYTES));
+        let mut prefilled = 0;
+        while push(&ring, Kind::Inline, tag(2, prefilled)) {
+            prefilled += 1;
+        }
+        assert!(
+            prefilled < 64,
+            "byte-full before the event limit: {prefilled}"
+        );
+        let producer = {
+            let ring = Arc::clone(&ring);
+            thread::spawn(move || [tag(0, 0), tag(0, 1)].map(|t| push(&ring, Kind::Inline, t)))
+        };
+        let consumer = {
+            let ring = Arc::clone(&ring);
+            thread::spawn(move || pop(&ring))
+        };
+        let accepted = producer.join().unwrap();
+        let popped = consumer.join().unwrap();
+        assert_eq!(popped, Some(tag(2, 0)), "the oldest record comes out first");
+        let mut delivered = vec![tag(2, 0)];
+        while let Some(t) = pop(&ring) {
+            delivered.push(t);
+        }
+        assert!(ring.is_empty());
+        let mut expected: Vec<u8> = (0..prefilled).map(|i| tag(2, i)).collect();
+        expected.extend(
+            [tag(0, 0), tag(0, 1)]
+                .iter()
+                .zip(accepted)
+                .filter(|(_, a)| *a)
+                .map(|(t, _)| *t),
+        );
+        assert_eq!(delivered, expected, "exactly once, in order");
+        let flag = if accepted[0] { &REUSE_SEEN } else { &FULL_SEEN };
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert!(REUSE_SEEN.load(std::sync::atomic::Ordering::Relaxed));
+    assert!(FULL_SEEN.load(std::sync::atomic::Ordering::Relaxed));
+}
+
 /// A dispatch table snapshot, as in `bus.rs`: immutable once published; `contents` stands for
 /// its handler lists (written when built, read by every dispatch that uses it).
 struct Table {
