@@ -48,6 +48,19 @@
 //!   handlers in reverse attach order) under one deadline, returning a [`LifecycleReport`]
 //!   instead of a bool, so the caller learns which handler did not finish and why. Handlers stay
 //!   in the table after shutdown, so `stats()` keeps counting what they drop.
+//! - **Attaching** (`table.rs`): the design notes rebuild the whole dispatch table on every
+//!   attach, which made 10,000 attaches take 6.5–9.3 s (every attach re-matched every handler
+//!   against every registered name). The writer keeps mutable routes instead: an exact pattern is
+//!   interned and reaches its one name directly, a wildcard is matched once against the
+//!   registered names, a name registered later only against the wildcard handlers, and each
+//!   name's subscriber list is shared between snapshots until it changes. The snapshot emitting
+//!   threads read is built lazily, by the first emit after a change; its shape, and so the
+//!   dispatch fast path, is unchanged. 10,000 attaches take ~13 ms
+//!   (`cargo run --release -p llm-telemetry-core --example attach_many`).
+//! - **Module layout** (no import circle): `nesting.rs` keeps the per-thread depth word,
+//!   `snapshot.rs` the per-thread table cache, `table.rs` the routes and tables, `context.rs` the
+//!   current span (and the span saved for each handler depth), `span_name.rs` the span names that
+//!   patterns accept; `bus.rs` ties them together and nothing below it imports it back.
 //! - **Reading the dispatch snapshot** (`snapshot.rs`): not `arc-swap`, whose load costs two or
 //!   three atomic read-modify-writes, but a direct-mapped per-thread cache keyed by bus id and
 //!   generation, in a thread-local with no destructor, plus a graveyard for snapshots replaced
