@@ -392,6 +392,262 @@ fn otel_sdk_disabled_turns_tracing_off_unless_ours_says_otherwise() {
 }
 
 #[test]
+fn our_variable_beats_the_handlers_standard_one_for_every_tracing_key() {
+    // (our variable, our value, the handler's variable, its value, the key)
+    let cases: &[(&str, &str, &str, &str, Key)] = &[
+        (
+            "LLM_TELEMETRY_TRACING_ENDPOINT",
+            "http://ours:4318",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://theirs:4318/v1/traces",
+            Key::TracingEndpoint,
+        ),
+        (
+            "LLM_TELEMETRY_TRACING_PROTOCOL",
+            "grpc",
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "http/protobuf",
+            Key::TracingProtocol,
+        ),
+        (
+            "LLM_TELEMETRY_TRACING_SERVICE_NAME",
+            "ours",
+            "OTEL_SERVICE_NAME",
+            "theirs",
+            Key::TracingServiceName,
+        ),
+        (
+            "LLM_TELEMETRY_TRACING_HIDE_INPUTS",
+            "true",
+            "OPENINFERENCE_HIDE_INPUTS",
+            "false",
+            Key::TracingHideInputs,
+        ),
+        (
+            "LLM_TELEMETRY_TRACING_HIDE_OUTPUTS",
+            "false",
+            "OPENINFERENCE_HIDE_OUTPUTS",
+            "true",
+            Key::TracingHideOutputs,
+        ),
+        (
+            "LLM_TELEMETRY_TRACING_ENABLED",
+            "true",
+            "OTEL_SDK_DISABLED",
+            "true",
+            Key::TracingEnabled,
+        ),
+    ];
+    for (ours, our_value, theirs, their_value, key) in cases {
+        assert!(key.standard_env_vars().contains(theirs), "{key}: {theirs}");
+        let alone = Config::from_env_with(env(&[(theirs, their_value)])).unwrap();
+        let both = Config::from_env_with(env(&[(ours, our_value), (theirs, their_value)])).unwrap();
+        let ours_alone = Config::from_env_with(env(&[(ours, our_value)])).unwrap();
+        assert_ne!(
+            key.value_in(&alone),
+            key.value_in(&ours_alone),
+            "{key}: the case must tell the two apart"
+        );
+        assert_eq!(
+            key.value_in(&both),
+            key.value_in(&ours_alone),
+            "{key}: ours wins"
+        );
+        // Once ours is set the handler's variable is not read: a broken one is not an error.
+        let broken = Config::from_env_with(env(&[(ours, our_value), (theirs, "no such value")]));
+        assert_eq!(
+            key.value_in(&broken.unwrap()),
+            key.value_in(&ours_alone),
+            "{key}"
+        );
+    }
+}
+
+#[test]
+fn the_traces_endpoint_beats_the_generic_one_and_phoenix() {
+    let generic = env(&[
+        ("PHOENIX_COLLECTOR_ENDPOINT", "http://phoenix:6006"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://generic:4318/"),
+    ]);
+    let c = Config::from_env_with(generic).unwrap();
+    // A base URL (its trailing `/` dropped): the exporter appends /v1/traces.
+    assert_eq!(c.exports_traces(), Some("http://generic:4318"));
+
+    let c = Config::from_env_with(env(&[
+        ("PHOENIX_COLLECTOR_ENDPOINT", "http://phoenix:6006"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://generic:4318"),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://traces:4318/custom/path/",
+        ),
+    ]))
+    .unwrap();
+    // A complete URL, kept as given.
+    assert_eq!(c.exports_traces(), Some("http://traces:4318/custom/path/"));
+
+    let c = Config::from_env_with(env(&[
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"),
+    ]))
+    .unwrap();
+    assert_eq!(c.tracing.protocol, OtlpProtocol::Grpc);
+
+    // The environment (standard variables included) beats the file; arguments beat both.
+    let file = "[tracing]\nendpoint = \"http://file:4318\"\nprotocol = \"grpc\"\n";
+    let standard = || {
+        env(&[(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://env:4318/v1/traces",
+        )])
+    };
+    let c = Config::builder()
+        .toml_str(file)
+        .env_with(standard())
+        .build()
+        .unwrap();
+    assert_eq!(
+        c.tracing.endpoint.as_deref(),
+        Some("http://env:4318/v1/traces")
+    );
+    assert_eq!(
+        c.tracing.protocol,
+        OtlpProtocol::Grpc,
+        "the file's, untouched"
+    );
+    let c = Config::builder()
+        .toml_str(file)
+        .env_with(standard())
+        .set("tracing.endpoint=http://cli:4318")
+        .build()
+        .unwrap();
+    assert_eq!(c.tracing.endpoint.as_deref(), Some("http://cli:4318"));
+}
+
+#[test]
+fn otel_sdk_disabled_stops_span_export_whatever_the_endpoint() {
+    let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
+    for (value, exports) in [
+        ("true", false),
+        ("TRUE", false),
+        ("on", false),
+        ("1", false),
+        ("false", true),
+        ("off", true),
+        ("0", true),
+    ] {
+        let c = Config::from_env_with(env(&[("OTEL_SDK_DISABLED", value), endpoint])).unwrap();
+        assert_eq!(c.tracing.enabled, exports, "OTEL_SDK_DISABLED={value}");
+        assert_eq!(
+            c.exports_traces().is_some(),
+            exports,
+            "OTEL_SDK_DISABLED={value}"
+        );
+    }
+    // It only switches off: a file that disables tracing stays disabled when it says false.
+    let c = Config::builder()
+        .toml_str("[tracing]\nenabled = false\n")
+        .env_with(env(&[("OTEL_SDK_DISABLED", "false"), endpoint]))
+        .build()
+        .unwrap();
+    assert!(!c.tracing.enabled);
+}
+
+#[test]
+fn a_bad_handler_variable_is_an_error_naming_it_and_its_value() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "collector:4318",
+            "tracing.endpoint",
+        ),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://", "tracing.endpoint"),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "http/json",
+            "tracing.protocol",
+        ),
+        ("OPENINFERENCE_HIDE_INPUTS", "maybe", "tracing.hide_inputs"),
+        ("OPENINFERENCE_HIDE_OUTPUTS", "2", "tracing.hide_outputs"),
+        ("OTEL_SDK_DISABLED", "sometimes", "tracing.enabled"),
+    ];
+    for (var, raw, want_key) in cases {
+        let result = Config::from_env_with(env(&[(var, raw)]));
+        let (origin, key, value, expected) = invalid(result);
+        assert_eq!(origin, from_env(var));
+        assert_eq!(&key, want_key, "{var}");
+        assert_eq!(value, format!("{raw:?}"), "{var}");
+        let own = Key::from_name(want_key).unwrap();
+        assert_eq!(expected, own.expected(), "{var}: the key's own wording");
+        let message = Config::from_env_with(env(&[(var, raw)]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            message,
+            format!(
+                "environment variable {var}: invalid value {raw:?} for `{want_key}`: expected {expected}"
+            )
+        );
+    }
+}
+
+#[test]
+fn one_boolean_grammar_for_every_source_of_every_boolean_key() {
+    let words = [
+        ("on", true),
+        ("off", false),
+        ("1", true),
+        ("0", false),
+        ("Yes", true),
+        ("no", false),
+        (" TRUE ", true),
+        ("False", false),
+    ];
+    let bool_keys: Vec<Key> = Key::ALL
+        .into_iter()
+        .filter(|k| {
+            k.value_in(&Config::default())
+                .is_some_and(|v| v == "true" || v == "false")
+        })
+        .collect();
+    assert_eq!(bool_keys.len(), 6, "{bool_keys:?}");
+    for key in &bool_keys {
+        for (word, want) in words {
+            let from_env = Config::from_env_with(env(&[(key.env_var(), word)])).unwrap();
+            let from_arg = Config::builder()
+                .set(format!("{}={word}", key.name()))
+                .build()
+                .unwrap();
+            assert_eq!(
+                key.value_in(&from_env),
+                Some(want.to_string()),
+                "{key}={word}"
+            );
+            assert_eq!(
+                key.value_in(&from_arg),
+                Some(want.to_string()),
+                "{key}={word}"
+            );
+            for standard in key.standard_env_vars() {
+                let c = Config::from_env_with(env(&[(standard, word)])).unwrap();
+                // OTEL_SDK_DISABLED is inverted and only switches off.
+                let want = if *key == Key::TracingEnabled {
+                    !want
+                } else {
+                    want
+                };
+                assert_eq!(
+                    key.value_in(&c),
+                    Some(want.to_string()),
+                    "{standard}={word}"
+                );
+            }
+        }
+        let (_, _, _, expected) = invalid(Config::from_env_with(env(&[(key.env_var(), "yep")])));
+        assert_eq!(expected, llm_telemetry_core::text::BOOL_WORDS, "{key}");
+    }
+}
+
+#[test]
 fn empty_variables_count_as_unset() {
     let c = Config::from_env_with(env(&[
         ("LLM_TELEMETRY_LEVEL", ""),
@@ -872,7 +1128,11 @@ fn the_reference_table_lists_every_key_once() {
         );
         assert!(table.contains(key.env_var()));
     }
-    assert!(table.contains("`PHOENIX_COLLECTOR_ENDPOINT`"));
+    assert!(table.contains(
+        "`LLM_TELEMETRY_TRACING_ENDPOINT`, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, \
+         `OTEL_EXPORTER_OTLP_ENDPOINT`, `PHOENIX_COLLECTOR_ENDPOINT` |"
+    ));
+    assert!(table.contains("`OTEL_SDK_DISABLED` (inverted) |"));
     assert!(
         table.contains("| `metrics.listen` | `LLM_TELEMETRY_METRICS_LISTEN` | `127.0.0.1:9568` |")
     );

@@ -1,17 +1,15 @@
-//! The environment layer: reads each key's `LLM_TELEMETRY_*` variable, or failing that the
-//! standard variables it honours (`OTEL_EXPORTER_OTLP_ENDPOINT`, `PHOENIX_COLLECTOR_ENDPOINT`,
-//! `OTEL_SERVICE_NAME`, …), from an [`EnvSnapshot`].
+//! The environment layer: reads each key's own `LLM_TELEMETRY_*` variable, or when it is unset
+//! the standard variables of the handler that owns the key (read by that handler's reader, with
+//! its rules: [`super::standard`]), from an [`EnvSnapshot`].
 //!
 //! The environment is never read here directly: the builder takes a snapshot through a lookup
 //! function (the process environment, or a map in tests), so tests never touch the process's
 //! variables. Empty values count as unset, as the OpenTelemetry specification says.
 
-use super::keys::{Key, Raw};
-use super::{CONFIG_FILE_VAR, Config, ConfigError, Origin};
+use llm_telemetry_otel::config::standard::StandardEnv;
 
-/// `OTEL_SDK_DISABLED=true` turns `tracing.enabled` off (when `LLM_TELEMETRY_TRACING_ENABLED`
-/// is unset).
-pub(crate) const OTEL_SDK_DISABLED: &str = "OTEL_SDK_DISABLED";
+use super::keys::{Key, Raw};
+use super::{CONFIG_FILE_VAR, Config, ConfigError, Origin, standard};
 
 /// The variables the configuration reads, with their (non-empty) values.
 #[derive(Clone, Debug, Default)]
@@ -21,12 +19,13 @@ pub(crate) struct EnvSnapshot {
     not_unicode: Vec<(&'static str, String)>,
 }
 
-/// Every variable the configuration reads.
+/// Every variable the configuration reads: the keys' own, their handlers' standard ones, and
+/// the file's.
 fn known_vars() -> impl Iterator<Item = &'static str> {
     Key::ALL
         .iter()
         .flat_map(|k| std::iter::once(k.env_var()).chain(k.standard_env_vars().iter().copied()))
-        .chain([OTEL_SDK_DISABLED, CONFIG_FILE_VAR])
+        .chain([CONFIG_FILE_VAR])
 }
 
 impl EnvSnapshot {
@@ -68,7 +67,8 @@ impl EnvSnapshot {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Applies every variable found to `config`.
+    /// Applies every variable found to `config`: for each key its own variable if set, else what
+    /// its handler's standard variables give.
     pub(crate) fn apply(&self, config: &mut Config) -> Result<(), ConfigError> {
         if let Some((var, lossy)) = self.not_unicode.first() {
             let key = Key::ALL
@@ -84,34 +84,19 @@ impl EnvSnapshot {
                 expected: "valid UTF-8 text".to_owned(),
             });
         }
+        let handlers = StandardEnv::read(|name| self.get(name).map(str::to_owned));
         for key in Key::ALL {
-            let found = std::iter::once(key.env_var())
-                .chain(key.standard_env_vars().iter().copied())
-                .find_map(|var| self.get(var).map(|value| (var, value)));
-            if let Some((var, value)) = found {
-                key.apply(config, Raw::Text(value)).map_err(|invalid| {
+            let var = key.env_var();
+            match self.get(var) {
+                Some(value) => key.apply(config, Raw::Text(value)).map_err(|invalid| {
                     invalid.into_error(
                         key,
                         Origin::Env {
                             var: var.to_owned(),
                         },
                     )
-                })?;
-            }
-        }
-        let sdk_disabled = self
-            .get(OTEL_SDK_DISABLED)
-            .filter(|_| self.get(Key::TracingEnabled.env_var()).is_none());
-        if let Some(value) = sdk_disabled {
-            let origin = || Origin::Env {
-                var: OTEL_SDK_DISABLED.to_owned(),
-            };
-            let mut probe = Config::default();
-            Key::TracingEnabled
-                .apply(&mut probe, Raw::Text(value))
-                .map_err(|invalid| invalid.into_error(Key::TracingEnabled, origin()))?;
-            if probe.tracing.enabled {
-                config.tracing.enabled = false;
+                })?,
+                None => standard::apply(key, &handlers, config)?,
             }
         }
         Ok(())

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 use super::{
     BudgetWindow, Choice, Config, ConfigError, ExportMode, LogFormat, LogLevel, Origin,
-    OtlpProtocol,
+    OtlpProtocol, standard,
 };
 use crate::instrument::TelemetryLevel;
 
@@ -135,7 +135,11 @@ impl Invalid {
     }
 }
 
-const EXPECT_BOOL: &str = "a boolean (true or false)";
+/// The workspace's one boolean grammar, for text (variables, arguments).
+const EXPECT_BOOL: &str = llm_telemetry_core::text::BOOL_WORDS;
+/// A TOML file's booleans are TOML's own.
+#[cfg(feature = "toml")]
+const EXPECT_TOML_BOOL: &str = "a boolean (true or false, unquoted)";
 const EXPECT_RATE: &str = "a number from 0 to 1";
 const EXPECT_USD: &str = "a finite number of US dollars, 0 or more";
 const EXPECT_URL: &str = "an http:// or https:// URL with a host, e.g. http://127.0.0.1:6006";
@@ -169,7 +173,12 @@ fn parse_choice<C: Choice>(raw: &Raw<'_>) -> Result<C, Invalid> {
         .ok_or_else(|| Invalid::of(raw, C::expected()))
 }
 fn parse_bool(raw: &Raw<'_>) -> Result<bool, Invalid> {
-    raw.as_bool().ok_or_else(|| Invalid::of(raw, EXPECT_BOOL))
+    let expected = match raw {
+        Raw::Text(_) => EXPECT_BOOL,
+        #[cfg(feature = "toml")]
+        Raw::Toml(_) => EXPECT_TOML_BOOL,
+    };
+    raw.as_bool().ok_or_else(|| Invalid::of(raw, expected))
 }
 fn parse_rate(raw: &Raw<'_>) -> Result<f64, Invalid> {
     raw.as_f64()
@@ -333,17 +342,20 @@ impl Key {
         }
     }
 
-    /// Standard variables also honoured, in decreasing precedence, when [`Key::env_var`] is
-    /// unset. (`OTEL_SDK_DISABLED=true` also turns `tracing.enabled` off.)
+    /// The standard variables also honoured when [`Key::env_var`] is unset, in decreasing
+    /// precedence. They are named and read by the handler that owns the key (for `tracing.*`,
+    /// the OpenTelemetry handler's
+    /// [`StandardSetting::variables`](llm_telemetry_otel::config::standard::StandardSetting::variables)),
+    /// not by this crate; `tracing.enabled`'s is inverted (`OTEL_SDK_DISABLED=true` turns it
+    /// off).
+    ///
+    /// ```
+    /// use llm_telemetry::config::Key;
+    /// assert_eq!(Key::TracingProtocol.standard_env_vars().len(), 2); // traces-only, then generic
+    /// assert!(Key::MetricsListen.standard_env_vars().is_empty());
+    /// ```
     pub fn standard_env_vars(self) -> &'static [&'static str] {
-        match self {
-            Key::TracingEndpoint => &["OTEL_EXPORTER_OTLP_ENDPOINT", "PHOENIX_COLLECTOR_ENDPOINT"],
-            Key::TracingProtocol => &["OTEL_EXPORTER_OTLP_PROTOCOL"],
-            Key::TracingServiceName => &["OTEL_SERVICE_NAME"],
-            Key::TracingHideInputs => &["OPENINFERENCE_HIDE_INPUTS"],
-            Key::TracingHideOutputs => &["OPENINFERENCE_HIDE_OUTPUTS"],
-            _ => &[],
-        }
+        standard::variables_of(self)
     }
 
     /// What the key accepts.
@@ -479,8 +491,10 @@ pub fn reference_markdown() -> String {
     for key in Key::ALL {
         let mut vars = vec![format!("`{}`", key.env_var())];
         vars.extend(key.standard_env_vars().iter().map(|v| format!("`{v}`")));
-        if key == Key::TracingEnabled {
-            vars.push("`OTEL_SDK_DISABLED` (inverted)".to_owned());
+        if standard::inverts(key)
+            && let Some(last) = vars.last_mut()
+        {
+            last.push_str(" (inverted)");
         }
         let default = key
             .value_in(&defaults)

@@ -27,10 +27,69 @@
 //! # Ok::<(), llm_telemetry::config::ConfigError>(())
 //! ```
 //!
-//! Every key, its environment variable, its default and what it accepts is listed by
+//! Every key, its environment variables, its default and what it accepts is listed by
 //! [`Key::ALL`] (rendered in the README's configuration reference). Invalid values and unknown
 //! keys are [`ConfigError`]s naming the key, the value, where it came from and what is allowed.
 //! Reading files needs the default-on `toml` feature.
+//!
+//! # Who reads which variable
+//!
+//! Each key has its own variable, `LLM_TELEMETRY_` and the key in upper case
+//! ([`Key::env_var`]); this crate reads those. The standard variables of a handler's field
+//! belong to that handler, which names them and applies their rules: the OpenTelemetry handler
+//! reads `OTEL_*`, `PHOENIX_*` and `OPENINFERENCE_*` for the `tracing` keys
+//! ([`llm_telemetry_otel::config::standard`]); this crate hands it the same captured
+//! environment and stores what it found ([`Key::standard_env_vars`] lists them per key). The
+//! Prometheus, log and cost handlers have no standard variables. Booleans written as text
+//! (variables, `key=value` arguments), here and in every handler, use the one grammar of
+//! [`llm_telemetry_core::text::parse_bool`] (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`,
+//! any case); the TOML file uses TOML's own `true` and `false`.
+//!
+//! Within the environment layer, for each key:
+//!
+//! 1. its own `LLM_TELEMETRY_*` variable, when set, decides, and the handler's variables for that
+//!    key are not read (so `LLM_TELEMETRY_TRACING_ENDPOINT` beats
+//!    `OTEL_EXPORTER_OTLP_ENDPOINT`, and `LLM_TELEMETRY_TRACING_ENABLED` beats
+//!    `OTEL_SDK_DISABLED`);
+//! 2. otherwise the handler's variables decide by the handler's precedence:
+//!    `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (a complete URL, kept as given), then
+//!    `OTEL_EXPORTER_OTLP_ENDPOINT`, then `PHOENIX_COLLECTOR_ENDPOINT` (base URLs);
+//!    `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, then `OTEL_EXPORTER_OTLP_PROTOCOL`;
+//!    `OTEL_SERVICE_NAME`; `OPENINFERENCE_HIDE_INPUTS`/`_OUTPUTS`; and `OTEL_SDK_DISABLED=true`,
+//!    which turns `tracing.enabled` off (`false` leaves it as the file or default says).
+//!
+//! Either way the environment beats the file and explicit settings beat the environment. A bad
+//! value in a variable that is read is an error naming the variable, the value, the key and what
+//! the key accepts:
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use llm_telemetry::config::Config;
+//!
+//! let env = HashMap::from([
+//!     ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://generic:4318"),
+//!     ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:4318/v1/traces"),
+//!     ("OTEL_SERVICE_NAME", "theirs"),
+//!     ("LLM_TELEMETRY_TRACING_SERVICE_NAME", "ours"),
+//! ]);
+//! let config = Config::from_env_with(|name| env.get(name).map(|v| v.to_string()))?;
+//! assert_eq!(config.exports_traces(), Some("http://traces:4318/v1/traces"));
+//! assert_eq!(config.tracing.service_name, "ours");
+//!
+//! let bad = Config::from_env_with(|name| {
+//!     (name == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "thrift".to_owned())
+//! });
+//! assert_eq!(
+//!     bad.unwrap_err().to_string(),
+//!     "environment variable OTEL_EXPORTER_OTLP_PROTOCOL: invalid value \"thrift\" for \
+//!      `tracing.protocol`: expected one of \"grpc\", \"http/protobuf\""
+//! );
+//! # Ok::<(), llm_telemetry::config::ConfigError>(())
+//! ```
+//!
+//! `tracing.endpoint` holds one URL: a base URL gets `/v1/traces` appended for HTTP by the
+//! exporter when it has no path, so a traces endpoint should carry its path (as the
+//! specification's examples do); one without a path is completed like a base URL.
 //!
 //! The core only carries this data: the handler crates read the sections that concern them
 //! (`tracing` for OpenTelemetry, `metrics` for Prometheus, `log`, `cost`), and
@@ -42,6 +101,7 @@ mod error;
 #[cfg(feature = "toml")]
 mod file;
 mod keys;
+mod standard;
 
 use std::net::{Ipv4Addr, SocketAddr};
 

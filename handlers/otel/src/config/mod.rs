@@ -10,6 +10,11 @@
 //! An empty variable counts as unset, as the OpenTelemetry specification asks. A value that
 //! cannot be parsed is a [`ConfigError`] naming the variable (or file key), the value and what is
 //! allowed; it is never silently replaced by a default.
+//!
+//! The standard variables a composing configuration also reads (the `llm-telemetry` facade's
+//! `Config`: endpoint, protocol, service name, privacy switches, `OTEL_SDK_DISABLED`) are listed
+//! with their precedence in [`standard`], once: [`standard::StandardEnv`] reads them for the
+//! facade and the resolution here follows the same lists.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,10 +23,12 @@ use crate::error::ConfigError;
 use crate::sampler::Sampler;
 use source::{
     Layer, Layers, parse_bool, parse_endpoint, parse_key_values, parse_millis, parse_positive,
-    parse_processor, parse_protocol, parse_ratio, parse_seconds, parse_template,
+    parse_processor, parse_protocol, parse_ratio, parse_seconds, parse_template, parse_text,
 };
+use standard::{StandardSetting, endpoint_of, first_of};
 
 mod source;
+pub mod standard;
 pub mod vars;
 
 /// The OTLP transport.
@@ -289,12 +296,8 @@ pub(crate) fn resolve_with(settings: &Settings, env: Layer) -> Result<OtelConfig
 
     let protocol = match settings.protocol {
         Some(p) => p,
-        None => match layers.get(vars::OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, parse_protocol)? {
-            Some(p) => p,
-            None => layers
-                .get(vars::OTEL_EXPORTER_OTLP_PROTOCOL, parse_protocol)?
-                .unwrap_or(Protocol::HttpProtobuf),
-        },
+        None => standard_value(&layers, StandardSetting::Protocol, parse_protocol)?
+            .unwrap_or(Protocol::HttpProtobuf),
     };
     let endpoint = resolve_endpoint(settings, &layers, protocol)?;
 
@@ -337,8 +340,7 @@ pub(crate) fn resolve_with(settings: &Settings, env: Layer) -> Result<OtelConfig
     let attr_env = take_attr("deployment.environment.name").or(take_attr("deployment.environment"));
     let service_name = match &settings.service_name {
         Some(s) => s.clone(),
-        None => layers
-            .get(vars::OTEL_SERVICE_NAME, |s| Ok(s.to_owned()))?
+        None => standard_value(&layers, StandardSetting::ServiceName, parse_text)?
             .or(attr_service)
             .unwrap_or_else(|| "unknown_service".to_owned()),
     };
@@ -398,21 +400,15 @@ pub(crate) fn resolve_with(settings: &Settings, env: Layer) -> Result<OtelConfig
         ..batch
     };
 
+    let hide = |explicit: Option<bool>, setting| -> Result<bool, ConfigError> {
+        match explicit {
+            Some(hide) => Ok(hide),
+            None => Ok(standard_value(&layers, setting, parse_bool)?.unwrap_or(false)),
+        }
+    };
     let privacy = Privacy {
-        hide_inputs: pick(
-            settings.hide_inputs,
-            &layers,
-            vars::OPENINFERENCE_HIDE_INPUTS,
-            parse_bool,
-            || false,
-        )?,
-        hide_outputs: pick(
-            settings.hide_outputs,
-            &layers,
-            vars::OPENINFERENCE_HIDE_OUTPUTS,
-            parse_bool,
-            || false,
-        )?,
+        hide_inputs: hide(settings.hide_inputs, StandardSetting::HideInputs)?,
+        hide_outputs: hide(settings.hide_outputs, StandardSetting::HideOutputs)?,
         max_value_length: match settings.max_value_length {
             Some(n) => Some(n),
             None => layers.get(vars::LLM_TELEMETRY_OTEL_MAX_VALUE_LENGTH, parse_positive)?,
@@ -527,6 +523,16 @@ fn validate_settings(settings: &Settings) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// The value of `setting`'s first variable set (in the environment, else the file), by the
+/// precedence [`standard`] gives.
+fn standard_value<T>(
+    layers: &Layers,
+    setting: StandardSetting,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, ConfigError> {
+    Ok(first_of(setting, |variable| layers.get(variable, parse))?.map(|found| found.value))
+}
+
 fn resolve_endpoint(
     settings: &Settings,
     layers: &Layers,
@@ -535,16 +541,8 @@ fn resolve_endpoint(
     if let Some(e) = &settings.endpoint {
         return Ok(complete_endpoint(e, protocol));
     }
-    if let Some(e) = layers.get(vars::OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, parse_endpoint)? {
-        return Ok(e);
-    }
-    for key in [
-        vars::OTEL_EXPORTER_OTLP_ENDPOINT,
-        vars::PHOENIX_COLLECTOR_ENDPOINT,
-    ] {
-        if let Some(e) = layers.get(key, parse_endpoint)? {
-            return Ok(complete_endpoint(&e, protocol));
-        }
+    if let Some(found) = endpoint_of(|variable| layers.get(variable, parse_endpoint))? {
+        return Ok(found.value.for_protocol(protocol));
     }
     Ok(match protocol {
         Protocol::Grpc => "http://localhost:4317".to_owned(),
@@ -724,6 +722,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.endpoint, "http://other:1/custom");
+    }
+
+    #[test]
+    fn resolution_follows_the_standard_precedence() {
+        // The same rules StandardEnv gives a composing configuration: the traces-only variables
+        // beat the generic ones, and the traces endpoint is used as given even without a path.
+        let c = resolve_with(
+            &no_file(),
+            env(&[
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://base:4318"),
+                ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:4318"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.protocol, Protocol::HttpProtobuf);
+        assert_eq!(c.endpoint, "http://traces:4318");
+        let c = resolve_with(
+            &no_file(),
+            env(&[
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://base:4317"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.protocol, c.endpoint.as_str()),
+            (Protocol::Grpc, "http://base:4317")
+        );
     }
 
     #[test]

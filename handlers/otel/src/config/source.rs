@@ -105,12 +105,24 @@ impl Layer {
         key: &str,
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> Result<Option<T>, ConfigError> {
+        self.try_get(key, parse)
+            .map_err(|rejected| self.invalid(key, &rejected.value, rejected.allowed))
+    }
+
+    /// Parses `key` if present; a bad value comes back as a [`Rejected`] for the caller to
+    /// name.
+    pub(super) fn try_get<T>(
+        &self,
+        key: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, Rejected> {
         let Some(raw) = self.raw(key) else {
             return Ok(None);
         };
-        parse(raw)
-            .map(Some)
-            .map_err(|allowed| self.invalid(key, raw, allowed))
+        parse(raw).map(Some).map_err(|allowed| Rejected {
+            value: raw.to_owned(),
+            allowed,
+        })
     }
 
     pub(super) fn invalid(&self, key: &str, value: &str, allowed: String) -> ConfigError {
@@ -130,7 +142,15 @@ impl Layer {
     }
 }
 
+/// A value a parser refused: the value (trimmed) and what would have been allowed.
+#[derive(Clone, Debug)]
+pub(super) struct Rejected {
+    pub(super) value: String,
+    pub(super) allowed: String,
+}
+
 /// The environment, then the file: the first layer holding `key` decides.
+#[derive(Clone, Debug)]
 pub(super) struct Layers {
     pub(super) env: Layer,
     pub(super) file: Layer,
@@ -175,15 +195,25 @@ pub(super) fn parse_processor(s: &str) -> Result<Processor, String> {
     }
 }
 
+/// An `http://` or `https://` URL with a host and no blanks.
 pub(super) fn parse_endpoint(s: &str) -> Result<String, String> {
-    let ok = (s.starts_with("http://") || s.starts_with("https://"))
-        && s.split_once("://")
-            .is_some_and(|(_, rest)| !rest.is_empty());
-    if ok {
+    let rest = s
+        .strip_prefix("http://")
+        .or_else(|| s.strip_prefix("https://"));
+    let has_host = rest.is_some_and(|rest| {
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+        !host.is_empty()
+    });
+    if has_host && !s.chars().any(char::is_whitespace) {
         Ok(s.to_owned())
     } else {
-        Err("an http:// or https:// URL such as http://localhost:4317".to_owned())
+        Err("an http:// or https:// URL with a host, such as http://localhost:4317".to_owned())
     }
+}
+
+/// Any text (already trimmed and non-empty: empty values count as unset).
+pub(super) fn parse_text(s: &str) -> Result<String, String> {
+    Ok(s.to_owned())
 }
 
 pub(super) fn parse_millis(s: &str) -> Result<Duration, String> {

@@ -2,6 +2,9 @@
 //! reads: the OpenTelemetry standard ones, OpenInference's privacy switches, Phoenix's, and this
 //! crate's own `LLM_TELEMETRY_OTEL_*`.
 
+/// `true` disables the SDK (span export). Read only through [`super::standard::StandardEnv`],
+/// for a composing configuration: the handler itself is attached or not by its owner.
+pub const OTEL_SDK_DISABLED: &str = "OTEL_SDK_DISABLED";
 /// Base OTLP endpoint (`/v1/traces` is appended for HTTP when the URL has no path).
 pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 /// Traces-only OTLP endpoint, used as given.
@@ -58,7 +61,8 @@ pub const LLM_TELEMETRY_OTEL_TENANT_MAX: &str = "LLM_TELEMETRY_OTEL_TENANT_MAX";
 /// Seconds an unused per-tenant exporter lives.
 pub const LLM_TELEMETRY_OTEL_TENANT_TTL: &str = "LLM_TELEMETRY_OTEL_TENANT_TTL";
 
-/// Every variable read from the environment (the config path itself excluded).
+/// Every variable the handler's own resolution reads from the environment, and every key its
+/// config file accepts (the config path itself and [`OTEL_SDK_DISABLED`] excluded).
 pub const ALL: &[&str] = &[
     OTEL_EXPORTER_OTLP_ENDPOINT,
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
