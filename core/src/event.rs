@@ -473,8 +473,22 @@ impl fmt::Debug for OwnedEvent {
 
 /// The value of the last `(key, value)` pair named `key`: the one rule for repeated keys that
 /// [`Event`] and [`OwnedEvent`] lookups share (a later value overrides an earlier one).
+#[inline]
 fn last_of<'p, V>(pairs: &'p [(&str, V)], key: &str) -> Option<&'p V> {
-    pairs.iter().rev().find(|(k, _)| *k == key).map(|(_, v)| v)
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| key_eq(k, key))
+        .map(|(_, v)| v)
+}
+
+/// Key equality, cheap in the common cases: keys of other lengths differ without a call, and a
+/// key spelled with the same constant as the lookup (`keys::MODEL` on both sides: one address in
+/// the binary) is equal without comparing bytes. `memcmp` runs only for equal lengths at
+/// different addresses.
+#[inline(always)]
+fn key_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a.as_bytes() == b.as_bytes())
 }
 
 #[cfg(test)]
