@@ -46,7 +46,7 @@
 //!   helpers and label escaping after the exporter's output. It is always a real histogram.
 //! - [`self_metrics`]: cardinality and skip counters, and the bus's own health from
 //!   [`llm_telemetry_core::Bus::stats`] (delivered/dropped/failed per handler, queue depths), refreshed
-//!   at each render.
+//!   at each render (their handles are registered by `register`).
 //! - [`defaults`]: the default LLM metric set ([`defaults::llm_metrics`], [`defaults::basic`],
 //!   [`defaults::cost_only`]) with GenAI names, labels and advised buckets.
 //! - [`server`]: the `/metrics` endpoint on std threads (no async runtime), bounded connections,
@@ -85,6 +85,7 @@ pub mod definition;
 pub mod error;
 mod histogram;
 mod instrument;
+mod register;
 pub mod reporter;
 pub mod sanitize;
 pub mod self_metrics;

@@ -23,13 +23,12 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use llm_telemetry_core::{Bus, Deadline, Delivery, Event, LifecycleError};
-use metrics::{Counter, Gauge, Key, KeyName, Label, Recorder};
+use metrics::{KeyName, Recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
 use crate::definition::{Measure, Metric, MetricKind, Tag};
 use crate::error::{DefinitionError, ReporterError};
 use crate::instrument::{Instrument, SkipReason, record_group};
-use crate::sanitize::prepare_label_value;
 use crate::self_metrics::{self, BusMetrics};
 use crate::series::{CardinalityStats, LabelHasher, SeriesTable};
 
@@ -463,37 +462,6 @@ impl PrometheusReporter {
                 .refresh(&inner.recorder, &stats);
         }
     }
-}
-
-/// Registers a counter of the crate's own (cold path).
-pub(crate) fn counter(
-    recorder: &PrometheusRecorder,
-    name: &'static str,
-    labels: &[(&'static str, &str)],
-) -> Counter {
-    let key = Key::from_parts(name, to_labels(labels));
-    recorder.register_counter(&key, &metadata())
-}
-
-/// Registers a gauge of the crate's own (cold path).
-pub(crate) fn gauge(
-    recorder: &PrometheusRecorder,
-    name: &'static str,
-    labels: &[(&'static str, &str)],
-) -> Gauge {
-    let key = Key::from_parts(name, to_labels(labels));
-    recorder.register_gauge(&key, &metadata())
-}
-
-fn to_labels(labels: &[(&'static str, &str)]) -> Vec<Label> {
-    labels
-        .iter()
-        .map(|(k, v)| Label::new(*k, prepare_label_value(v)))
-        .collect()
-}
-
-fn metadata() -> metrics::Metadata<'static> {
-    metrics::Metadata::new(module_path!(), metrics::Level::INFO, None)
 }
 
 /// The `# HELP` text of a metric defined without a description.
