@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use criterion::Criterion;
 use llm_telemetry::catalog::{self, keys};
 use llm_telemetry::{Bus, Value};
-use llm_telemetry_cost::{Budget, CostTracker, Usd, Window};
+use llm_telemetry_cost::{Budget, CostTracker, CostTrackerBuilder, Usd, Window};
 
 const MEASUREMENTS: [(&str, f64); 4] = [
     (keys::DURATION, 1.25e9),
@@ -38,10 +38,10 @@ fn emit(bus: &Bus, tenant: &str) {
     );
 }
 
-fn cost_bus(tracker: &CostTracker) -> Bus {
+fn cost_bus(builder: CostTrackerBuilder) -> (Bus, CostTracker) {
     let bus = Bus::new();
-    tracker.attach(&bus).expect("attach the cost tracker");
-    bus
+    let tracker = builder.attach(&bus).expect("attach the cost tracker");
+    (bus, tracker)
 }
 
 fn counting_bus() -> (Bus, Arc<AtomicU64>) {
@@ -57,8 +57,7 @@ fn counting_bus() -> (Bus, Arc<AtomicU64>) {
 
 fn chat_stop_cost(c: &mut Criterion) {
     let mut g = c.benchmark_group("chat_stop_cost");
-    let tracker = CostTracker::builder().build().expect("default tracker");
-    let bus = cost_bus(&tracker);
+    let (bus, tracker) = cost_bus(CostTracker::builder());
     emit(&bus, "acme"); // resolve the key once, as any long-running service has
     assert_eq!(tracker.stats().priced, 1, "the tracker priced the call");
     g.bench_function("ours", |b| b.iter(|| emit(&bus, "acme")));
@@ -93,8 +92,7 @@ fn extras(c: &mut Criterion) -> Vec<serde_json::Value> {
         }
     };
 
-    let tracker = CostTracker::builder().build().expect("tracker");
-    let bus = cost_bus(&tracker);
+    let (bus, _tracker) = cost_bus(CostTracker::builder());
     let heard = Arc::new(AtomicU64::new(0));
     let h = Arc::clone(&heard);
     bus.attach("cost-listener", "llm.cost.calculated", move |e| {
@@ -122,10 +120,8 @@ fn extras(c: &mut Criterion) -> Vec<serde_json::Value> {
             "acme",
             Window::Day,
             Usd::from_dollars(1_000_000),
-        ))
-        .build()
-        .expect("tracker with budgets");
-    let bus = cost_bus(&tracker);
+        ));
+    let (bus, _tracker) = cost_bus(tracker);
     record(
         c,
         "with_budgets",
@@ -134,8 +130,7 @@ fn extras(c: &mut Criterion) -> Vec<serde_json::Value> {
     );
     bus.detach(llm_telemetry_cost::HANDLER_ID).expect("detach");
 
-    let tracker = CostTracker::builder().build().expect("tracker");
-    let bus = cost_bus(&tracker);
+    let (bus, tracker) = cost_bus(CostTracker::builder());
     let tenants: Vec<String> = (0..64).map(|i| format!("tenant-{i}")).collect();
     let next = AtomicU64::new(0);
     record(

@@ -54,9 +54,8 @@ fn chat_stop_bus() -> (Bus, PrometheusReporter) {
             .tag(m2),
         )
         .unwrap()
-        .build()
+        .attach(&bus)
         .unwrap();
-    reporter.attach(&bus).unwrap();
     (bus, reporter)
 }
 
@@ -133,9 +132,8 @@ fn render_10k(c: &mut Criterion) {
                 .max_series(10_000),
         )
         .unwrap()
-        .build()
+        .attach(&bus)
         .unwrap();
-    reporter.attach(&bus).unwrap();
     for i in 0..10_000 {
         let model = format!("model-{i:05}");
         bus.execute(
@@ -179,9 +177,8 @@ fn cardinality_attack() {
     let reporter = PrometheusReporter::builder()
         .metrics(defaults::llm_metrics())
         .unwrap()
-        .build()
+        .attach(&bus)
         .unwrap();
-    reporter.attach(&bus).unwrap();
     let mut model = String::with_capacity(32);
     let start = Instant::now();
     for i in 0..EVENTS {

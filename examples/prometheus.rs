@@ -102,13 +102,11 @@ fn run(options: &Options) -> Result<(), Error> {
     // The reporter: metric definitions as data, one bus handler per group of event patterns.
     let reporter = PrometheusReporter::builder()
         .metrics(defaults::llm_metrics())?
-        .build()?;
-    reporter.attach(&bus)?;
+        .attach(&bus)?;
     // Cost from the built-in price table: emits `llm.cost.calculated`, which the reporter sums.
     let cost = CostTracker::builder()
         .prices(PriceTable::builtin())
-        .build()?;
-    cost.attach(&bus)?;
+        .attach(&bus)?;
 
     let server = reporter.serve(ServerConfig::at(options.listen.clone()))?;
     println!("serving {}", server.url());
@@ -142,12 +140,16 @@ fn run(options: &Options) -> Result<(), Error> {
 
     stop.store(true, Ordering::SeqCst);
     let requests = traffic.join().map_err(|_| "the traffic thread panicked")?;
-    bus.drain(Duration::from_secs(5));
     server.stop();
+    // Every handle detaches by a deadline (queued events delivered first); its stats stay.
+    cost.detach(Duration::from_secs(5))?;
+    reporter.detach(Duration::from_secs(5))?;
+    let stats = reporter.stats();
     println!(
-        "done: {requests} simulated requests, ${} of simulated spend, {} events dropped",
+        "done: {requests} simulated requests, ${} of simulated spend, {} series, {} events dropped",
         cost.total(),
-        bus.stats().total_dropped()
+        stats.series,
+        stats.dropped + cost.stats().queue_dropped,
     );
     Ok(())
 }

@@ -23,6 +23,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::time::Duration;
+
 use llm_telemetry_core::{Bus, Deadline, LifecycleReport};
 use llm_telemetry_cost::{CostTracker, CostTrackerBuilder, PriceTable};
 use llm_telemetry_genai::instrument::Instrumentation;
@@ -172,7 +174,8 @@ impl<'c> TelemetryBuilder<'c> {
             let server = match reporter.serve(ServerConfig::at(config.metrics.listen.to_string())) {
                 Ok(server) => server,
                 Err(e) => {
-                    reporter.detach();
+                    // Nothing was recorded yet: nothing to wait for.
+                    let _ = reporter.detach(Duration::ZERO);
                     return Err(e.into());
                 }
             };
@@ -298,21 +301,23 @@ impl Telemetry {
         report
     }
 
+    /// Detaches what was attached, in reverse attach order, after a failed attach: every
+    /// handle has the same `detach(deadline)`, and nothing was emitted yet, so no wait.
     fn detach_all(&mut self) {
         if let Some(otel) = self.otel.take() {
-            let _ = otel.detach(std::time::Duration::ZERO);
+            let _ = otel.detach(Duration::ZERO);
         }
         if let Some(cost) = self.cost.take() {
-            let _ = cost.detach(&self.bus);
+            let _ = cost.detach(Duration::ZERO);
         }
         if let Some((reporter, server)) = self.metrics.take() {
             if let Some(server) = server {
                 server.stop();
             }
-            reporter.detach();
+            let _ = reporter.detach(Duration::ZERO);
         }
         if let Some(logger) = self.logger.take() {
-            let _ = logger.detach(std::time::Duration::ZERO);
+            let _ = logger.detach(Duration::ZERO);
         }
     }
 }

@@ -318,14 +318,12 @@ fn reporter_on(bus: &Bus) -> (PrometheusReporter, CostTracker) {
     let reporter = PrometheusReporter::builder()
         .metrics(defaults::llm_metrics())
         .expect("default metrics")
-        .build()
+        .attach(bus)
         .expect("reporter");
-    reporter.attach(bus).expect("attach reporter");
     let cost = CostTracker::builder()
         .prices(PriceTable::builtin())
-        .build()
-        .expect("cost tracker");
-    cost.attach_as(bus, llm_telemetry_cost::HANDLER_ID, Delivery::queued())
+        .delivery(Delivery::queued())
+        .attach(bus)
         .expect("attach cost tracker");
     (reporter, cost)
 }

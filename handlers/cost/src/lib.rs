@@ -24,9 +24,8 @@
 //! let tracker = CostTracker::builder()
 //!     .prices(PriceTable::builtin())               // or PriceTable::from_litellm_file(path)?
 //!     .budget(Budget::tenant("acme", Window::Day, Usd::from_dollars(50)))
-//!     .build()
+//!     .attach(&bus)
 //!     .unwrap();
-//! tracker.attach(&bus).unwrap();
 //!
 //! bus.execute(
 //!     &catalog::LLM_CHAT_STOP,
@@ -37,8 +36,12 @@
 //! // 4,000 × $3/M + 8,000 × $0.30/M + 900 × $15/M = 0.012 + 0.0024 + 0.0135
 //! let total = tracker.total_for("acme", "anthropic", "claude-sonnet-4-5").unwrap();
 //! assert_eq!(total.cost.to_string(), "0.0279");
-//! # bus.detach(llm_telemetry_cost::HANDLER_ID).unwrap();
+//! tracker.detach(std::time::Duration::from_secs(5)).unwrap();
 //! ```
+//!
+//! [`CostTracker`] is the handle [`CostTrackerBuilder::attach`] returns, with the shape every
+//! handler crate shares: [`CostTracker::stats`], [`CostTracker::flush`] and
+//! [`CostTracker::detach`], each error a [`llm_telemetry_core::LifecycleError`].
 //!
 //! ## Money
 //!
@@ -66,6 +69,7 @@
 #![warn(missing_docs)]
 
 mod atomic;
+mod attachment;
 pub mod budget;
 pub mod error;
 mod keys;

@@ -17,11 +17,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use llm_telemetry_core::{
-    AttachError, Bus, Deadline, Delivery, DetachError, Event, LifecycleError, SpanContext, Value,
-};
+use llm_telemetry_core::{Bus, Deadline, Delivery, Event, LifecycleError, SpanContext, Value};
 use llm_telemetry_genai::catalog::{self, keys};
 
+use crate::attachment::Attachment;
 use crate::budget::{Budget, BudgetStatus, Budgets, Clock, Crossing, SystemClock};
 use crate::error::{BuildError, Rejection};
 use crate::keys::{Insert, KeyEntry, KeyTable, KeyTotals, Resolved};
@@ -31,7 +30,8 @@ use crate::settings::CostSettings;
 use crate::table::PriceTable;
 use crate::usage::{CallIdentity, RawTokens, TokenAccounting};
 
-/// The id [`CostTracker::attach`] attaches under.
+/// The id [`CostTrackerBuilder::attach`] attaches under unless [`CostTrackerBuilder::id`] names
+/// another.
 pub const HANDLER_ID: &str = "llm-telemetry-cost";
 /// The events the tracker is attached to: every `llm.<operation>.stop`.
 pub const ATTACH_PATTERN: &str = "llm.*.stop";
@@ -97,6 +97,10 @@ pub struct CostStats {
     pub overflowed: u64,
     /// Unpriced models not remembered because [`MAX_WARNED_MODELS`] were already.
     pub warnings_suppressed: u64,
+    /// Stop events the bus dropped because the tracker's queue was full (queued delivery only,
+    /// see [`CostTrackerBuilder::delivery`]); kept as of the detach once detached, 0 for a
+    /// tracker never attached.
+    pub queue_dropped: u64,
 }
 
 /// Builds a [`CostTracker`].
@@ -108,6 +112,8 @@ pub struct CostTrackerBuilder {
     max_keys: usize,
     max_tokens: u64,
     clock: Arc<dyn Clock>,
+    id: String,
+    delivery: Delivery,
 }
 
 impl std::fmt::Debug for CostTrackerBuilder {
@@ -119,6 +125,8 @@ impl std::fmt::Debug for CostTrackerBuilder {
             .field("accounting", &self.accounting)
             .field("max_keys", &self.max_keys)
             .field("max_tokens", &self.max_tokens)
+            .field("id", &self.id)
+            .field("delivery", &self.delivery)
             .finish_non_exhaustive()
     }
 }
@@ -182,16 +190,55 @@ impl CostTrackerBuilder {
         self.clock = Arc::new(clock);
         self
     }
-    /// Builds the tracker and attaches it to `bus` (see [`CostTracker::attach`]): the handler
-    /// shape every handler crate shares (`Builder → attach(&bus) → handle` with `stats`,
-    /// `flush`, `detach`).
+    /// The handler id on the bus (default [`HANDLER_ID`]); give each tracker on one bus its own.
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
+    }
+    /// How the bus delivers the stop events (default [`Delivery::Inline`]: pricing is a hash
+    /// probe and a few atomic adds). [`Delivery::queued`] keeps the pricing off the emitting
+    /// thread; the totals then lag the events by the queue ([`CostTracker::flush`] waits for
+    /// it).
+    pub fn delivery(mut self, delivery: Delivery) -> Self {
+        self.delivery = delivery;
+        self
+    }
+    /// Builds the tracker and attaches it to `bus` as a handler of [`ATTACH_PATTERN`]: the only
+    /// way to attach one, and the shape every handler crate shares (`Builder → attach(&bus) →
+    /// handle` with `stats`, `flush` and `detach`). It emits its events on the same bus.
+    ///
+    /// The handler keeps a handle to the bus, so the bus stays alive while it is attached;
+    /// [`CostTracker::detach`] releases it. Dropping the tracker leaves it attached.
     pub fn attach(self, bus: &Bus) -> Result<CostTracker, BuildError> {
-        let tracker = self.build()?;
-        tracker.attach(bus)?;
+        let (id, delivery) = (self.id.clone(), self.delivery);
+        let mut tracker = self.build()?;
+        // Register the names this handler emits before attaching, so the table the attach
+        // publishes already covers them and no emit from inside the handler has to resolve a
+        // new name (which would publish a new table in the middle of a dispatch).
+        for name in [
+            &catalog::LLM_COST_CALCULATED,
+            &catalog::LLM_COST_THRESHOLD_EXCEEDED,
+            &LLM_COST_UNPRICED_MODEL,
+        ] {
+            let _ = name.get();
+        }
+        let inner = Arc::clone(&tracker.inner);
+        let emit_on = bus.clone();
+        bus.attach_with(
+            id.clone(),
+            ATTACH_PATTERN,
+            move |event: &Event<'_>| {
+                let _ = inner.process(event, Some(Sink::of(&emit_on, event)));
+            },
+            delivery,
+        )?;
+        tracker.attachment = Some(Arc::new(Attachment::new(bus.clone(), id)));
         Ok(tracker)
     }
 
-    /// Builds the tracker.
+    /// Builds the tracker without attaching it, to price events by hand
+    /// ([`CostTracker::record`], [`CostTracker::record_on`]); [`Self::attach`] builds and
+    /// attaches. The id and delivery options apply only to `attach`.
     pub fn build(self) -> Result<CostTracker, BuildError> {
         let mut prices = self.prices;
         for (model, price) in self.overrides {
@@ -212,6 +259,7 @@ impl CostTrackerBuilder {
             OVERFLOW_LABEL,
         ));
         Ok(CostTracker {
+            attachment: None,
             inner: Arc::new(Inner {
                 prices,
                 accounting: self.accounting,
@@ -240,8 +288,7 @@ impl CostTrackerBuilder {
 /// use llm_telemetry_cost::{CostTracker, Usd};
 ///
 /// let bus = Bus::new();
-/// let tracker = CostTracker::builder().build().unwrap();
-/// tracker.attach(&bus).unwrap();
+/// let tracker = CostTracker::builder().attach(&bus).unwrap();
 /// let costs = Capture::attach(&bus, ["llm.cost.calculated"]).unwrap();
 ///
 /// bus.execute(
@@ -253,11 +300,16 @@ impl CostTrackerBuilder {
 /// // gpt-4o: 1,000 × $2.50/M + 200 × $10/M
 /// assert_eq!(tracker.total(), "0.0045".parse::<Usd>().unwrap());
 /// assert_eq!(costs.events()[0].measurement(keys::COST_USD), Some(0.0045));
-/// bus.detach(llm_telemetry_cost::HANDLER_ID).unwrap();
+/// assert_eq!(tracker.stats().priced, 1);
+/// tracker.detach(std::time::Duration::from_secs(1)).unwrap();
 /// ```
+///
+/// Cheap to clone: clones share the totals and the attachment.
 #[derive(Clone)]
 pub struct CostTracker {
     inner: Arc<Inner>,
+    /// Where it is attached; `None` when built with [`CostTrackerBuilder::build`].
+    attachment: Option<Arc<Attachment>>,
 }
 
 impl std::fmt::Debug for CostTracker {
@@ -265,6 +317,7 @@ impl std::fmt::Debug for CostTracker {
         f.debug_struct("CostTracker")
             .field("models", &self.inner.prices.len())
             .field("keys", &self.inner.keys.len())
+            .field("handler_id", &self.handler_id())
             .field("stats", &self.stats())
             .finish()
     }
@@ -299,56 +352,45 @@ impl CostTracker {
             max_keys: DEFAULT_MAX_KEYS,
             max_tokens: DEFAULT_MAX_TOKENS_PER_EVENT,
             clock: Arc::new(SystemClock),
+            id: HANDLER_ID.to_owned(),
+            delivery: Delivery::Inline,
         }
     }
 
-    /// Attaches the tracker to `bus` as an inline handler of [`ATTACH_PATTERN`] under
-    /// [`HANDLER_ID`]. It emits its events on the same bus.
-    ///
-    /// The handler keeps a handle to the bus, so the bus stays alive while it is attached:
-    /// `bus.detach(HANDLER_ID)` releases it.
-    pub fn attach(&self, bus: &Bus) -> Result<(), AttachError> {
-        self.attach_as(bus, HANDLER_ID, Delivery::Inline)
+    /// The handler id on the bus, when attached by [`CostTrackerBuilder::attach`].
+    pub fn handler_id(&self) -> Option<&str> {
+        self.attachment.as_deref().map(Attachment::id)
     }
 
-    /// Attaches under another id or with queued delivery (to keep the pricing off the emitting
-    /// thread; the totals then lag the events by the queue).
-    pub fn attach_as(&self, bus: &Bus, id: &str, delivery: Delivery) -> Result<(), AttachError> {
-        // Register the names this handler emits before attaching, so the table the attach
-        // publishes already covers them and no emit from inside the handler has to resolve a
-        // new name (which would publish a new table in the middle of a dispatch).
-        for name in [
-            &catalog::LLM_COST_CALCULATED,
-            &catalog::LLM_COST_THRESHOLD_EXCEEDED,
-            &LLM_COST_UNPRICED_MODEL,
-        ] {
-            let _ = name.get();
-        }
-        let tracker = self.clone();
-        let emit_on = bus.clone();
-        bus.attach_with(
-            id,
-            ATTACH_PATTERN,
-            move |event: &Event<'_>| {
-                let _ = tracker
-                    .inner
-                    .process(event, Some(Sink::of(&emit_on, event)));
-            },
-            delivery,
-        )
-    }
-
-    /// Nothing to flush: every event is priced inline, when it is emitted. Present so every
-    /// handler's handle has the same shape.
+    /// Waits until every stop event emitted before the call is priced, by `deadline` (an
+    /// `Instant`, or a `Duration` from now): with queued delivery
+    /// ([`CostTrackerBuilder::delivery`]) until the queue has drained; inline, every event was
+    /// priced when it was emitted and there is nothing to wait for. A tracker not attached
+    /// (built with [`CostTrackerBuilder::build`], or detached) is
+    /// [`LifecycleError::AlreadyShutDown`].
     pub fn flush(&self, deadline: impl Into<Deadline>) -> Result<(), LifecycleError> {
-        let _ = deadline.into();
-        Ok(())
+        match &self.attachment {
+            Some(attachment) => attachment.flush(deadline.into()),
+            None => Err(LifecycleError::AlreadyShutDown),
+        }
     }
 
-    /// Detaches the tracker attached by [`CostTracker::attach`] from `bus` (its totals stay
-    /// readable). An unknown id is an error: it was not attached, or was detached already.
-    pub fn detach(&self, bus: &Bus) -> Result<(), DetachError> {
-        bus.detach(HANDLER_ID)
+    /// Detaches the tracker from its bus, letting a queued lane price what it holds first, by
+    /// `deadline` (an `Instant`, or a `Duration` from now). The totals, budgets and
+    /// [`CostTracker::stats`] stay readable, frozen as of the detach. A tracker not attached
+    /// (built with [`CostTrackerBuilder::build`], or detached already, by any clone) is
+    /// [`LifecycleError::AlreadyShutDown`].
+    ///
+    /// Takes `&self`, as every handler handle of the workspace does (`OtelHandler`,
+    /// `PrometheusReporter`, `LogHandle`, `TracingBridge`): the handle outlives the detach, so
+    /// its totals and frozen stats can still be read, and a handle that is shared (cloned, or
+    /// held inside the facade's `Telemetry`) can be detached without being moved out; a second
+    /// call says [`LifecycleError::AlreadyShutDown`].
+    pub fn detach(&self, deadline: impl Into<Deadline>) -> Result<(), LifecycleError> {
+        match &self.attachment {
+            Some(attachment) => attachment.detach(deadline.into()),
+            None => Err(LifecycleError::AlreadyShutDown),
+        }
     }
 
     /// Prices and records one event without a bus (nothing is emitted; budgets still update).
@@ -411,7 +453,8 @@ impl CostTracker {
         self.totals().iter().map(|t| t.cost).sum()
     }
 
-    /// The counters.
+    /// The counters: every stop event the tracker handled is counted once, as priced,
+    /// unpriced, rejected or not a call; plus the bus's drops for it.
     pub fn stats(&self) -> CostStats {
         let inner = &self.inner;
         CostStats {
@@ -421,6 +464,7 @@ impl CostTracker {
             not_calls: inner.not_calls.load(Ordering::Relaxed),
             overflowed: inner.overflowed.load(Ordering::Relaxed),
             warnings_suppressed: inner.warnings_suppressed.load(Ordering::Relaxed),
+            queue_dropped: self.attachment.as_deref().map_or(0, Attachment::dropped),
         }
     }
 

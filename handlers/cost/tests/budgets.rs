@@ -2,11 +2,12 @@
 //! several threads emit at the same time, and again in the next day or month.
 
 use std::sync::Barrier;
+use std::time::Duration;
 
 use llm_telemetry_core::testing::Capture;
-use llm_telemetry_core::{Bus, OwnedEvent, Value};
+use llm_telemetry_core::{Bus, LifecycleError, OwnedEvent, Value};
 use llm_telemetry_cost::{
-    Budget, BudgetScope, CostTracker, HANDLER_ID, ManualClock, ModelPrice, PriceTable, Usd, Window,
+    Budget, BudgetScope, CostTracker, ManualClock, ModelPrice, PriceTable, Usd, Window,
 };
 use llm_telemetry_genai::catalog::{self, keys};
 
@@ -55,9 +56,8 @@ fn each_threshold_is_crossed_exactly_once_under_concurrent_emitters() {
             .budget(Budget::global(Window::Day, Usd::from_dollars(20)))
             .budget(Budget::tenant("a", Window::Month, Usd::from_dollars(5)))
             .budget(Budget::tenant("b", Window::Day, Usd::from_cents(1)))
-            .build()
+            .attach(&bus)
             .unwrap();
-        tracker.attach(&bus).unwrap();
         let capture = Capture::attach(&bus, ["llm.cost.threshold_exceeded"]).unwrap();
 
         const THREADS: usize = 4;
@@ -97,7 +97,7 @@ fn each_threshold_is_crossed_exactly_once_under_concurrent_emitters() {
             assert!(current >= threshold, "{e:?}");
         }
         assert!(tracker.budgets().iter().all(|b| b.exceeded));
-        bus.detach(HANDLER_ID).unwrap();
+        tracker.detach(Duration::ZERO).unwrap();
     }
 }
 
@@ -111,9 +111,8 @@ fn day_and_month_budgets_fire_again_in_the_next_window() {
         .budget(Budget::tenant("a", Window::Day, Usd::from_cents(10)))
         .budget(Budget::tenant("a", Window::Month, Usd::from_cents(25)))
         .budget(Budget::tenant("a", Window::Lifetime, Usd::from_cents(40)))
-        .build()
+        .attach(&bus)
         .unwrap();
-    tracker.attach(&bus).unwrap();
     let capture = Capture::attach(&bus, ["llm.cost.threshold_exceeded"]).unwrap();
     let fired = |capture: &Capture| -> Vec<(String, f64)> {
         let list = capture
@@ -160,7 +159,7 @@ fn day_and_month_budgets_fire_again_in_the_next_window() {
     let statuses = tracker.budgets();
     assert_eq!(statuses[0].spent, Usd::ZERO);
     assert!(!statuses[0].exceeded);
-    bus.detach(HANDLER_ID).unwrap();
+    tracker.detach(Duration::ZERO).unwrap();
 }
 
 #[test]
@@ -170,9 +169,8 @@ fn threshold_events_carry_the_tenant_window_and_both_amounts() {
         .prices(cent_model())
         .budget(Budget::tenant("acme", Window::Month, Usd::from_cents(5)))
         .budget(Budget::global(Window::Lifetime, Usd::from_cents(7)))
-        .build()
+        .attach(&bus)
         .unwrap();
-    tracker.attach(&bus).unwrap();
     let capture = Capture::attach(&bus, ["llm.cost.*"]).unwrap();
     spend(&bus, "other", 3);
     spend(&bus, "acme", 6);
@@ -202,7 +200,7 @@ fn threshold_events_carry_the_tenant_window_and_both_amounts() {
         statuses[1].budget.scope,
         BudgetScope::Tenant("acme".to_owned())
     );
-    bus.detach(HANDLER_ID).unwrap();
+    tracker.detach(Duration::ZERO).unwrap();
 }
 
 #[test]
@@ -211,15 +209,14 @@ fn budgets_count_without_a_listener_and_report_nothing_twice() {
     let tracker = CostTracker::builder()
         .prices(cent_model())
         .budget(Budget::global(Window::Lifetime, Usd::from_cents(2)))
-        .build()
+        .attach(&bus)
         .unwrap();
-    tracker.attach(&bus).unwrap();
     spend(&bus, "t", 3); // crosses while nobody listens
     let capture = Capture::attach(&bus, ["llm.cost.threshold_exceeded"]).unwrap();
     spend(&bus, "t", 3);
     assert!(capture.events().is_empty());
     assert!(tracker.budgets()[0].exceeded);
-    bus.detach(HANDLER_ID).unwrap();
+    tracker.detach(Duration::ZERO).unwrap();
 }
 
 #[test]
@@ -230,11 +227,12 @@ fn budgets_from_the_settings() {
         ..Default::default()
     };
     settings.tenant_budgets.insert("acme".to_owned(), 0.05);
+    let bus = Bus::new();
     let tracker = CostTracker::builder()
         .prices(cent_model())
         .settings(&settings)
         .unwrap()
-        .build()
+        .attach(&bus)
         .unwrap();
     let statuses = tracker.budgets();
     assert_eq!(statuses.len(), 2);
@@ -246,12 +244,10 @@ fn budgets_from_the_settings() {
         statuses[1].budget,
         Budget::tenant("acme", Window::Month, Usd::from_cents(5))
     );
-    let bus = Bus::new();
-    tracker.attach(&bus).unwrap();
     spend(&bus, "acme", 5);
     assert!(tracker.budgets()[1].exceeded);
     assert!(!tracker.budgets()[0].exceeded);
-    bus.detach(HANDLER_ID).unwrap();
+    tracker.detach(Duration::ZERO).unwrap();
 
     let mut bad = settings.clone();
     bad.tenant_budgets.insert("globex".to_owned(), -3.0);
@@ -270,13 +266,16 @@ fn the_builder_attaches_and_the_handle_flushes_and_detaches() {
         .attach(&bus)
         .unwrap();
     spend(&bus, "acme", 3);
-    assert_eq!(tracker.flush(std::time::Duration::from_secs(1)), Ok(()));
+    assert_eq!(tracker.flush(Duration::from_secs(1)), Ok(()));
     assert_eq!(tracker.tenant_total("acme"), Usd::from_cents(3));
     // A second tracker under the same id is refused with the bus's reason.
     let again = CostTracker::builder().attach(&bus).unwrap_err();
     assert!(again.to_string().contains("already attached"), "{again}");
-    tracker.detach(&bus).unwrap();
+    tracker.detach(Duration::from_secs(1)).unwrap();
     spend(&bus, "acme", 5);
     assert_eq!(tracker.tenant_total("acme"), Usd::from_cents(3));
-    assert!(tracker.detach(&bus).is_err());
+    assert_eq!(
+        tracker.detach(Duration::from_secs(1)),
+        Err(LifecycleError::AlreadyShutDown)
+    );
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use llm_telemetry_core::testing::Capture;
 use llm_telemetry_core::{Bus, Delivery, Event, Value};
@@ -44,8 +45,7 @@ fn tokens(input: f64, output: f64) -> [(&'static str, f64); 3] {
 #[test]
 fn emits_cost_calculated_with_model_provider_and_tenant() {
     let bus = Bus::new();
-    let tracker = CostTracker::builder().build().unwrap();
-    tracker.attach(&bus).unwrap();
+    let tracker = CostTracker::builder().attach(&bus).unwrap();
     let capture = Capture::attach(&bus, ["llm.cost.*"]).unwrap();
 
     chat_stop(
@@ -106,14 +106,13 @@ fn emits_cost_calculated_with_model_provider_and_tenant() {
             ..CostStats::default()
         }
     );
-    bus.detach(HANDLER_ID).unwrap();
+    tracker.detach(Duration::ZERO).unwrap();
 }
 
 #[test]
 fn repeated_calls_add_up_exactly() {
     let bus = Bus::new();
-    let tracker = CostTracker::builder().build().unwrap();
-    tracker.attach(&bus).unwrap();
+    let tracker = CostTracker::builder().attach(&bus).unwrap();
     // gpt-5-nano: $0.05/M input, $0.40/M output. 7 input + 3 output = 3.5e-7 + 1.2e-6
     // = 1.55e-6 per call; 10,000 calls = 0.0155 exactly (a float sum would drift).
     for _ in 0..10_000 {
@@ -128,7 +127,7 @@ fn repeated_calls_add_up_exactly() {
     let total = tracker.total_for("t", "openai", "gpt-5-nano").unwrap();
     assert_eq!(total.calls, 10_000);
     assert_eq!(total.cost, usd("0.0155"));
-    bus.detach(HANDLER_ID).unwrap();
+    tracker.detach(Duration::ZERO).unwrap();
 }
 
 #[test]
@@ -143,9 +142,8 @@ fn cache_and_reasoning_tokens_through_the_bus() {
                 .with_reasoning(usd("1e-05"))
                 .with_provider("house"),
         )
-        .build()
+        .attach(&bus)
         .unwrap();
-    tracker.attach(&bus).unwrap();
     bus.execute(
         &catalog::LLM_GENERATE_STOP,
         &[
@@ -161,7 +159,7 @@ fn cache_and_reasoning_tokens_through_the_bus() {
     // 100 × 8e-6 = 0.0008; 600 × 1e-5 = 0.006. Total 0.01155.
     assert_eq!(tracker.total(), usd("0.01155"));
     assert_eq!(tracker.totals()[0].provider, "house");
-    bus.detach(HANDLER_ID).unwrap();
+    tracker.detach(Duration::ZERO).unwrap();
 }
 
 #[test]
@@ -202,8 +200,7 @@ fn anthropic_style_accounting_adds_cache_tokens_to_the_input() {
 #[test]
 fn unknown_models_are_counted_and_announced_once() {
     let bus = Bus::new();
-    let tracker = CostTracker::builder().build().unwrap();
-    tracker.attach(&bus).unwrap();
+    let tracker = CostTracker::builder().attach(&bus).unwrap();
     let capture = Capture::attach(&bus, ["llm.cost.*"]).unwrap();
     for _ in 0..5 {
         chat_stop(
@@ -235,14 +232,13 @@ fn unknown_models_are_counted_and_announced_once() {
     assert_eq!(stats.unpriced, 11);
     assert_eq!(stats.priced, 0);
     assert_eq!(tracker.total(), Usd::ZERO);
-    bus.detach(HANDLER_ID).unwrap();
+    tracker.detach(Duration::ZERO).unwrap();
 }
 
 #[test]
 fn hostile_model_names_do_not_grow_memory_without_bound() {
     let bus = Bus::new();
-    let tracker = CostTracker::builder().max_keys(16).build().unwrap();
-    tracker.attach(&bus).unwrap();
+    let tracker = CostTracker::builder().max_keys(16).attach(&bus).unwrap();
     for i in 0..2_000 {
         let model = format!("junk-model-{i}");
         chat_stop(&bus, &model, None, Some("t"), &tokens(1.0, 1.0));
@@ -257,14 +253,13 @@ fn hostile_model_names_do_not_grow_memory_without_bound() {
         stats.warnings_suppressed,
         2_000 - llm_telemetry_cost::MAX_WARNED_MODELS as u64
     );
-    bus.detach(HANDLER_ID).unwrap();
+    tracker.detach(Duration::ZERO).unwrap();
 }
 
 #[test]
 fn keys_past_the_cap_go_to_the_overflow_totals_and_nothing_is_lost() {
     let bus = Bus::new();
-    let tracker = CostTracker::builder().max_keys(4).build().unwrap();
-    tracker.attach(&bus).unwrap();
+    let tracker = CostTracker::builder().max_keys(4).attach(&bus).unwrap();
     for i in 0..10 {
         let tenant = format!("tenant-{i}");
         chat_stop(
@@ -299,14 +294,13 @@ fn keys_past_the_cap_go_to_the_overflow_totals_and_nothing_is_lost() {
     assert_eq!(tracker.total(), usd("0.0495"));
     assert_eq!(tracker.stats().overflowed, 6);
     assert_eq!(tracker.stats().priced, 11);
-    bus.detach(HANDLER_ID).unwrap();
+    tracker.detach(Duration::ZERO).unwrap();
 }
 
 #[test]
 fn bad_token_counts_are_rejected_and_counted_never_a_panic() {
     let bus = Bus::new();
-    let tracker = CostTracker::builder().build().unwrap();
-    tracker.attach(&bus).unwrap();
+    let tracker = CostTracker::builder().attach(&bus).unwrap();
     let capture = Capture::attach(&bus, ["llm.cost.calculated"]).unwrap();
     chat_stop(&bus, "gpt-4o", None, None, &tokens(-5.0, 10.0));
     chat_stop(&bus, "gpt-4o", None, None, &tokens(5.5, 10.0));
@@ -348,7 +342,7 @@ fn bad_token_counts_are_rejected_and_counted_never_a_panic() {
             ..
         })
     ));
-    bus.detach(HANDLER_ID).unwrap();
+    tracker.detach(Duration::ZERO).unwrap();
 }
 
 #[test]
@@ -366,8 +360,7 @@ fn response_model_is_used_when_the_request_model_is_missing() {
 #[test]
 fn nothing_is_built_when_nobody_listens_for_cost_events() {
     let bus = Bus::new();
-    let tracker = CostTracker::builder().build().unwrap();
-    tracker.attach(&bus).unwrap();
+    let tracker = CostTracker::builder().attach(&bus).unwrap();
     chat_stop(&bus, "gpt-4o", Some("openai"), Some("x"), &tokens(1.0, 1.0));
     assert!(!bus.is_listening(&catalog::LLM_COST_CALCULATED));
     assert_eq!(tracker.stats().priced, 1);
@@ -375,7 +368,7 @@ fn nothing_is_built_when_nobody_listens_for_cost_events() {
     let stats = bus.stats();
     let delivered: u64 = stats.handlers.iter().map(|h| h.delivered).sum();
     assert_eq!(delivered, 1);
-    bus.detach(HANDLER_ID).unwrap();
+    tracker.detach(Duration::ZERO).unwrap();
 }
 
 /// What the Prometheus handler does with cost: sum `cost_usd` of `llm.cost.calculated` by
@@ -383,8 +376,7 @@ fn nothing_is_built_when_nobody_listens_for_cost_events() {
 #[test]
 fn a_metrics_handler_can_sum_cost_from_the_events_alone() {
     let bus = Bus::new();
-    let tracker = CostTracker::builder().build().unwrap();
-    tracker.attach(&bus).unwrap();
+    let tracker = CostTracker::builder().attach(&bus).unwrap();
     type Series = HashMap<(String, String, String), f64>;
     let series: Arc<Mutex<Series>> = Arc::default();
     let sink = Arc::clone(&series);
@@ -423,7 +415,7 @@ fn a_metrics_handler_can_sum_cost_from_the_events_alone() {
             total.cost
         );
     }
-    bus.detach(HANDLER_ID).unwrap();
+    tracker.detach(Duration::ZERO).unwrap();
 }
 
 #[test]
@@ -460,10 +452,12 @@ fn builder_refuses_bad_settings() {
 #[test]
 fn queued_delivery_prices_on_the_worker_and_still_emits() {
     let bus = Bus::new();
-    let tracker = CostTracker::builder().build().unwrap();
-    tracker
-        .attach_as(&bus, "cost-queued", Delivery::queued())
+    let tracker = CostTracker::builder()
+        .id("cost-queued")
+        .delivery(Delivery::queued())
+        .attach(&bus)
         .unwrap();
+    assert_eq!(tracker.handler_id(), Some("cost-queued"));
     let capture = Capture::attach(&bus, ["llm.cost.calculated"]).unwrap();
     for _ in 0..10 {
         chat_stop(
@@ -474,10 +468,10 @@ fn queued_delivery_prices_on_the_worker_and_still_emits() {
             &tokens(1_000.0, 200.0),
         );
     }
-    assert!(bus.drain(std::time::Duration::from_secs(10)));
-    assert!(capture.wait_for(10, std::time::Duration::from_secs(10)));
+    assert_eq!(tracker.flush(Duration::from_secs(10)), Ok(()));
+    assert!(capture.wait_for(10, Duration::from_secs(10)));
     assert_eq!(tracker.total(), usd("0.045"));
-    bus.detach("cost-queued").unwrap();
+    tracker.detach(Duration::ZERO).unwrap();
 }
 
 #[test]
@@ -510,8 +504,7 @@ fn record_on_emits_like_the_attached_handler() {
 #[test]
 fn cost_events_carry_the_span_of_the_call() {
     let bus = Bus::new();
-    let tracker = CostTracker::builder().build().unwrap();
-    tracker.attach(&bus).unwrap();
+    let tracker = CostTracker::builder().attach(&bus).unwrap();
     let capture = Capture::attach(&bus, ["llm.chat.stop", "llm.cost.calculated"]).unwrap();
     bus.span(
         &catalog::LLM_CHAT,
@@ -530,5 +523,5 @@ fn cost_events_carry_the_span_of_the_call() {
     assert_eq!(cost.span(), stop.span());
     // 100 × 2.5e-6 + 10 × 1e-5.
     assert_eq!(cost.measurement(keys::COST_USD), Some(0.00035));
-    bus.detach(HANDLER_ID).unwrap();
+    tracker.detach(Duration::ZERO).unwrap();
 }

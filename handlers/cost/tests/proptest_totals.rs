@@ -3,9 +3,10 @@
 //! once as priced, unpriced or rejected.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use llm_telemetry_core::{Bus, Value};
-use llm_telemetry_cost::{CostTracker, HANDLER_ID, PriceTable, Usage, Usd};
+use llm_telemetry_cost::{CostTracker, PriceTable, Usage, Usd};
 use llm_telemetry_genai::catalog::{self, keys};
 use proptest::prelude::*;
 
@@ -66,8 +67,7 @@ proptest! {
     #[test]
     fn per_event_costs_sum_to_the_totals(calls in proptest::collection::vec(call(), 1..200)) {
         let bus = Bus::new();
-        let tracker = CostTracker::builder().build().unwrap();
-        tracker.attach(&bus).unwrap();
+        let tracker = CostTracker::builder().attach(&bus).unwrap();
         let table = PriceTable::builtin();
 
         let mut expected_total = Usd::ZERO;
@@ -122,6 +122,6 @@ proptest! {
         prop_assert_eq!(per_key, expected_total);
         let stats = tracker.stats();
         prop_assert_eq!((stats.priced, stats.unpriced, stats.rejected), (priced, unpriced, rejected));
-        bus.detach(HANDLER_ID).unwrap();
+        tracker.detach(Duration::ZERO).unwrap();
     }
 }

@@ -39,11 +39,11 @@ fn main() -> Result<(), LogError> {
     let failed: Result<(), &str> = bus.try_span(&catalog::LLM_EMBED, &[], |_| Err("timeout"));
     debug_assert!(failed.is_err());
 
-    // Drain the queues, then push the buffered bytes out.
+    // Detach both: each queue drains, then the buffered bytes are pushed out.
     let wait = Duration::from_secs(5);
     for handle in [&console, &json] {
-        if let Err(error) = handle.flush(wait) {
-            eprintln!("log flush failed: {error}");
+        if let Err(error) = handle.detach(wait) {
+            eprintln!("log detach of {} did not finish: {error}", handle.id());
         }
     }
     Ok(())

@@ -21,16 +21,19 @@
 //! use llm_telemetry_log::TracingBridge;
 //! let bus = Bus::new();
 //! let bridge = TracingBridge::builder().prefix("llm").attach(&bus).unwrap();
-//! # bridge.detach().unwrap();
+//! // … at exit:
+//! bridge.detach(std::time::Duration::from_secs(5)).unwrap();
 //! ```
 
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use llm_telemetry_core::{
-    Bus, Delivery, DetachError, Event, Handler, Pattern, validate_event_name,
+    Bus, Deadline, Delivery, Event, Handler, LifecycleError, Pattern, validate_event_name,
 };
 
+use crate::attachment::Attachment;
 use crate::error::LogError;
 use crate::format::json::{Measurements, Metadata, Redaction, span_hex, trace_hex};
 use crate::level::{Level, LevelRules};
@@ -53,18 +56,39 @@ impl<T: serde::Serialize> fmt::Display for JsonField<T> {
     }
 }
 
+/// What the bridge did, as counters since it was attached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BridgeStats {
+    /// Events handed to `tracing` (whether the subscriber then records them is its business).
+    pub forwarded: u64,
+    /// Events below the bridge's minimum level ([`TracingBridgeBuilder::level`]), not forwarded.
+    pub filtered: u64,
+    /// Events dropped because the queued lane was full (from [`Bus::stats`], kept as of the
+    /// detach once detached).
+    pub queue_dropped: u64,
+}
+
+/// The bridge's own counters, shared by the handler and the handle.
+#[derive(Debug, Default)]
+struct Counters {
+    forwarded: AtomicU64,
+    filtered: AtomicU64,
+}
+
 /// The bridge handler.
 struct Forward {
     rules: LevelRules,
     min_level: Level,
     redactor: Redactor,
     keys: Mutex<KeyCache>,
+    counters: Arc<Counters>,
 }
 
 impl Handler for Forward {
     fn handle(&self, event: &Event<'_>) {
         let level = self.rules.level_of(event.name());
         if level < self.min_level {
+            self.counters.filtered.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
@@ -107,6 +131,7 @@ impl Handler for Forward {
             Level::Error => forward!(tracing::Level::ERROR),
         }
         redaction.finish(&mut keys);
+        self.counters.forwarded.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -205,7 +230,8 @@ impl TracingBridgeBuilder {
         self
     }
 
-    /// Attaches the bridge to `bus`.
+    /// Attaches the bridge to `bus`: the shape every handler crate shares (`Builder →
+    /// attach(&bus) → handle` with `stats`, `flush` and `detach`).
     pub fn attach(self, bus: &Bus) -> Result<TracingBridge, LogError> {
         if let Some(error) = self.error {
             return Err(error);
@@ -216,25 +242,29 @@ impl TracingBridgeBuilder {
             self.filters
         };
         let patterns: Vec<&str> = filters.iter().map(String::as_str).collect();
+        let counters = Arc::new(Counters::default());
         let forward = Forward {
             rules: self.rules,
             min_level: self.min_level,
             redactor: self.redactor,
             keys: Mutex::default(),
+            counters: Arc::clone(&counters),
         };
         bus.attach_with(self.id.clone(), &patterns, forward, self.delivery)?;
         Ok(TracingBridge {
-            bus: bus.clone(),
-            id: self.id,
+            attachment: Attachment::new(bus.clone(), self.id),
+            counters,
         })
     }
 }
 
-/// An attached bridge.
+/// An attached bridge: stats, flush and detach, the shape every handler crate shares.
+///
+/// Dropping it leaves the bridge attached.
 #[derive(Debug)]
 pub struct TracingBridge {
-    bus: Bus,
-    id: String,
+    attachment: Attachment,
+    counters: Arc<Counters>,
 }
 
 impl TracingBridge {
@@ -245,11 +275,35 @@ impl TracingBridge {
 
     /// The handler id.
     pub fn id(&self) -> &str {
-        &self.id
+        self.attachment.id()
     }
 
-    /// Detaches the bridge (events already queued are still forwarded).
-    pub fn detach(self) -> Result<(), DetachError> {
-        self.bus.detach(&self.id)
+    /// The counters, with the queue drops the bus counted for the bridge.
+    pub fn stats(&self) -> BridgeStats {
+        BridgeStats {
+            forwarded: self.counters.forwarded.load(Ordering::Relaxed),
+            filtered: self.counters.filtered.load(Ordering::Relaxed),
+            queue_dropped: self.attachment.dropped(),
+        }
+    }
+
+    /// Waits until the bridge's queue has forwarded every event emitted before the call, by
+    /// `deadline` (an `Instant`, or a `Duration` from now). What the subscriber does with them
+    /// (its own buffering) is its business. A detached bridge is
+    /// [`LifecycleError::AlreadyShutDown`].
+    pub fn flush(&self, deadline: impl Into<Deadline>) -> Result<(), LifecycleError> {
+        self.attachment.flush(deadline.into())
+    }
+
+    /// Detaches the bridge, letting its queue forward what it holds first, by `deadline` (an
+    /// `Instant`, or a `Duration` from now). [`TracingBridge::stats`] stays readable, frozen as
+    /// of the detach. A second call is [`LifecycleError::AlreadyShutDown`].
+    ///
+    /// Takes `&self`, as every handler handle of the workspace does (`OtelHandler`,
+    /// `PrometheusReporter`, `CostTracker`, `LogHandle`): the handle outlives the detach, so its
+    /// frozen stats can still be read, and a shared handle can be detached without being moved
+    /// out.
+    pub fn detach(&self, deadline: impl Into<Deadline>) -> Result<(), LifecycleError> {
+        self.attachment.detach(deadline.into())
     }
 }

@@ -1,9 +1,9 @@
 //! Typed errors of the log handler: configuration mistakes caught when a logger is built or
-//! attached, and failures of an explicit flush. Write errors while logging are never returned to
-//! the emitter; they are counted in [`crate::LogStats::write_errors`].
+//! attached. A flush or detach that does not finish is the workspace's shared
+//! [`llm_telemetry_core::LifecycleError`]. Write errors while logging are never returned to the
+//! emitter; they are counted in [`crate::LogStats::write_errors`].
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use llm_telemetry_core::{AttachError, NameError, PatternError};
 use thiserror::Error;
@@ -84,24 +84,4 @@ pub enum LogError {
     /// The bus refused the handler (duplicate id, shut-down bus, …).
     #[error(transparent)]
     Attach(#[from] AttachError),
-}
-
-/// Why [`crate::LogHandle::flush`] did not finish.
-#[derive(Debug, Error)]
-pub enum FlushError {
-    /// The queued lane still held events when the timeout passed.
-    #[error(
-        "the log queue did not drain within {timeout:?}: give flush a longer timeout or check that the sink is not blocked"
-    )]
-    Timeout {
-        /// The timeout given.
-        timeout: Duration,
-    },
-    /// The sink refused the buffered bytes.
-    #[error("flushing the log sink failed: {source}")]
-    Write {
-        /// The I/O error.
-        #[from]
-        source: std::io::Error,
-    },
 }

@@ -46,6 +46,11 @@
 //! logger.flush(std::time::Duration::from_secs(5)).unwrap();
 //! ```
 //!
+//! Both attached handlers have the shape every handler crate shares: a builder whose
+//! `attach(&bus)` returns the handle ([`LogHandle`], and `TracingBridge` for the bridge), with
+//! `stats()`, `flush(deadline)` and `detach(deadline)`, each error a
+//! [`llm_telemetry_core::LifecycleError`].
+//!
 //! Where things live: [`logger`] (builder, handler, handle, stats), [`format`](mod@format) (console and JSON
 //! lines, with the field table), [`level`], [`redact`], [`sample`], [`sink`], [`time`] (which
 //! timestamp a line carries), and `bridge` (the `tracing` bridge, feature `tracing`).
@@ -57,6 +62,7 @@
 
 #![warn(missing_docs)]
 
+mod attachment;
 #[cfg(feature = "tracing")]
 pub mod bridge;
 pub mod error;
@@ -69,8 +75,8 @@ pub mod sink;
 pub mod time;
 
 #[cfg(feature = "tracing")]
-pub use bridge::{TracingBridge, TracingBridgeBuilder};
-pub use error::{FlushError, LogError};
+pub use bridge::{BridgeStats, TracingBridge, TracingBridgeBuilder};
+pub use error::LogError;
 pub use format::{ColorChoice, Format};
 pub use level::{Level, LevelRules, ParseLevelError};
 pub use logger::{

@@ -9,20 +9,21 @@
 //!
 //! **Flushing.** Buffered bytes reach the sink every `flush_interval` (100 ms by default, from a
 //! small background thread that exits when the logger is dropped), after every line when the sink
-//! is a terminal, and on [`LogHandle::flush`], which first waits for the queue to drain
-//! (`Bus::flush`) and then flushes the buffer. `Bus::flush` and `Bus::shutdown` alone only drain
-//! the queue: call [`LogHandle::flush`] after them (or wait one flush interval) before the process
-//! exits.
+//! is a terminal, and on [`LogHandle::flush`] and [`LogHandle::detach`], which first wait for the
+//! logger's queue to drain and then flush the buffer. `Bus::flush` and `Bus::shutdown` do the
+//! same for every handler on the bus (they call the logger's [`Handler::flush`] and
+//! [`Handler::shutdown`] after draining the queues).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use llm_telemetry_core::{
-    Bus, Delivery, Event, Handler, LifecycleError, Pattern, validate_event_name,
+    Bus, Deadline, Delivery, Event, Handler, LifecycleError, Pattern, validate_event_name,
 };
 
-use crate::error::{FlushError, LogError};
+use crate::attachment::Attachment;
+use crate::error::LogError;
 use crate::format::{ColorChoice, Format, Formatter};
 use crate::level::{Level, LevelRules};
 use crate::redact::{KeyCache, Redactor};
@@ -68,8 +69,8 @@ pub struct LogStats {
     pub redactions: u64,
     /// Lines or flushes the sink refused (the lines are lost; the logger keeps going).
     pub write_errors: u64,
-    /// Events dropped because the queued lane was full (from [`Bus::stats`]; 0 from
-    /// [`Logger::stats`], which does not know its bus).
+    /// Events dropped because the queued lane was full (from [`Bus::stats`], kept as of the
+    /// detach once detached; 0 from [`Logger::stats`], which does not know its bus).
     pub queue_dropped: u64,
 }
 
@@ -107,8 +108,9 @@ struct Inner {
 
 /// A log handler: formats events as console or JSON lines and writes them to a sink.
 ///
-/// Cheap to clone (a shared handle). Usually attached through [`LoggerBuilder::attach`]; build one
-/// with [`LoggerBuilder::build`] to attach it yourself or call [`Logger::log`] directly.
+/// Cheap to clone (a shared handle). Attached through [`LoggerBuilder::attach`], which returns
+/// a [`LogHandle`]; [`LoggerBuilder::build`] makes one to call [`Logger::log`] directly (it is
+/// also a [`Handler`], for a program that composes its own handlers).
 #[derive(Clone)]
 pub struct Logger {
     inner: Arc<Inner>,
@@ -180,7 +182,7 @@ impl Logger {
     }
 
     /// Pushes buffered bytes to the sink now. Does not wait for queued events: see
-    /// [`LogHandle::flush`].
+    /// [`LogHandle::flush`], which does (and returns by a deadline).
     pub fn flush(&self) -> std::io::Result<()> {
         self.inner.flush_output()
     }
@@ -254,20 +256,20 @@ fn spawn_flusher(inner: Weak<Inner>, interval: Duration) -> std::io::Result<()> 
         .map(|_| ())
 }
 
-/// What [`LoggerBuilder::attach`] returns: flush, stats and detach for the attached logger.
+/// What [`LoggerBuilder::attach`] returns: stats, flush and detach for the attached logger, the
+/// shape every handler crate shares.
 ///
 /// Dropping the handle leaves the logger attached (and flushes its buffer).
 #[derive(Debug)]
 pub struct LogHandle {
     logger: Logger,
-    bus: Bus,
-    id: String,
+    attachment: Attachment,
 }
 
 impl LogHandle {
     /// The handler id the logger is attached under.
     pub fn id(&self) -> &str {
-        &self.id
+        self.attachment.id()
     }
 
     /// The logger itself.
@@ -275,36 +277,34 @@ impl LogHandle {
         &self.logger
     }
 
-    /// Waits (up to `timeout`) until every queued event was handled, then pushes the buffered
-    /// bytes to the sink.
-    pub fn flush(&self, timeout: Duration) -> Result<(), FlushError> {
-        let drained = self.bus.drain(timeout);
-        self.logger.flush()?;
-        if drained {
-            Ok(())
-        } else {
-            Err(FlushError::Timeout { timeout })
-        }
+    /// Waits until the logger's queue has delivered every event emitted before the call, then
+    /// pushes the buffered bytes to the sink, by `deadline` (an `Instant`, or a `Duration` from
+    /// now). A queue that does not drain in time (a sink that blocks) is
+    /// [`LifecycleError::DeadlinePassed`] with the events still queued (the background flush
+    /// pushes what the worker writes later); a sink that refuses the bytes is
+    /// [`LifecycleError::Failed`]; a detached logger is [`LifecycleError::AlreadyShutDown`].
+    pub fn flush(&self, deadline: impl Into<Deadline>) -> Result<(), LifecycleError> {
+        self.attachment.flush(deadline.into())
     }
 
     /// The logger's counters, with the queue drops the bus counted for it.
     pub fn stats(&self) -> LogStats {
-        let mut stats = self.logger.stats();
-        stats.queue_dropped = self
-            .bus
-            .stats()
-            .handler(&self.id)
-            .map(|h| h.dropped)
-            .unwrap_or(0);
-        stats
+        LogStats {
+            queue_dropped: self.attachment.dropped(),
+            ..self.logger.stats()
+        }
     }
 
-    /// Flushes (up to `timeout`), then detaches the logger from the bus.
-    pub fn detach(self, timeout: Duration) -> Result<(), FlushError> {
-        let flushed = self.flush(timeout);
-        // Not found means someone detached it already: nothing left to do.
-        let _ = self.bus.detach(&self.id);
-        flushed
+    /// Detaches the logger, lets its queue deliver what it holds and flushes the buffer, all by
+    /// `deadline` (an `Instant`, or a `Duration` from now). [`LogHandle::stats`] stays
+    /// readable, frozen as of the detach. A second call is [`LifecycleError::AlreadyShutDown`].
+    ///
+    /// Takes `&self`, as every handler handle of the workspace does (`OtelHandler`,
+    /// `PrometheusReporter`, `CostTracker`, `TracingBridge`): the handle outlives the detach, so
+    /// its frozen stats can still be read, and a handle that is shared (behind an `Arc`, or held
+    /// inside the facade's `Telemetry`) can be detached without being moved out.
+    pub fn detach(&self, deadline: impl Into<Deadline>) -> Result<(), LifecycleError> {
+        self.attachment.detach(deadline.into())
     }
 }
 
@@ -539,10 +539,10 @@ impl LoggerBuilder {
         self
     }
 
-    /// Builds the logger (opens the sink, starts the background flush) without attaching it.
-    /// The logger handles whatever it is given: [`Self::prefix`] and [`Self::pattern`] apply
-    /// only through [`Self::attach`], where they become the attach patterns; level filtering and
-    /// sampling always apply.
+    /// Builds the logger (opens the sink, starts the background flush) without attaching it,
+    /// to call [`Logger::log`] directly. The logger handles whatever it is given:
+    /// [`Self::prefix`] and [`Self::pattern`] apply only through [`Self::attach`], where they
+    /// become the attach patterns; level filtering and sampling always apply.
     pub fn build(self) -> Result<Logger, LogError> {
         self.build_parts().map(|(logger, _, _, _)| logger)
     }
@@ -591,15 +591,15 @@ impl LoggerBuilder {
         Ok((Logger { inner }, self.id, filters, self.delivery))
     }
 
-    /// Builds the logger and attaches it to `bus`.
+    /// Builds the logger and attaches it to `bus`: the shape every handler crate shares
+    /// (`Builder → attach(&bus) → handle` with `stats`, `flush` and `detach`).
     pub fn attach(self, bus: &Bus) -> Result<LogHandle, LogError> {
         let (logger, id, filters, delivery) = self.build_parts()?;
         let patterns: Vec<&str> = filters.iter().map(String::as_str).collect();
         bus.attach_with(id.clone(), &patterns, logger.clone(), delivery)?;
         Ok(LogHandle {
             logger,
-            bus: bus.clone(),
-            id,
+            attachment: Attachment::new(bus.clone(), id),
         })
     }
 }

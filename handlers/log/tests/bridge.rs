@@ -108,7 +108,7 @@ fn events_arrive_as_tracing_events_with_fields_and_levels() {
         !exception.fields.contains_key("parent_span_id"),
         "a root span has no parent"
     );
-    bridge.detach().unwrap();
+    bridge.detach(std::time::Duration::ZERO).unwrap();
 }
 
 #[test]

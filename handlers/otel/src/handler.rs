@@ -215,7 +215,10 @@ fn answer(asked: Asked, pipeline: &Pipeline) -> Result<(), LifecycleError> {
 
 /// The OpenTelemetry handler attached to a bus: flush it, shut it down, read its stats.
 ///
-/// Made by [`crate::OtelHandlerBuilder::attach`]. [`llm_telemetry_core::Bus::shutdown`] shuts it
+/// Made by [`crate::OtelHandlerBuilder::attach`], the only way to attach one; it has the shape
+/// every handler crate shares ([`OtelHandler::stats`], [`OtelHandler::flush`] and
+/// [`OtelHandler::detach`], each error a [`LifecycleError`]), plus OpenTelemetry's
+/// `force_flush` and `shutdown` spellings. [`llm_telemetry_core::Bus::shutdown`] shuts it
 /// down with every other handler; so does [`OtelHandler::shutdown`] alone. Dropping it without
 /// either detaches it and lets the export thread finish in the background (spans still queued
 /// may be lost when the process exits first).
@@ -290,7 +293,14 @@ impl OtelHandler {
     /// shuts the exporters down and stops the export thread, all by `deadline`. Says why when
     /// it did not finish: with a collector that hangs it returns at the deadline. Later calls
     /// (or a call after [`llm_telemetry_core::Bus::shutdown`]) are
-    /// [`LifecycleError::AlreadyShutDown`].
+    /// [`LifecycleError::AlreadyShutDown`]. [`OtelHandler::stats`] stays readable, frozen as
+    /// of the detach.
+    ///
+    /// Takes `&self`, as every handler handle of the workspace does (`PrometheusReporter`,
+    /// `CostTracker`, `LogHandle`, `TracingBridge`), and as OpenTelemetry's
+    /// `SpanProcessor::shutdown` does: the handle outlives the detach, so its frozen stats can
+    /// still be read, and a handle that is shared (behind an `Arc`, or held inside the facade's
+    /// `Telemetry`) can be detached without being moved out.
     pub fn detach(&self, deadline: impl Into<Deadline>) -> Result<(), LifecycleError> {
         if self.shut_down.load(Ordering::SeqCst) {
             return Err(LifecycleError::AlreadyShutDown);

@@ -295,7 +295,7 @@ mod tests {
         for m in llm_metrics() {
             m.validate().unwrap_or_else(|e| panic!("{e}"));
         }
-        crate::PrometheusReporter::builder()
+        crate::reporter::PrometheusReporter::builder()
             .metrics(llm_metrics())
             .unwrap();
         assert_eq!(cost_only().len(), 1);

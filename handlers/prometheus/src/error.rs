@@ -134,9 +134,6 @@ pub enum ReporterError {
     /// The bus refused one of the reporter's handlers; nothing stays attached.
     #[error("attaching the Prometheus reporter: {0}")]
     Attach(#[from] llm_telemetry_core::AttachError),
-    /// The reporter is already attached to a bus; detach it first.
-    #[error("the Prometheus reporter is already attached to a bus; call detach() first")]
-    AlreadyAttached,
 }
 
 /// The `/metrics` endpoint could not start.

@@ -10,9 +10,11 @@
 //! let bus = Bus::global();
 //! let reporter = PrometheusReporter::builder()
 //!     .metrics(defaults::llm_metrics())?
-//!     .build()?;
-//! reporter.attach(bus)?;
+//!     .attach(bus)?;
 //! let server = reporter.serve(ServerConfig::default())?; // http://127.0.0.1:9568/metrics
+//! // … at exit:
+//! server.stop();
+//! reporter.detach(std::time::Duration::from_secs(5))?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -28,7 +30,12 @@
 //!   of definitions sharing their event patterns. Counters, gauges (last values, sums) and the
 //!   self-metrics are `metrics` handles of that recorder, rendered by its `PrometheusHandle`; an
 //!   event updates a plain atomic beside each handle (one atomic operation, no dynamic call) and
-//!   the values are copied into the handles before each render.
+//!   the values are copied into the handles before each render. Built and attached by
+//!   [`ReporterBuilder::attach`], the reporter is also the handle: [`PrometheusReporter::stats`],
+//!   [`PrometheusReporter::flush`] and [`PrometheusReporter::detach`], as every handler crate
+//!   has them.
+//! - [`stats`]: [`ReporterStats`], what an operator asks of a running reporter (series held and
+//!   refused by the caps, skipped events, events the bus delivered and dropped, scrapes served).
 //! - [`series`]: the resolve-once handle cache per (metric, label values) and the cardinality cap.
 //!   The hot path for an existing series is one hash of the borrowed label values, lock-free
 //!   probes of a fixed-capacity insert-only table, and the handle's atomic update: no lock, no
@@ -46,7 +53,7 @@
 //!   helpers and label escaping after the exporter's output. It is always a real histogram.
 //! - [`self_metrics`]: cardinality and skip counters, and the bus's own health from
 //!   [`llm_telemetry_core::Bus::stats`] (delivered/dropped/failed per handler, queue depths), refreshed
-//!   at each render.
+//!   at each render (their handles are registered by `register`).
 //! - [`defaults`]: the default LLM metric set ([`defaults::llm_metrics`], [`defaults::basic`],
 //!   [`defaults::cost_only`]) with GenAI names, labels and advised buckets.
 //! - [`server`]: the `/metrics` endpoint on std threads (no async runtime), bounded connections,
@@ -85,11 +92,13 @@ pub mod definition;
 pub mod error;
 mod histogram;
 mod instrument;
+mod register;
 pub mod reporter;
 pub mod sanitize;
 pub mod self_metrics;
 pub mod series;
 pub mod server;
+pub mod stats;
 
 /// The `metrics` crate this reporter records into (same version, for users' own handles).
 pub use metrics;
@@ -105,6 +114,7 @@ pub use instrument::SkipReason;
 pub use reporter::{PrometheusReporter, ReporterBuilder};
 pub use series::CardinalityStats;
 pub use server::{DEFAULT_ADDRESS, MetricsServer, ServerConfig};
+pub use stats::ReporterStats;
 
 impl PrometheusReporter {
     /// Starts the `/metrics` endpoint for this reporter (see [`server`]).

@@ -9,8 +9,7 @@
 //! use llm_telemetry_prometheus::{PrometheusReporter, defaults};
 //!
 //! let bus = Bus::new();
-//! let reporter = PrometheusReporter::builder().metrics(defaults::llm_metrics()).unwrap().build().unwrap();
-//! reporter.attach(&bus).unwrap();
+//! let reporter = PrometheusReporter::builder().metrics(defaults::llm_metrics()).unwrap().attach(&bus).unwrap();
 //! bus.execute(
 //!     &catalog::LLM_CHAT_STOP,
 //!     &[(keys::DURATION, 1.2e9), (keys::INPUT_TOKENS, 12.0), (keys::OUTPUT_TOKENS, 40.0)],
@@ -18,20 +17,22 @@
 //! );
 //! let text = reporter.render();
 //! assert!(text.contains("# TYPE gen_ai_client_operation_duration_seconds histogram"));
+//! assert_eq!(reporter.stats().series, 4); // duration, input and output tokens, requests
+//! reporter.detach(std::time::Duration::from_secs(1)).unwrap();
 //! ```
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use llm_telemetry_core::{Bus, Deadline, Delivery, Event, LifecycleError};
-use metrics::{Counter, Gauge, Key, KeyName, Label, Recorder};
+use llm_telemetry_core::{Bus, Deadline, Delivery, DetachError, Event, LifecycleError};
+use metrics::{KeyName, Recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
 use crate::definition::{Measure, Metric, MetricKind, Tag};
 use crate::error::{DefinitionError, ReporterError};
 use crate::instrument::{Instrument, SkipReason, record_group};
-use crate::sanitize::prepare_label_value;
 use crate::self_metrics::{self, BusMetrics};
 use crate::series::{CardinalityStats, LabelHasher, SeriesTable};
+use crate::stats::{BusCounts, ReporterStats, ScrapeCounters};
 
 /// The default handler id prefix on the bus.
 pub const DEFAULT_HANDLER_PREFIX: &str = "prometheus";
@@ -108,17 +109,21 @@ impl ReporterBuilder {
         self
     }
 
-    /// Builds the reporter and attaches it to `bus`: the handler shape every handler crate
-    /// shares (`Builder → attach(&bus) → handle` with `stats`, `flush`, `detach`).
+    /// Builds the reporter and attaches its handlers to `bus`, one per group of definitions
+    /// sharing their event patterns (see [`PrometheusReporter::handler_ids`]): the only way to
+    /// attach one, and the shape every handler crate shares (`Builder → attach(&bus) → handle`
+    /// with `stats`, `flush` and `detach`). On error nothing stays attached. The bus's own
+    /// counters ([`Bus::stats`]) are then exported at each render.
     pub fn attach(self, bus: &Bus) -> Result<PrometheusReporter, ReporterError> {
         let reporter = self.build()?;
-        reporter.attach(bus)?;
+        reporter.attach_handlers(bus)?;
         Ok(reporter)
     }
 
-    /// Builds the reporter (not yet attached to a bus). Fails if two metric families would
-    /// render clashing series names (a distribution `x` renders `x_bucket`, `x_sum` and
-    /// `x_count`, so no other metric may be named so).
+    /// Builds the reporter without attaching it, to [`record`](PrometheusReporter::record)
+    /// events by hand and [`render`](PrometheusReporter::render) them. Fails if two metric
+    /// families would render clashing series names (a distribution `x` renders `x_bucket`,
+    /// `x_sum` and `x_count`, so no other metric may be named so).
     pub fn build(self) -> Result<PrometheusReporter, ReporterError> {
         for metric in self
             .metrics
@@ -234,8 +239,9 @@ impl ReporterBuilder {
                 sum_names,
                 handler_prefix: self.handler_prefix,
                 delivery: self.delivery,
-                attached: Mutex::new(None),
+                attachment: Mutex::new(Attachment::Never),
                 bus_metrics: Mutex::new(BusMetrics::default()),
+                scrapes: ScrapeCounters::default(),
             }),
         })
     }
@@ -255,9 +261,14 @@ struct Group {
     instruments: Vec<Arc<Instrument>>,
 }
 
-struct Attached {
-    bus: Bus,
-    ids: Vec<String>,
+/// Where the reporter's handlers are.
+enum Attachment {
+    /// Built with [`ReporterBuilder::build`]: never attached.
+    Never,
+    /// Attached to `bus` under `ids`.
+    Attached { bus: Bus, ids: Vec<String> },
+    /// Detached; the bus's counts for its handlers as of the detach (the bus forgets them).
+    Detached(BusCounts),
 }
 
 struct ReporterInner {
@@ -270,19 +281,37 @@ struct ReporterInner {
     sum_names: Vec<String>,
     handler_prefix: String,
     delivery: Delivery,
-    attached: Mutex<Option<Attached>>,
+    attachment: Mutex<Attachment>,
     bus_metrics: Mutex<BusMetrics>,
+    scrapes: ScrapeCounters,
+}
+
+impl ReporterInner {
+    fn attachment(&self) -> MutexGuard<'_, Attachment> {
+        // Nothing panics while the lock is held; stay usable regardless.
+        self.attachment
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The bus and handler ids, while attached.
+    fn attached(&self) -> Option<(Bus, Vec<String>)> {
+        match &*self.attachment() {
+            Attachment::Attached { bus, ids } => Some((bus.clone(), ids.clone())),
+            Attachment::Never | Attachment::Detached(_) => None,
+        }
+    }
 }
 
 impl Drop for ReporterInner {
     fn drop(&mut self) {
-        let attached = self
-            .attached
+        let attachment = self
+            .attachment
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(attached) = attached.take() {
-            for id in &attached.ids {
-                let _ = attached.bus.detach(id);
+        if let Attachment::Attached { bus, ids } = attachment {
+            for id in ids.iter() {
+                let _ = bus.detach(id);
             }
         }
     }
@@ -328,17 +357,9 @@ impl PrometheusReporter {
             .collect()
     }
 
-    /// Attaches the handlers to `bus`. On error nothing stays attached. The bus's own counters
-    /// ([`Bus::stats`]) are then exported at each render.
-    pub fn attach(&self, bus: &Bus) -> Result<(), ReporterError> {
-        let mut attached = self
-            .inner
-            .attached
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if attached.is_some() {
-            return Err(ReporterError::AlreadyAttached);
-        }
+    /// Attaches one handler per group to `bus` (what [`ReporterBuilder::attach`] does after
+    /// building). On error nothing stays attached.
+    fn attach_handlers(&self, bus: &Bus) -> Result<(), ReporterError> {
         let mut ids: Vec<String> = Vec::new();
         for (group, id) in self.inner.groups.iter().zip(self.handler_ids()) {
             let instruments: Box<[Arc<Instrument>]> = group.instruments.iter().cloned().collect();
@@ -349,44 +370,111 @@ impl PrometheusReporter {
             };
             if let Err(e) = bus.attach_with(id.clone(), &patterns, handler, self.inner.delivery) {
                 for done in &ids {
-                    let done: &str = done;
                     let _ = bus.detach(done);
                 }
                 return Err(e.into());
             }
             ids.push(id);
         }
-        *attached = Some(Attached {
+        *self.inner.attachment() = Attachment::Attached {
             bus: bus.clone(),
             ids,
-        });
+        };
         Ok(())
     }
 
-    /// Nothing to flush: the reporter records inline, and `/metrics` renders what is recorded.
-    /// Present so every handler's handle has the same shape.
+    /// Waits until every event emitted before the call is recorded, by `deadline` (an
+    /// `Instant`, or a `Duration` from now): with queued delivery
+    /// ([`ReporterBuilder::delivery`]) that is until the handlers' lanes have drained; inline,
+    /// events are recorded as they are emitted and there is nothing to wait for. `/metrics`
+    /// renders what is recorded. A reporter not attached (built with
+    /// [`ReporterBuilder::build`], or detached) is [`LifecycleError::AlreadyShutDown`].
     pub fn flush(&self, deadline: impl Into<Deadline>) -> Result<(), LifecycleError> {
-        let _ = deadline.into();
-        Ok(())
+        let deadline = deadline.into();
+        let Some((bus, ids)) = self.inner.attached() else {
+            return Err(LifecycleError::AlreadyShutDown);
+        };
+        let mut result = Ok(());
+        for id in &ids {
+            match bus.flush_handler(id, deadline) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => result = result.and(Err(e)),
+                // Detached by the bus after a failure: nothing of it left to flush.
+                Err(DetachError::NotFound(_)) => {}
+            }
+        }
+        result
     }
 
-    /// Detaches the handlers from their bus; returns whether it was attached.
-    pub fn detach(&self) -> bool {
-        let taken = self
-            .inner
-            .attached
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        match taken {
-            Some(attached) => {
-                for id in &attached.ids {
-                    let _ = attached.bus.detach(id);
-                }
-                true
+    /// Detaches the reporter's handlers from their bus, letting queued lanes deliver what they
+    /// hold first, all by `deadline` (an `Instant`, or a `Duration` from now). What was recorded
+    /// stays readable and renderable, and [`PrometheusReporter::stats`] keeps the bus's counts
+    /// as of the detach. A reporter not attached (built with [`ReporterBuilder::build`], or
+    /// detached already) is [`LifecycleError::AlreadyShutDown`].
+    ///
+    /// Takes `&self`, as every handler handle of the workspace does (`OtelHandler`,
+    /// `CostTracker`, `LogHandle`, `TracingBridge`): the handle outlives the detach, so its
+    /// frozen stats can still be read and what it recorded rendered, and a handle that is
+    /// shared (cloned, or held inside the facade's `Telemetry`) can be detached without being
+    /// moved out; a second call says [`LifecycleError::AlreadyShutDown`].
+    pub fn detach(&self, deadline: impl Into<Deadline>) -> Result<(), LifecycleError> {
+        let deadline = deadline.into();
+        let (bus, ids) = {
+            let mut attachment = self.inner.attachment();
+            let Attachment::Attached { bus, ids } = &*attachment else {
+                return Err(LifecycleError::AlreadyShutDown);
+            };
+            let (bus, ids) = (bus.clone(), ids.clone());
+            *attachment = Attachment::Detached(BusCounts::of(&bus.stats(), &ids));
+            (bus, ids)
+        };
+        let mut result = Ok(());
+        for id in &ids {
+            match bus.detach_and_shutdown(id, deadline) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => result = result.and(Err(e)),
+                // Detached by the bus after a failure already.
+                Err(DetachError::NotFound(_)) => {}
             }
-            None => false,
         }
+        result
+    }
+
+    /// A snapshot of what the reporter did: series held and refused by the caps, events
+    /// skipped, events the bus delivered or dropped, scrapes served (see [`ReporterStats`]).
+    /// Per-metric numbers are in [`PrometheusReporter::cardinality`].
+    pub fn stats(&self) -> ReporterStats {
+        let inner = &self.inner;
+        let mut stats = ReporterStats {
+            metrics: inner.tables.len() as u64,
+            ..ReporterStats::default()
+        };
+        for entry in &inner.tables {
+            let cardinality = entry.table.stats();
+            stats.series += cardinality.series as u64;
+            stats.overflow_events += cardinality.overflow_events;
+            stats.metrics_at_cap += u64::from(cardinality.overflowed);
+        }
+        for instrument in &inner.instruments {
+            stats.skipped_missing_measurement += instrument.skipped(SkipReason::MissingMeasurement);
+            stats.skipped_missing_tag += instrument.skipped(SkipReason::MissingTag);
+            stats.skipped_invalid_value += instrument.skipped(SkipReason::InvalidValue);
+        }
+        let bus = match &*inner.attachment() {
+            Attachment::Never => BusCounts::default(),
+            Attachment::Attached { bus, ids } => BusCounts::of(&bus.stats(), ids),
+            Attachment::Detached(kept) => *kept,
+        };
+        stats.events = bus.delivered;
+        stats.dropped = bus.dropped;
+        stats.failed = bus.failed;
+        (stats.scrapes_served, stats.scrapes_failed) = inner.scrapes.get();
+        stats
+    }
+
+    /// The scrape counters the `/metrics` endpoint bumps.
+    pub(crate) fn scrapes(&self) -> &ScrapeCounters {
+        &self.inner.scrapes
     }
 
     /// Records one event directly, without a bus (what the attached handlers do).
@@ -448,13 +536,7 @@ impl PrometheusReporter {
             };
             metrics.refresh(&entry.table.stats(), skipped);
         }
-        let bus = inner
-            .attached
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .map(|a| a.bus.clone());
-        if let Some(bus) = bus {
+        if let Some((bus, _)) = inner.attached() {
             let stats = bus.stats();
             inner
                 .bus_metrics
@@ -463,37 +545,6 @@ impl PrometheusReporter {
                 .refresh(&inner.recorder, &stats);
         }
     }
-}
-
-/// Registers a counter of the crate's own (cold path).
-pub(crate) fn counter(
-    recorder: &PrometheusRecorder,
-    name: &'static str,
-    labels: &[(&'static str, &str)],
-) -> Counter {
-    let key = Key::from_parts(name, to_labels(labels));
-    recorder.register_counter(&key, &metadata())
-}
-
-/// Registers a gauge of the crate's own (cold path).
-pub(crate) fn gauge(
-    recorder: &PrometheusRecorder,
-    name: &'static str,
-    labels: &[(&'static str, &str)],
-) -> Gauge {
-    let key = Key::from_parts(name, to_labels(labels));
-    recorder.register_gauge(&key, &metadata())
-}
-
-fn to_labels(labels: &[(&'static str, &str)]) -> Vec<Label> {
-    labels
-        .iter()
-        .map(|(k, v)| Label::new(*k, prepare_label_value(v)))
-        .collect()
-}
-
-fn metadata() -> metrics::Metadata<'static> {
-    metrics::Metadata::new(module_path!(), metrics::Level::INFO, None)
 }
 
 /// The `# HELP` text of a metric defined without a description.

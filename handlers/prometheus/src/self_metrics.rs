@@ -24,7 +24,7 @@ use metrics::{Counter, Gauge, KeyName, Recorder};
 use metrics_exporter_prometheus::PrometheusRecorder;
 
 use crate::instrument::SkipReason;
-use crate::reporter::{counter, gauge};
+use crate::register::{counter, gauge};
 use crate::series::CardinalityStats;
 
 /// Writes the `# HELP` lines of the self-metrics.

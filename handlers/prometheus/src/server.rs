@@ -5,7 +5,9 @@
 //! the connection is closed). Every connection has read and write timeouts and a bounded request
 //! size, so a slow, stalled or malformed client holds one connection thread for at most the
 //! timeouts and never blocks other scrapes. Rendering runs on the connection thread and never
-//! touches the bus's emitting threads. One request per connection (`Connection: close`).
+//! touches the bus's emitting threads. One request per connection (`Connection: close`). Each
+//! `/metrics` request is counted in the reporter's [`crate::ReporterStats`], served (written in
+//! full) or failed.
 //!
 //! The response is the Prometheus text format 0.0.4 whatever the `Accept` header says:
 //! `metrics-exporter-prometheus` 0.17 renders only that format, not OpenMetrics, and Prometheus
@@ -301,7 +303,9 @@ fn serve(mut stream: TcpStream, reporter: &PrometheusReporter, config: &ServerCo
     let Some(head) = read_head(&mut stream, config.max_request_bytes) else {
         return;
     };
-    let (status, content_type, body, head_only) = match parse_request(&head) {
+    let request = parse_request(&head);
+    let scrape = matches!(request, Request::Metrics { .. });
+    let (status, content_type, body, head_only) = match request {
         Request::Metrics { head_only } => {
             ("200 OK", TEXT_CONTENT_TYPE, reporter.render(), head_only)
         }
@@ -334,14 +338,15 @@ fn serve(mut stream: TcpStream, reporter: &PrometheusReporter, config: &ServerCo
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
-    if stream.write_all(header.as_bytes()).is_err() {
-        return;
+    let written = stream.write_all(header.as_bytes()).is_ok()
+        && (head_only || stream.write_all(body.as_bytes()).is_ok())
+        && stream.flush().is_ok();
+    if scrape {
+        reporter.scrapes().count(written);
     }
-    if !head_only && stream.write_all(body.as_bytes()).is_err() {
-        return;
+    if written {
+        close_gracefully(stream);
     }
-    let _ = stream.flush();
-    close_gracefully(stream);
 }
 
 #[cfg(test)]

@@ -47,9 +47,8 @@ fn recording_into_existing_and_overflow_series_does_not_allocate() {
                 .max_series(2),
         )
         .unwrap()
-        .build()
+        .attach(&bus)
         .unwrap();
-    reporter.attach(&bus).unwrap();
     let tenants: Vec<String> = (0..100).map(|i| format!("tenant-{i}")).collect();
     let emit = |tenant: &str| {
         let md = [

@@ -78,9 +78,8 @@ fn a_real_prometheus_scrapes_and_queries_our_series() {
                 .max_series(5),
         )
         .unwrap()
-        .build()
+        .attach(&bus)
         .unwrap();
-    reporter.attach(&bus).unwrap();
     let server = reporter.serve(ServerConfig::at("127.0.0.1:0")).unwrap();
 
     traffic(&bus, 30); // 30 chat stops: 30 input + 30 output token observations.

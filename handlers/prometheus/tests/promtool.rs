@@ -22,13 +22,11 @@ fn default_reporter(bus: &Bus, cap: Option<usize>) -> PrometheusReporter {
         Some(cap) => m.max_series(cap),
         None => m,
     });
-    let reporter = PrometheusReporter::builder()
+    PrometheusReporter::builder()
         .metrics(metrics)
         .unwrap()
-        .build()
-        .unwrap();
-    reporter.attach(bus).unwrap();
-    reporter
+        .attach(bus)
+        .unwrap()
 }
 
 #[test]
@@ -88,9 +86,8 @@ fn promtool_accepts_hostile_label_values() {
             Metric::counter("hostile_total", &["llm.chat.stop"]).tags(&[keys::MODEL, keys::TENANT]),
         )
         .unwrap()
-        .build()
+        .attach(&bus)
         .unwrap();
-    reporter.attach(&bus).unwrap();
     let values = hostile_values();
     for v in &values {
         let md = [

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use llm_telemetry_core::{Bus, Delivery, Event, Value};
+use llm_telemetry_core::{Bus, Delivery, Event, LifecycleError, Value};
 use llm_telemetry_genai::catalog::{self, keys};
 use llm_telemetry_prometheus::{Conversion, Metric, PrometheusReporter, SkipReason, Tag, defaults};
 
@@ -93,9 +93,8 @@ fn missing_measurements_and_tags_are_skipped_and_counted() {
             keys::COST_USD,
         ))
         .unwrap()
-        .build()
+        .attach(&bus)
         .unwrap();
-    reporter.attach(&bus).unwrap();
     let model = [(keys::MODEL, Value::Str("m"))];
     bus.execute(&catalog::LLM_CHAT_STOP, &[(keys::DURATION, 5e8)], &model); // recorded
     bus.execute(&catalog::LLM_CHAT_STOP, &[], &model); // no duration
@@ -148,9 +147,8 @@ fn the_cap_routes_new_label_sets_to_one_overflow_series_with_exact_totals() {
                 .max_series(10),
         )
         .unwrap()
-        .build()
+        .attach(&bus)
         .unwrap();
-    reporter.attach(&bus).unwrap();
     for i in 0..1000 {
         let model = format!("model-{i}");
         bus.execute(
@@ -282,9 +280,8 @@ fn custom_definitions_convert_map_tags_and_filter() {
                 .convert(Conversion::NanosecondsToMilliseconds),
         )
         .unwrap()
-        .build()
+        .attach(&bus)
         .unwrap();
-    reporter.attach(&bus).unwrap();
     bus.execute(
         &catalog::CACHE_ENTRY_PUT,
         &[(keys::SIZE_BYTES, 2048.0)],
@@ -338,19 +335,17 @@ fn reporters_on_separate_buses_do_not_share_state_and_detach_cleanly() {
     traffic(&bus_a, 3);
     assert!(a.render().contains("gpt-4o"));
     assert!(!b.render().contains("gpt-4o"));
-    assert!(matches!(
-        a.attach(&bus_b),
-        Err(llm_telemetry_prometheus::ReporterError::AlreadyAttached)
-    ));
     // A clashing handler id rolls the whole attach back.
     let c = PrometheusReporter::builder()
         .metrics(defaults::llm_metrics())
         .unwrap()
-        .build()
-        .unwrap();
-    assert!(c.attach(&bus_a).is_err());
+        .attach(&bus_a);
+    assert!(matches!(
+        c,
+        Err(llm_telemetry_prometheus::ReporterError::Attach(_))
+    ));
     assert_eq!(bus_a.list_handlers("").len(), a.handler_ids().len());
-    assert!(a.detach());
+    assert_eq!(a.detach(Duration::ZERO), Ok(()));
     assert!(bus_a.list_handlers("").is_empty());
     drop(b);
     assert!(
@@ -366,9 +361,8 @@ fn queued_delivery_records_on_the_worker() {
         .metrics(defaults::basic())
         .unwrap()
         .delivery(Delivery::queued())
-        .build()
+        .attach(&bus)
         .unwrap();
-    reporter.attach(&bus).unwrap();
     traffic(&bus, 6);
     assert!(bus.drain(Duration::from_secs(10)));
     let text = reporter.render();
@@ -393,9 +387,8 @@ fn definitions_sharing_tags_resolve_once_but_count_skips_each() {
         .unwrap()
         .metric(Metric::counter("other_total", &["llm.chat.stop"]).tags(&[keys::MODEL]))
         .unwrap()
-        .build()
+        .attach(&bus)
         .unwrap();
-    reporter.attach(&bus).unwrap();
     let full = [
         (keys::PROVIDER, Value::Str("p")),
         (keys::MODEL, Value::Str("m")),
@@ -465,7 +458,14 @@ fn the_builder_attaches_and_the_handle_flushes_and_detaches() {
     traffic(&bus, 3);
     assert_eq!(reporter.flush(Duration::from_secs(1)), Ok(()));
     assert!(reporter.render().contains("llm_requests_total"));
-    assert!(reporter.detach());
-    assert!(!reporter.detach());
+    assert_eq!(reporter.detach(Duration::from_secs(1)), Ok(()));
+    assert_eq!(
+        reporter.detach(Duration::from_secs(1)),
+        Err(LifecycleError::AlreadyShutDown)
+    );
+    assert_eq!(
+        reporter.flush(Duration::from_secs(1)),
+        Err(LifecycleError::AlreadyShutDown)
+    );
     assert!(bus.list_handlers("").is_empty());
 }

@@ -14,13 +14,11 @@ use llm_telemetry_prometheus::{PrometheusReporter, defaults};
 
 /// A reporter with the default LLM metric set, attached to `bus`.
 pub fn default_reporter(bus: &Bus) -> PrometheusReporter {
-    let reporter = PrometheusReporter::builder()
+    PrometheusReporter::builder()
         .metrics(defaults::llm_metrics())
         .unwrap()
-        .build()
-        .unwrap();
-    reporter.attach(bus).unwrap();
-    reporter
+        .attach(bus)
+        .unwrap()
 }
 
 /// A response: status code, headers, body.
