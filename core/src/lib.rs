@@ -81,6 +81,7 @@
 
 #![warn(missing_docs)]
 
+pub mod attachment;
 pub mod bus;
 pub mod catalog;
 pub mod context;
@@ -107,6 +108,7 @@ pub mod text;
 #[doc(hidden)]
 pub mod loom_hooks;
 
+pub use attachment::Attachment;
 pub use bus::{Bus, MAX_DEPTH, panic_message};
 pub use context::{SpanContext, SpanId, TraceId, TraceParent};
 pub use error::{AttachError, DetachError, NameError, PatternError, TraceParentError};

@@ -69,7 +69,6 @@
 #![warn(missing_docs)]
 
 mod atomic;
-mod attachment;
 pub mod budget;
 pub mod error;
 mod keys;

@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use llm_telemetry_core::{Bus, Deadline, Delivery, Event, LifecycleError, SpanContext, Value};
 use llm_telemetry_genai::catalog::{self, keys};
 
-use crate::attachment::Attachment;
 use crate::budget::{Budget, BudgetStatus, Budgets, Clock, Crossing, SystemClock};
 use crate::error::{BuildError, Rejection};
 use crate::keys::{Insert, KeyEntry, KeyTable, KeyTotals, Resolved};
@@ -29,6 +28,7 @@ use crate::price::{ModelPrice, Rates, Usage};
 use crate::settings::CostSettings;
 use crate::table::PriceTable;
 use crate::usage::{CallIdentity, RawTokens, TokenAccounting};
+use llm_telemetry_core::Attachment;
 
 /// The id [`CostTrackerBuilder::attach`] attaches under unless [`CostTrackerBuilder::id`] names
 /// another.

@@ -33,12 +33,12 @@ use llm_telemetry_core::{
     Bus, Deadline, Delivery, Event, Handler, LifecycleError, Pattern, validate_event_name,
 };
 
-use crate::attachment::Attachment;
 use crate::error::LogError;
 use crate::format::json::{Measurements, Metadata, Redaction, span_hex, trace_hex};
 use crate::level::{Level, LevelRules};
 use crate::logger::DEFAULT_QUEUE_CAPACITY;
 use crate::redact::{KeyCache, Redactor};
+use llm_telemetry_core::Attachment;
 
 /// The handler id of the bridge unless told otherwise.
 pub const DEFAULT_BRIDGE_ID: &str = "llm-telemetry-log.tracing";

@@ -62,7 +62,6 @@
 
 #![warn(missing_docs)]
 
-mod attachment;
 #[cfg(feature = "tracing")]
 pub mod bridge;
 pub mod error;

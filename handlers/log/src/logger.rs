@@ -22,7 +22,6 @@ use llm_telemetry_core::{
     Bus, Deadline, Delivery, Event, Handler, LifecycleError, Pattern, validate_event_name,
 };
 
-use crate::attachment::Attachment;
 use crate::error::LogError;
 use crate::format::{ColorChoice, Format, Formatter};
 use crate::level::{Level, LevelRules};
@@ -30,6 +29,7 @@ use crate::redact::{KeyCache, Redactor};
 use crate::sample::{Decision, Sampler};
 use crate::sink::{Output, Sink};
 use crate::time::{Clock, SystemClock};
+use llm_telemetry_core::Attachment;
 
 /// The handler id [`LoggerBuilder::attach`] uses unless told otherwise.
 pub const DEFAULT_HANDLER_ID: &str = "llm-telemetry-log";

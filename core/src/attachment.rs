@@ -1,14 +1,29 @@
-//! What ties an attached handler of this crate ([`crate::LogHandle`], the `tracing` bridge) to
-//! its bus: the bus, the handler id, and the bus's drop count for it, kept once it is detached
-//! (the bus forgets a detached handler). The handles' `flush` and `detach` go through here.
+//! What a handler crate's handle keeps of its place on a bus: the bus, the handler id, and the
+//! bus's drop count for it, kept once it is detached (the bus forgets a detached handler). A
+//! handle's `flush`, `detach` and dropped count go through here, so every handler crate gives
+//! them the same meaning: `flush` and `detach` take one deadline, a second `detach` (or a `flush`
+//! after it) is [`LifecycleError::AlreadyShutDown`], and the drop count stays readable.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use llm_telemetry_core::{Bus, Deadline, LifecycleError};
+use crate::bus::Bus;
+use crate::lifecycle::{Deadline, LifecycleError};
 
 /// An attached handler's place on its bus.
+///
+/// ```
+/// use llm_telemetry_core::{Attachment, Bus, LifecycleError};
+/// use std::time::Duration;
+/// let bus = Bus::new();
+/// bus.attach("mine", "app.*", |_| {}).unwrap();
+/// let place = Attachment::new(bus.clone(), "mine".to_owned());
+/// assert_eq!(place.flush(Duration::from_secs(1)), Ok(()));
+/// assert_eq!(place.detach(Duration::from_secs(1)), Ok(()));
+/// assert_eq!(place.detach(Duration::from_secs(1)), Err(LifecycleError::AlreadyShutDown));
+/// assert_eq!(place.dropped(), 0);
+/// ```
 #[derive(Debug)]
-pub(crate) struct Attachment {
+pub struct Attachment {
     bus: Bus,
     id: String,
     /// `None` while attached; the bus's drop count as of the detach once detached.
@@ -16,7 +31,8 @@ pub(crate) struct Attachment {
 }
 
 impl Attachment {
-    pub(crate) fn new(bus: Bus, id: String) -> Self {
+    /// The place of handler `id`, attached to `bus`.
+    pub fn new(bus: Bus, id: String) -> Self {
         Self {
             bus,
             id,
@@ -25,7 +41,7 @@ impl Attachment {
     }
 
     /// The handler id on the bus.
-    pub(crate) fn id(&self) -> &str {
+    pub fn id(&self) -> &str {
         &self.id
     }
 
@@ -35,7 +51,8 @@ impl Attachment {
     }
 
     /// Waits for the handler's queued lane (if any), then asks the handler to flush.
-    pub(crate) fn flush(&self, deadline: Deadline) -> Result<(), LifecycleError> {
+    pub fn flush(&self, deadline: impl Into<Deadline>) -> Result<(), LifecycleError> {
+        let deadline = deadline.into();
         if self.state().is_some() {
             return Err(LifecycleError::AlreadyShutDown);
         }
@@ -46,7 +63,8 @@ impl Attachment {
 
     /// Detaches the handler, lets its queued lane deliver what it holds and shuts it down, all
     /// by `deadline`; keeps its drop count.
-    pub(crate) fn detach(&self, deadline: Deadline) -> Result<(), LifecycleError> {
+    pub fn detach(&self, deadline: impl Into<Deadline>) -> Result<(), LifecycleError> {
+        let deadline = deadline.into();
         {
             let mut state = self.state();
             if state.is_some() {
@@ -61,7 +79,7 @@ impl Attachment {
     }
 
     /// Events the bus dropped for the handler (a full queue), as of the detach once detached.
-    pub(crate) fn dropped(&self) -> u64 {
+    pub fn dropped(&self) -> u64 {
         match *self.state() {
             Some(kept) => kept,
             None => self.live_dropped(),
