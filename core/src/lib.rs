@@ -69,7 +69,9 @@
 #![warn(missing_docs)]
 
 pub mod bus;
+pub mod calendar;
 pub mod catalog;
+pub mod clock;
 pub mod context;
 pub mod error;
 pub mod event;
@@ -92,6 +94,8 @@ pub mod text;
 pub mod loom_hooks;
 
 pub use bus::{Bus, MAX_DEPTH, panic_message};
+pub use calendar::UtcDate;
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::{SpanContext, SpanId, TraceId, TraceParent};
 pub use error::{AttachError, DetachError, NameError, PatternError, TraceParentError};
 pub use event::{Event, Measurements, Metadata, OwnedEvent, OwnedValue, Value};

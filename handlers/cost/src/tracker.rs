@@ -18,11 +18,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use llm_telemetry_core::{
-    AttachError, Bus, Deadline, Delivery, DetachError, Event, LifecycleError, SpanContext, Value,
+    AttachError, Bus, Clock, Deadline, Delivery, DetachError, Event, LifecycleError, SpanContext,
+    SystemClock, Value,
 };
 use llm_telemetry_genai::catalog::{self, keys};
 
-use crate::budget::{Budget, BudgetStatus, Budgets, Clock, Crossing, SystemClock};
+use crate::budget::{Budget, BudgetStatus, Budgets, Crossing};
 use crate::error::{BuildError, Rejection};
 use crate::keys::{Insert, KeyEntry, KeyTable, KeyTotals, Resolved};
 use crate::money::Usd;

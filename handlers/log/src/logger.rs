@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use llm_telemetry_core::{
-    Bus, Delivery, Event, Handler, LifecycleError, Pattern, validate_event_name,
+    Bus, Clock, Delivery, Event, Handler, LifecycleError, Pattern, SystemClock, validate_event_name,
 };
 
 use crate::error::{FlushError, LogError};
@@ -28,7 +28,6 @@ use crate::level::{Level, LevelRules};
 use crate::redact::{KeyCache, Redactor};
 use crate::sample::{Decision, Sampler};
 use crate::sink::{Output, Sink};
-use crate::time::{Clock, SystemClock};
 
 /// The handler id [`LoggerBuilder::attach`] uses unless told otherwise.
 pub const DEFAULT_HANDLER_ID: &str = "llm-telemetry-log";
