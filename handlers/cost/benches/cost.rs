@@ -1,4 +1,4 @@
-//! Cost handler bench.
+//! `cargo bench -p llm-telemetry-cost --bench cost`: the cost handler bench.
 //!
 //! | case | ours | peer |
 //! |---|---|---|
@@ -8,16 +8,15 @@
 //! a listener on `llm.cost.calculated` (the event is built and delivered), with a day and a
 //! lifetime budget (one clock read, budget checks), and rotating over 64 tenants.
 
-mod support;
-
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::Criterion;
-use llm_telemetry::catalog::{self, keys};
-use llm_telemetry::{Bus, Value};
+use llm_telemetry_bench_support as support;
+use llm_telemetry_core::{Bus, Value};
 use llm_telemetry_cost::{Budget, CostTracker, Usd, Window};
+use llm_telemetry_genai::catalog::{self, keys};
 
 const MEASUREMENTS: [(&str, f64); 4] = [
     (keys::DURATION, 1.25e9),
