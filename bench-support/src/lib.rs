@@ -54,6 +54,13 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
+/// Whether this run measures: `cargo bench` passes `--bench` to the bench binary, while
+/// `cargo test --benches` (Criterion's test mode, each case run once as a smoke test) does not,
+/// and its estimates must not become a report.
+pub fn measuring() -> bool {
+    std::env::args().any(|arg| arg == "--bench")
+}
+
 /// A Criterion whose results land where [`estimate_ns`] reads them.
 pub fn criterion() -> Criterion {
     Criterion::default()

@@ -156,9 +156,8 @@ fn main() {
     chat_stop_cost(&mut c);
     let extra = extras(&mut c);
     c.final_summary();
-    // `cargo test --benches` runs each case once as a smoke test (Criterion's test mode), which
-    // measures nothing: only `cargo bench` (which passes `--bench`) writes the report.
-    if !std::env::args().any(|a| a == "--bench") {
+    // Only `cargo bench` writes the report (see `support::measuring`).
+    if !support::measuring() {
         return;
     }
     let rows = vec![support::row(

@@ -211,10 +211,9 @@ fn main() {
     let (exported, dropped) = span_vs_sdk(&mut c);
     c.final_summary();
     println!("span_vs_sdk: our handler exported {exported} spans, dropped {dropped}");
-    // `cargo test --benches` runs each case once (Criterion's test mode), which measures nothing:
-    // check a small burst end to end instead; only `cargo bench` (which passes `--bench`) writes
-    // the reports.
-    if !std::env::args().any(|a| a == "--bench") {
+    // `cargo test --benches` measures nothing (see `support::measuring`): check a small burst end
+    // to end instead; only `cargo bench` writes the reports.
+    if !support::measuring() {
         let smoke = our_burst(1_000);
         assert_eq!(smoke["exported"], 1_000, "{smoke}");
         assert_eq!(smoke["dropped"], 0, "{smoke}");
