@@ -1,8 +1,15 @@
 #!/usr/bin/env python3
 """Turns the side-by-side bench tables under target/bench/ into PERFORMANCE.md.
 
-Run after `cargo bench --bench core|prometheus|otel|cost|log`:
+Each bench lives beside the crate it measures and writes its table to the workspace's
+target/bench/ (or $CARGO_TARGET_DIR/bench/). Run after the benches, from the workspace root:
+    cargo bench -p llm-telemetry-core --bench core
+    cargo bench -p llm-telemetry-prometheus --bench prometheus
+    cargo bench -p llm-telemetry-otel --bench otel
+    cargo bench -p llm-telemetry-cost --bench cost
+    cargo bench -p llm-telemetry-log --bench log
     python3 scripts/bench-report.py > PERFORMANCE.md
+(`python3 scripts/bench-report.py --commands` prints those bench commands.)
 """
 import json
 import os
@@ -11,7 +18,19 @@ import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 BENCH = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "bench")
-TABLES = ["core", "prometheus", "otel", "cost", "log"]
+# Bench name -> the crate whose benches/ holds it.
+BENCHES = {
+    "core": "llm-telemetry-core",
+    "prometheus": "llm-telemetry-prometheus",
+    "otel": "llm-telemetry-otel",
+    "cost": "llm-telemetry-cost",
+    "log": "llm-telemetry-log",
+}
+TABLES = list(BENCHES)
+
+
+def command(name):
+    return f"cargo bench -p {BENCHES[name]} --bench {name}"
 
 
 def fmt_ns(ns):
@@ -23,13 +42,17 @@ def fmt_ns(ns):
 
 
 def main():
+    if sys.argv[1:] == ["--commands"]:
+        print("\n".join(command(name) for name in TABLES))
+        return
     out = ["# Performance", ""]
     out.append(
         "Each bench runs ours and the named peer in one process, on the same machine, and "
         "reports ratio = ours / peer (lower is better). The machine is a small shared VM "
         f"({os.cpu_count()} cores, {platform.machine()}), so the ratios matter, not the absolute "
-        "times. Regenerate with `cargo bench --bench <name>` then "
-        "`python3 scripts/bench-report.py > PERFORMANCE.md`."
+        "times. Regenerate with `cargo bench -p <crate> --bench <name>` for each bench ("
+        + ", ".join(f"`{command(name)}`" for name in TABLES)
+        + ") then `python3 scripts/bench-report.py > PERFORMANCE.md`."
     )
     out.append("")
     out.append("| bench | case | ours | peer | ratio | target | met | peer is |")
@@ -50,7 +73,12 @@ def main():
     for extra in extras:
         out += ["", f"## {extra[:-5]}", "", "```json", json.dumps(json.load(open(os.path.join(BENCH, extra))), indent=1), "```"]
     if missing:
-        print(f"missing bench tables: {', '.join(missing)}", file=sys.stderr)
+        print(
+            f"missing bench tables: {', '.join(missing)} (run: "
+            + "; ".join(command(name) for name in missing)
+            + ")",
+            file=sys.stderr,
+        )
     print("\n".join(out))
 
 

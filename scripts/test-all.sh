@@ -37,6 +37,9 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "no import circles between the modules of a crate"
+python3 scripts/module-cycles.py
+
 step "loom model checks (the ring's claim/publish/reset protocol, snapshot publication)"
 # Its own target dir: --cfg loom changes every crate's fingerprint.
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \

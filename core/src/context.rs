@@ -739,11 +739,12 @@ mod tsc {
     }
 }
 
-/// Nanoseconds since the Unix epoch, read from the system clock now.
+/// Nanoseconds since the Unix epoch, read from the system clock now: 0 for a clock set before
+/// 1970, `u64::MAX` past the year 2554.
 pub fn unix_nanos_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
         .unwrap_or(0)
 }
 

@@ -83,7 +83,9 @@
 
 pub mod attachment;
 pub mod bus;
+pub mod calendar;
 pub mod catalog;
+pub mod clock;
 pub mod context;
 pub mod error;
 pub mod event;
@@ -110,6 +112,8 @@ pub mod loom_hooks;
 
 pub use attachment::Attachment;
 pub use bus::{Bus, MAX_DEPTH, panic_message};
+pub use calendar::UtcDate;
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::{SpanContext, SpanId, TraceId, TraceParent};
 pub use error::{AttachError, DetachError, NameError, PatternError, TraceParentError};
 pub use event::{Event, Measurements, Metadata, OwnedEvent, OwnedValue, Value};

@@ -9,9 +9,10 @@ use std::net::SocketAddr;
 
 use super::{
     BudgetWindow, Choice, Config, ConfigError, ExportMode, LogFormat, LogLevel, Origin,
-    OtlpProtocol, standard,
+    OtlpProtocol,
 };
 use crate::instrument::TelemetryLevel;
+use llm_telemetry_otel::config::standard::StandardSetting;
 
 /// One configuration key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -355,7 +356,28 @@ impl Key {
     /// assert!(Key::MetricsListen.standard_env_vars().is_empty());
     /// ```
     pub fn standard_env_vars(self) -> &'static [&'static str] {
-        standard::variables_of(self)
+        self.standard_setting()
+            .map_or(&[], StandardSetting::variables)
+    }
+
+    /// The OpenTelemetry handler's setting whose standard variables also set this key, if any.
+    pub(crate) fn standard_setting(self) -> Option<StandardSetting> {
+        Some(match self {
+            Key::TracingEnabled => StandardSetting::SdkDisabled,
+            Key::TracingEndpoint => StandardSetting::Endpoint,
+            Key::TracingProtocol => StandardSetting::Protocol,
+            Key::TracingServiceName => StandardSetting::ServiceName,
+            Key::TracingHideInputs => StandardSetting::HideInputs,
+            Key::TracingHideOutputs => StandardSetting::HideOutputs,
+            _ => return None,
+        })
+    }
+
+    /// Whether the key's standard variable means the opposite of the key
+    /// (`OTEL_SDK_DISABLED=true` is `tracing.enabled = false`).
+    pub(crate) fn standard_inverts(self) -> bool {
+        self.standard_setting()
+            .is_some_and(StandardSetting::inverts)
     }
 
     /// What the key accepts.
@@ -491,7 +513,7 @@ pub fn reference_markdown() -> String {
     for key in Key::ALL {
         let mut vars = vec![format!("`{}`", key.env_var())];
         vars.extend(key.standard_env_vars().iter().map(|v| format!("`{v}`")));
-        if standard::inverts(key)
+        if key.standard_inverts()
             && let Some(last) = vars.last_mut()
         {
             last.push_str(" (inverted)");

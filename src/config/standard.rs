@@ -16,33 +16,9 @@ use llm_telemetry_otel::config::standard::{StandardEnv, StandardEnvError, Standa
 use super::keys::Key;
 use super::{Config, ConfigError, Origin};
 
-/// The OpenTelemetry handler's setting whose standard variables also set `key`, if any.
-pub(crate) fn setting_of(key: Key) -> Option<StandardSetting> {
-    Some(match key {
-        Key::TracingEnabled => StandardSetting::SdkDisabled,
-        Key::TracingEndpoint => StandardSetting::Endpoint,
-        Key::TracingProtocol => StandardSetting::Protocol,
-        Key::TracingServiceName => StandardSetting::ServiceName,
-        Key::TracingHideInputs => StandardSetting::HideInputs,
-        Key::TracingHideOutputs => StandardSetting::HideOutputs,
-        _ => return None,
-    })
-}
-
-/// `key`'s standard variables, in the handler's decreasing precedence (empty for most keys).
-pub(crate) fn variables_of(key: Key) -> &'static [&'static str] {
-    setting_of(key).map_or(&[], StandardSetting::variables)
-}
-
-/// Whether `key`'s standard variable means the opposite of the key (`OTEL_SDK_DISABLED=true`
-/// is `tracing.enabled = false`).
-pub(crate) fn inverts(key: Key) -> bool {
-    setting_of(key).is_some_and(StandardSetting::inverts)
-}
-
 /// Stores in `config` the value the handler's standard variables give for `key`, if any.
 pub(crate) fn apply(key: Key, env: &StandardEnv, config: &mut Config) -> Result<(), ConfigError> {
-    let Some(setting) = setting_of(key) else {
+    let Some(setting) = key.standard_setting() else {
         return Ok(());
     };
     let invalid = |e: StandardEnvError| ConfigError::InvalidValue {
@@ -108,7 +84,7 @@ mod tests {
         for setting in StandardSetting::ALL {
             let keys: Vec<Key> = Key::ALL
                 .into_iter()
-                .filter(|k| setting_of(*k) == Some(setting))
+                .filter(|k| k.standard_setting() == Some(setting))
                 .collect();
             assert_eq!(keys.len(), 1, "{setting:?}: {keys:?}");
         }
@@ -117,13 +93,13 @@ mod tests {
     #[test]
     fn only_tracing_keys_have_standard_variables() {
         for key in Key::ALL {
-            let has = !variables_of(key).is_empty();
-            assert_eq!(has, setting_of(key).is_some(), "{key}");
+            let has = !key.standard_env_vars().is_empty();
+            assert_eq!(has, key.standard_setting().is_some(), "{key}");
             if has {
                 assert_eq!(key.section(), Some("tracing"), "{key}");
             }
         }
-        assert!(inverts(Key::TracingEnabled));
-        assert!(!inverts(Key::TracingEndpoint));
+        assert!(Key::TracingEnabled.standard_inverts());
+        assert!(!Key::TracingEndpoint.standard_inverts());
     }
 }

@@ -5,19 +5,19 @@
 //! parameters and (at `detailed`) the prompt as `input.value`. Stop adds `input_tokens`,
 //! `output_tokens`, `total_tokens`, `prompt_length`, `response_length`, `tokens_per_second`, the
 //! prompt-cache and reasoning token counts when non-zero, the finish reason, `status = "ok"` and
-//! (at `detailed`) the response as `output.value`. Streaming lives in [`crate::instrument::TracedTokens`] / [`crate::instrument::TracedStream`].
+//! (at `detailed`) the response as `output.value`. Streaming (`GenerationSpan::stream`,
+//! `Instrumentation::stream_generate`) lives with its wrappers in `stream.rs`.
 
 use std::fmt;
 use std::time::Instant;
 
 use smallvec::SmallVec;
 
+use super::Instrumentation;
 use super::call::{Call, Traced, run_traced};
 use super::level::TelemetryLevel;
 use super::names::{LLM_STREAM_TOKEN, OPERATION_CHAT, OPERATION_TEXT_COMPLETION};
 use super::request::{ChatRequest, Completion, FinishReason, GenerateRequest, GenerationOptions};
-use super::stream::{TracedStream, TracedTokens};
-use super::{Instrumentation, StreamItem};
 use crate::catalog::{self, keys};
 use llm_telemetry_core::bus::Bus;
 use llm_telemetry_core::context::ContextGuard;
@@ -251,24 +251,6 @@ impl GenerationSpan {
 
     crate::instrument::call::call_failures!();
 
-    /// Wraps an iterator of streamed tokens: see [`TracedTokens`].
-    pub fn stream<I>(self, tokens: I) -> TracedTokens<I::IntoIter>
-    where
-        I: IntoIterator,
-        I::Item: StreamItem,
-    {
-        TracedTokens::new(self, tokens.into_iter())
-    }
-
-    /// Wraps a [`futures_core::Stream`] of streamed tokens: see [`TracedStream`].
-    pub fn stream_async<S>(self, tokens: S) -> TracedStream<S>
-    where
-        S: futures_core::Stream,
-        S::Item: StreamItem,
-    {
-        TracedStream::new(self, tokens)
-    }
-
     /// The finish reason of a stream that reached its end: `length` when it produced
     /// `max_tokens`, `stop` otherwise.
     pub(crate) fn finish_reason_for(&self, output_tokens: u64) -> FinishReason {
@@ -364,30 +346,5 @@ impl Instrumentation {
         run_traced(self.start_chat(request), f, |span, completion| {
             span.finish(completion)
         })
-    }
-
-    /// Starts an `llm.generate` span marked `streaming = true` and wraps `tokens` in it.
-    ///
-    /// ```
-    /// use llm_telemetry_core::{Bus, testing::Capture};
-    /// use llm_telemetry_genai::instrument::{GenerateRequest, Instrumentation, TelemetryLevel};
-    /// let bus = Bus::new();
-    /// let capture = Capture::attach(&bus, ["llm.*"]).unwrap();
-    /// let telemetry = Instrumentation::new(&bus, TelemetryLevel::Detailed);
-    /// let request = GenerateRequest::new("m", "Count to three");
-    /// let text: String = telemetry.stream_generate(&request, ["one", " two", " three"]).collect();
-    /// assert_eq!(text, "one two three");
-    /// assert_eq!(capture.names(), ["llm.generate.start", "llm.stream.first_token", "llm.generate.stop"]);
-    /// ```
-    pub fn stream_generate<I>(
-        &self,
-        request: &GenerateRequest,
-        tokens: I,
-    ) -> TracedTokens<I::IntoIter>
-    where
-        I: IntoIterator,
-        I::Item: StreamItem,
-    {
-        self.start_generate_as(request, None, true).stream(tokens)
     }
 }

@@ -1,5 +1,6 @@
 //! Streaming wrappers: [`TracedTokens`] over an [`Iterator`] and [`TracedStream`] over a
-//! [`futures_core::Stream`], both ending a [`GenerationSpan`].
+//! [`futures_core::Stream`], both ending a [`GenerationSpan`], and the calls that make them
+//! (`GenerationSpan::stream`, `GenerationSpan::stream_async`, `Instrumentation::stream_generate`).
 //!
 //! The span is current while the inner iterator or stream runs. The first item emits
 //! `llm.stream.first_token` with `time_to_first_token` (nanoseconds since the span started); at
@@ -18,10 +19,11 @@ use std::time::Instant;
 
 use smallvec::SmallVec;
 
+use super::Instrumentation;
 use super::call::short_type_name;
-use super::generation::GenerationSpan;
+use super::generation::{GenerationSpan, StreamLabels};
 use super::names::{INTER_TOKEN_LATENCY, LLM_STREAM_TOKEN, TOKEN_INDEX};
-use super::request::FinishReason;
+use super::request::{FinishReason, GenerateRequest};
 use crate::catalog::{self, keys};
 use llm_telemetry_core::context::{self, ContextGuard, SpanContext};
 use llm_telemetry_core::event::Value;
@@ -265,7 +267,7 @@ fn emit_token(span: &GenerationSpan, index: u64, nanos_since_previous: u128, tex
 
 fn push_labels<'a>(
     metadata: &mut SmallVec<[(&'static str, Value<'a>); 4]>,
-    labels: &'a super::generation::StreamLabels,
+    labels: &'a StreamLabels,
 ) {
     metadata.push((keys::MODEL, Value::Str(&labels.model)));
     if let Some(provider) = &labels.provider {
@@ -349,7 +351,7 @@ pub struct TracedTokens<I> {
 }
 
 impl<I> TracedTokens<I> {
-    pub(crate) fn new(span: GenerationSpan, inner: I) -> Self {
+    fn new(span: GenerationSpan, inner: I) -> Self {
         Self {
             inner,
             state: StreamState::new(span),
@@ -396,7 +398,7 @@ pin_project_lite::pin_project! {
 }
 
 impl<S> TracedStream<S> {
-    pub(crate) fn new(span: GenerationSpan, inner: S) -> Self {
+    fn new(span: GenerationSpan, inner: S) -> Self {
         Self {
             inner,
             state: StreamState::new(span),
@@ -429,5 +431,52 @@ where
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.inner.size_hint()
+    }
+}
+
+impl GenerationSpan {
+    /// Wraps an iterator of streamed tokens: see [`TracedTokens`].
+    pub fn stream<I>(self, tokens: I) -> TracedTokens<I::IntoIter>
+    where
+        I: IntoIterator,
+        I::Item: StreamItem,
+    {
+        TracedTokens::new(self, tokens.into_iter())
+    }
+
+    /// Wraps a [`futures_core::Stream`] of streamed tokens: see [`TracedStream`].
+    pub fn stream_async<S>(self, tokens: S) -> TracedStream<S>
+    where
+        S: futures_core::Stream,
+        S::Item: StreamItem,
+    {
+        TracedStream::new(self, tokens)
+    }
+}
+
+impl Instrumentation {
+    /// Starts an `llm.generate` span marked `streaming = true` and wraps `tokens` in it.
+    ///
+    /// ```
+    /// use llm_telemetry_core::{Bus, testing::Capture};
+    /// use llm_telemetry_genai::instrument::{GenerateRequest, Instrumentation, TelemetryLevel};
+    /// let bus = Bus::new();
+    /// let capture = Capture::attach(&bus, ["llm.*"]).unwrap();
+    /// let telemetry = Instrumentation::new(&bus, TelemetryLevel::Detailed);
+    /// let request = GenerateRequest::new("m", "Count to three");
+    /// let text: String = telemetry.stream_generate(&request, ["one", " two", " three"]).collect();
+    /// assert_eq!(text, "one two three");
+    /// assert_eq!(capture.names(), ["llm.generate.start", "llm.stream.first_token", "llm.generate.stop"]);
+    /// ```
+    pub fn stream_generate<I>(
+        &self,
+        request: &GenerateRequest,
+        tokens: I,
+    ) -> TracedTokens<I::IntoIter>
+    where
+        I: IntoIterator,
+        I::Item: StreamItem,
+    {
+        self.start_generate_as(request, None, true).stream(tokens)
     }
 }

@@ -17,11 +17,14 @@
 //! a mutex taken once per window change), and the budget can fire again.
 //!
 //! At a window boundary an event racing the change may be counted in either window; nothing is
-//! lost from the totals. The clock is read only for events that reach a day or month budget.
+//! lost from the totals. The clock (core's [`Clock`], read in whole seconds) is read only for
+//! events that reach a day or month budget; UTC days and months come from core's [`UtcDate`].
 
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+
+use llm_telemetry_core::calendar::SECONDS_PER_DAY;
+use llm_telemetry_core::{Clock, UtcDate};
 
 use crate::atomic::AtomicUsd;
 use crate::error::BudgetError;
@@ -69,13 +72,10 @@ impl Window {
     /// The window containing `unix_seconds`: days or months since 1970-01 (UTC), or 0 for the
     /// lifetime.
     pub fn index(self, unix_seconds: u64) -> u64 {
-        let days = unix_seconds / 86_400;
         match self {
-            Window::Day => days,
-            Window::Month => {
-                let (year, month, _) = civil_from_days(days);
-                (year - 1970) * 12 + (month - 1)
-            }
+            Window::Day => unix_seconds / SECONDS_PER_DAY,
+            // A Unix time in seconds is never before 1970-01, so the count is never negative.
+            Window::Month => UtcDate::from_unix_seconds(unix_seconds).months_since_epoch() as u64,
             Window::Lifetime => 0,
         }
     }
@@ -83,29 +83,12 @@ impl Window {
     /// A window's calendar label: `2026-11-21`, `2026-11`, or `lifetime`.
     pub fn label(self, index: u64) -> String {
         match self {
-            Window::Day => {
-                let (y, m, d) = civil_from_days(index);
-                format!("{y:04}-{m:02}-{d:02}")
-            }
+            // A day index is at most u64::MAX / 86 400 (from `index`), so it fits an `i64`.
+            Window::Day => UtcDate::from_days_since_epoch(index as i64).to_string(),
             Window::Month => format!("{:04}-{:02}", 1970 + index / 12, index % 12 + 1),
             Window::Lifetime => "lifetime".to_owned(),
         }
     }
-}
-
-/// (year, month 1–12, day 1–31) of a count of days since 1970-01-01 (proleptic Gregorian;
-/// Howard Hinnant's `civil_from_days`, restricted to non-negative days).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 /// A spending threshold.
@@ -157,55 +140,6 @@ pub struct BudgetStatus {
     pub spent: Usd,
     /// Whether the threshold was crossed (and reported) in the current window.
     pub exceeded: bool,
-}
-
-/// Where a tracker gets the time for day and month windows.
-pub trait Clock: Send + Sync + 'static {
-    /// Seconds since the Unix epoch, UTC.
-    fn now_unix_seconds(&self) -> u64;
-}
-
-/// The system clock.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_unix_seconds(&self) -> u64 {
-        // A clock set before 1970 reads as 1970: budgets then stay in the first window.
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-    }
-}
-
-/// A clock that moves only when told to (tests, simulations, replays). Clones share the time.
-#[derive(Clone, Debug, Default)]
-pub struct ManualClock {
-    seconds: Arc<AtomicU64>,
-}
-
-impl ManualClock {
-    /// A clock reading `unix_seconds`.
-    pub fn new(unix_seconds: u64) -> Self {
-        ManualClock {
-            seconds: Arc::new(AtomicU64::new(unix_seconds)),
-        }
-    }
-    /// Sets the time.
-    pub fn set(&self, unix_seconds: u64) {
-        self.seconds.store(unix_seconds, Ordering::SeqCst);
-    }
-    /// Moves the time forward.
-    pub fn advance(&self, seconds: u64) {
-        self.seconds.fetch_add(seconds, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_unix_seconds(&self) -> u64 {
-        self.seconds.load(Ordering::SeqCst)
-    }
 }
 
 /// The current window of one budget and the scope total at its start, behind a sequence lock:
@@ -460,6 +394,10 @@ impl Budgets {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use llm_telemetry_core::{ManualClock, SystemClock};
+
     use super::*;
 
     #[test]
@@ -491,7 +429,7 @@ mod tests {
 
     #[test]
     fn a_budget_fires_once_per_window() {
-        let clock = ManualClock::new(1_795_230_447);
+        let clock = ManualClock::from_unix_seconds(1_795_230_447);
         let budgets =
             Budgets::new(&[Budget::global(Window::Day, Usd::from_dollars(1))], &clock).unwrap();
         let scope = budgets.scopes_for("anyone").pop().unwrap();
@@ -502,7 +440,7 @@ mod tests {
         charge(60);
         charge(60); // crosses: 1.20
         charge(60); // already reported today
-        clock.advance(86_400);
+        clock.advance(Duration::from_secs(86_400));
         charge(90);
         charge(10); // crosses tomorrow: 1.00 reaches the threshold
         assert_eq!(fired, [Usd::from_cents(120), Usd::from_cents(100)]);

@@ -80,9 +80,10 @@ pub mod table;
 pub mod tracker;
 pub mod usage;
 
-pub use budget::{Budget, BudgetScope, BudgetStatus, Clock, ManualClock, SystemClock, Window};
+pub use budget::{Budget, BudgetScope, BudgetStatus, Window};
 pub use error::{AmountError, BudgetError, BuildError, PriceError, Rejection};
 pub use litellm::{IgnoredField, LoadReport, Skipped};
+pub use llm_telemetry_core::{Clock, ManualClock, SystemClock};
 pub use money::{ATTO_PER_USD, Usd};
 pub use price::{MAX_PRICE_PER_TOKEN, ModelPrice, Tier, TokenPrices, Usage};
 pub use settings::CostSettings;

@@ -17,10 +17,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use llm_telemetry_core::{Bus, Deadline, Delivery, Event, LifecycleError, SpanContext, Value};
+use llm_telemetry_core::{
+    Attachment, Bus, Clock, Deadline, Delivery, Event, LifecycleError, SpanContext, SystemClock,
+    Value,
+};
 use llm_telemetry_genai::catalog::{self, keys};
 
-use crate::budget::{Budget, BudgetStatus, Budgets, Clock, Crossing, SystemClock};
+use crate::budget::{Budget, BudgetStatus, Budgets, Crossing};
 use crate::error::{BuildError, Rejection};
 use crate::keys::{Insert, KeyEntry, KeyTable, KeyTotals, Resolved};
 use crate::money::Usd;
@@ -28,7 +31,6 @@ use crate::price::{ModelPrice, Rates, Usage};
 use crate::settings::CostSettings;
 use crate::table::PriceTable;
 use crate::usage::{CallIdentity, RawTokens, TokenAccounting};
-use llm_telemetry_core::Attachment;
 
 /// The id [`CostTrackerBuilder::attach`] attaches under unless [`CostTrackerBuilder::id`] names
 /// another.

@@ -47,7 +47,7 @@ const MARCH_31_23H: u64 = 1_617_231_600;
 #[test]
 fn each_threshold_is_crossed_exactly_once_under_concurrent_emitters() {
     for round in 0..20 {
-        let clock = ManualClock::new(MARCH_31_23H);
+        let clock = ManualClock::from_unix_seconds(MARCH_31_23H);
         let bus = Bus::new();
         let tracker = CostTracker::builder()
             .prices(cent_model())
@@ -103,7 +103,7 @@ fn each_threshold_is_crossed_exactly_once_under_concurrent_emitters() {
 
 #[test]
 fn day_and_month_budgets_fire_again_in_the_next_window() {
-    let clock = ManualClock::new(MARCH_31_23H);
+    let clock = ManualClock::from_unix_seconds(MARCH_31_23H);
     let bus = Bus::new();
     let tracker = CostTracker::builder()
         .prices(cent_model())
@@ -143,7 +143,7 @@ fn day_and_month_budgets_fire_again_in_the_next_window() {
     assert_eq!(statuses[2].spent, Usd::from_cents(33));
 
     // April 1st, 00:30 UTC: a new day and a new month.
-    clock.advance(90 * 60);
+    clock.advance(Duration::from_secs(90 * 60));
     spend(&bus, "a", 9); // day 9, month 9, lifetime 42: only the lifetime crosses
     assert_eq!(fired(&capture), [("lifetime".to_owned(), 0.42)]);
     spend(&bus, "a", 1); // day 10: reaches the daily threshold again
@@ -155,7 +155,7 @@ fn day_and_month_budgets_fire_again_in_the_next_window() {
     assert_eq!(statuses[1].period, "2021-04");
     assert!(!statuses[1].exceeded);
     // A later day: nothing spent yet, nothing exceeded.
-    clock.advance(86_400);
+    clock.advance(Duration::from_secs(86_400));
     let statuses = tracker.budgets();
     assert_eq!(statuses[0].spent, Usd::ZERO);
     assert!(!statuses[0].exceeded);

@@ -78,6 +78,7 @@ pub use bridge::{BridgeStats, TracingBridge, TracingBridgeBuilder};
 pub use error::LogError;
 pub use format::{ColorChoice, Format};
 pub use level::{Level, LevelRules, ParseLevelError};
+pub use llm_telemetry_core::{Clock, ManualClock, SystemClock};
 pub use logger::{
     DEFAULT_FLUSH_INTERVAL, DEFAULT_HANDLER_ID, DEFAULT_QUEUE_CAPACITY, LogHandle, LogStats,
     Logger, LoggerBuilder, attach_default_logger,
@@ -85,4 +86,3 @@ pub use logger::{
 pub use redact::{CleanValue, DEFAULT_MARKER, Redactor, RedactorBuilder};
 pub use sample::{Decision, Sampler};
 pub use sink::{MemoryWriter, Rotation, Sink};
-pub use time::{Clock, SystemClock};

@@ -19,7 +19,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use llm_telemetry_core::{
-    Bus, Deadline, Delivery, Event, Handler, LifecycleError, Pattern, validate_event_name,
+    Attachment, Bus, Clock, Deadline, Delivery, Event, Handler, LifecycleError, Pattern,
+    SystemClock, validate_event_name,
 };
 
 use crate::error::LogError;
@@ -28,8 +29,6 @@ use crate::level::{Level, LevelRules};
 use crate::redact::{KeyCache, Redactor};
 use crate::sample::{Decision, Sampler};
 use crate::sink::{Output, Sink};
-use crate::time::{Clock, SystemClock};
-use llm_telemetry_core::Attachment;
 
 /// The handler id [`LoggerBuilder::attach`] uses unless told otherwise.
 pub const DEFAULT_HANDLER_ID: &str = "llm-telemetry-log";

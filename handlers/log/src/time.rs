@@ -1,5 +1,6 @@
-//! Time: the [`Clock`] a logger reads when an event carries no exact time of its own, the rule
-//! that picks each line's timestamp, and a dependency-free RFC 3339 formatter (UTC, `Z`).
+//! Time: the rule that picks each line's timestamp (an exact time from the event, or the logger's
+//! [`Clock`] when the event carries none) and a dependency-free RFC 3339 formatter (UTC, `Z`) over
+//! core's [`UtcDate`].
 //!
 //! The queued lane does not record when an event was emitted, so a line's time comes from the
 //! event where the event knows it exactly, and from the clock at handling time otherwise:
@@ -13,45 +14,9 @@
 //! With [`llm_telemetry_core::Delivery::Inline`] the handling time is the emitting time; on the queued
 //! lane it is later by the queueing delay (microseconds on an idle lane).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use llm_telemetry_core::Event;
+use llm_telemetry_core::calendar::SECONDS_PER_DAY;
+use llm_telemetry_core::{Clock, Event, UtcDate};
 use llm_telemetry_genai::catalog::keys;
-
-/// Where a logger gets "now", in nanoseconds since the Unix epoch. Inject a fixed clock in tests.
-///
-/// Any `Fn() -> u64 + Send + Sync` closure is a clock:
-/// ```
-/// use llm_telemetry_log::Clock;
-/// let fixed = || 1_700_000_000_000_000_000u64;
-/// assert_eq!(fixed.now_unix_nanos(), 1_700_000_000_000_000_000);
-/// ```
-pub trait Clock: Send + Sync + 'static {
-    /// Nanoseconds since the Unix epoch.
-    fn now_unix_nanos(&self) -> u64;
-}
-
-/// The system's wall clock.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_unix_nanos(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-            .unwrap_or(0)
-    }
-}
-
-impl<F> Clock for F
-where
-    F: Fn() -> u64 + Send + Sync + 'static,
-{
-    fn now_unix_nanos(&self) -> u64 {
-        self()
-    }
-}
 
 /// The time a line reports for `event` (see the module table), in nanoseconds since the epoch.
 pub fn event_time(event: &Event<'_>, clock: &dyn Clock) -> u64 {
@@ -92,8 +57,8 @@ pub(crate) fn write_rfc3339(out: &mut Vec<u8>, unix_nanos: u64, fraction: Fracti
 pub(crate) fn rfc3339(unix_nanos: u64, fraction: Fraction) -> ([u8; 27], usize) {
     let secs = unix_nanos / 1_000_000_000;
     let nanos = (unix_nanos % 1_000_000_000) as u32;
-    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
-    let second_of_day = (secs % 86_400) as u32;
+    let UtcDate { year, month, day } = UtcDate::from_unix_seconds(secs);
+    let second_of_day = (secs % SECONDS_PER_DAY) as u32;
     let mut buf = [0u8; 27];
     put4(&mut buf[0..4], year.clamp(0, 9999) as u32);
     buf[4] = b'-';
@@ -119,22 +84,6 @@ pub(crate) fn rfc3339(unix_nanos: u64, fraction: Fraction) -> ([u8; 27], usize) 
     };
     buf[end] = b'Z';
     (buf, end + 1)
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
-/// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 fn put2(out: &mut [u8], value: u32) {
@@ -166,54 +115,50 @@ mod tests {
 
     #[test]
     fn formats_known_instants() {
-        assert_eq!(format(0, Fraction::Micros), "1970-01-01T00:00:00.000000Z");
-        // 2023-11-14T22:13:20Z
-        assert_eq!(
-            format(1_700_000_000_123_456_789, Fraction::Micros),
-            "2023-11-14T22:13:20.123456Z"
-        );
-        assert_eq!(
-            format(1_700_000_000_123_456_789, Fraction::Millis),
-            "2023-11-14T22:13:20.123Z"
-        );
-        // A leap day: 2024-02-29T12:00:00Z = 1709208000.
-        assert_eq!(
-            format(1_709_208_000_000_000_000, Fraction::Millis),
-            "2024-02-29T12:00:00.000Z"
-        );
-        // The last second of 1999.
-        assert_eq!(
-            format(946_684_799_000_000_000, Fraction::Millis),
-            "1999-12-31T23:59:59.000Z"
-        );
-    }
-
-    #[test]
-    fn every_day_of_four_centuries_round_trips() {
-        // Check civil_from_days against a naive day counter from 1970 to 2400.
-        let mut days = 0i64;
-        for year in 1970..2400i64 {
-            let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-            let lengths = [
-                31,
-                if leap { 29 } else { 28 },
-                31,
-                30,
-                31,
-                30,
-                31,
-                31,
-                30,
-                31,
-                30,
-                31,
-            ];
-            for (m, len) in lengths.iter().enumerate() {
-                for d in 1..=*len {
-                    assert_eq!(civil_from_days(days), (year, m as u32 + 1, d));
-                    days += 1;
-                }
-            }
+        let cases = [
+            (0, Fraction::Micros, "1970-01-01T00:00:00.000000Z"),
+            // The fraction is cut, not rounded: the epoch's first millisecond stays at .000.
+            (999_999, Fraction::Millis, "1970-01-01T00:00:00.000Z"),
+            (
+                1_700_000_000_123_456_789,
+                Fraction::Micros,
+                "2023-11-14T22:13:20.123456Z",
+            ),
+            (
+                1_700_000_000_123_456_789,
+                Fraction::Millis,
+                "2023-11-14T22:13:20.123Z",
+            ),
+            // A leap day: 2024-02-29T12:00:00Z = 1709208000.
+            (
+                1_709_208_000_000_000_000,
+                Fraction::Millis,
+                "2024-02-29T12:00:00.000Z",
+            ),
+            // The last second of 1999.
+            (
+                946_684_799_000_000_000,
+                Fraction::Millis,
+                "1999-12-31T23:59:59.000Z",
+            ),
+            // Either side of the end of a signed 32-bit time_t (2^31 - 1 s).
+            (
+                2_147_483_647_999_999_999,
+                Fraction::Micros,
+                "2038-01-19T03:14:07.999999Z",
+            ),
+            (
+                2_147_483_648_000_000_000,
+                Fraction::Micros,
+                "2038-01-19T03:14:08.000000Z",
+            ),
+            // The last instant a u64 of nanoseconds holds.
+            (u64::MAX, Fraction::Micros, "2554-07-21T23:34:33.709551Z"),
+        ];
+        for (nanos, fraction, expected) in cases {
+            assert_eq!(format(nanos, fraction), expected, "{nanos} ns");
+            let (buf, len) = rfc3339(nanos, fraction);
+            assert_eq!(&buf[..len], expected.as_bytes());
         }
     }
 }

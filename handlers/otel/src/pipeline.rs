@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_sdk::trace::SpanData;
 
-use crate::worker::Tenant;
+/// The tenant a span was emitted for, as it travels with the span to the export thread (`None`:
+/// the default project).
+pub(crate) type Tenant = Option<Box<str>>;
 
 /// The longest the bus worker waits for room in the batch channel.
 pub const MAX_HANDOFF_WAIT: Duration = Duration::from_millis(250);

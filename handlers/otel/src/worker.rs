@@ -20,13 +20,10 @@ use opentelemetry_sdk::trace::SpanData;
 
 use crate::config::OtelConfig;
 use crate::exporter::Factory;
-use crate::pipeline::{Batch, Pipeline};
+use crate::pipeline::{Batch, Pipeline, Tenant};
 use crate::projects::Projects;
 use crate::stats::{Counters, add};
 use crate::warn::Warner;
-
-/// A tenant key (`None`: the default project).
-pub(crate) type Tenant = Option<Box<str>>;
 
 /// What the export thread receives.
 pub(crate) enum Message {

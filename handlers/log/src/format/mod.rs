@@ -6,11 +6,11 @@ pub mod json;
 
 use std::sync::Arc;
 
-use llm_telemetry_core::Event;
+use llm_telemetry_core::{Clock, Event};
 
 use crate::level::Level;
 use crate::redact::{KeyCache, Redactor};
-use crate::time::{Clock, event_time};
+use crate::time::event_time;
 
 /// How each event is written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

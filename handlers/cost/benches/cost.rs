@@ -1,4 +1,4 @@
-//! Cost handler bench.
+//! `cargo bench -p llm-telemetry-cost --bench cost`: the cost handler bench.
 //!
 //! | case | ours | peer |
 //! |---|---|---|
@@ -8,16 +8,15 @@
 //! a listener on `llm.cost.calculated` (the event is built and delivered), with a day and a
 //! lifetime budget (one clock read, budget checks), and rotating over 64 tenants.
 
-mod support;
-
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::Criterion;
-use llm_telemetry::catalog::{self, keys};
-use llm_telemetry::{Bus, Value};
+use llm_telemetry_bench_support as support;
+use llm_telemetry_core::{Bus, Value};
 use llm_telemetry_cost::{Budget, CostTracker, CostTrackerBuilder, Usd, Window};
+use llm_telemetry_genai::catalog::{self, keys};
 
 const MEASUREMENTS: [(&str, f64); 4] = [
     (keys::DURATION, 1.25e9),
@@ -152,9 +151,8 @@ fn main() {
     chat_stop_cost(&mut c);
     let extra = extras(&mut c);
     c.final_summary();
-    // `cargo test --benches` runs each case once as a smoke test (Criterion's test mode), which
-    // measures nothing: only `cargo bench` (which passes `--bench`) writes the report.
-    if !std::env::args().any(|a| a == "--bench") {
+    // Only `cargo bench` writes the report (see `support::measuring`).
+    if !support::measuring() {
         return;
     }
     let rows = vec![support::row(

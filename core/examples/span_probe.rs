@@ -1,8 +1,8 @@
 //! Producer cost of a span through the bus, against the floor of a bare `execute` of its stop
-//! event (measuring aid for `src/span.rs`; not a benchmark target).
+//! event (measuring aid for `core/src/span.rs`; not a benchmark target).
 //!
 //! ```text
-//! cargo run --release --example span_probe
+//! cargo run --release -p llm-telemetry-core --example span_probe
 //! ```
 //!
 //! One no-op handler listens to `probe.s.stop` and `probe.s.exception` (not `.start`, like the
@@ -14,7 +14,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use llm_telemetry::{Bus, Delivery, SpanName, Value};
+use llm_telemetry_core::{Bus, Delivery, SpanName, Value};
 
 const CHUNK: u64 = 1_024;
 const CHUNKS: u64 = 200;
@@ -25,7 +25,7 @@ fn bus_with(delivery: Delivery) -> Bus {
     let attached = bus.attach_with(
         "probe",
         ["probe.s.stop", "probe.s.exception"],
-        |_: &llm_telemetry::Event<'_>| {},
+        |_: &llm_telemetry_core::Event<'_>| {},
         delivery,
     );
     if let Err(e) = attached {

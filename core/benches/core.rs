@@ -1,4 +1,4 @@
-//! `cargo bench --bench core`: the core bus against its peers, side by side in one run.
+//! `cargo bench -p llm-telemetry-core --bench core`: the core bus against its peers, side by side in one run.
 //!
 //! | case | ours | peer |
 //! |---|---|---|
@@ -13,15 +13,14 @@
 //! 2 measurements + 3 metadata to 0, 1 and 4 inline handlers. Written to `target/bench/core.json`
 //! and `target/bench/core-extra.json`.
 
-mod support;
-
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use llm_telemetry::{Bus, Delivery, Event, StaticEventName, StaticSpanName, Value};
+use llm_telemetry_bench_support as support;
+use llm_telemetry_core::{Bus, Delivery, Event, StaticEventName, StaticSpanName, Value};
 use tracing_subscriber::layer::SubscriberExt;
 
 static CHAT_STOP: StaticEventName = StaticEventName::new("bench.chat.stop");
@@ -62,7 +61,7 @@ fn no_listener(c: &mut Criterion) {
     let mut g = c.benchmark_group("no_listener");
     g.bench_function("ours", |b| {
         b.iter(|| {
-            llm_telemetry::emit!(&UNHEARD, ["output_tokens" => black_box(42.0)], ["model" => black_box("gpt-4o"), "tenant" => black_box("acme")])
+            llm_telemetry_core::emit!(&UNHEARD, ["output_tokens" => black_box(42.0)], ["model" => black_box("gpt-4o"), "tenant" => black_box("acme")])
         })
     });
     g.bench_function("peer", |b| {
@@ -80,7 +79,7 @@ fn no_listener(c: &mut Criterion) {
     let (tokens, model, tenant) = (black_box(42.0), black_box("gpt-4o"), black_box("acme"));
     g.bench_function("ours", |b| {
         b.iter(|| {
-            llm_telemetry::execute(
+            llm_telemetry_core::execute(
                 &UNHEARD,
                 &[("output_tokens", tokens)],
                 &[("model", Value::Str(model)), ("tenant", Value::Str(tenant))],
@@ -105,7 +104,7 @@ fn no_listener(c: &mut Criterion) {
 fn span_no_listener(c: &mut Criterion) {
     let mut g = c.benchmark_group("span_no_listener");
     g.bench_function("ours", |b| {
-        b.iter(|| llm_telemetry::span(&UNHEARD_SPAN, &[], |_| black_box(1u64)))
+        b.iter(|| llm_telemetry_core::span(&UNHEARD_SPAN, &[], |_| black_box(1u64)))
     });
     let bus = Bus::new();
     g.bench_function("instance_method", |b| {

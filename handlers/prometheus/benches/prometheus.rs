@@ -1,4 +1,5 @@
-//! Prometheus handler benches, side by side with the `metrics` crate it builds on:
+//! `cargo bench -p llm-telemetry-prometheus --bench prometheus`: Prometheus handler benches, side
+//! by side with the `metrics` crate it builds on:
 //!
 //! - `chat_stop_vs_macros`: one `llm.chat.stop` through the bus updating a counter and a histogram
 //!   with 2 tags, vs `metrics::counter!` + `metrics::histogram!` with the same labels against an
@@ -10,14 +11,13 @@
 //!   through the default metric set; series per metric must stay ≤ cap + 1 and peak RSS growth
 //!   should be ≤ 50 MB. Written to `target/bench/prometheus-cardinality.json`.
 
-mod support;
-
 use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::Criterion;
-use llm_telemetry::catalog::{self, keys};
-use llm_telemetry::{Bus, Value};
+use llm_telemetry_bench_support as support;
+use llm_telemetry_core::{Bus, Value};
+use llm_telemetry_genai::catalog::{self, keys};
 use llm_telemetry_prometheus::metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use llm_telemetry_prometheus::{
     DEFAULT_MAX_SERIES, Metric, PrometheusReporter, Tag, defaults, metrics,

@@ -1,12 +1,13 @@
-//! Shared bench plumbing: a Criterion configured for a small noisy machine, reading Criterion's
-//! own estimates back, and writing the side-by-side table as JSON under `target/bench/`.
+//! Shared bench plumbing for the benches of every crate of the workspace (`core/benches/`,
+//! `handlers/<name>/benches/`): a Criterion configured for a small noisy machine, reading
+//! Criterion's own estimates back, and writing the side-by-side table as JSON under the
+//! workspace's `target/bench/`, wherever the bench's crate lives.
 //!
 //! Every bench runs ours and the peer in one process, in the same group, and reports
 //! `ratio = ours_ns / peer_ns`: on a small shared machine ratios are meaningful where absolute
-//! times are not.
-#![allow(dead_code)]
+//! times are not. Bench code: a missing or unreadable estimate panics with what to do.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::Criterion;
@@ -28,11 +29,36 @@ pub struct Row {
     pub target: f64,
 }
 
-/// The workspace target directory (honours `CARGO_TARGET_DIR`).
+/// The workspace's root: the nearest directory above this crate whose `Cargo.toml` declares
+/// `[workspace]` (this crate's own directory if none does).
+pub fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .find(|dir| {
+            std::fs::read_to_string(dir.join("Cargo.toml"))
+                .is_ok_and(|manifest| manifest.lines().any(|l| l.trim() == "[workspace]"))
+        })
+        .unwrap_or(here)
+        .to_path_buf()
+}
+
+/// The workspace's target directory: `CARGO_TARGET_DIR` when set (a relative one is taken from
+/// the workspace root, where the bench commands are run), else `<workspace root>/target`. Not
+/// the bench's crate directory: cargo runs each bench from its own crate's directory, and every
+/// table must land in the one `target/bench/` that `scripts/bench-report.py` reads.
 pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
+    match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
+        Some(dir) if dir.is_absolute() => dir,
+        Some(dir) => workspace_root().join(dir),
+        None => workspace_root().join("target"),
+    }
+}
+
+/// Whether this run measures: `cargo bench` passes `--bench` to the bench binary, while
+/// `cargo test --benches` (Criterion's test mode, each case run once as a smoke test) does not,
+/// and its estimates must not become a report.
+pub fn measuring() -> bool {
+    std::env::args().any(|arg| arg == "--bench")
 }
 
 /// A Criterion whose results land where [`estimate_ns`] reads them.
@@ -83,7 +109,7 @@ pub fn row(case: &str, peer: &str, target: f64) -> Row {
     }
 }
 
-/// Prints the table and writes `target/bench/<name>.json` as a list of
+/// Prints the table and writes `<workspace>/target/bench/<name>.json` as a list of
 /// `{"case", "ours_ns", "peer", "peer_ns", "ratio"}` (plus `"target"` and `"meets_target"`).
 pub fn write_report(name: &str, rows: &[Row]) {
     println!("\n{name}: ours vs peer (ratio = ours / peer; lower is better)");
@@ -124,7 +150,7 @@ pub fn write_report(name: &str, rows: &[Row]) {
     write_json(name, &serde_json::Value::Array(json));
 }
 
-/// Writes any JSON value to `target/bench/<name>.json`.
+/// Writes any JSON value to `<workspace>/target/bench/<name>.json`.
 pub fn write_json(name: &str, value: &serde_json::Value) {
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir).expect("create target/bench");
@@ -153,4 +179,28 @@ pub fn bench_crossbeam_send(
     });
     drop(tx);
     let _ = consumer.join();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_workspace_root_is_above_this_crate_and_declares_the_workspace() {
+        let root = workspace_root();
+        let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+        assert_ne!(root, here, "this crate is a member, not the workspace root");
+        assert!(
+            here.starts_with(&root),
+            "{} not under {}",
+            here.display(),
+            root.display()
+        );
+        let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+        assert!(
+            manifest.contains("\"bench-support\""),
+            "not a member of {}",
+            root.display()
+        );
+    }
 }

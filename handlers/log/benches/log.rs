@@ -1,4 +1,5 @@
-//! Log handler benches, ours vs a peer, written to `target/bench/log.json`.
+//! `cargo bench -p llm-telemetry-log --bench log`: log handler benches, ours vs a peer, written to
+//! `target/bench/log.json`.
 //!
 //! | case | ours | peer | target |
 //! |---|---|---|---|
@@ -12,15 +13,14 @@
 //! is measured alongside (`target/bench/log-extra.json`): the producer cannot tell handlers apart,
 //! so that number is the lane's own cost, the floor for any queued handler.
 
-mod support;
-
 use std::hint::black_box;
 use std::io;
 use std::time::Duration;
 
 use criterion::Criterion;
-use llm_telemetry::catalog::keys;
-use llm_telemetry::{Bus, Delivery, SpanContext, SpanId, StaticEventName, TraceId, Value};
+use llm_telemetry_bench_support as support;
+use llm_telemetry_core::{Bus, Delivery, SpanContext, SpanId, StaticEventName, TraceId, Value};
+use llm_telemetry_genai::catalog::keys;
 use llm_telemetry_log::{Level, LogHandle, Logger, Sink};
 
 static CHAT_STOP: StaticEventName = StaticEventName::new("llm.chat.stop");
@@ -118,7 +118,7 @@ fn queued_producer(c: &mut Criterion) -> (u64, u64) {
     noop.attach_with(
         "noop",
         "*",
-        |_: &llm_telemetry::Event<'_>| {},
+        |_: &llm_telemetry_core::Event<'_>| {},
         Delivery::Queued { capacity: 1 << 16 },
     )
     .expect("attach the no-op handler");

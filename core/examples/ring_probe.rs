@@ -1,7 +1,7 @@
 //! Producer cost of `execute` to one queued no-op handler, for a small and a large queue.
 //!
 //! ```text
-//! cargo run --release --example ring_probe
+//! cargo run --release -p llm-telemetry-core --example ring_probe
 //! ```
 //!
 //! Emits chunks of 1,024 events (two measurements, five metadata entries) and flushes, untimed,
@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use llm_telemetry::{Bus, Delivery, Event, StaticEventName, Value};
+use llm_telemetry_core::{Bus, Delivery, Event, StaticEventName, Value};
 
 static STOP: StaticEventName = StaticEventName::new("probe.s.stop");
 

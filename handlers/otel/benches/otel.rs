@@ -1,4 +1,4 @@
-//! `cargo bench --bench otel`: the OpenTelemetry handler against the opentelemetry SDK.
+//! `cargo bench -p llm-telemetry-otel --bench otel`: the OpenTelemetry handler against the opentelemetry SDK.
 //!
 //! | case | ours | peer |
 //! |---|---|---|
@@ -11,16 +11,15 @@
 //! export throughput for a burst of 100,000 spans to a no-op exporter with default settings, and
 //! the SDK's default BatchSpanProcessor on the same burst (its drop rate).
 
-mod support;
-
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use llm_telemetry::catalog::{self, keys};
-use llm_telemetry::{Bus, Value};
+use llm_telemetry_bench_support as support;
+use llm_telemetry_core::{Bus, Value};
+use llm_telemetry_genai::catalog::{self, keys};
 use llm_telemetry_otel::OtelHandler;
 use llm_telemetry_otel::otel::opentelemetry::KeyValue;
 use llm_telemetry_otel::otel::opentelemetry::trace::{Span, Tracer, TracerProvider};
@@ -212,10 +211,9 @@ fn main() {
     let (exported, dropped) = span_vs_sdk(&mut c);
     c.final_summary();
     println!("span_vs_sdk: our handler exported {exported} spans, dropped {dropped}");
-    // `cargo test --benches` runs each case once (Criterion's test mode), which measures nothing:
-    // check a small burst end to end instead; only `cargo bench` (which passes `--bench`) writes
-    // the reports.
-    if !std::env::args().any(|a| a == "--bench") {
+    // `cargo test --benches` measures nothing (see `support::measuring`): check a small burst end
+    // to end instead; only `cargo bench` writes the reports.
+    if !support::measuring() {
         let smoke = our_burst(1_000);
         assert_eq!(smoke["exported"], 1_000, "{smoke}");
         assert_eq!(smoke["dropped"], 0, "{smoke}");
