@@ -109,10 +109,14 @@ fn run(options: cli::Options) -> Result<(), Error> {
     for worker in workers {
         let _ = worker.join();
     }
+    // The run's own time: throughput is divided by this, not by the time the shutdown took.
+    let ran = started.elapsed();
     if tty {
         println!();
     }
+    let stopping = Instant::now();
     let shutdown = handlers.telemetry.shutdown(DEFAULT_SHUTDOWN_TIMEOUT);
+    let stopped = stopping.elapsed();
     if !shutdown.is_complete() {
         eprintln!("inference_service: telemetry shutdown: {shutdown}");
     }
@@ -120,7 +124,7 @@ fn run(options: cli::Options) -> Result<(), Error> {
         &bus,
         &handlers,
         &report,
-        started.elapsed(),
+        Timing { ran, stopped },
         shutdown.is_complete(),
     );
     Ok(())
@@ -192,13 +196,15 @@ fn print_progress(bus: &Bus, handlers: &Handlers, report: &Report, started: Inst
     let _ = out.flush();
 }
 
-fn print_summary(
-    bus: &Bus,
-    handlers: &Handlers,
-    report: &Report,
-    elapsed: Duration,
-    flushed: bool,
-) {
+/// How long the workload ran (until its workers were joined) and how long the telemetry took to
+/// shut down after it.
+struct Timing {
+    ran: Duration,
+    stopped: Duration,
+}
+
+fn print_summary(bus: &Bus, handlers: &Handlers, report: &Report, timing: Timing, flushed: bool) {
+    let elapsed = timing.ran;
     let (requests, failed) = report.totals();
     let ms = |d: Option<Duration>| {
         d.map_or("-".to_owned(), |d| {
@@ -206,8 +212,9 @@ fn print_summary(
         })
     };
     println!(
-        "\n=== inference_service summary ({:.1} s) ===",
-        elapsed.as_secs_f64()
+        "\n=== inference_service summary ({:.1} s run, telemetry shut down in {:.2} s) ===",
+        elapsed.as_secs_f64(),
+        timing.stopped.as_secs_f64()
     );
     println!("{:<16} {:>9} {:>9}", "operation", "ok", "failed");
     for op in Operation::ALL {
