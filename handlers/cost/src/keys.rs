@@ -6,7 +6,11 @@
 //! inserts (the cold path, once per key) take a mutex, probe again and fill the first empty slot.
 //! The number of keys is capped (`CostTrackerBuilder::max_keys`), so hostile tenant or model
 //! names cannot grow memory without bound; past the cap, calls take the slow path and land in
-//! the overflow totals. The hash is `foldhash` with a per-process random seed.
+//! the overflow totals. Keys whose model has no price count against a separate, smaller cap
+//! ([`MAX_UNPRICED_KEYS`]), so junk model names never take the room priced calls need. Whether a
+//! key gets room is decided under the insert lock, by the same call that creates its totals, so
+//! concurrent first calls never overshoot the cap. The hash is `foldhash` with a per-process
+//! random seed.
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -99,6 +103,10 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
+/// How many keys of unpriced models are cached (past it, each call of a new unpriced key is
+/// looked up again and counted as unpriced: they carry no cost, so nothing is lost).
+pub const MAX_UNPRICED_KEYS: usize = 256;
+
 /// The result of an insert.
 pub(crate) enum Insert<'a> {
     /// The entry now in the table (this call's, or a racing insert's).
@@ -112,21 +120,29 @@ pub(crate) struct KeyTable {
     slots: Box<[OnceLock<Box<KeyEntry>>]>,
     mask: usize,
     max_keys: usize,
+    /// Keys of priced models (at most `max_keys`).
     len: AtomicUsize,
+    /// Keys of unpriced models (at most [`MAX_UNPRICED_KEYS`]).
+    unpriced: AtomicUsize,
     hasher: foldhash::fast::RandomState,
     insert: Mutex<()>,
 }
 
 impl KeyTable {
-    /// A table for up to `max_keys` keys (at least 1), at most half full.
+    /// A table for up to `max_keys` keys of priced models (at least 1) and
+    /// [`MAX_UNPRICED_KEYS`] of unpriced ones, at most half full.
     pub(crate) fn new(max_keys: usize) -> Self {
         let max_keys = max_keys.max(1);
-        let capacity = max_keys.saturating_mul(2).next_power_of_two();
+        let capacity = max_keys
+            .saturating_add(MAX_UNPRICED_KEYS)
+            .saturating_mul(2)
+            .next_power_of_two();
         KeyTable {
             slots: (0..capacity).map(|_| OnceLock::new()).collect(),
             mask: capacity - 1,
             max_keys,
             len: AtomicUsize::new(0),
+            unpriced: AtomicUsize::new(0),
             hasher: foldhash::fast::RandomState::default(),
             insert: Mutex::new(()),
         }
@@ -152,17 +168,15 @@ impl KeyTable {
         }
     }
 
-    /// Whether the table has reached its key cap.
-    pub(crate) fn is_full(&self) -> bool {
-        self.len.load(Ordering::Relaxed) >= self.max_keys
-    }
-
-    /// Caches `resolved` for a key (cold path).
+    /// Resolves and caches a key (cold path). `resolve(room)` runs under the insert lock, told
+    /// whether a priced key still has room, so it creates new totals only when the key will be
+    /// cached: the cap holds however many threads race on first calls. It returns `None` for an
+    /// unpriced model, which is cached against the unpriced cap instead.
     pub(crate) fn insert(
         &self,
         hash: u64,
         id: &CallIdentity<'_>,
-        resolved: Option<Resolved>,
+        resolve: impl FnOnce(bool) -> Option<Resolved>,
     ) -> Insert<'_> {
         let _guard = self.insert.lock().unwrap_or_else(PoisonError::into_inner);
         let mut index = hash as usize & self.mask;
@@ -173,9 +187,14 @@ impl KeyTable {
                 None => break,
             }
         }
-        if self.len.load(Ordering::Relaxed) >= self.max_keys {
-            return Insert::Full(resolved.map(Box::new));
-        }
+        let room = self.len.load(Ordering::Relaxed) < self.max_keys;
+        let resolved = resolve(room);
+        let count = match &resolved {
+            Some(_) if room => &self.len,
+            Some(_) => return Insert::Full(resolved.map(Box::new)),
+            None if self.unpriced.load(Ordering::Relaxed) < MAX_UNPRICED_KEYS => &self.unpriced,
+            None => return Insert::Full(None),
+        };
         let entry = Box::new(KeyEntry {
             hash,
             tenant: id.tenant.into(),
@@ -186,7 +205,7 @@ impl KeyTable {
         // Only inserts fill slots, and they hold the mutex: the slot is still empty.
         let slot = &self.slots[index];
         let _ = slot.set(entry);
-        self.len.fetch_add(1, Ordering::Relaxed);
+        count.fetch_add(1, Ordering::Relaxed);
         match slot.get() {
             Some(entry) => Insert::Cached(entry),
             // Unreachable: the slot was filled just above and slots are never emptied.
@@ -194,15 +213,51 @@ impl KeyTable {
         }
     }
 
-    /// How many keys are cached.
+    /// How many keys of priced models are cached.
     pub(crate) fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed)
+    }
+
+    /// Whether priced keys have reached their cap.
+    #[cfg(test)]
+    fn is_full(&self) -> bool {
+        self.len() >= self.max_keys
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn resolved() -> Resolved {
+        Resolved {
+            rates: Rates::of(&crate::price::ModelPrice::default()),
+            provider: Arc::from("p"),
+            totals: Arc::new(KeyTotals::new("t", "p", "m")),
+            scopes: Box::new([]),
+        }
+    }
+
+    #[test]
+    fn unpriced_keys_have_their_own_cap() {
+        let table = KeyTable::new(2);
+        for i in 0..MAX_UNPRICED_KEYS + 10 {
+            let name = format!("junk-{i}");
+            let key = id("t", &name);
+            let inserted = table.insert(table.hash(&key), &key, |room| {
+                assert!(room, "unpriced keys never take priced room");
+                None
+            });
+            assert_eq!(matches!(inserted, Insert::Cached(_)), i < MAX_UNPRICED_KEYS);
+        }
+        assert_eq!(table.len(), 0);
+        for name in ["a", "b", "c"] {
+            let key = id("t", name);
+            let inserted = table.insert(table.hash(&key), &key, |_| Some(resolved()));
+            assert_eq!(matches!(inserted, Insert::Cached(_)), name != "c", "{name}");
+        }
+        assert!(table.is_full());
+    }
 
     fn id<'a>(tenant: &'a str, model: &'a str) -> CallIdentity<'a> {
         CallIdentity {
@@ -249,7 +304,10 @@ mod tests {
             let key = id(name, "m");
             let hash = table.hash(&key);
             assert!(table.get(hash, &key).is_none());
-            let inserted = table.insert(hash, &key, None);
+            let inserted = table.insert(hash, &key, |room| {
+                assert_eq!(room, i < 3, "{i}");
+                Some(resolved())
+            });
             assert_eq!(matches!(inserted, Insert::Cached(_)), i < 3, "{i}");
         }
         assert_eq!(table.len(), 3);

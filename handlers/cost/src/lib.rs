@@ -82,6 +82,7 @@ pub mod usage;
 
 pub use budget::{Budget, BudgetScope, BudgetStatus, Window};
 pub use error::{AmountError, BudgetError, BuildError, PriceError, Rejection};
+pub use keys::MAX_UNPRICED_KEYS;
 pub use litellm::{IgnoredField, LoadReport, Skipped};
 pub use llm_telemetry_core::{Clock, ManualClock, SystemClock};
 pub use money::{ATTO_PER_USD, Usd};

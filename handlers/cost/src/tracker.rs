@@ -585,12 +585,16 @@ impl Inner {
         id: &CallIdentity<'_>,
         sink: Option<Sink<'_>>,
     ) -> Outcome {
-        let room = !self.keys.is_full();
-        let resolved = self.resolve(id, room);
-        if resolved.is_none() {
+        let inserted = self.keys.insert(hash, id, |room| self.resolve(id, room));
+        let priced = match &inserted {
+            Insert::Cached(entry) => entry.resolved.is_some(),
+            Insert::Full(resolved) => resolved.is_some(),
+        };
+        if !priced {
+            // Outside the insert lock: this may emit.
             self.warn_unpriced(id, sink);
         }
-        match self.keys.insert(hash, id, resolved) {
+        match inserted {
             Insert::Cached(entry) => self.charge_entry(entry, usage, id, sink),
             Insert::Full(Some(resolved)) => {
                 self.overflowed.fetch_add(1, Ordering::Relaxed);
