@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use crate::event::Event;
 use crate::lifecycle::LifecycleError;
+use crate::name::EventName;
 
 /// Something that receives events.
 ///
@@ -36,6 +37,35 @@ use crate::lifecycle::LifecycleError;
 pub trait Handler: Send + Sync + 'static {
     /// Handles one event.
     fn handle(&self, event: &Event<'_>);
+
+    /// Whether the handler receives events named `name` at all, among the names its patterns
+    /// match. Asked once per name, when the handler is attached or a name is first seen, never
+    /// per event: a declined name costs the handler nothing, not even a queue slot, and an
+    /// event nobody else wants is not built (`is_listening` is false). A log handler declines
+    /// the names its level discards. The answer must depend only on the name and stay the same
+    /// while the handler is attached; it is asked under the bus's writer lock, so it must not
+    /// call into the bus. The default takes every name the patterns match.
+    ///
+    /// ```
+    /// use llm_telemetry_core::{Bus, Delivery, Event, EventName, Handler};
+    /// struct StopsOnly;
+    /// impl Handler for StopsOnly {
+    ///     fn handle(&self, e: &Event<'_>) {
+    ///         assert_eq!(e.name().phase(), "stop");
+    ///     }
+    ///     fn wants(&self, name: EventName) -> bool {
+    ///         name.phase() == "stop"
+    ///     }
+    /// }
+    /// let bus = Bus::new();
+    /// bus.attach_with("stops", "app.*", StopsOnly, Delivery::Inline).unwrap();
+    /// assert!(bus.is_listening(EventName::new("app.job.stop").unwrap()));
+    /// assert!(!bus.is_listening(EventName::new("app.job.start").unwrap()));
+    /// ```
+    fn wants(&self, name: EventName) -> bool {
+        let _ = name;
+        true
+    }
 
     /// Pushes out whatever the handler holds (a partial batch, buffered lines) and returns by
     /// `deadline`. The default does nothing: a handler that holds nothing has nothing to flush.

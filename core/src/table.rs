@@ -4,7 +4,8 @@
 //! Attach and detach change [`Routes`] in place, touching only the names the handler's patterns
 //! match: an exact pattern (`llm.chat.stop`) is interned and reaches its one name directly, a
 //! wildcard pattern is matched against the registered names once, and a name registered later is
-//! matched against the wildcard handlers only. Each name's subscriber list is an `Arc<[..]>` that
+//! matched against the wildcard handlers only. A handler may decline names its patterns match
+//! ([`Handler::wants`], asked here and never per event). Each name's subscriber list is an `Arc<[..]>` that
 //! snapshots share until that name changes, and a [`Table`] is built from the routes lazily, by
 //! the first emit (or stats call) after a change, so attaching 10,000 handlers costs 10,000 small
 //! updates and one build instead of 10,000 rebuilds of every name. Emitting threads never see
@@ -37,6 +38,12 @@ pub(crate) struct HandlerEntry {
 }
 
 impl HandlerEntry {
+    /// Whether events named `name` reach this handler: a pattern matches and the handler wants
+    /// them ([`Handler::wants`]).
+    fn takes(&self, name: &EventName) -> bool {
+        self.patterns.iter().any(|p| p.matches(name)) && self.handler.wants(*name)
+    }
+
     pub(crate) fn add_delivered(&self, count: u64) {
         bump(&self.counters.delivered, count);
     }
@@ -195,7 +202,7 @@ impl Routes {
             let mut list = Vec::new();
             for &slot in &self.wildcard {
                 if let Some(route) = &mut self.slots[slot] {
-                    if route.entry.patterns.iter().any(|p| p.matches(name)) {
+                    if route.entry.takes(name) {
                         route.names.push(id);
                         list.push((slot, Arc::clone(&route.entry)));
                     }
@@ -222,7 +229,8 @@ impl Routes {
         let mut wildcard = false;
         for pattern in &entry.patterns {
             match pattern.exact().map(EventName::new) {
-                Some(Ok(name)) => names.push(name.id()),
+                Some(Ok(name)) if entry.handler.wants(name) => names.push(name.id()),
+                Some(Ok(_)) => {}
                 // A wildcard, or an exact name the registry has no room for: matched against
                 // every name, now and as names arrive.
                 _ => wildcard = true,
@@ -230,12 +238,11 @@ impl Routes {
         }
         let mut changes = self.cover_new_names();
         if wildcard {
-            let patterns = &entry.patterns;
             names.extend(
                 registered_from(0)
                     .into_iter()
                     .take(self.by_name.len())
-                    .filter(|name| patterns.iter().any(|p| p.matches(name)))
+                    .filter(|name| entry.takes(name))
                     .map(|name| name.id()),
             );
         }

@@ -304,3 +304,53 @@ proptest! {
         }
     }
 }
+
+/// A handler that declines some names its patterns match: it never receives them, inline or
+/// queued, and a name nobody else wants is not listened to at all.
+#[test]
+fn a_handler_never_receives_the_names_it_declines() {
+    use llm_telemetry_core::{Delivery, Event, Handler};
+    struct Stops(Arc<AtomicU64>);
+    impl Handler for Stops {
+        fn handle(&self, e: &Event<'_>) {
+            assert_eq!(e.name().phase(), "stop", "a declined name was delivered");
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+        fn wants(&self, name: EventName) -> bool {
+            name.phase() == "stop"
+        }
+    }
+    let bus = Bus::new();
+    let inline = Arc::new(AtomicU64::new(0));
+    let queued = Arc::new(AtomicU64::new(0));
+    bus.attach_with(
+        "inline",
+        "routes.wants.*",
+        Stops(inline.clone()),
+        Delivery::Inline,
+    )
+    .unwrap();
+    bus.attach_with(
+        "queued",
+        ["routes.wants.job.start", "routes.wants.*"],
+        Stops(queued.clone()),
+        Delivery::queued(),
+    )
+    .unwrap();
+    let (start, stop) = (
+        name("routes.wants.job.start"),
+        name("routes.wants.job.stop"),
+    );
+    // Registered after the attaches: declined on first sight too.
+    let late = name("routes.wants.late.start");
+    for n in [start, stop, late, stop] {
+        bus.execute(n, &[], &[]);
+    }
+    assert!(!bus.is_listening(start) && !bus.is_listening(late));
+    assert!(bus.drain(std::time::Duration::from_secs(5)));
+    assert_eq!(inline.load(Ordering::Relaxed), 2);
+    assert_eq!(queued.load(Ordering::Relaxed), 2);
+    let stats = bus.stats();
+    assert_eq!(stats.handler("queued").unwrap().delivered, 2);
+    assert_eq!(stats.handler("queued").unwrap().dropped, 0);
+}

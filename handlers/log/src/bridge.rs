@@ -30,7 +30,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use llm_telemetry_core::{
-    Bus, Deadline, Delivery, Event, Handler, LifecycleError, Pattern, validate_event_name,
+    Bus, Deadline, Delivery, Event, EventName, Handler, LifecycleError, Pattern,
+    validate_event_name,
 };
 
 use crate::error::LogError;
@@ -85,6 +86,12 @@ struct Forward {
 }
 
 impl Handler for Forward {
+    /// Only the names the level rules let through (asked once per name by the bus): events
+    /// below the level are never delivered, so they cost nothing and no queue slot.
+    fn wants(&self, name: EventName) -> bool {
+        self.rules.level_of(name) >= self.min_level
+    }
+
     fn handle(&self, event: &Event<'_>) {
         let level = self.rules.level_of(event.name());
         if level < self.min_level {

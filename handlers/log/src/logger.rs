@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use llm_telemetry_core::{
-    Attachment, Bus, Clock, Deadline, Delivery, Event, Handler, LifecycleError, Pattern,
+    Attachment, Bus, Clock, Deadline, Delivery, Event, EventName, Handler, LifecycleError, Pattern,
     SystemClock, validate_event_name,
 };
 
@@ -58,7 +58,9 @@ pub struct LogStats {
     pub lines: u64,
     /// Bytes of those lines, newlines included.
     pub bytes: u64,
-    /// Events below the minimum level.
+    /// Events below the minimum level given to [`Logger::log`] directly. An attached logger
+    /// never receives them: it declines their names when it attaches (see
+    /// [`Handler::wants`](llm_telemetry_core::Handler::wants)), so they cost no queue slot.
     pub filtered: u64,
     /// Events dropped by the sampling rate.
     pub sampled_out: u64,
@@ -206,6 +208,13 @@ impl Logger {
 impl Handler for Logger {
     fn handle(&self, event: &Event<'_>) {
         self.log(event);
+    }
+
+    /// Only the names its level rules let through: an event the level discards is never
+    /// delivered, so it never takes a queue slot a line to be written needs (the bus asks once
+    /// per name, not per event).
+    fn wants(&self, name: EventName) -> bool {
+        self.inner.rules.level_of(name) >= self.inner.min_level
     }
 
     /// Pushes the buffered bytes to the sink (the bus drained the queue first).

@@ -257,7 +257,46 @@ fn prefix_pattern_and_level_filters_apply() {
         })
         .collect();
     assert_eq!(events, ["llm.chat.stop", "cache.lookup.hit"]);
-    assert_eq!(handle.stats().filtered, 2);
+    // The two debug events never reached the logger: it declines their names at attach.
+    assert_eq!(handle.stats().filtered, 0);
+    let logger = bus.stats();
+    let logger = logger
+        .handler(llm_telemetry_log::DEFAULT_HANDLER_ID)
+        .unwrap();
+    assert_eq!((logger.delivered, logger.dropped), (2, 0));
+    assert!(!bus.is_listening(&catalog::LLM_CHAT_START));
+}
+
+/// A burst of span starts (debug) and stops (info) into an info logger whose queue is smaller
+/// than the burst: the starts never take a queue slot, so every stop is either written or counted
+/// as dropped, and nothing else is.
+#[test]
+fn events_below_the_level_never_take_a_queue_slot() {
+    let bus = Bus::new();
+    let memory = MemoryWriter::default();
+    let handle = Logger::builder()
+        .json()
+        .level(Level::Info)
+        .delivery(Delivery::Queued { capacity: 1_024 })
+        .sink(Sink::writer(memory.clone()))
+        .attach(&bus)
+        .unwrap();
+    const SPANS: u64 = 20_000;
+    for _ in 0..SPANS {
+        bus.span(&catalog::LLM_CHAT, &[], |_| {});
+    }
+    handle.flush(WAIT).unwrap();
+    let stats = bus.stats();
+    let lane = stats
+        .handler(llm_telemetry_log::DEFAULT_HANDLER_ID)
+        .unwrap();
+    let written = memory.lines().len() as u64;
+    assert_eq!(written, lane.delivered);
+    assert_eq!(lane.delivered + lane.dropped, SPANS, "{lane:?}");
+    assert!(
+        memory.lines().iter().all(|l| l.contains("llm.chat.stop")),
+        "only stops are written"
+    );
 }
 
 #[test]
