@@ -116,3 +116,47 @@ impl Capture {
         self.bus.detach(&self.id)
     }
 }
+
+/// Checks the lifecycle promise of a handle whose work is held up (a worker stuck in its sink, a
+/// collector that never answers): `flush(wait)` gives up at its deadline, not before and not
+/// much after (2 s of slack for a loaded machine), and says what is still pending. Panics with
+/// the result and the time taken otherwise; a helper for handler crates' tests.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::time::Duration;
+/// use llm_telemetry_core::{Attachment, Bus, Delivery, Event, StaticEventName, testing};
+/// static TICK: StaticEventName = StaticEventName::new("doc.flush.tick");
+/// let bus = Bus::new();
+/// let hold = Arc::new(AtomicBool::new(true));
+/// let held = hold.clone();
+/// let slow = move |_: &Event<'_>| {
+///     while held.load(Ordering::SeqCst) {
+///         std::thread::sleep(Duration::from_millis(1));
+///     }
+/// };
+/// bus.attach_with("slow", &TICK, slow, Delivery::queued()).unwrap();
+/// bus.execute(&TICK, &[], &[]);
+/// bus.execute(&TICK, &[], &[]);
+/// let place = Attachment::new(bus.clone(), "slow".to_owned());
+/// testing::assert_flush_gives_up_at(Duration::from_millis(50), |wait| place.flush(wait));
+/// hold.store(false, Ordering::SeqCst);
+/// ```
+pub fn assert_flush_gives_up_at(
+    wait: Duration,
+    flush: impl FnOnce(Duration) -> Result<(), crate::LifecycleError>,
+) {
+    let started = Instant::now();
+    let result = flush(wait);
+    let took = started.elapsed();
+    assert!(
+        matches!(result, Err(crate::LifecycleError::DeadlinePassed { pending }) if pending > 0),
+        "expected the deadline to pass with work pending: {result:?}"
+    );
+    assert!(took >= wait, "returned before its deadline: {took:?}");
+    assert!(
+        took < wait + Duration::from_secs(2),
+        "overran its deadline: {took:?}"
+    );
+}
