@@ -92,6 +92,7 @@ pub mod definition;
 pub mod error;
 mod histogram;
 mod instrument;
+pub mod label_value;
 mod register;
 pub mod reporter;
 pub mod sanitize;
@@ -111,6 +112,9 @@ pub use definition::{
 };
 pub use error::{DefinitionError, ReporterError, ServeError};
 pub use instrument::SkipReason;
+pub use label_value::{
+    DEFAULT_MAX_LABEL_VALUE_BYTES, MAX_LABEL_VALUE_BYTES, MIN_LABEL_VALUE_BYTES, TRUNCATION_MARKER,
+};
 pub use reporter::{PrometheusReporter, ReporterBuilder};
 pub use series::CardinalityStats;
 pub use server::{DEFAULT_ADDRESS, MetricsServer, ServerConfig};

@@ -30,6 +30,9 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, Prometheu
 use crate::definition::{Measure, Metric, MetricKind, Tag};
 use crate::error::{DefinitionError, ReporterError};
 use crate::instrument::{Instrument, SkipReason, record_group};
+use crate::label_value::{
+    DEFAULT_MAX_LABEL_VALUE_BYTES, MAX_LABEL_VALUE_BYTES, MIN_LABEL_VALUE_BYTES,
+};
 use crate::self_metrics::{self, BusMetrics};
 use crate::series::{CardinalityStats, LabelHasher, SeriesTable};
 use crate::stats::{BusCounts, ReporterStats, ScrapeCounters};
@@ -43,6 +46,7 @@ pub struct ReporterBuilder {
     metrics: Vec<Metric>,
     handler_prefix: String,
     delivery: Delivery,
+    max_label_value_bytes: usize,
 }
 
 impl Default for ReporterBuilder {
@@ -51,6 +55,7 @@ impl Default for ReporterBuilder {
             metrics: Vec::new(),
             handler_prefix: DEFAULT_HANDLER_PREFIX.to_owned(),
             delivery: Delivery::Inline,
+            max_label_value_bytes: DEFAULT_MAX_LABEL_VALUE_BYTES,
         }
     }
 }
@@ -109,6 +114,18 @@ impl ReporterBuilder {
         self
     }
 
+    /// The cap on a label value's length in bytes (default [`DEFAULT_MAX_LABEL_VALUE_BYTES`],
+    /// accepted [`MIN_LABEL_VALUE_BYTES`]`..=`[`MAX_LABEL_VALUE_BYTES`], checked when the
+    /// reporter is built). A longer string value is cut on a UTF-8 character boundary and
+    /// rendered with [`TRUNCATION_MARKER`](crate::TRUNCATION_MARKER) appended; such events are counted in
+    /// `llm_telemetry_metric_label_truncated_total` and [`ReporterStats::truncated_events`].
+    /// With the series cap this bounds a metric's memory and scrape size whatever the values:
+    /// 2,000 series of 1 MB model names cost about 0.5 MB per label, not 2 GB.
+    pub fn max_label_value_bytes(mut self, bytes: usize) -> Self {
+        self.max_label_value_bytes = bytes;
+        self
+    }
+
     /// Builds the reporter and attaches its handlers to `bus`, one per group of definitions
     /// sharing their event patterns (see [`PrometheusReporter::handler_ids`]): the only way to
     /// attach one, and the shape every handler crate shares (`Builder → attach(&bus) → handle`
@@ -125,6 +142,14 @@ impl ReporterBuilder {
     /// families would render clashing series names (a distribution `x` renders `x_bucket`,
     /// `x_sum` and `x_count`, so no other metric may be named so).
     pub fn build(self) -> Result<PrometheusReporter, ReporterError> {
+        if !(MIN_LABEL_VALUE_BYTES..=MAX_LABEL_VALUE_BYTES).contains(&self.max_label_value_bytes) {
+            return Err(ReporterError::LabelValueCap {
+                bytes: self.max_label_value_bytes,
+                min: MIN_LABEL_VALUE_BYTES,
+                max: MAX_LABEL_VALUE_BYTES,
+                default: DEFAULT_MAX_LABEL_VALUE_BYTES,
+            });
+        }
         for metric in self
             .metrics
             .iter()
@@ -182,12 +207,20 @@ impl ReporterBuilder {
                     tagsets.len() - 1
                 }
             };
-            tables[index].instruments.push(instruments.len());
-            instruments.push(Arc::new(Instrument::new(
-                metric.clone(),
-                Arc::clone(&tables[index].table),
-                tagset,
-            )));
+            // An up/down gauge is two instruments: its up events, and its down events recorded
+            // negated.
+            let halves = std::iter::once((metric.clone(), false))
+                .chain(metric.down_part().map(|down| (down, true)));
+            for (part, down) in halves {
+                tables[index].instruments.push(instruments.len());
+                instruments.push(Arc::new(Instrument::new(
+                    part,
+                    Arc::clone(&tables[index].table),
+                    tagset,
+                    self.max_label_value_bytes,
+                    down,
+                )));
+            }
         }
         let recorder = Arc::new(PrometheusBuilder::new().build_recorder());
         let handle = recorder.handle();
@@ -196,7 +229,7 @@ impl ReporterBuilder {
             let help = entry.help.clone().into();
             match entry.table.kind() {
                 MetricKind::Counter => recorder.describe_counter(name, None, help),
-                MetricKind::Sum | MetricKind::LastValue => {
+                MetricKind::Sum | MetricKind::LastValue | MetricKind::UpDown => {
                     recorder.describe_gauge(name, None, help)
                 }
                 // Rendered by this crate (see `crate::histogram`).
@@ -454,6 +487,7 @@ impl PrometheusReporter {
             stats.series += cardinality.series as u64;
             stats.overflow_events += cardinality.overflow_events;
             stats.metrics_at_cap += u64::from(cardinality.overflowed);
+            stats.truncated_events += cardinality.truncated_events;
         }
         for instrument in &inner.instruments {
             stats.skipped_missing_measurement += instrument.skipped(SkipReason::MissingMeasurement);
@@ -549,6 +583,18 @@ impl PrometheusReporter {
 
 /// The `# HELP` text of a metric defined without a description.
 fn default_help(metric: &Metric) -> String {
+    if metric.kind() == MetricKind::UpDown {
+        let by = match metric.measure() {
+            Measure::Measurement(key) => key.to_string(),
+            Measure::Count => "one".to_owned(),
+            Measure::Function(_) => "a computed value".to_owned(),
+        };
+        return format!(
+            "Gauge raised by {by} on {} events and lowered on {} events",
+            metric.events().join(", "),
+            metric.down_events().join(", ")
+        );
+    }
     let what = match (metric.kind(), metric.measure()) {
         (MetricKind::Counter, _) => "count of".to_owned(),
         (kind, Measure::Measurement(key)) => format!("{} of {key} from", kind_text(kind)),
@@ -567,6 +613,7 @@ fn kind_text(kind: MetricKind) -> &'static str {
         MetricKind::Sum => "sum",
         MetricKind::LastValue => "last value",
         MetricKind::Distribution => "distribution",
+        MetricKind::UpDown => "up/down gauge",
     }
 }
 
