@@ -158,6 +158,14 @@ pub enum ReporterError {
         "a global `metrics` recorder is already installed in this process; install the reporter's recorder once, before any other (or compose it into yours with PrometheusReporter::recorder)"
     )]
     GlobalRecorderTaken,
+    /// The facade's histogram buckets ([`crate::ReporterBuilder::facade_buckets`]) are invalid.
+    #[error("facade histogram buckets {buckets:?} are invalid: {reason}")]
+    FacadeBuckets {
+        /// The buckets as given.
+        buckets: Vec<f64>,
+        /// What is wrong with them.
+        reason: &'static str,
+    },
     /// The definitions clash with each other.
     #[error("building the Prometheus reporter: {0}")]
     Definition(#[from] DefinitionError),

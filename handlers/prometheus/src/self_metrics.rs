@@ -11,6 +11,7 @@
 //! | `llm_telemetry_handler_attached` | gauge | `handler` | 1 while attached, 0 once detached after a failure |
 //! | `llm_telemetry_queue_depth` | gauge | `handler` | events waiting in a queued handler's queue |
 //! | `llm_telemetry_queue_capacity` | gauge | `handler` | that queue's capacity |
+//! | `llm_telemetry_facade_refused_total` | counter | — | `metrics` facade calls refused because the name is the reporter's |
 //! | `llm_telemetry_non_finite_measurements_total` | counter | — | NaN/infinite measurements the bus removed |
 //! | `llm_telemetry_depth_exceeded_total` | counter | — | events dropped for nesting deeper than the bus allows |
 //! | `llm_telemetry_handler_failures_total` | counter | — | handlers that panicked (and were detached) |
@@ -30,7 +31,7 @@ use crate::series::CardinalityStats;
 
 /// Writes the `# HELP` lines of the self-metrics.
 pub(crate) fn describe(recorder: &PrometheusRecorder) {
-    let help: [(&'static str, &'static str, bool); 12] = [
+    let help: [(&'static str, &'static str, bool); 13] = [
         (
             "llm_telemetry_metric_series",
             "Label sets held per metric, without the overflow series.",
@@ -77,6 +78,11 @@ pub(crate) fn describe(recorder: &PrometheusRecorder) {
             false,
         ),
         (
+            "llm_telemetry_facade_refused_total",
+            "metrics facade registrations refused because the name is one the reporter renders itself.",
+            true,
+        ),
+        (
             "llm_telemetry_non_finite_measurements_total",
             "NaN or infinite measurements the bus removed before delivery.",
             true,
@@ -99,6 +105,11 @@ pub(crate) fn describe(recorder: &PrometheusRecorder) {
             recorder.describe_gauge(KeyName::from_const_str(name), None, text.into());
         }
     }
+}
+
+/// The counter of refused `metrics` facade calls.
+pub(crate) fn facade_refused(recorder: &PrometheusRecorder) -> Counter {
+    counter(recorder, "llm_telemetry_facade_refused_total", &[])
 }
 
 /// The self-metric handles of one metric name.
