@@ -162,7 +162,7 @@ fn print_sample(exposition: &str) {
         "llm_requests_total{",
         "gen_ai_client_operation_duration_seconds_count{",
         "gen_ai_client_token_usage_sum{",
-        "gen_ai_client_time_to_first_token_seconds_count{",
+        "gen_ai_client_operation_time_to_first_chunk_seconds_count{",
         "llm_cache_hits_total{",
         "llm_cost_usd_total{",
         "llm_provider_rate_limits_total{",

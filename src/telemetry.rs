@@ -166,7 +166,9 @@ impl<'c> TelemetryBuilder<'c> {
             telemetry.logger = Some(builder.attach(&bus)?);
         }
         if config.serves_metrics() {
-            let mut builder = PrometheusReporter::builder().metrics(defaults::llm_metrics())?;
+            let mut builder = PrometheusReporter::builder()
+                .metrics(defaults::llm_metrics())?
+                .max_label_value_bytes(config.metrics.max_label_value_bytes);
             if let Some(adjust) = self.prometheus {
                 builder = adjust(builder);
             }

@@ -56,6 +56,7 @@ hide_outputs = true
 [metrics]
 enabled = false
 listen = "0.0.0.0:9100"
+max_label_value_bytes = 1024
 
 [log]
 enabled = false
@@ -90,6 +91,7 @@ fn full_config() -> Config {
         metrics: MetricsConfig {
             enabled: false,
             listen: "0.0.0.0:9100".parse().unwrap(),
+            max_label_value_bytes: 1024,
         },
         log: LogConfig {
             enabled: false,
@@ -178,6 +180,7 @@ fn the_environment_sets_every_key() {
         ("LLM_TELEMETRY_TRACING_HIDE_OUTPUTS", "1"),
         ("LLM_TELEMETRY_METRICS_ENABLED", "off"),
         ("LLM_TELEMETRY_METRICS_LISTEN", "0.0.0.0:9100"),
+        ("LLM_TELEMETRY_METRICS_MAX_LABEL_VALUE_BYTES", "1024"),
         ("LLM_TELEMETRY_LOG_ENABLED", "false"),
         ("LLM_TELEMETRY_LOG_FORMAT", "json"),
         ("LLM_TELEMETRY_LOG_LEVEL", "debug"),
@@ -207,6 +210,7 @@ fn arguments_set_every_key() {
             "tracing.hide_outputs=true",
             "metrics.enabled=false",
             "metrics.listen=0.0.0.0:9100",
+            "metrics.max_label_value_bytes=1024",
             "log.enabled=false",
             "log.format=json",
             "log.level=debug",
@@ -236,6 +240,7 @@ fn typed_setters_set_every_key() {
         .hide_outputs(true)
         .metrics_enabled(false)
         .metrics_listen("0.0.0.0:9100".parse().unwrap())
+        .metrics_max_label_value_bytes(1024)
         .log_enabled(false)
         .log_format(LogFormat::Json)
         .log_level(LogLevel::Debug)
@@ -1165,4 +1170,27 @@ fn the_level_decides_which_components_run() {
         .unwrap();
     assert!(!parts_off.serves_metrics() && !parts_off.writes_logs() && !parts_off.tracks_cost());
     assert_eq!(parts_off.exports_traces(), None);
+}
+
+#[test]
+fn the_label_value_cap_is_checked_wherever_it_comes_from() {
+    for bad in ["15", "1048577", "-1", "big"] {
+        let err = Config::builder()
+            .set(format!("metrics.max_label_value_bytes={bad}"))
+            .build()
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("metrics.max_label_value_bytes"), "{text}");
+        assert!(text.contains(bad), "{text}");
+        assert!(text.contains("16 to 1048576"), "{text}");
+    }
+    let err = Config::builder()
+        .metrics_max_label_value_bytes(3)
+        .build()
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("metrics.max_label_value_bytes"),
+        "{err}"
+    );
+    assert_eq!(Config::default().metrics.max_label_value_bytes, 256);
 }

@@ -28,7 +28,7 @@ use llm_telemetry::instrument::{
     Instrumentation, InstrumentedBackend, SimulatedBackend, TelemetryLevel,
 };
 use llm_telemetry::{Bus, Delivery};
-use llm_telemetry_cost::{CostTracker, PriceTable};
+use llm_telemetry_cost::{Budget, CostTracker, PriceTable, Usd, Window};
 use llm_telemetry_prometheus::{PrometheusReporter, ServerConfig, defaults};
 use serde_json::Value as Json;
 
@@ -313,7 +313,9 @@ impl Traffic {
 }
 
 /// A reporter with the default metrics and a cost tracker on `bus`. The tracker is attached on
-/// the queued lane (as a service's logger and span exporter are), so the queue gauges exist.
+/// the queued lane (as a service's logger and span exporter are), so the queue gauges exist;
+/// tenant `acme`'s lifetime budget of one micro-dollar is crossed by its first call, so the
+/// threshold counter exists.
 fn reporter_on(bus: &Bus) -> (PrometheusReporter, CostTracker) {
     let reporter = PrometheusReporter::builder()
         .metrics(defaults::llm_metrics())
@@ -322,6 +324,11 @@ fn reporter_on(bus: &Bus) -> (PrometheusReporter, CostTracker) {
         .expect("reporter");
     let cost = CostTracker::builder()
         .prices(PriceTable::builtin())
+        .budget(Budget::tenant(
+            "acme",
+            Window::Lifetime,
+            Usd::from_micros(1),
+        ))
         .delivery(Delivery::queued())
         .attach(bus)
         .expect("attach cost tracker");
@@ -331,13 +338,17 @@ fn reporter_on(bus: &Bus) -> (PrometheusReporter, CostTracker) {
 // ---------------------------------------------------------------------------------------------
 // Metric names
 
-/// Metric-name tokens of a PromQL text: identifiers starting with `llm_` or `gen_ai_client_`
-/// (label names such as `gen_ai_request_model` are not metric names). Recording-rule names
-/// (with `:`) are left out.
+/// Metric-name tokens of a PromQL text: identifiers starting with `llm_`, `gen_ai_client_` or
+/// `gen_ai_server_` (label names such as `gen_ai_request_model` are not metric names).
+/// Recording-rule names (with `:`) are left out.
 fn metric_names(text: &str) -> BTreeSet<String> {
     text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
         .filter(|t| !t.contains(':'))
-        .filter(|t| t.starts_with("llm_") || t.starts_with("gen_ai_client_"))
+        .filter(|t| {
+            t.starts_with("llm_")
+                || t.starts_with("gen_ai_client_")
+                || t.starts_with("gen_ai_server_")
+        })
         .map(str::to_owned)
         .collect()
 }
@@ -365,7 +376,7 @@ fn exported_names(exposition: &str) -> BTreeSet<String> {
 }
 
 /// The metrics the docs promise per required panel: `(title, metric the expression must use)`.
-const REQUIRED_PANELS: [(&str, &str); 7] = [
+const REQUIRED_PANELS: [(&str, &str); 12] = [
     (
         "Latency percentiles",
         "gen_ai_client_operation_duration_seconds_bucket",
@@ -376,9 +387,23 @@ const REQUIRED_PANELS: [(&str, &str); 7] = [
     ("Cost by tenant", "llm_cost_usd_total"),
     (
         "Time to first token",
-        "gen_ai_client_time_to_first_token_seconds_bucket",
+        "gen_ai_client_operation_time_to_first_chunk_seconds_bucket",
     ),
     ("Dropped events", "llm_telemetry_handler_events_total"),
+    ("Requests in flight", "llm_requests_in_flight"),
+    (
+        "Time per output token",
+        "gen_ai_server_time_per_output_token_seconds_bucket",
+    ),
+    ("Cache size", "llm_cache_size_bytes"),
+    (
+        "Budget thresholds crossed",
+        "llm_cost_threshold_exceeded_total",
+    ),
+    (
+        "Provider HTTP p95 latency",
+        "llm_provider_request_duration_seconds_bucket",
+    ),
 ];
 
 // ---------------------------------------------------------------------------------------------

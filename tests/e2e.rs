@@ -191,7 +191,7 @@ fn inference_service_end_to_end() {
         while Instant::now() < deadline {
             if let Ok((200, body)) = http_get(metrics_port, "/metrics") {
                 if body.contains("llm_cost_usd_total")
-                    && body.contains("gen_ai_client_time_to_first_token_seconds")
+                    && body.contains("gen_ai_client_operation_time_to_first_chunk_seconds")
                 {
                     return Some(body);
                 }
@@ -233,7 +233,7 @@ fn inference_service_end_to_end() {
         "gen_ai_client_token_usage_count",
         "llm_requests_total",
         "llm_errors_total",
-        "gen_ai_client_time_to_first_token_seconds_count",
+        "gen_ai_client_operation_time_to_first_chunk_seconds_count",
         "llm_cache_misses_total",
         "llm_cache_evictions_total",
         "llm_cost_usd_total",

@@ -151,6 +151,8 @@ impl ConfigBuilder {
         metrics_enabled(bool) => |c, v| c.metrics.enabled = v;
         /// Sets `metrics.listen`.
         metrics_listen(SocketAddr) => |c, v| c.metrics.listen = v;
+        /// Sets `metrics.max_label_value_bytes`.
+        metrics_max_label_value_bytes(usize) => |c, v| c.metrics.max_label_value_bytes = v;
         /// Sets `log.enabled`.
         log_enabled(bool) => |c, v| c.log.enabled = v;
         /// Sets `log.format`.

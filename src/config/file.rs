@@ -86,6 +86,10 @@ pub(crate) fn to_toml(config: &Config) -> String {
     let mut metrics = Table::new();
     metrics.insert("enabled".into(), Value::Boolean(config.metrics.enabled));
     metrics.insert("listen".into(), text(&config.metrics.listen.to_string()));
+    metrics.insert(
+        "max_label_value_bytes".into(),
+        Value::Integer(config.metrics.max_label_value_bytes as i64),
+    );
     root.insert("metrics".into(), Value::Table(metrics));
 
     let l = &config.log;

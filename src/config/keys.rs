@@ -42,6 +42,8 @@ pub enum Key {
     MetricsEnabled,
     /// `metrics.listen`.
     MetricsListen,
+    /// `metrics.max_label_value_bytes`.
+    MetricsMaxLabelValueBytes,
     /// `log.enabled`.
     LogEnabled,
     /// `log.format`.
@@ -146,6 +148,7 @@ const EXPECT_USD: &str = "a finite number of US dollars, 0 or more";
 const EXPECT_URL: &str = "an http:// or https:// URL with a host, e.g. http://127.0.0.1:6006";
 const EXPECT_NAME: &str = "a non-empty string";
 const EXPECT_ADDR: &str = "an IP address and port, e.g. 127.0.0.1:9568";
+const EXPECT_LABEL_BYTES: &str = "a whole number of bytes from 16 to 1048576";
 const EXPECT_BUDGETS: &str =
     "a table of tenant = US dollars (0 or more), or text like \"acme=10,globex=2.5\"";
 
@@ -202,6 +205,21 @@ fn parse_url(raw: &Raw<'_>) -> Result<String, Invalid> {
         .filter(|s| is_url(s))
         .map(|s| s.trim_end_matches('/').to_owned())
         .ok_or_else(|| Invalid::of(raw, EXPECT_URL))
+}
+pub(crate) fn is_label_bytes(bytes: usize) -> bool {
+    (llm_telemetry_prometheus::MIN_LABEL_VALUE_BYTES
+        ..=llm_telemetry_prometheus::MAX_LABEL_VALUE_BYTES)
+        .contains(&bytes)
+}
+fn parse_label_bytes(raw: &Raw<'_>) -> Result<usize, Invalid> {
+    let bytes = match raw {
+        Raw::Text(text) => text.trim().parse::<usize>().ok(),
+        #[cfg(feature = "toml")]
+        Raw::Toml(value) => value.as_integer().and_then(|i| usize::try_from(i).ok()),
+    };
+    bytes
+        .filter(|b| is_label_bytes(*b))
+        .ok_or_else(|| Invalid::of(raw, EXPECT_LABEL_BYTES))
 }
 fn parse_addr(raw: &Raw<'_>) -> Result<SocketAddr, Invalid> {
     raw.as_str()
@@ -262,7 +280,7 @@ fn parse_budgets(raw: &Raw<'_>) -> Result<Vec<(String, f64)>, Invalid> {
 
 impl Key {
     /// Every key, in documentation order.
-    pub const ALL: [Key; 20] = [
+    pub const ALL: [Key; 21] = [
         Key::Level,
         Key::TracingEnabled,
         Key::TracingEndpoint,
@@ -275,6 +293,7 @@ impl Key {
         Key::TracingHideOutputs,
         Key::MetricsEnabled,
         Key::MetricsListen,
+        Key::MetricsMaxLabelValueBytes,
         Key::LogEnabled,
         Key::LogFormat,
         Key::LogLevel,
@@ -300,6 +319,7 @@ impl Key {
             Key::TracingHideOutputs => "tracing.hide_outputs",
             Key::MetricsEnabled => "metrics.enabled",
             Key::MetricsListen => "metrics.listen",
+            Key::MetricsMaxLabelValueBytes => "metrics.max_label_value_bytes",
             Key::LogEnabled => "log.enabled",
             Key::LogFormat => "log.format",
             Key::LogLevel => "log.level",
@@ -332,6 +352,7 @@ impl Key {
             Key::TracingHideOutputs => "LLM_TELEMETRY_TRACING_HIDE_OUTPUTS",
             Key::MetricsEnabled => "LLM_TELEMETRY_METRICS_ENABLED",
             Key::MetricsListen => "LLM_TELEMETRY_METRICS_LISTEN",
+            Key::MetricsMaxLabelValueBytes => "LLM_TELEMETRY_METRICS_MAX_LABEL_VALUE_BYTES",
             Key::LogEnabled => "LLM_TELEMETRY_LOG_ENABLED",
             Key::LogFormat => "LLM_TELEMETRY_LOG_FORMAT",
             Key::LogLevel => "LLM_TELEMETRY_LOG_LEVEL",
@@ -396,6 +417,7 @@ impl Key {
             Key::TracingSampleRate | Key::LogSampleRate => EXPECT_RATE.to_owned(),
             Key::TracingExport => ExportMode::expected(),
             Key::MetricsListen => EXPECT_ADDR.to_owned(),
+            Key::MetricsMaxLabelValueBytes => EXPECT_LABEL_BYTES.to_owned(),
             Key::LogFormat => LogFormat::expected(),
             Key::LogLevel => LogLevel::expected(),
             Key::CostBudgetUsd => EXPECT_USD.to_owned(),
@@ -433,6 +455,7 @@ impl Key {
             Key::TracingHideOutputs => t.hide_outputs.to_string(),
             Key::MetricsEnabled => config.metrics.enabled.to_string(),
             Key::MetricsListen => config.metrics.listen.to_string(),
+            Key::MetricsMaxLabelValueBytes => config.metrics.max_label_value_bytes.to_string(),
             Key::LogEnabled => config.log.enabled.to_string(),
             Key::LogFormat => config.log.format.as_str().to_owned(),
             Key::LogLevel => config.log.level.as_str().to_owned(),
@@ -471,6 +494,9 @@ impl Key {
             Key::TracingHideOutputs => config.tracing.hide_outputs = parse_bool(raw)?,
             Key::MetricsEnabled => config.metrics.enabled = parse_bool(raw)?,
             Key::MetricsListen => config.metrics.listen = parse_addr(raw)?,
+            Key::MetricsMaxLabelValueBytes => {
+                config.metrics.max_label_value_bytes = parse_label_bytes(raw)?
+            }
             Key::LogEnabled => config.log.enabled = parse_bool(raw)?,
             Key::LogFormat => config.log.format = parse_choice(raw)?,
             Key::LogLevel => config.log.level = parse_choice(raw)?,
@@ -567,6 +593,12 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
         return Err(invalid(
             Key::TracingSampleRate,
             config.tracing.sample_rate.to_string(),
+        ));
+    }
+    if !is_label_bytes(config.metrics.max_label_value_bytes) {
+        return Err(invalid(
+            Key::MetricsMaxLabelValueBytes,
+            config.metrics.max_label_value_bytes.to_string(),
         ));
     }
     if !is_rate(config.log.sample_rate) {

@@ -197,6 +197,10 @@ pub struct MetricsConfig {
     pub enabled: bool,
     /// Where `/metrics` listens (`metrics.listen`, default `127.0.0.1:9568`).
     pub listen: SocketAddr,
+    /// The cap on a label value's length in bytes (`metrics.max_label_value_bytes`, default
+    /// 256): longer values are cut and marked (see
+    /// `llm_telemetry_prometheus::ReporterBuilder::max_label_value_bytes`).
+    pub max_label_value_bytes: usize,
 }
 
 impl Default for MetricsConfig {
@@ -204,6 +208,7 @@ impl Default for MetricsConfig {
         Self {
             enabled: true,
             listen: DEFAULT_METRICS_LISTEN,
+            max_label_value_bytes: llm_telemetry_prometheus::DEFAULT_MAX_LABEL_VALUE_BYTES,
         }
     }
 }

@@ -6,27 +6,34 @@
 //!
 //! | metric | type | labels | from |
 //! |---|---|---|---|
-//! | `gen_ai_client_operation_duration_seconds` | histogram ([`DURATION_BUCKETS`]) | `gen_ai_operation_name`, `gen_ai_provider_name`, `gen_ai_request_model`, `error_type` | `duration` of `llm.*.stop`, `llm.*.exception`, `llm.provider.request.{stop,exception}` |
+//! | `gen_ai_client_operation_duration_seconds` | histogram ([`DURATION_BUCKETS`]) | `gen_ai_operation_name`, `gen_ai_provider_name`, `gen_ai_request_model`, `error_type` | `duration` of `llm.*.stop`, `llm.*.exception` (logical operations only) |
 //! | `gen_ai_client_token_usage` | histogram ([`TOKEN_BUCKETS`]) | `gen_ai_operation_name`, `gen_ai_provider_name`, `gen_ai_request_model`, `gen_ai_token_type` (`input`, `output`) | `input_tokens` of `llm.{chat,generate,embed}.stop`, `output_tokens` of `llm.{chat,generate}.stop` |
 //! | `llm_requests_total` | counter | `gen_ai_operation_name`, `gen_ai_provider_name`, `gen_ai_request_model`, `status` | `llm.*.stop`, `llm.*.exception` |
 //! | `llm_errors_total` | counter | `gen_ai_operation_name`, `gen_ai_provider_name`, `gen_ai_request_model`, `error_type` | `llm.*.exception`, `llm.provider.request.exception` |
-//! | `gen_ai_client_time_to_first_token_seconds` | histogram ([`TIME_TO_FIRST_TOKEN_BUCKETS`]) | `gen_ai_provider_name`, `gen_ai_request_model` | `time_to_first_token` of `llm.stream.first_token` |
+//! | `llm_requests_in_flight` | gauge (up/down) | `gen_ai_operation_name`, `gen_ai_request_model` | +1 on `llm.*.start`, −1 on `llm.*.stop` and `llm.*.exception` |
+//! | `gen_ai_client_operation_time_to_first_chunk_seconds` | histogram ([`TIME_TO_FIRST_CHUNK_BUCKETS`]) | `gen_ai_operation_name`, `gen_ai_provider_name`, `gen_ai_request_model` | `time_to_first_token` of streamed `llm.*.stop` (GenAI semconv `gen_ai.client.operation.time_to_first_chunk`) |
+//! | `gen_ai_server_time_per_output_token_seconds` | histogram ([`TIME_PER_OUTPUT_TOKEN_BUCKETS`]) | `gen_ai_operation_name`, `gen_ai_provider_name`, `gen_ai_request_model` | `time_per_output_token` of streamed `llm.*.stop` (GenAI semconv `gen_ai.server.time_per_output_token`) |
 //! | `llm_cache_hits_total` | counter | `cache_name` | `cache.lookup.hit` |
 //! | `llm_cache_misses_total` | counter | `cache_name` | `cache.lookup.miss` |
 //! | `llm_cache_evictions_total` | counter | `cache_name` | `cache.entry.evicted` |
+//! | `llm_cache_size_bytes` | gauge (up/down) | `cache_name` | + `size_bytes` of `cache.entry.put`, − that of `cache.entry.evicted` |
 //! | `llm_cost_usd_total` | counter (float) | `gen_ai_provider_name`, `gen_ai_request_model`, `tenant` | `cost_usd` of `llm.cost.calculated` |
+//! | `llm_cost_threshold_exceeded_total` | counter | `tenant`, `window` | `llm.cost.threshold_exceeded` |
 //! | `llm_provider_requests_total` | counter | `gen_ai_provider_name`, `status` | `llm.provider.request.{stop,exception}` |
+//! | `llm_provider_request_duration_seconds` | histogram ([`DURATION_BUCKETS`]) | `gen_ai_provider_name`, `status` | `duration` of `llm.provider.request.{stop,exception}` |
 //! | `llm_provider_rate_limits_total` | counter | `gen_ai_provider_name` | `llm.provider.rate_limit` |
 //!
 //! Label values:
 //! - `gen_ai_operation_name`: the `gen_ai.operation.name` metadata, else from the event name:
 //!   `chat`, `text_completion` (`llm.generate`), `embeddings` (`llm.embed`), `provider_request`
 //!   (`llm.provider.request`), or the event's second segment for other `llm.*` spans. The
-//!   grouping span `llm.request.*` is left out of requests, errors and durations (its children are
-//!   counted). Durations include provider HTTP requests as `provider_request`: filter on the
-//!   operation to count logical calls only.
+//!   grouping span `llm.request.*` is left out of requests, errors, durations and requests in
+//!   flight (its children are counted). Provider HTTP requests (`llm.provider.request.*`, several
+//!   per logical call when retried) have their own duration histogram,
+//!   `llm_provider_request_duration_seconds`, and are not in the operation duration.
 //! - `gen_ai_provider_name`, `gen_ai_request_model`: the metadata, else `unknown`; `tenant`: else
-//!   `unknown`; `cache_name`: else `default`.
+//!   `unknown` (`global` for a threshold crossing of the global budget); `cache_name`: else
+//!   `default`; `window`: the budget window (`day`, `month`, `lifetime`), else `unknown`.
 //! - `status`: `error` on exception events; otherwise the `status` metadata (`ok`, `cancelled`, an
 //!   HTTP status), else `ok`.
 //! - `error_type`: `error.type`, else `exception.type`, else `unknown` on exception events; on
@@ -48,17 +55,25 @@ pub const TOKEN_BUCKETS: [f64; 14] = [
 pub const DURATION_BUCKETS: [f64; 14] = [
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
 ];
-/// GenAI advised buckets for time to first token: 0.001 … 10 seconds.
-pub const TIME_TO_FIRST_TOKEN_BUCKETS: [f64; 16] = [
+/// GenAI advised buckets for time to first token / first chunk: 0.001 … 10 seconds.
+pub const TIME_TO_FIRST_CHUNK_BUCKETS: [f64; 16] = [
     0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+/// The former name of [`TIME_TO_FIRST_CHUNK_BUCKETS`].
+pub const TIME_TO_FIRST_TOKEN_BUCKETS: [f64; 16] = TIME_TO_FIRST_CHUNK_BUCKETS;
+/// GenAI advised buckets for `gen_ai.server.time_per_output_token`: 0.01 … 2.5 seconds.
+pub const TIME_PER_OUTPUT_TOKEN_BUCKETS: [f64; 13] = [
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
 ];
 
 /// Every default metric (see the table in the [module docs](self)).
 pub fn llm_metrics() -> Vec<Metric> {
     let mut metrics = basic();
-    metrics.push(time_to_first_token());
+    metrics.push(in_flight());
+    metrics.extend(streaming());
     metrics.extend(cache());
     metrics.extend(cost_only());
+    metrics.push(threshold_exceeded());
     metrics.extend(provider());
     metrics
 }
@@ -171,15 +186,9 @@ pub fn error_type_tag() -> Tag {
 }
 
 fn operation_duration() -> Metric {
-    let events = [
-        SPAN_ENDS[0],
-        SPAN_ENDS[1],
-        PROVIDER_ENDS[0],
-        PROVIDER_ENDS[1],
-    ];
     Metric::distribution(
         "gen_ai_client_operation_duration_seconds",
-        &events,
+        &SPAN_ENDS,
         keys::DURATION,
         &DURATION_BUCKETS,
     )
@@ -230,17 +239,52 @@ fn errors() -> Metric {
         .description("LLM operations that failed, by error type.")
 }
 
-fn time_to_first_token() -> Metric {
-    Metric::distribution(
-        "gen_ai_client_time_to_first_token_seconds",
-        &[catalog::LLM_STREAM_FIRST_TOKEN.as_str()],
-        keys::TIME_TO_FIRST_TOKEN,
-        &TIME_TO_FIRST_TOKEN_BUCKETS,
+fn in_flight() -> Metric {
+    Metric::up_down("llm_requests_in_flight", &["llm.*.start"], &SPAN_ENDS)
+        .drop_if(is_grouping_span)
+        .tag(operation_tag())
+        .tag(model_tag())
+        .description(
+            "LLM operations started and not yet finished, by operation and model (up on llm.*.start, down on llm.*.stop and llm.*.exception).",
+        )
+}
+
+/// Time to first chunk and time per output token, from the measurements a streamed
+/// operation's stop event carries (other stop events are left out, not counted as skipped).
+fn streaming() -> Vec<Metric> {
+    let timing = |name: &str, key: &'static str, buckets: &[f64], help: &str| {
+        Metric::distribution(name, &["llm.*.stop"], key, buckets)
+            .convert(Conversion::NanosecondsToSeconds)
+            .keep(move |e| e.measurement(key).is_some() && !is_grouping_span(e))
+            .tag(operation_tag())
+            .tag(provider_tag())
+            .tag(model_tag())
+            .description(help)
+    };
+    vec![
+        timing(
+            "gen_ai_client_operation_time_to_first_chunk_seconds",
+            keys::TIME_TO_FIRST_TOKEN,
+            &TIME_TO_FIRST_CHUNK_BUCKETS,
+            "Time from the start of a streamed GenAI operation to its first chunk, in seconds (GenAI semconv gen_ai.client.operation.time_to_first_chunk).",
+        ),
+        timing(
+            "gen_ai_server_time_per_output_token_seconds",
+            keys::TIME_PER_OUTPUT_TOKEN,
+            &TIME_PER_OUTPUT_TOKEN_BUCKETS,
+            "Time per output token after the first of a streamed GenAI operation, in seconds (GenAI semconv gen_ai.server.time_per_output_token).",
+        ),
+    ]
+}
+
+fn threshold_exceeded() -> Metric {
+    Metric::counter(
+        "llm_cost_threshold_exceeded_total",
+        &[catalog::LLM_COST_THRESHOLD_EXCEEDED.as_str()],
     )
-    .convert(Conversion::NanosecondsToSeconds)
-    .tag(provider_tag())
-    .tag(model_tag())
-    .description("Time to the first token of a streamed response, in seconds.")
+    .tag(Tag::metadata(keys::TENANT).or("global"))
+    .tag(Tag::metadata(keys::WINDOW).or("unknown"))
+    .description("Budget thresholds crossed, by tenant (global for the global budget) and window.")
 }
 
 fn cache() -> Vec<Metric> {
@@ -268,6 +312,18 @@ fn cache() -> Vec<Metric> {
             .tag(cache_tag())
             .description(help)
     })
+    .chain(std::iter::once(
+        Metric::up_down_by(
+            "llm_cache_size_bytes",
+            &[catalog::CACHE_ENTRY_PUT.as_str()],
+            &[catalog::CACHE_ENTRY_EVICTED.as_str()],
+            keys::SIZE_BYTES,
+        )
+        .tag(cache_tag())
+        .description(
+            "Bytes held by a cache: size_bytes of cache.entry.put added, of cache.entry.evicted subtracted.",
+        ),
+    ))
     .collect()
 }
 
@@ -277,6 +333,16 @@ fn provider() -> Vec<Metric> {
             .tag(provider_tag())
             .tag(status_tag())
             .description("HTTP requests to LLM providers, by status."),
+        Metric::distribution(
+            "llm_provider_request_duration_seconds",
+            &PROVIDER_ENDS,
+            keys::DURATION,
+            &DURATION_BUCKETS,
+        )
+        .convert(Conversion::NanosecondsToSeconds)
+        .tag(provider_tag())
+        .tag(status_tag())
+        .description("Duration of HTTP requests to LLM providers, in seconds, by status."),
         Metric::counter(
             "llm_provider_rate_limits_total",
             &[catalog::LLM_PROVIDER_RATE_LIMIT.as_str()],

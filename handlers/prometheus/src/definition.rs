@@ -48,7 +48,7 @@ pub type TagFn = Arc<dyn for<'a> Fn(&Event<'a>) -> Option<Value<'a>> + Send + Sy
 /// Decides whether an event is recorded.
 pub type Predicate = Arc<dyn Fn(&Event<'_>) -> bool + Send + Sync>;
 
-/// The four kinds of metric.
+/// The five kinds of metric.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MetricKind {
     /// Counts events (a Prometheus counter; the measurement is ignored).
@@ -59,6 +59,9 @@ pub enum MetricKind {
     LastValue,
     /// A histogram with explicit buckets; always rendered as a Prometheus histogram, never a summary.
     Distribution,
+    /// A gauge that events move up and down by a step (requests in flight, bytes cached): a
+    /// Prometheus gauge. See [`Metric::up_down`].
+    UpDown,
 }
 
 /// Where a metric's value comes from.
@@ -246,6 +249,8 @@ pub struct Metric {
     name: String,
     kind: MetricKind,
     events: Vec<String>,
+    /// The events that lower an up/down gauge (empty for every other kind).
+    down_events: Vec<String>,
     measure: Measure,
     conversion: Conversion,
     tags: Vec<Tag>,
@@ -261,6 +266,7 @@ impl fmt::Debug for Metric {
             .field("name", &self.name)
             .field("kind", &self.kind)
             .field("events", &self.events)
+            .field("down_events", &self.down_events)
             .field("measure", &self.measure)
             .field("conversion", &self.conversion)
             .field("tags", &self.tags)
@@ -277,6 +283,7 @@ impl Metric {
             name: name.to_owned(),
             kind,
             events: events.iter().map(|e| (*e).to_owned()).collect(),
+            down_events: Vec::new(),
             measure,
             conversion: Conversion::None,
             tags: Vec::new(),
@@ -326,6 +333,37 @@ impl Metric {
             Measure::Measurement(measurement),
         );
         metric.buckets = buckets.to_vec();
+        metric
+    }
+
+    /// A gauge that each `up` event raises by one and each `down` event lowers by one, e.g.
+    /// requests in flight from span start (`llm.*.start`) and end (`llm.*.stop`,
+    /// `llm.*.exception`). Labels are resolved on each event, so the up and the down event of
+    /// one thing must carry the same label values (span stop events repeat the start metadata).
+    /// A down event whose up event happened before the reporter attached leaves the gauge
+    /// below its true level (possibly negative): it counts events, not states.
+    ///
+    /// ```
+    /// use llm_telemetry_prometheus::Metric;
+    /// let in_flight = Metric::up_down(
+    ///     "requests_in_flight",
+    ///     &["llm.chat.start"],
+    ///     &["llm.chat.stop", "llm.chat.exception"],
+    /// );
+    /// in_flight.validate().unwrap();
+    /// ```
+    pub fn up_down(name: &str, up: &[&str], down: &[&str]) -> Self {
+        let mut metric = Self::new(name, MetricKind::UpDown, up, Measure::Count);
+        metric.down_events = down.iter().map(|e| (*e).to_owned()).collect();
+        metric
+    }
+
+    /// Like [`Metric::up_down`], moving the gauge by `measurement` instead of one: e.g. bytes
+    /// cached, raised by `size_bytes` of `cache.entry.put` and lowered by that of
+    /// `cache.entry.evicted`. An event without the measurement is skipped and counted.
+    pub fn up_down_by(name: &str, up: &[&str], down: &[&str], measurement: &'static str) -> Self {
+        let mut metric = Self::up_down(name, up, down);
+        metric.measure = Measure::Measurement(measurement);
         metric
     }
 
@@ -394,6 +432,20 @@ impl Metric {
     pub fn events(&self) -> &[String] {
         &self.events
     }
+    /// The events that lower an up/down gauge ([`Metric::up_down`]); empty for other kinds.
+    pub fn down_events(&self) -> &[String] {
+        &self.down_events
+    }
+    /// The down half of an up/down gauge: the same definition listening to its down events
+    /// (the reporter records it with the opposite sign).
+    pub(crate) fn down_part(&self) -> Option<Metric> {
+        if self.kind != MetricKind::UpDown || self.down_events.is_empty() {
+            return None;
+        }
+        let mut down = self.clone();
+        down.events = std::mem::take(&mut down.down_events);
+        Some(down)
+    }
     /// Where the value comes from.
     pub fn measure(&self) -> &Measure {
         &self.measure
@@ -442,7 +494,7 @@ impl Metric {
         if self.events.is_empty() {
             return Err(DefinitionError::NoEvents { metric: metric() });
         }
-        for pattern in &self.events {
+        for pattern in self.events.iter().chain(&self.down_events) {
             if let Err(e) = Pattern::parse(pattern) {
                 return Err(DefinitionError::InvalidEvent {
                     metric: metric(),
@@ -450,6 +502,12 @@ impl Metric {
                     reason: e.to_string(),
                 });
             }
+        }
+        if let Some(pattern) = self.down_events.iter().find(|d| self.events.contains(d)) {
+            return Err(DefinitionError::UpAndDown {
+                metric: metric(),
+                pattern: pattern.clone(),
+            });
         }
         if self.tags.len() > MAX_TAGS {
             return Err(DefinitionError::TooManyTags {
@@ -562,6 +620,18 @@ mod tests {
         assert!(matches!(e, DefinitionError::DuplicateLabel { .. }));
         let e = err(Metric::counter("c_total", &["a.b"]).max_series(0));
         assert!(matches!(e, DefinitionError::InvalidCardinality { .. }));
+        let e = err(Metric::up_down("g", &["a.start", "a.stop"], &["a.stop"]));
+        assert_eq!(
+            e,
+            DefinitionError::UpAndDown {
+                metric: "g".into(),
+                pattern: "a.stop".into()
+            }
+        );
+        let e = err(Metric::up_down("g", &["a.start"], &["a..stop"]));
+        assert!(
+            matches!(e, DefinitionError::InvalidEvent { ref pattern, .. } if pattern == "a..stop")
+        );
         let e = err(Metric::counter("llm_telemetry_x", &["a.b"]));
         assert!(matches!(e, DefinitionError::ReservedName { .. }));
         const MANY: [&str; 17] = [

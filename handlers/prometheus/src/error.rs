@@ -73,6 +73,16 @@ pub enum DefinitionError {
         /// The metric.
         metric: String,
     },
+    /// An up/down gauge lists the same event as raising and lowering it.
+    #[error(
+        "metric {metric:?}: event {pattern:?} is both an up and a down event of the up/down gauge; list it once"
+    )]
+    UpAndDown {
+        /// The metric.
+        metric: String,
+        /// The event listed twice.
+        pattern: String,
+    },
     /// An event name or pattern is invalid.
     #[error("metric {metric:?}: event pattern {pattern:?} is invalid: {reason}")]
     InvalidEvent {
@@ -128,6 +138,34 @@ pub enum DefinitionError {
 /// The reporter could not be built or attached to a bus.
 #[derive(Debug, thiserror::Error)]
 pub enum ReporterError {
+    /// The cap on label value length is out of range.
+    #[error(
+        "the label value cap {bytes} bytes is out of range; use {min}..={max} (default {default})"
+    )]
+    LabelValueCap {
+        /// The cap as given.
+        bytes: usize,
+        /// The smallest accepted cap.
+        min: usize,
+        /// The largest accepted cap.
+        max: usize,
+        /// The default.
+        default: usize,
+    },
+    /// A `metrics` global recorder is already installed in this process, so the reporter
+    /// cannot become it ([`crate::PrometheusReporter::install_global_recorder`]).
+    #[error(
+        "a global `metrics` recorder is already installed in this process; install the reporter's recorder once, before any other (or compose it into yours with PrometheusReporter::recorder)"
+    )]
+    GlobalRecorderTaken,
+    /// The facade's histogram buckets ([`crate::ReporterBuilder::facade_buckets`]) are invalid.
+    #[error("facade histogram buckets {buckets:?} are invalid: {reason}")]
+    FacadeBuckets {
+        /// The buckets as given.
+        buckets: Vec<f64>,
+        /// What is wrong with them.
+        reason: &'static str,
+    },
     /// The definitions clash with each other.
     #[error("building the Prometheus reporter: {0}")]
     Definition(#[from] DefinitionError),

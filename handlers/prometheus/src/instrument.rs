@@ -1,6 +1,8 @@
-//! One metric definition at run time: turns a matching event into a value and a label set,
-//! resolves the series through the shared [`SeriesTable`](crate::series) and records into it.
-//! Events that cannot be recorded are skipped and counted by reason, never a panic.
+//! One metric definition at run time: turns a matching event into a value and a label set
+//! (canonical label values, cut at the reporter's cap: see [`crate::label_value`]), resolves the
+//! series through the shared [`SeriesTable`](crate::series) and records into it. Events that
+//! cannot be recorded are skipped and counted by reason, never a panic. The down half of an
+//! up/down gauge is an instrument of its own that records the negated value.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,7 +12,8 @@ use metrics_exporter_prometheus::PrometheusRecorder;
 use smallvec::SmallVec;
 
 use crate::definition::{MAX_TAGS, Measure, Metric, MetricKind};
-use crate::series::{LabelValue, SeriesTable};
+use crate::label_value::LabelValue;
+use crate::series::SeriesTable;
 
 /// Why an event was skipped by a metric.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -48,8 +51,22 @@ pub(crate) struct Instrument {
     /// Identifies the definition's tag list: instruments with the same id resolve the same
     /// label values from an event, so a group resolves and hashes them once.
     pub(crate) tagset: usize,
+    /// The conversion factor, negated for the down half of an up/down gauge.
     factor: f64,
+    /// The cap on label value length, in bytes.
+    max_label_bytes: usize,
     skipped: [AtomicU64; 3],
+}
+
+/// What resolving an event's label values found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Resolved {
+    /// A tag without default is missing.
+    Missing,
+    /// Every value, none cut.
+    Whole,
+    /// Every value, at least one cut at the cap.
+    Cut,
 }
 
 /// Records one event into every instrument of a handler group (sorted by tag set), resolving
@@ -62,40 +79,55 @@ pub(crate) fn record_group(
     recorder: &PrometheusRecorder,
 ) {
     let mut values: SmallVec<[LabelValue<'_>; MAX_TAGS]> = SmallVec::new();
-    // (tag set id, hash if every tag resolved) of what `values` holds.
-    let mut current: Option<(usize, Option<u64>)> = None;
+    // (tag set id, what resolving found, hash if every tag resolved) of what `values` holds.
+    let mut current: Option<(usize, Resolved, u64)> = None;
     for instrument in instruments {
         let Some(value) = instrument.value(event) else {
             continue;
         };
-        let hash = match current {
-            Some((tagset, hash)) if tagset == instrument.tagset => hash,
+        let (resolved, hash) = match current {
+            Some((tagset, resolved, hash)) if tagset == instrument.tagset => (resolved, hash),
             _ => {
-                let hash = instrument
-                    .resolve_into(event, &mut values)
-                    .then(|| instrument.table.hasher().hash(&values));
-                current = Some((instrument.tagset, hash));
-                hash
+                let resolved = instrument.resolve_into(event, &mut values);
+                let hash = match resolved {
+                    Resolved::Missing => 0,
+                    _ => instrument.table.hasher().hash(&values),
+                };
+                current = Some((instrument.tagset, resolved, hash));
+                (resolved, hash)
             }
         };
-        match hash {
-            Some(hash) => instrument
-                .table
-                .handle_hashed(hash, &values, recorder)
-                .record(instrument.metric.kind(), value),
-            None => instrument.skip(SkipReason::MissingTag),
+        if resolved == Resolved::Missing {
+            instrument.skip(SkipReason::MissingTag);
+            continue;
+        }
+        instrument
+            .table
+            .handle_hashed(hash, &values, recorder)
+            .record(instrument.metric.kind(), value);
+        if resolved == Resolved::Cut {
+            instrument.table.count_truncated();
         }
     }
 }
 
 impl Instrument {
-    pub(crate) fn new(metric: Metric, table: Arc<SeriesTable>, tagset: usize) -> Self {
+    /// Binds `metric` to `table`; `down` is the down half of an up/down gauge (recorded
+    /// negated), `max_label_bytes` the cap on label value length.
+    pub(crate) fn new(
+        metric: Metric,
+        table: Arc<SeriesTable>,
+        tagset: usize,
+        max_label_bytes: usize,
+        down: bool,
+    ) -> Self {
         let factor = metric.conversion().factor();
         Self {
             metric,
             table,
             tagset,
-            factor,
+            factor: if down { -factor } else { factor },
+            max_label_bytes,
             skipped: Default::default(),
         }
     }
@@ -134,21 +166,25 @@ impl Instrument {
         Some(value)
     }
 
-    /// Fills `values` with the label values of `event`; false if a tag without default is
-    /// missing.
+    /// Fills `values` with the label values of `event` (canonical, cut at the cap).
     #[inline]
     fn resolve_into<'s, 'a: 's>(
         &'s self,
         event: &Event<'a>,
         values: &mut SmallVec<[LabelValue<'s>; MAX_TAGS]>,
-    ) -> bool {
+    ) -> Resolved {
         values.clear();
+        let mut cut = false;
         for tag in self.metric.tag_list() {
             match tag.resolve(event) {
-                Some(v) => values.push(LabelValue::from(v)),
-                None => return false,
+                Some(v) => {
+                    let value = LabelValue::new(v, self.max_label_bytes);
+                    cut |= value.is_cut();
+                    values.push(value);
+                }
+                None => return Resolved::Missing,
             }
         }
-        true
+        if cut { Resolved::Cut } else { Resolved::Whole }
     }
 }

@@ -22,7 +22,8 @@
 //!
 //! - [`definition`]: metric definitions as validated data — [`Metric::counter`], [`Metric::sum`],
 //!   [`Metric::last_value`], [`Metric::distribution`] (explicit buckets, always a real histogram,
-//!   never a summary); tags and tag-value mapping ([`Tag`]), a keep/drop predicate, unit
+//!   never a summary), [`Metric::up_down`] / [`Metric::up_down_by`] (a gauge events move by ±1
+//!   or ± a measurement: requests in flight, bytes cached); tags and tag-value mapping ([`Tag`]), a keep/drop predicate, unit
 //!   [`Conversion`] and a description. Errors ([`DefinitionError`]) name the bad definition.
 //! - [`reporter`]: [`PrometheusReporter`] builds a `metrics-exporter-prometheus` recorder
 //!   **instance** (`PrometheusBuilder::build_recorder`) — never the global recorder, so several
@@ -51,6 +52,13 @@
 //!   per observation. A distribution here is a set of fixed bucket counters per series (bounded
 //!   memory, two atomic operations per observation), rendered with the exporter's own formatting
 //!   helpers and label escaping after the exporter's output. It is always a real histogram.
+//! - [`label_value`]: label values as series keys — one rendered text, one series (`Int(200)`,
+//!   `Str("200")` and `Float(200.0)` are one series), and string values cut at
+//!   [`DEFAULT_MAX_LABEL_VALUE_BYTES`] (configurable: [`ReporterBuilder::max_label_value_bytes`])
+//!   with [`TRUNCATION_MARKER`], so memory and scrape size stay bounded whatever the values.
+//! - [`facade`]: [`FacadeRecorder`], the `metrics` facade on the same `/metrics`
+//!   ([`PrometheusReporter::install_global_recorder`]): a program's own `metrics::counter!` /
+//!   `gauge!` / `histogram!` calls render beside the event metrics.
 //! - [`self_metrics`]: cardinality and skip counters, and the bus's own health from
 //!   [`llm_telemetry_core::Bus::stats`] (delivered/dropped/failed per handler, queue depths), refreshed
 //!   at each render (their handles are registered by `register`).
@@ -90,8 +98,10 @@
 pub mod defaults;
 pub mod definition;
 pub mod error;
+pub mod facade;
 mod histogram;
 mod instrument;
+pub mod label_value;
 mod register;
 pub mod reporter;
 pub mod sanitize;
@@ -110,7 +120,11 @@ pub use definition::{
     OVERFLOW_LABEL, Tag, TagSource,
 };
 pub use error::{DefinitionError, ReporterError, ServeError};
+pub use facade::FacadeRecorder;
 pub use instrument::SkipReason;
+pub use label_value::{
+    DEFAULT_MAX_LABEL_VALUE_BYTES, MAX_LABEL_VALUE_BYTES, MIN_LABEL_VALUE_BYTES, TRUNCATION_MARKER,
+};
 pub use reporter::{PrometheusReporter, ReporterBuilder};
 pub use series::CardinalityStats;
 pub use server::{DEFAULT_ADDRESS, MetricsServer, ServerConfig};

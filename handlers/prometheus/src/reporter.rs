@@ -10,17 +10,22 @@
 //!
 //! let bus = Bus::new();
 //! let reporter = PrometheusReporter::builder().metrics(defaults::llm_metrics()).unwrap().attach(&bus).unwrap();
+//! let md = [(keys::PROVIDER, Value::Str("openai")), (keys::MODEL, Value::Str("gpt-4o"))];
+//! bus.execute(&catalog::LLM_CHAT_START, &[], &md);
 //! bus.execute(
 //!     &catalog::LLM_CHAT_STOP,
 //!     &[(keys::DURATION, 1.2e9), (keys::INPUT_TOKENS, 12.0), (keys::OUTPUT_TOKENS, 40.0)],
-//!     &[(keys::PROVIDER, Value::Str("openai")), (keys::MODEL, Value::Str("gpt-4o"))],
+//!     &md,
 //! );
 //! let text = reporter.render();
 //! assert!(text.contains("# TYPE gen_ai_client_operation_duration_seconds histogram"));
-//! assert_eq!(reporter.stats().series, 4); // duration, input and output tokens, requests
+//! assert!(text.contains("llm_requests_in_flight{gen_ai_operation_name=\"chat\",gen_ai_request_model=\"gpt-4o\"} 0"));
+//! // duration, input and output tokens, requests, requests in flight
+//! assert_eq!(reporter.stats().series, 5);
 //! reporter.detach(std::time::Duration::from_secs(1)).unwrap();
 //! ```
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use llm_telemetry_core::{Bus, Deadline, Delivery, DetachError, Event, LifecycleError};
@@ -29,7 +34,11 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, Prometheu
 
 use crate::definition::{Measure, Metric, MetricKind, Tag};
 use crate::error::{DefinitionError, ReporterError};
+use crate::facade::FacadeRecorder;
 use crate::instrument::{Instrument, SkipReason, record_group};
+use crate::label_value::{
+    DEFAULT_MAX_LABEL_VALUE_BYTES, MAX_LABEL_VALUE_BYTES, MIN_LABEL_VALUE_BYTES,
+};
 use crate::self_metrics::{self, BusMetrics};
 use crate::series::{CardinalityStats, LabelHasher, SeriesTable};
 use crate::stats::{BusCounts, ReporterStats, ScrapeCounters};
@@ -43,6 +52,8 @@ pub struct ReporterBuilder {
     metrics: Vec<Metric>,
     handler_prefix: String,
     delivery: Delivery,
+    max_label_value_bytes: usize,
+    facade_buckets: Option<Vec<f64>>,
 }
 
 impl Default for ReporterBuilder {
@@ -51,6 +62,8 @@ impl Default for ReporterBuilder {
             metrics: Vec::new(),
             handler_prefix: DEFAULT_HANDLER_PREFIX.to_owned(),
             delivery: Delivery::Inline,
+            max_label_value_bytes: DEFAULT_MAX_LABEL_VALUE_BYTES,
+            facade_buckets: None,
         }
     }
 }
@@ -109,6 +122,27 @@ impl ReporterBuilder {
         self
     }
 
+    /// The cap on a label value's length in bytes (default [`DEFAULT_MAX_LABEL_VALUE_BYTES`],
+    /// accepted [`MIN_LABEL_VALUE_BYTES`]`..=`[`MAX_LABEL_VALUE_BYTES`], checked when the
+    /// reporter is built). A longer string value is cut on a UTF-8 character boundary and
+    /// rendered with [`TRUNCATION_MARKER`](crate::TRUNCATION_MARKER) appended; such events are counted in
+    /// `llm_telemetry_metric_label_truncated_total` and [`ReporterStats::truncated_events`].
+    /// With the series cap this bounds a metric's memory and scrape size whatever the values:
+    /// 2,000 series of 1 MB model names cost about 0.5 MB per label, not 2 GB.
+    pub fn max_label_value_bytes(mut self, bytes: usize) -> Self {
+        self.max_label_value_bytes = bytes;
+        self
+    }
+
+    /// Bucket bounds for the histograms a program records through the `metrics` facade
+    /// ([`PrometheusReporter::install_global_recorder`]): without them the exporter renders
+    /// those as summaries. Checked when the reporter is built (finite, strictly increasing).
+    /// The reporter's own distributions have their own buckets and are unaffected.
+    pub fn facade_buckets(mut self, buckets: &[f64]) -> Self {
+        self.facade_buckets = Some(buckets.to_vec());
+        self
+    }
+
     /// Builds the reporter and attaches its handlers to `bus`, one per group of definitions
     /// sharing their event patterns (see [`PrometheusReporter::handler_ids`]): the only way to
     /// attach one, and the shape every handler crate shares (`Builder → attach(&bus) → handle`
@@ -125,6 +159,14 @@ impl ReporterBuilder {
     /// families would render clashing series names (a distribution `x` renders `x_bucket`,
     /// `x_sum` and `x_count`, so no other metric may be named so).
     pub fn build(self) -> Result<PrometheusReporter, ReporterError> {
+        if !(MIN_LABEL_VALUE_BYTES..=MAX_LABEL_VALUE_BYTES).contains(&self.max_label_value_bytes) {
+            return Err(ReporterError::LabelValueCap {
+                bytes: self.max_label_value_bytes,
+                min: MIN_LABEL_VALUE_BYTES,
+                max: MAX_LABEL_VALUE_BYTES,
+                default: DEFAULT_MAX_LABEL_VALUE_BYTES,
+            });
+        }
         for metric in self
             .metrics
             .iter()
@@ -182,21 +224,59 @@ impl ReporterBuilder {
                     tagsets.len() - 1
                 }
             };
-            tables[index].instruments.push(instruments.len());
-            instruments.push(Arc::new(Instrument::new(
-                metric.clone(),
-                Arc::clone(&tables[index].table),
-                tagset,
-            )));
+            // An up/down gauge is two instruments: its up events, and its down events recorded
+            // negated.
+            let halves = std::iter::once((metric.clone(), false))
+                .chain(metric.down_part().map(|down| (down, true)));
+            for (part, down) in halves {
+                tables[index].instruments.push(instruments.len());
+                instruments.push(Arc::new(Instrument::new(
+                    part,
+                    Arc::clone(&tables[index].table),
+                    tagset,
+                    self.max_label_value_bytes,
+                    down,
+                )));
+            }
         }
-        let recorder = Arc::new(PrometheusBuilder::new().build_recorder());
+        let mut exporter = PrometheusBuilder::new();
+        if let Some(buckets) = &self.facade_buckets {
+            let bad = |reason| ReporterError::FacadeBuckets {
+                buckets: buckets.clone(),
+                reason,
+            };
+            if buckets.iter().any(|b| !b.is_finite()) {
+                return Err(bad(
+                    "every bound must be finite (+Inf is added automatically)",
+                ));
+            }
+            if buckets.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(bad("bounds must be strictly increasing"));
+            }
+            exporter = exporter
+                .set_buckets(buckets)
+                .map_err(|_| bad("at least one bound is needed"))?;
+        }
+        let recorder = Arc::new(exporter.build_recorder());
+        let reserved: Arc<[String]> = tables
+            .iter()
+            .flat_map(|t| {
+                let name = t.table.name();
+                let derived: &[&str] = match t.table.kind() {
+                    MetricKind::Distribution => &["", "_bucket", "_sum", "_count"],
+                    _ => &[""],
+                };
+                derived.iter().map(move |suffix| format!("{name}{suffix}"))
+            })
+            .collect();
+        let facade_refused = Arc::new(AtomicU64::new(0));
         let handle = recorder.handle();
         for entry in &tables {
             let name = KeyName::from(entry.table.name().to_owned());
             let help = entry.help.clone().into();
             match entry.table.kind() {
                 MetricKind::Counter => recorder.describe_counter(name, None, help),
-                MetricKind::Sum | MetricKind::LastValue => {
+                MetricKind::Sum | MetricKind::LastValue | MetricKind::UpDown => {
                     recorder.describe_gauge(name, None, help)
                 }
                 // Rendered by this crate (see `crate::histogram`).
@@ -208,6 +288,7 @@ impl ReporterBuilder {
             .map(|t| self_metrics::TableMetrics::register(&recorder, t.table.name()))
             .collect();
         self_metrics::describe(&recorder);
+        let facade_refused_metric = self_metrics::facade_refused(&recorder);
         let mut groups: Vec<Group> = Vec::new();
         let mut by_tagset: Vec<&Arc<Instrument>> = instruments.iter().collect();
         // Adjacent instruments with the same tag set share one resolution per event.
@@ -242,6 +323,9 @@ impl ReporterBuilder {
                 attachment: Mutex::new(Attachment::Never),
                 bus_metrics: Mutex::new(BusMetrics::default()),
                 scrapes: ScrapeCounters::default(),
+                reserved,
+                facade_refused,
+                facade_refused_metric,
             }),
         })
     }
@@ -284,6 +368,11 @@ struct ReporterInner {
     attachment: Mutex<Attachment>,
     bus_metrics: Mutex<BusMetrics>,
     scrapes: ScrapeCounters,
+    /// Names the `metrics` facade may not write (see [`crate::facade`]).
+    reserved: Arc<[String]>,
+    /// Facade registrations refused.
+    facade_refused: Arc<AtomicU64>,
+    facade_refused_metric: metrics::Counter,
 }
 
 impl ReporterInner {
@@ -454,6 +543,7 @@ impl PrometheusReporter {
             stats.series += cardinality.series as u64;
             stats.overflow_events += cardinality.overflow_events;
             stats.metrics_at_cap += u64::from(cardinality.overflowed);
+            stats.truncated_events += cardinality.truncated_events;
         }
         for instrument in &inner.instruments {
             stats.skipped_missing_measurement += instrument.skipped(SkipReason::MissingMeasurement);
@@ -523,8 +613,51 @@ impl PrometheusReporter {
             .sum()
     }
 
+    /// A `metrics::Recorder` that writes a program's own `metrics::counter!`, `gauge!` and
+    /// `histogram!` calls into this reporter, so they render on the same `/metrics`; names the
+    /// reporter renders itself are refused (see [`crate::facade`]). Install it yourself, or
+    /// compose it with another recorder; [`PrometheusReporter::install_global_recorder`] does
+    /// the common case.
+    pub fn recorder(&self) -> FacadeRecorder {
+        FacadeRecorder::new(
+            Arc::clone(&self.inner.recorder),
+            Arc::clone(&self.inner.reserved),
+            Arc::clone(&self.inner.facade_refused),
+        )
+    }
+
+    /// Installs [`PrometheusReporter::recorder`] as the process's global `metrics` recorder, so
+    /// every `metrics::counter!` / `gauge!` / `histogram!` of the program (and of its libraries)
+    /// appears on this reporter's `/metrics`. Once per process: fails with
+    /// [`ReporterError::GlobalRecorderTaken`] if a global recorder is already installed.
+    ///
+    /// ```
+    /// use llm_telemetry_core::Bus;
+    /// use llm_telemetry_prometheus::{PrometheusReporter, defaults, metrics};
+    ///
+    /// let bus = Bus::new();
+    /// let reporter = PrometheusReporter::builder()
+    ///     .metrics(defaults::llm_metrics())?
+    ///     .facade_buckets(&[0.1, 1.0, 10.0])
+    ///     .attach(&bus)?;
+    /// reporter.install_global_recorder()?;
+    /// metrics::counter!("jobs_done_total", "queue" => "emails").increment(3);
+    /// metrics::histogram!("job_seconds").record(0.25);
+    /// let text = reporter.render();
+    /// assert!(text.contains("jobs_done_total{queue=\"emails\"} 3"));
+    /// assert!(text.contains("# TYPE job_seconds histogram"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn install_global_recorder(&self) -> Result<(), ReporterError> {
+        metrics::set_global_recorder(self.recorder())
+            .map_err(|_| ReporterError::GlobalRecorderTaken)
+    }
+
     fn refresh_self_metrics(&self) {
         let inner = &self.inner;
+        inner
+            .facade_refused_metric
+            .absolute(inner.facade_refused.load(Ordering::Relaxed));
         for (entry, metrics) in inner.tables.iter().zip(&inner.table_metrics) {
             entry.table.sync();
             let skipped = |reason| {
@@ -549,6 +682,18 @@ impl PrometheusReporter {
 
 /// The `# HELP` text of a metric defined without a description.
 fn default_help(metric: &Metric) -> String {
+    if metric.kind() == MetricKind::UpDown {
+        let by = match metric.measure() {
+            Measure::Measurement(key) => key.to_string(),
+            Measure::Count => "one".to_owned(),
+            Measure::Function(_) => "a computed value".to_owned(),
+        };
+        return format!(
+            "Gauge raised by {by} on {} events and lowered on {} events",
+            metric.events().join(", "),
+            metric.down_events().join(", ")
+        );
+    }
     let what = match (metric.kind(), metric.measure()) {
         (MetricKind::Counter, _) => "count of".to_owned(),
         (kind, Measure::Measurement(key)) => format!("{} of {key} from", kind_text(kind)),
@@ -567,6 +712,7 @@ fn kind_text(kind: MetricKind) -> &'static str {
         MetricKind::Sum => "sum",
         MetricKind::LastValue => "last value",
         MetricKind::Distribution => "distribution",
+        MetricKind::UpDown => "up/down gauge",
     }
 }
 

@@ -5,11 +5,13 @@
 //! | `llm_telemetry_metric_series` | gauge | `metric` | label sets held (without the overflow series) |
 //! | `llm_telemetry_metric_series_limit` | gauge | `metric` | the cap |
 //! | `llm_telemetry_metric_overflow_total` | counter | `metric` | events recorded into the overflow series |
+//! | `llm_telemetry_metric_label_truncated_total` | counter | `metric` | events recorded with a label value cut at the label value cap |
 //! | `llm_telemetry_metric_skipped_total` | counter | `metric`, `reason` | events skipped: `missing_measurement`, `missing_tag`, `invalid_value` |
 //! | `llm_telemetry_handler_events_total` | counter | `handler`, `outcome` | per bus handler: `delivered`, `dropped`, `failed` |
 //! | `llm_telemetry_handler_attached` | gauge | `handler` | 1 while attached, 0 once detached after a failure |
 //! | `llm_telemetry_queue_depth` | gauge | `handler` | events waiting in a queued handler's queue |
 //! | `llm_telemetry_queue_capacity` | gauge | `handler` | that queue's capacity |
+//! | `llm_telemetry_facade_refused_total` | counter | — | `metrics` facade calls refused because the name is the reporter's |
 //! | `llm_telemetry_non_finite_measurements_total` | counter | — | NaN/infinite measurements the bus removed |
 //! | `llm_telemetry_depth_exceeded_total` | counter | — | events dropped for nesting deeper than the bus allows |
 //! | `llm_telemetry_handler_failures_total` | counter | — | handlers that panicked (and were detached) |
@@ -29,7 +31,7 @@ use crate::series::CardinalityStats;
 
 /// Writes the `# HELP` lines of the self-metrics.
 pub(crate) fn describe(recorder: &PrometheusRecorder) {
-    let help: [(&'static str, &'static str, bool); 11] = [
+    let help: [(&'static str, &'static str, bool); 13] = [
         (
             "llm_telemetry_metric_series",
             "Label sets held per metric, without the overflow series.",
@@ -43,6 +45,11 @@ pub(crate) fn describe(recorder: &PrometheusRecorder) {
         (
             "llm_telemetry_metric_overflow_total",
             "Events recorded into a metric's overflow series (otel_metric_overflow=\"true\") because its cap was reached.",
+            true,
+        ),
+        (
+            "llm_telemetry_metric_label_truncated_total",
+            "Events recorded with a label value longer than the label value cap, cut and marked.",
             true,
         ),
         (
@@ -71,6 +78,11 @@ pub(crate) fn describe(recorder: &PrometheusRecorder) {
             false,
         ),
         (
+            "llm_telemetry_facade_refused_total",
+            "metrics facade registrations refused because the name is one the reporter renders itself.",
+            true,
+        ),
+        (
             "llm_telemetry_non_finite_measurements_total",
             "NaN or infinite measurements the bus removed before delivery.",
             true,
@@ -95,11 +107,17 @@ pub(crate) fn describe(recorder: &PrometheusRecorder) {
     }
 }
 
+/// The counter of refused `metrics` facade calls.
+pub(crate) fn facade_refused(recorder: &PrometheusRecorder) -> Counter {
+    counter(recorder, "llm_telemetry_facade_refused_total", &[])
+}
+
 /// The self-metric handles of one metric name.
 pub(crate) struct TableMetrics {
     series: Gauge,
     limit: Gauge,
     overflow: Counter,
+    truncated: Counter,
     skipped: [Counter; 3],
 }
 
@@ -110,6 +128,7 @@ impl TableMetrics {
             series: gauge(recorder, "llm_telemetry_metric_series", &l),
             limit: gauge(recorder, "llm_telemetry_metric_series_limit", &l),
             overflow: counter(recorder, "llm_telemetry_metric_overflow_total", &l),
+            truncated: counter(recorder, "llm_telemetry_metric_label_truncated_total", &l),
             skipped: SkipReason::ALL.map(|r| {
                 counter(
                     recorder,
@@ -124,6 +143,7 @@ impl TableMetrics {
         self.series.set(stats.series as f64);
         self.limit.set(stats.max_series as f64);
         self.overflow.absolute(stats.overflow_events);
+        self.truncated.absolute(stats.truncated_events);
         for (counter, reason) in self.skipped.iter().zip(SkipReason::ALL) {
             counter.absolute(skipped(reason));
         }

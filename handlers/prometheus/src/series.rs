@@ -30,14 +30,13 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 
 use std::sync::Arc;
 
-use llm_telemetry_core::Value;
 use metrics::{Counter, Gauge, Key, Label, Recorder};
 use metrics_exporter_prometheus::PrometheusRecorder;
 use metrics_exporter_prometheus::formatting::sanitize_label_value;
 
 use crate::definition::{MetricKind, OVERFLOW_LABEL};
 use crate::histogram::{self, BucketHistogram};
-use crate::sanitize::prepare_label_value;
+use crate::label_value::{KIND_CUT, KIND_FLOAT, KIND_INT, KIND_TEXT, LabelValue};
 
 /// The storage of one series.
 ///
@@ -86,7 +85,9 @@ impl SeriesHandle {
             (SeriesHandle::Counter { count, .. }, _) => {
                 count.fetch_add(1, Ordering::Relaxed);
             }
-            (SeriesHandle::Gauge { bits, .. }, MetricKind::Sum) => histogram::add_f64(bits, value),
+            (SeriesHandle::Gauge { bits, .. }, MetricKind::Sum | MetricKind::UpDown) => {
+                histogram::add_f64(bits, value)
+            }
             (SeriesHandle::Gauge { bits, .. }, _) => bits.store(value.to_bits(), Ordering::Relaxed),
             (SeriesHandle::Histogram(h), _) => h.record(value),
         }
@@ -106,44 +107,6 @@ impl SeriesHandle {
     }
 }
 
-/// A borrowed label value in a flat, word-sized layout. Copying `Value` itself through
-/// `Option`/`SmallVec` made the compiler move its padding with overlapping partial stores and
-/// stall store forwarding (a fifth of the hot path in `perf`); this layout copies as three words.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct LabelValue<'a> {
-    kind: u64,
-    number: u64,
-    text: &'a str,
-}
-
-const KIND_STR: u64 = 0;
-const KIND_INT: u64 = 1;
-const KIND_FLOAT: u64 = 2;
-const KIND_BOOL: u64 = 3;
-
-impl<'a> From<Value<'a>> for LabelValue<'a> {
-    #[inline]
-    fn from(value: Value<'a>) -> Self {
-        let (kind, number, text) = match value {
-            Value::Str(s) => (KIND_STR, 0, s),
-            Value::Int(i) => (KIND_INT, i as u64, ""),
-            Value::Float(f) => (KIND_FLOAT, f.to_bits(), ""),
-            Value::Bool(b) => (KIND_BOOL, b as u64, ""),
-        };
-        Self { kind, number, text }
-    }
-}
-
-impl LabelValue<'_> {
-    fn to_value(self) -> Value<'static> {
-        match self.kind {
-            KIND_INT => Value::Int(self.number as i64),
-            KIND_FLOAT => Value::Float(f64::from_bits(self.number)),
-            _ => Value::Bool(self.number != 0),
-        }
-    }
-}
-
 /// Hashes label values, seeded randomly per reporter (so hostile label values cannot aim
 /// collisions) and shared by all its tables, so definitions with the same tags hash once.
 #[derive(Clone, Default)]
@@ -155,7 +118,7 @@ impl LabelHasher {
         let mut h = self.0.build_hasher();
         for v in values {
             h.write_u64(v.kind);
-            if v.kind == KIND_STR {
+            if v.kind == KIND_TEXT || v.kind == KIND_CUT {
                 v.text.hash(&mut h);
             } else {
                 h.write_u64(v.number);
@@ -165,32 +128,35 @@ impl LabelHasher {
     }
 }
 
-/// One stored label value, comparable with a borrowed [`LabelValue`] without allocating.
+/// One stored label value, comparable with a borrowed [`LabelValue`] without allocating: the
+/// canonical key (see [`crate::label_value`]), so equal keys are exactly equal rendered texts.
 #[derive(Debug, PartialEq)]
 enum KeyPart {
-    Str(Box<str>),
+    Text(Box<str>),
     Int(i64),
     Float(u64),
-    Bool(bool),
+    /// The kept prefix of a value cut at the cap.
+    Cut(Box<str>),
 }
 
 impl KeyPart {
     fn from_value(value: &LabelValue<'_>) -> Self {
         match value.kind {
-            KIND_STR => KeyPart::Str(value.text.into()),
             KIND_INT => KeyPart::Int(value.number as i64),
             KIND_FLOAT => KeyPart::Float(value.number),
-            _ => KeyPart::Bool(value.number != 0),
+            KIND_CUT => KeyPart::Cut(value.text.into()),
+            _ => KeyPart::Text(value.text.into()),
         }
     }
 
     #[inline]
     fn matches(&self, value: &LabelValue<'_>) -> bool {
         match (self, value.kind) {
-            (KeyPart::Str(a), KIND_STR) => bytes_eq(a.as_bytes(), value.text.as_bytes()),
+            (KeyPart::Text(a), KIND_TEXT) | (KeyPart::Cut(a), KIND_CUT) => {
+                bytes_eq(a.as_bytes(), value.text.as_bytes())
+            }
             (KeyPart::Int(a), KIND_INT) => *a as u64 == value.number,
             (KeyPart::Float(a), KIND_FLOAT) => *a == value.number,
-            (KeyPart::Bool(a), KIND_BOOL) => *a as u64 == value.number,
             _ => false,
         }
     }
@@ -217,14 +183,6 @@ fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     }
     let (a_rest, b_rest) = (a_words.remainder(), b_words.remainder());
     a_rest.iter().zip(b_rest).all(|(x, y)| x == y)
-}
-
-/// Renders a label value for registration (cold path only).
-fn label_text(value: &LabelValue<'_>) -> String {
-    if value.kind == KIND_STR {
-        return prepare_label_value(value.text);
-    }
-    value.to_value().to_string()
 }
 
 /// Formats labels as the exporter does: `key="escaped value"`.
@@ -256,6 +214,9 @@ pub struct CardinalityStats {
     pub overflowed: bool,
     /// Events recorded into the overflow series.
     pub overflow_events: u64,
+    /// Events recorded with a label value cut at the label value cap
+    /// ([`crate::ReporterBuilder::max_label_value_bytes`]).
+    pub truncated_events: u64,
 }
 
 /// The series cache of one metric name. See the [module docs](self).
@@ -270,6 +231,7 @@ pub(crate) struct SeriesTable {
     insert_lock: Mutex<()>,
     overflow: OnceLock<SeriesHandle>,
     overflow_events: AtomicU64,
+    truncated_events: AtomicU64,
     hasher: LabelHasher,
     /// Bucket bounds, for distributions.
     bounds: Arc<[f64]>,
@@ -296,6 +258,7 @@ impl SeriesTable {
             insert_lock: Mutex::new(()),
             overflow: OnceLock::new(),
             overflow_events: AtomicU64::new(0),
+            truncated_events: AtomicU64::new(0),
             hasher,
             bounds: Arc::from(bounds),
         }
@@ -360,6 +323,12 @@ impl SeriesTable {
         self.kind
     }
 
+    /// Counts one event recorded with a label value cut at the cap.
+    #[cold]
+    pub(crate) fn count_truncated(&self) {
+        self.truncated_events.fetch_add(1, Ordering::Relaxed);
+    }
+
     #[cold]
     #[inline(never)]
     fn miss(
@@ -391,7 +360,7 @@ impl SeriesTable {
             .labels
             .iter()
             .zip(values)
-            .map(|(k, v)| Label::new(k.clone(), label_text(v)))
+            .map(|(k, v)| Label::new(k.clone(), v.render()))
             .collect();
         let rendered_labels = match self.kind {
             MetricKind::Distribution => render_labels(&labels),
@@ -428,7 +397,7 @@ impl SeriesTable {
             MetricKind::Counter => {
                 SeriesHandle::counter(recorder.register_counter(&key, &metadata))
             }
-            MetricKind::Sum | MetricKind::LastValue => {
+            MetricKind::Sum | MetricKind::LastValue | MetricKind::UpDown => {
                 SeriesHandle::gauge(recorder.register_gauge(&key, &metadata))
             }
             MetricKind::Distribution => {
@@ -475,6 +444,7 @@ impl SeriesTable {
             max_series: self.cap,
             overflowed: self.overflow.get().is_some(),
             overflow_events: self.overflow_events.load(Ordering::Relaxed),
+            truncated_events: self.truncated_events.load(Ordering::Relaxed),
         }
     }
 }
@@ -482,7 +452,12 @@ impl SeriesTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use llm_telemetry_core::Value;
     use metrics_exporter_prometheus::PrometheusBuilder;
+
+    fn lv(value: Value<'_>) -> LabelValue<'_> {
+        LabelValue::new(value, crate::label_value::DEFAULT_MAX_LABEL_VALUE_BYTES)
+    }
 
     #[test]
     fn caches_caps_and_overflows() {
@@ -499,7 +474,7 @@ mod tests {
             let model = format!("m{i}");
             for _ in 0..2 {
                 table
-                    .handle(&[Value::Str(&model).into()], &recorder)
+                    .handle(&[lv(Value::Str(&model))], &recorder)
                     .record(MetricKind::Counter, 1.0);
             }
         }
@@ -517,7 +492,7 @@ mod tests {
         assert!(!text.contains("m3"), "{text}");
         // A cached label set keeps its own series after the cap.
         table
-            .handle(&[Value::Str("m1").into()], &recorder)
+            .handle(&[lv(Value::Str("m1"))], &recorder)
             .record(MetricKind::Counter, 1.0);
         table.sync();
         assert!(
@@ -547,7 +522,7 @@ mod tests {
     }
 
     #[test]
-    fn typed_values_are_distinct_keys() {
+    fn typed_values_key_by_their_text() {
         let recorder = PrometheusBuilder::new().build_recorder();
         let table = SeriesTable::new(
             "g".into(),
@@ -564,10 +539,16 @@ mod tests {
             Value::Str("s"),
         ] {
             table
-                .handle(&[v.into()], &recorder)
+                .handle(&[lv(v)], &recorder)
                 .record(MetricKind::LastValue, 7.0);
             table
-                .handle(&[v.into()], &recorder)
+                .handle(&[lv(v)], &recorder)
+                .record(MetricKind::LastValue, 8.0);
+        }
+        // Their text twins are the same series.
+        for v in ["1", "true", "2.5", "s"] {
+            table
+                .handle(&[lv(Value::Str(v))], &recorder)
                 .record(MetricKind::LastValue, 8.0);
         }
         assert_eq!(table.stats().series, 4);
@@ -596,7 +577,7 @@ mod tests {
                     for i in 0..2000 {
                         let key = format!("k{}", (i * 7 + t) % 120);
                         table
-                            .handle(&[Value::Str(&key).into()], recorder)
+                            .handle(&[lv(Value::Str(&key))], recorder)
                             .record(MetricKind::Counter, 1.0);
                     }
                 });

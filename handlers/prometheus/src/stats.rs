@@ -22,6 +22,9 @@ pub struct ReporterStats {
     /// Events whose label values a cap refused: recorded into the metric's overflow series
     /// (`otel_metric_overflow="true"`) instead of a series of their own.
     pub overflow_events: u64,
+    /// Events recorded with a label value longer than the cap
+    /// ([`crate::ReporterBuilder::max_label_value_bytes`]), cut and marked.
+    pub truncated_events: u64,
     /// Events a definition skipped because the measurement it records was missing.
     pub skipped_missing_measurement: u64,
     /// Events a definition skipped because a tag without a default was missing.

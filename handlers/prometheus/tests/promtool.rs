@@ -6,7 +6,10 @@ mod common;
 
 use llm_telemetry_core::{Bus, Value};
 use llm_telemetry_genai::catalog::{self, keys};
-use llm_telemetry_prometheus::{Metric, PrometheusReporter, ServerConfig, defaults};
+use llm_telemetry_prometheus::{
+    DEFAULT_MAX_LABEL_VALUE_BYTES, Metric, PrometheusReporter, ServerConfig, TRUNCATION_MARKER,
+    defaults,
+};
 
 use common::{get, hostile_values, promtool_check, sample, traffic};
 
@@ -108,7 +111,13 @@ fn promtool_accepts_hostile_label_values() {
     bus.attach("evil\"handler\n\\", "llm.chat.stop", |_| {})
         .unwrap();
     let text = serve_and_scrape(&reporter);
-    assert!(text.contains(&"x".repeat(10_000)));
+    // The 10 kB value is cut at the label value cap and marked.
+    let cut = format!(
+        "{}{TRUNCATION_MARKER}",
+        "x".repeat(DEFAULT_MAX_LABEL_VALUE_BYTES)
+    );
+    assert!(text.contains(&cut), "{text}");
+    assert!(!text.contains(&"x".repeat(DEFAULT_MAX_LABEL_VALUE_BYTES + 1)));
     assert!(
         !text
             .lines()

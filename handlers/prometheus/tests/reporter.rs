@@ -41,8 +41,9 @@ fn default_metrics_record_catalog_traffic() {
     let le = "gen_ai_client_operation_duration_seconds_bucket{gen_ai_operation_name=\"chat\",gen_ai_provider_name=\"openai\",gen_ai_request_model=\"gpt-4o\",error_type=\"\",le=\"0.32\"}";
     // Durations 0.25 s × (i % 7 + 1) for i = 0, 3, 6, 9 → 0.25, 1.0, 1.75, 0.75: one ≤ 0.32 s.
     assert_eq!(sample(&text, le), Some(1.0), "{text}");
-    let ttft = "gen_ai_client_time_to_first_token_seconds_bucket{gen_ai_provider_name=\"mlx\",gen_ai_request_model=\"llama-3.1-8b\",le=\"0.04\"}";
-    assert_eq!(sample(&text, ttft), Some(4.0), "{text}");
+    // `llm.stream.first_token` events no longer feed a histogram: time to first chunk comes
+    // from streamed stop events, with their operation (see tests/default_kinds.rs).
+    assert!(!text.contains("gen_ai_client_operation_time_to_first_chunk_seconds_bucket{"));
     let cost = "llm_cost_usd_total{gen_ai_provider_name=\"anthropic\",gen_ai_request_model=\"claude-3-5-sonnet\",tenant=\"acme\"}";
     assert!(
         (sample(&text, cost).unwrap() - 0.01).abs() < 1e-12,
