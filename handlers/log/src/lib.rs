@@ -1,6 +1,6 @@
 //! # llm-telemetry-log
 //!
-//! Logs for [`llm_telemetry`] events: a readable console format for debugging, JSON lines for
+//! Logs for `llm-telemetry` events: a readable console format for debugging, JSON lines for
 //! production pipelines (Vector, Filebeat, Loki), trace and span ids on every line for joining
 //! logs to traces, redaction so API keys and prompts never reach a log, sampling, and an optional
 //! bridge into `tracing` (feature `tracing`).

@@ -1,6 +1,6 @@
 //! # llm-telemetry-otel
 //!
-//! OpenTelemetry spans for the [`llm_telemetry`] event bus, with OpenInference attributes (for
+//! OpenTelemetry spans for the `llm-telemetry` event bus, with OpenInference attributes (for
 //! Arize Phoenix) and OpenTelemetry GenAI attributes at once, exported over OTLP gRPC or
 //! HTTP/protobuf, one Phoenix project per tenant, and a program that never waits for — or
 //! crashes because of — the collector.

@@ -1,6 +1,6 @@
 //! # llm-telemetry-prometheus
 //!
-//! Prometheus metrics from [`llm_telemetry`] events, with cardinality caps and a `/metrics`
+//! Prometheus metrics from `llm-telemetry` events, with cardinality caps and a `/metrics`
 //! endpoint, in the manner of Elixir's `Telemetry.Metrics` + its Prometheus reporter.
 //!
 //! ```no_run
