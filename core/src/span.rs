@@ -35,6 +35,7 @@ use std::time::Instant;
 
 use smallvec::SmallVec;
 
+use crate::baggage;
 use crate::bus::{Bus, panic_message};
 use crate::catalog::keys;
 use crate::context::{self, SpanContext, monotonic_now, unix_nanos_at_monotonic};
@@ -154,10 +155,15 @@ impl Live<'_> {
             return None;
         }
         let started_monotonic = monotonic_now();
-        let context = SpanContext::child_starting_at(
-            context::current().as_ref(),
+        let parent = context::current();
+        let mut context = SpanContext::child_starting_at(
+            parent.as_ref(),
             unix_nanos_at_monotonic(started_monotonic),
         );
+        // A trace's first local span fixes the carried values for every span of the trace.
+        if baggage::any_carried() && parent.is_none_or(|p| p.is_remote) {
+            context.baggage = baggage::from_metadata(context.baggage, metadata);
+        }
         if start_heard {
             bus.execute_in_span(
                 name.start,

@@ -86,6 +86,20 @@ pub static SPANS: [&StaticSpanName; 5] = [
     &LLM_PROVIDER_REQUEST,
 ];
 
+/// Carries [`keys::TENANT`] and [`keys::SERVICE_NAME`] in every span's context: the values a
+/// trace's root span is given reach every span of the trace, the library's own included (see
+/// [`llm_telemetry_core::baggage`]). Handlers that route a trace by tenant (the OpenTelemetry
+/// handler) call it when they attach; calling it again costs one atomic load.
+pub fn carry_trace_keys() {
+    static DONE: std::sync::Once = std::sync::Once::new();
+    DONE.call_once(|| {
+        // Two of `MAX_CARRIED` slots, refused only when other crates took them all first; the
+        // handler then routes by each span's own metadata, as it does after a table overflow.
+        let _ = llm_telemetry_core::baggage::carry(keys::TENANT);
+        let _ = llm_telemetry_core::baggage::carry(keys::SERVICE_NAME);
+    });
+}
+
 /// Measurement and metadata keys.
 pub mod keys {
     pub use llm_telemetry_core::catalog::keys::*;
@@ -135,8 +149,12 @@ pub mod keys {
     pub const RESPONSE_MODEL: &str = "gen_ai.response.model";
     /// The operation (`chat`, `text_completion`, `embeddings`, …).
     pub const OPERATION: &str = "gen_ai.operation.name";
-    /// The tenant (customer, team, project) the call is billed to.
+    /// The tenant (customer, team, project) the call is billed to. Carried: given to a trace's
+    /// root span, every span of the trace knows it (see [`super::carry_trace_keys`]).
     pub const TENANT: &str = "tenant";
+    /// The service a span belongs to, when it is not the process's own (`service.name`).
+    /// Carried like [`TENANT`].
+    pub const SERVICE_NAME: &str = "service.name";
     /// Whether the response is streamed.
     pub const STREAMING: &str = "streaming";
     /// A low-cardinality error class (`timeout`, `rate_limit`, …).

@@ -3,8 +3,10 @@
 //! switchable, plus privacy (redaction and truncation of `input.value` / `output.value`).
 //!
 //! The core's keys (`catalog::keys`) are the input; the attribute names written here are the
-//! conventions' own and are listed in [`names`]. Metadata keys this module does not map
-//! (`tenant`, `status`, `cache.name`, a user's own keys, …) pass through under their own names.
+//! conventions' own and are listed in [`names`]. The `tenant` metadata is `tenant.id`, on every
+//! span of a trace (inherited from the root through the context's baggage unless the span names
+//! its own). Metadata keys this module does not map (`status`, `cache.name`, `service.name`, a
+//! user's own keys, …) pass through under their own names.
 
 use llm_telemetry_core::Value;
 use llm_telemetry_genai::catalog::keys;
@@ -77,6 +79,8 @@ pub mod names {
     pub const GEN_AI_EMBEDDINGS_DIMENSION_COUNT: &str = "gen_ai.embeddings.dimension.count";
     /// The error class of a failed span.
     pub const ERROR_TYPE: &str = "error.type";
+    /// The tenant: the span's own, else its trace's (from the root span, through the baggage).
+    pub const TENANT_ID: &str = "tenant.id";
     /// MLX: the model id.
     pub const MLX_MODEL_ID: &str = "mlx.model_id";
     /// MLX: the device (`gpu`, `cpu`).
@@ -175,6 +179,7 @@ fn is_mapped(key: &str) -> bool {
             | keys::DEVICE
             | keys::IS_QUERY
             | keys::ERROR_TYPE
+            | keys::TENANT
     )
 }
 
@@ -217,6 +222,12 @@ impl AttributeWriter<'_> {
                 continue;
             }
             out.push(KeyValue::new(*key, otel_value(value)));
+        }
+        let tenant = f
+            .str(keys::TENANT)
+            .or_else(|| event.span().and_then(|c| c.baggage.get(keys::TENANT)));
+        if let Some(tenant) = tenant.map(str::trim).filter(|t| !t.is_empty()) {
+            out.push(KeyValue::new(TENANT_ID, shared(tenant)));
         }
         if let Some(error_type) = f.str(keys::ERROR_TYPE) {
             out.push(KeyValue::new(ERROR_TYPE, shared(error_type)));

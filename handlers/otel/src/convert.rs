@@ -106,6 +106,8 @@ pub(crate) struct Converter {
 
 impl Converter {
     pub(crate) fn new(config: &OtelConfig) -> Self {
+        // The tenant and service a trace's root names reach every span of the trace.
+        llm_telemetry_genai::catalog::carry_trace_keys();
         Self {
             conventions: config.conventions,
             privacy: config.privacy,

@@ -16,13 +16,11 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
 use llm_telemetry_core::{Bus, Deadline, Event, Handler, LifecycleError};
-use llm_telemetry_genai::catalog::keys;
 
-use crate::attributes::truncate;
 use crate::config::{OtelConfig, Processor};
 use crate::convert::Converter;
 use crate::pipeline::{Batch, MAX_HANDOFF_WAIT, Pipeline};
-use crate::projects::MAX_TENANT_LEN;
+use crate::route::Route;
 use crate::sampler::Sampler;
 use crate::stats::{Counters, OtelStats, add};
 use crate::warn::Warner;
@@ -92,19 +90,15 @@ impl Handler for SpanHandler {
                 return;
             }
         };
-        let tenant = if self.tenants {
-            event
-                .str(keys::TENANT)
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(|t| Box::from(truncate(t, Some(MAX_TENANT_LEN))))
+        let route = if self.tenants {
+            Route::of(event, &context)
         } else {
-            None
+            Route::default()
         };
         if self.simple {
             let (done_tx, done_rx) = crossbeam_channel::bounded(1);
             match self.sender.send_timeout(
-                Message::ExportNow(tenant, Box::new(span), done_tx),
+                Message::ExportNow(route, Box::new(span), done_tx),
                 self.export_wait,
             ) {
                 Ok(()) => {
@@ -121,7 +115,7 @@ impl Handler for SpanHandler {
             }
             return;
         }
-        if let Some(batch) = self.pipeline.push(tenant, span) {
+        if let Some(batch) = self.pipeline.push(route, span) {
             self.hand_off(batch);
         }
     }

@@ -58,6 +58,7 @@ mod fields;
 mod handler;
 pub mod pipeline;
 mod projects;
+mod route;
 pub mod sampler;
 pub mod stats;
 mod warn;

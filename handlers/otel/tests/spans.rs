@@ -697,7 +697,7 @@ fn tenant_projects_can_be_switched_off() {
     let spans = capture.spans();
     assert_eq!(spans[0].project, None);
     assert_eq!(
-        attr(&spans[0].span, "tenant").as_deref(),
+        attr(&spans[0].span, "tenant.id").as_deref(),
         Some("acme"),
         "still an attribute"
     );
