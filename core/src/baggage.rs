@@ -24,8 +24,6 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use crate::event::{Metadata, Value};
-
 /// Most distinct baggage sets made in a process.
 pub const MAX_SETS: usize = CHUNKS * CHUNK;
 /// Most key/value pairs in one set.
@@ -154,26 +152,6 @@ pub fn carried() -> impl Iterator<Item = &'static str> {
 #[inline]
 pub(crate) fn any_carried() -> bool {
     CARRIED_LEN.load(Ordering::Relaxed) != 0
-}
-
-/// `base` plus the carried keys' string values in `metadata` (the last value of a key wins).
-#[inline(never)]
-pub(crate) fn from_metadata(base: Baggage, metadata: Metadata<'_>) -> Baggage {
-    let mut baggage = base;
-    for key in carried() {
-        let value = metadata
-            .iter()
-            .rev()
-            .find(|(k, _)| std::ptr::eq(*k, key) || *k == key)
-            .and_then(|(_, v)| match v {
-                Value::Str(s) => Some(*s),
-                _ => None,
-            });
-        if let Some(value) = value {
-            baggage = baggage.with(key, value);
-        }
-    }
-    baggage
 }
 
 fn cut(value: &str) -> &str {

@@ -71,7 +71,8 @@ pub use config::{
 pub use convert::SCOPE_NAME;
 pub use error::{ConfigError, OtelError};
 pub use handler::OtelHandler;
-pub use projects::{MAX_TENANT_LEN, PROJECT_NAME_ATTRIBUTE};
+pub use projects::PROJECT_NAME_ATTRIBUTE;
+pub use route::MAX_TENANT_LEN;
 pub use sampler::Sampler;
 pub use stats::{OtelStats, TenantStats};
 

@@ -25,9 +25,6 @@ use crate::stats::{Counters, add};
 /// The resource attribute Phoenix reads the project from.
 pub const PROJECT_NAME_ATTRIBUTE: &str = "openinference.project.name";
 
-/// The longest tenant name used in a project name (longer ones are cut on a char boundary).
-pub const MAX_TENANT_LEN: usize = 128;
-
 struct TenantEntry {
     exporter: Box<dyn DynSpanExporter>,
     last_used: Instant,

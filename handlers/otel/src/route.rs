@@ -13,7 +13,9 @@ use llm_telemetry_core::{Event, SpanContext};
 use llm_telemetry_genai::catalog::keys;
 
 use crate::attributes::truncate;
-use crate::projects::MAX_TENANT_LEN;
+
+/// The longest tenant name used in a project name (longer ones are cut on a char boundary).
+pub const MAX_TENANT_LEN: usize = 128;
 
 /// Where a span is exported: its trace's tenant and service (both `None`: the default project).
 ///
