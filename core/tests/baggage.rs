@@ -11,9 +11,12 @@ use llm_telemetry_core::{
 static ROOT: StaticSpanName = StaticSpanName::new("bt.root");
 static CHILD: StaticSpanName = StaticSpanName::new("bt.child");
 
-/// Records (event name, trace id, the carried tenant) of every stop event.
+/// (event name, trace id, the carried tenant) of one stop event.
+type Record = (String, u128, Option<&'static str>);
+
+/// Records every stop event.
 #[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<(String, u128, Option<&'static str>)>>>);
+struct Seen(Arc<Mutex<Vec<Record>>>);
 
 impl Handler for Seen {
     fn handle(&self, event: &Event<'_>) {

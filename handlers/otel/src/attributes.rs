@@ -247,9 +247,12 @@ impl AttributeWriter<'_> {
                 };
                 out.push(KeyValue::new(key, shared(model)));
             }
-            if let Some(p) = provider {
-                out.push(KeyValue::new(LLM_PROVIDER, shared(p)));
-                out.push(KeyValue::new(LLM_SYSTEM, shared(p)));
+            // OpenInference defines both for LLM spans only, each with its own values.
+            if kind != SpanKindOi::Embedding
+                && let Some(p) = provider
+            {
+                out.push(KeyValue::new(LLM_PROVIDER, shared(oi_provider(p))));
+                out.push(KeyValue::new(LLM_SYSTEM, shared(oi_system(p))));
             }
             push_count(&mut out, LLM_TOKEN_COUNT_PROMPT, input_tokens);
             push_count(&mut out, LLM_TOKEN_COUNT_COMPLETION, output_tokens);
@@ -396,6 +399,46 @@ impl AttributeWriter<'_> {
             return REDACTED.to_owned();
         }
         truncate(text, self.privacy.max_value_length).to_owned()
+    }
+}
+
+/// OpenInference's `llm.provider` (the hosting provider: `openai`, `anthropic`, `mistralai`,
+/// `cohere`, `google`, `aws`, `azure`, `xai`, `deepseek`) for a GenAI `gen_ai.provider.name`;
+/// providers OpenInference does not list keep their own name.
+pub fn oi_provider(genai: &str) -> &str {
+    match genai {
+        "openai" => "openai",
+        "anthropic" => "anthropic",
+        "mistral_ai" | "mistralai" | "mistral" => "mistralai",
+        "cohere" => "cohere",
+        "x_ai" | "xai" => "xai",
+        "deepseek" => "deepseek",
+        "google" | "vertexai" | "gemini" => "google",
+        "aws" | "bedrock" => "aws",
+        "azure" => "azure",
+        p if p.starts_with("gcp.") => "google",
+        p if p.starts_with("aws.") => "aws",
+        p if p.starts_with("azure.") => "azure",
+        p => p,
+    }
+}
+
+/// OpenInference's `llm.system` (the AI product: `openai`, `anthropic`, `mistralai`, `cohere`,
+/// `vertexai`, `ai21`, `meta`, `amazon`) for a GenAI `gen_ai.provider.name`; others keep
+/// their own name.
+pub fn oi_system(genai: &str) -> &str {
+    match genai {
+        "openai" | "azure.ai.openai" => "openai",
+        "anthropic" => "anthropic",
+        "mistral_ai" | "mistralai" | "mistral" => "mistralai",
+        "cohere" => "cohere",
+        "ai21" => "ai21",
+        "meta" => "meta",
+        "amazon" | "aws.bedrock" => "amazon",
+        "gcp.vertex_ai" | "gcp.gemini" | "gcp.gen_ai" | "google" | "vertexai" | "gemini" => {
+            "vertexai"
+        }
+        p => p,
     }
 }
 
@@ -561,6 +604,22 @@ mod tests {
             None,
         );
         assert_eq!(invocation_parameters(&Fields::new(&empty)), None);
+    }
+
+    #[test]
+    fn openinference_provider_and_system_use_its_own_values() {
+        for (genai, provider, system) in [
+            ("openai", "openai", "openai"),
+            ("mistral_ai", "mistralai", "mistralai"),
+            ("gcp.vertex_ai", "google", "vertexai"),
+            ("aws.bedrock", "aws", "amazon"),
+            ("azure.ai.openai", "azure", "openai"),
+            ("x_ai", "xai", "x_ai"),
+            ("mlx", "mlx", "mlx"),
+        ] {
+            assert_eq!(oi_provider(genai), provider, "{genai}");
+            assert_eq!(oi_system(genai), system, "{genai}");
+        }
     }
 
     #[test]

@@ -97,7 +97,7 @@ fn stop_events_become_spans_with_the_bus_ids_and_parentage() {
         chat.span.parent_span_id.to_bytes(),
         outer.span_id.to_bytes()
     );
-    assert_eq!(chat.span.status, Status::Ok);
+    assert_eq!(chat.span.status, Status::Unset);
     assert_eq!(chat.span.span_kind, SpanKind::Client);
     assert_eq!(request.span.span_kind, SpanKind::Internal);
     assert_eq!(

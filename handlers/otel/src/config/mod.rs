@@ -185,9 +185,16 @@ pub struct OtelConfig {
 /// (about 100 MB at most, and only while the queue is full; the bus recycles the slots).
 pub const DEFAULT_QUEUE_CAPACITY: usize = 131_072;
 
-/// Default stop/exception patterns: two- and three-segment span prefixes.
-pub const DEFAULT_PATTERNS: &[&str] =
-    &["*.*.stop", "*.*.exception", "*.*.*.stop", "*.*.*.exception"];
+/// Default stop/exception patterns: one-, two- and three-segment span prefixes (`search`,
+/// `llm.chat`, `llm.provider.request`).
+pub const DEFAULT_PATTERNS: &[&str] = &[
+    "*.stop",
+    "*.exception",
+    "*.*.stop",
+    "*.*.exception",
+    "*.*.*.stop",
+    "*.*.*.exception",
+];
 
 impl std::fmt::Debug for OtelConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
