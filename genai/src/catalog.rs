@@ -15,6 +15,8 @@
 //! | `llm.cost.calculated` | cost_usd | provider, model, tenant |
 //! | `llm.cost.unpriced_model` | — | model, provider (once per model) |
 //! | `llm.cost.threshold_exceeded` | cost_usd, threshold_usd | tenant, window |
+//! | `span.event` | system_time, the caller's | event.name, the caller's |
+//! | `span.attributes` | — | the attributes to set on the current span |
 //! | `telemetry.handler.failure` | — | handler_id, event, kind, error |
 //!
 //! Metadata keys follow OpenTelemetry naming where one exists (`gen_ai.request.model`,
@@ -76,6 +78,14 @@ pub static LLM_COST_UNPRICED_MODEL: StaticEventName =
 /// `llm.cost.threshold_exceeded`: a budget was crossed (`cost_usd`, `threshold_usd`).
 pub static LLM_COST_THRESHOLD_EXCEEDED: StaticEventName =
     StaticEventName::new("llm.cost.threshold_exceeded");
+
+/// `span.event`: a point in time of the current span, named by its `event.name` metadata, the
+/// rest of its metadata and measurements its attributes (see
+/// [`crate::instrument::Instrumentation::record_span_event`]).
+pub static SPAN_EVENT: StaticEventName = StaticEventName::new("span.event");
+/// `span.attributes`: its metadata become attributes of the current span (see
+/// [`crate::instrument::Instrumentation::set_span_attribute`]).
+pub static SPAN_ATTRIBUTES: StaticEventName = StaticEventName::new("span.attributes");
 
 /// Every catalog span prefix, for documentation and tests.
 pub static SPANS: [&StaticSpanName; 5] = [
@@ -187,6 +197,8 @@ pub mod keys {
     pub const KEY_HASH: &str = "cache.key_hash";
     /// A budget window (`day`, `month`, `lifetime`).
     pub const WINDOW: &str = "window";
+    /// The name of a `span.event`.
+    pub const EVENT_NAME: &str = "event.name";
 }
 
 #[cfg(test)]

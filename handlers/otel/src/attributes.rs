@@ -1,6 +1,9 @@
 //! Attribute conventions: how one stop or exception event's measurements and metadata become span
 //! attributes in OpenInference (Phoenix), OpenTelemetry GenAI and the MLX seed systems' set, each
-//! switchable, plus privacy (redaction and truncation of `input.value` / `output.value`).
+//! switchable, plus privacy (redaction and truncation of `input.value` / `output.value`) and
+//! secrets: a value under a key that names one (`api_key`, `authorization`, …) is replaced by
+//! `[REDACTED]`, and secrets inside strings (bearer tokens, `sk-…` keys, …) are cut out, with the
+//! log handler's rules ([`llm_telemetry_genai::redact`]).
 //!
 //! The core's keys (`catalog::keys`) are the input; the attribute names written here are the
 //! conventions' own and are listed in [`names`]. The `tenant` metadata is `tenant.id`, on every
@@ -8,8 +11,11 @@
 //! its own). Metadata keys this module does not map (`status`, `cache.name`, `service.name`, a
 //! user's own keys, …) pass through under their own names.
 
+use std::sync::OnceLock;
+
 use llm_telemetry_core::Value;
 use llm_telemetry_genai::catalog::keys;
+use llm_telemetry_genai::redact::SecretRules;
 use opentelemetry::{Array, KeyValue, StringValue};
 
 use crate::config::{Conventions, Privacy};
@@ -221,7 +227,7 @@ impl AttributeWriter<'_> {
             {
                 continue;
             }
-            out.push(KeyValue::new(*key, otel_value(value)));
+            out.push(KeyValue::new(*key, attribute_value(key, value)));
         }
         let tenant = f
             .str(keys::TENANT)
@@ -393,12 +399,14 @@ impl AttributeWriter<'_> {
         out
     }
 
-    /// Redacted, or cut to the maximum length on a char boundary.
+    /// Redacted, or cut to the maximum length on a char boundary, secrets replaced.
     fn content(&self, text: &str, hide: bool) -> String {
         if hide {
             return REDACTED.to_owned();
         }
-        truncate(text, self.privacy.max_value_length).to_owned()
+        secrets()
+            .redact_text(truncate(text, self.privacy.max_value_length))
+            .into_owned()
     }
 }
 
@@ -504,6 +512,54 @@ fn push_count(out: &mut Vec<KeyValue>, key: &'static str, value: Option<f64>) {
         && v.is_finite()
     {
         out.push(KeyValue::new(key, v.round() as i64));
+    }
+}
+
+/// The shared secret rules (the log handler's defaults, [`llm_telemetry_genai::redact`]).
+fn secrets() -> &'static SecretRules {
+    static RULES: OnceLock<SecretRules> = OnceLock::new();
+    RULES.get_or_init(SecretRules::default)
+}
+
+/// Most key verdicts [`is_secret_key`] remembers per thread.
+const KEY_VERDICTS: usize = 256;
+
+thread_local! {
+    /// Whether a `'static` key names a secret, by its address and length (a `'static` string is
+    /// never freed, so they always denote the same text).
+    static VERDICTS: std::cell::RefCell<Vec<((usize, usize), bool)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether values under `key` are secrets (`api_key`, `authorization`, …), decided once per key.
+fn is_secret_key(key: &'static str) -> bool {
+    let id = (key.as_ptr() as usize, key.len());
+    VERDICTS.with(|cell| {
+        let mut verdicts = cell.borrow_mut();
+        if let Some((_, secret)) = verdicts.iter().find(|(k, _)| *k == id) {
+            return *secret;
+        }
+        let secret = secrets().is_sensitive_key(key);
+        if verdicts.len() >= KEY_VERDICTS {
+            verdicts.clear();
+        }
+        verdicts.push((id, secret));
+        secret
+    })
+}
+
+/// The attribute value of metadata `key`: the marker under a key that names a secret, strings
+/// with the secrets they hold replaced, other values as they are (the log handler's rules).
+pub(crate) fn attribute_value(key: &'static str, value: &Value<'_>) -> opentelemetry::Value {
+    if is_secret_key(key) {
+        return opentelemetry::Value::String(secrets().marker.to_string().into());
+    }
+    match *value {
+        Value::Str(s) => match secrets().redact_text(s) {
+            std::borrow::Cow::Borrowed(_) => shared(s),
+            std::borrow::Cow::Owned(clean) => opentelemetry::Value::String(clean.into()),
+        },
+        other => otel_value(&other),
     }
 }
 

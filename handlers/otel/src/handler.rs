@@ -22,6 +22,7 @@ use crate::convert::Converter;
 use crate::pipeline::{Batch, MAX_HANDOFF_WAIT, Pipeline};
 use crate::route::Route;
 use crate::sampler::Sampler;
+use crate::span_events::{Pending, Recorded};
 use crate::stats::{Counters, OtelStats, add};
 use crate::warn::Warner;
 use crate::worker::Message;
@@ -29,6 +30,8 @@ use crate::worker::Message;
 /// The bus-side handler (runs on the bus's queued lane worker).
 pub(crate) struct SpanHandler {
     pub converter: Converter,
+    /// Span events waiting for their span's end (`None`: span events switched off).
+    pub span_events: Option<Pending>,
     pub sampler: Sampler,
     pub tenants: bool,
     pub simple: bool,
@@ -83,13 +86,31 @@ impl Handler for SpanHandler {
             add(&self.counters.sampled_out, 1);
             return;
         }
-        let span = match self.converter.convert(event) {
+        let phase = event.name().phase();
+        if phase != "stop" && phase != "exception" {
+            // Something that happened inside the span `context`: kept for its end.
+            match &self.span_events {
+                Some(pending) if phase != "start" => match pending.record(event, &context) {
+                    Recorded::Kept => add(&self.counters.span_events, 1),
+                    Recorded::Dropped(lost) => {
+                        add(&self.counters.span_events, 1);
+                        add(&self.counters.span_events_dropped, lost);
+                    }
+                },
+                _ => add(&self.counters.skipped_events, 1),
+            }
+            return;
+        }
+        let mut span = match self.converter.convert(event) {
             Ok(span) => span,
             Err(_) => {
                 add(&self.counters.skipped_events, 1);
                 return;
             }
         };
+        if let Some(extras) = self.span_events.as_ref().and_then(|p| p.take(&context)) {
+            extras.apply_to(&mut span);
+        }
         let route = if self.tenants {
             Route::of(event, &context)
         } else {

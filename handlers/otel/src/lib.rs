@@ -60,6 +60,7 @@ pub mod pipeline;
 mod projects;
 mod route;
 pub mod sampler;
+mod span_events;
 pub mod stats;
 mod warn;
 mod worker;

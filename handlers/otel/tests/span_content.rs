@@ -166,3 +166,135 @@ fn every_span_of_a_trace_inherits_its_roots_tenant_and_goes_to_its_project() {
     let stats = otel.stats();
     assert_eq!(stats.tenants.misses, 2, "one exporter per route: {stats:?}");
 }
+
+#[test]
+fn events_inside_a_span_become_its_span_events_and_late_attributes_join_it() {
+    let (bus, capture, otel) = attached();
+    let telemetry = Instrumentation::new(&bus, TelemetryLevel::Basic);
+    bus.span(
+        &catalog::LLM_CHAT,
+        &[(keys::MODEL, Value::Str("m"))],
+        |_| {
+            telemetry.cache("prompts").hit(b"key", Some(42));
+            telemetry.rate_limited("openai", Duration::from_secs(2));
+            telemetry.record_span_event("tool_selected", &[("tool", Value::Str("search"))]);
+            telemetry.set_span_attribute("orchestration.step", 3);
+            telemetry.set_span_attribute("orchestration.step", 4); // the last value wins
+        },
+    );
+    // Outside any span: nothing to attach to.
+    telemetry.rate_limited("openai", Duration::from_secs(1));
+    otel.flush(FLUSH).unwrap();
+    let spans = capture.spans();
+    assert_eq!(spans.len(), 1);
+    let span = &spans[0].span;
+    let names: Vec<&str> = span.events.iter().map(|e| e.name.as_ref()).collect();
+    assert_eq!(
+        names,
+        [
+            "cache.lookup.hit",
+            "llm.provider.rate_limit",
+            "tool_selected"
+        ]
+    );
+    let rate_limit = &span.events.events[1];
+    assert!(
+        rate_limit
+            .attributes
+            .iter()
+            .any(|kv| kv.key.as_str() == "retry_after" && kv.value.as_str() == "2"),
+        "{rate_limit:?}"
+    );
+    assert!(rate_limit.timestamp >= span.start_time && rate_limit.timestamp <= span.end_time);
+    let tool = &span.events.events[2];
+    assert_eq!(tool.attributes.len(), 1, "{tool:?}");
+    assert_eq!(tool.attributes[0].value.as_str(), "search");
+    assert_eq!(super_attr_i64(span, "orchestration.step"), Some(4));
+    assert_eq!(
+        span.attributes
+            .iter()
+            .filter(|kv| kv.key.as_str() == "orchestration.step")
+            .count(),
+        1
+    );
+    let stats = otel.stats();
+    assert_eq!(stats.span_events, 5, "{stats:?}");
+    assert_eq!(
+        stats.skipped_events, 1,
+        "the event outside a span: {stats:?}"
+    );
+}
+
+fn super_attr_i64(span: &llm_telemetry_otel::otel::SpanData, key: &str) -> Option<i64> {
+    support::capture::attr_i64(span, key)
+}
+
+#[test]
+fn span_events_can_be_switched_off() {
+    let bus = Bus::new();
+    let capture = CaptureExporter::new();
+    let otel = OtelHandler::builder()
+        .read_env(false)
+        .service_name("svc")
+        .span_events(false)
+        .exporter(capture.clone())
+        .attach(&bus)
+        .unwrap();
+    let telemetry = Instrumentation::new(&bus, TelemetryLevel::Basic);
+    bus.span(&catalog::LLM_CHAT, &[], |_| {
+        telemetry.rate_limited("openai", Duration::from_secs(2));
+        telemetry.set_span_attribute("orchestration.step", 3);
+    });
+    otel.flush(FLUSH).unwrap();
+    let span = &capture.spans()[0].span;
+    assert!(span.events.is_empty());
+    assert_eq!(attr(span, "orchestration.step"), None);
+    assert!(
+        !bus.is_listening(&catalog::LLM_PROVIDER_RATE_LIMIT),
+        "not even heard"
+    );
+}
+
+#[test]
+fn secrets_are_redacted_in_span_attributes_with_the_log_handlers_rules() {
+    let (bus, capture, otel) = attached();
+    let telemetry = Instrumentation::new(&bus, TelemetryLevel::Basic);
+    bus.span(
+        &catalog::LLM_CHAT,
+        &[
+            ("api_key", Value::Str("sk-proj-abcdefghijklmnopqrstuvwx")),
+            ("x-api-key", Value::Int(12345)),
+            (
+                "note",
+                Value::Str("retried with Authorization: Bearer abc123def456ghi789"),
+            ),
+            (
+                keys::INPUT,
+                Value::Str("my key is sk-abcdefghijklmnopqrstuvwxyz, summarise"),
+            ),
+            (keys::INPUT_TOKENS, Value::Int(7)),
+        ],
+        |_| {
+            telemetry.record_span_event("login", &[("password", Value::Str("hunter2"))]);
+        },
+    );
+    otel.flush(FLUSH).unwrap();
+    let span = &capture.spans()[0].span;
+    assert_eq!(attr(span, "api_key").as_deref(), Some("[REDACTED]"));
+    assert_eq!(attr(span, "x-api-key").as_deref(), Some("[REDACTED]"));
+    assert_eq!(
+        attr(span, "note").as_deref(),
+        Some("retried with Authorization: [REDACTED]")
+    );
+    assert_eq!(
+        attr(span, "input.value").as_deref(),
+        Some("my key is [REDACTED], summarise")
+    );
+    assert_eq!(
+        attr(span, keys::INPUT_TOKENS).as_deref(),
+        Some("7"),
+        "not a secret"
+    );
+    let login = &span.events.events[0];
+    assert_eq!(login.attributes[0].value.as_str(), "[REDACTED]");
+}
