@@ -185,6 +185,9 @@ pub mod keys {
     pub const INPUT: &str = "input.value";
     /// The response text.
     pub const OUTPUT: &str = "output.value";
+    /// A chat's messages as GenAI's JSON (`[{"role":"user","parts":[{"type":"text",
+    /// "content":"…"}]}]`), recorded with the content (`detailed` level).
+    pub const INPUT_MESSAGES: &str = "gen_ai.input.messages";
     /// Whether an embedding input is a query (vs a document).
     pub const IS_QUERY: &str = "embedding.is_query";
     /// The pooling used for an embedding (`mean`, `cls`, …).

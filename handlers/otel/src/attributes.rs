@@ -45,6 +45,16 @@ pub mod names {
     pub const LLM_TOKEN_COUNT_REASONING: &str = "llm.token_count.completion_details.reasoning";
     /// Request parameters as a JSON object.
     pub const LLM_INVOCATION_PARAMETERS: &str = "llm.invocation_parameters";
+    /// OpenInference input messages: `llm.input_messages.N.message.role` / `.message.content`.
+    pub const LLM_INPUT_MESSAGES: &str = "llm.input_messages";
+    /// OpenInference output messages: `llm.output_messages.N.message.role` / `.message.content`.
+    pub const LLM_OUTPUT_MESSAGES: &str = "llm.output_messages";
+    /// A message's role, under a message index.
+    pub const MESSAGE_ROLE: &str = "message.role";
+    /// A message's text, under a message index.
+    pub const MESSAGE_CONTENT: &str = "message.content";
+    /// GenAI's chat input as JSON (hidden with the inputs).
+    pub const GEN_AI_INPUT_MESSAGES: &str = "gen_ai.input.messages";
     /// Total cost in US dollars.
     pub const LLM_COST_TOTAL: &str = "llm.cost.total";
     /// The input text.
@@ -186,6 +196,7 @@ fn is_mapped(key: &str) -> bool {
             | keys::IS_QUERY
             | keys::ERROR_TYPE
             | keys::TENANT
+            | keys::INPUT_MESSAGES
     )
 }
 
@@ -300,11 +311,22 @@ impl AttributeWriter<'_> {
                 out.push(KeyValue::new(OUTPUT_MIME_TYPE, mime_type(&value)));
                 out.push(KeyValue::new(OUTPUT_VALUE, value));
             }
+            if kind == SpanKindOi::Llm {
+                self.messages(&mut out, f.str(keys::INPUT_MESSAGES), output, operation);
+            }
         }
 
         if self.conventions.genai {
             if let Some(op) = operation {
                 out.push(KeyValue::new(GEN_AI_OPERATION_NAME, shared(op)));
+            }
+            if let Some(messages) = f.str(keys::INPUT_MESSAGES)
+                && !self.privacy.hide_inputs
+            {
+                out.push(KeyValue::new(
+                    GEN_AI_INPUT_MESSAGES,
+                    secrets().redact_text(messages).into_owned(),
+                ));
             }
             if let Some(p) = provider {
                 out.push(KeyValue::new(GEN_AI_PROVIDER_NAME, shared(p)));
@@ -397,6 +419,42 @@ impl AttributeWriter<'_> {
             }
         }
         out
+    }
+
+    /// OpenInference's flattened messages of a chat: `llm.input_messages.N.message.{role,content}`
+    /// from GenAI's `gen_ai.input.messages` JSON, and the answer as
+    /// `llm.output_messages.0.message.{role,content}` (role `assistant`).
+    fn messages(
+        &self,
+        out: &mut Vec<KeyValue>,
+        input: Option<&str>,
+        output: Option<&str>,
+        operation: Option<&str>,
+    ) {
+        if let Some(json) = input {
+            for (i, (role, content)) in parse_messages(json).into_iter().enumerate() {
+                out.push(KeyValue::new(
+                    format!("{LLM_INPUT_MESSAGES}.{i}.{MESSAGE_ROLE}"),
+                    role,
+                ));
+                out.push(KeyValue::new(
+                    format!("{LLM_INPUT_MESSAGES}.{i}.{MESSAGE_CONTENT}"),
+                    self.content(&content, self.privacy.hide_inputs),
+                ));
+            }
+        }
+        if operation == Some("chat")
+            && let Some(text) = output
+        {
+            out.push(KeyValue::new(
+                format!("{LLM_OUTPUT_MESSAGES}.0.{MESSAGE_ROLE}"),
+                "assistant",
+            ));
+            out.push(KeyValue::new(
+                format!("{LLM_OUTPUT_MESSAGES}.0.{MESSAGE_CONTENT}"),
+                self.content(text, self.privacy.hide_outputs),
+            ));
+        }
     }
 
     /// Redacted, or cut to the maximum length on a char boundary, secrets replaced.
@@ -576,6 +634,30 @@ fn string_array<'a>(items: impl Iterator<Item = &'a str>) -> opentelemetry::Valu
     opentelemetry::Value::Array(Array::String(
         items.map(|s| StringValue::from(s.to_owned())).collect(),
     ))
+}
+
+/// (role, text) of each message of GenAI's `gen_ai.input.messages` JSON (text parts joined;
+/// a plain `content` string accepted too). Not JSON: no messages.
+fn parse_messages(json: &str) -> Vec<(String, String)> {
+    let Ok(serde_json::Value::Array(messages)) = serde_json::from_str(json) else {
+        return Vec::new();
+    };
+    messages
+        .iter()
+        .map(|m| {
+            let role = m["role"].as_str().unwrap_or("user").to_owned();
+            let content = match (&m["parts"], &m["content"]) {
+                (serde_json::Value::Array(parts), _) => parts
+                    .iter()
+                    .filter_map(|p| p["content"].as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                (_, serde_json::Value::String(s)) => s.clone(),
+                _ => String::new(),
+            };
+            (role, content)
+        })
+        .collect()
 }
 
 /// The request parameters as a JSON object, or `None` when there are none.

@@ -298,3 +298,80 @@ fn secrets_are_redacted_in_span_attributes_with_the_log_handlers_rules() {
     let login = &span.events.events[0];
     assert_eq!(login.attributes[0].value.as_str(), "[REDACTED]");
 }
+
+#[test]
+fn chats_carry_openinference_messages_and_invocation_parameters() {
+    use llm_telemetry_genai::instrument::{ChatMessage, ChatRequest, Completion};
+    for hide in [false, true] {
+        let bus = Bus::new();
+        let capture = CaptureExporter::new();
+        let otel = OtelHandler::builder()
+            .read_env(false)
+            .service_name("svc")
+            .hide_inputs(hide)
+            .exporter(capture.clone())
+            .attach(&bus)
+            .unwrap();
+        let telemetry = Instrumentation::new(&bus, TelemetryLevel::Detailed);
+        let request = ChatRequest::new(
+            "gpt-4o",
+            vec![
+                ChatMessage::system("Be brief."),
+                ChatMessage::user("Capital of France? key sk-abcdefghijklmnopqrstuvwxyz"),
+            ],
+        )
+        .max_tokens(16)
+        .temperature(0.5);
+        telemetry
+            .chat(&request, || {
+                Ok::<_, String>(Completion::new("Paris.", 9, 2))
+            })
+            .unwrap();
+        otel.flush(FLUSH).unwrap();
+        let span = &capture.spans()[0].span;
+        let get = |key: &str| attr(span, key);
+        assert_eq!(
+            get("llm.input_messages.0.message.role").as_deref(),
+            Some("system")
+        );
+        assert_eq!(
+            get("llm.input_messages.1.message.role").as_deref(),
+            Some("user")
+        );
+        let user = get("llm.input_messages.1.message.content");
+        if hide {
+            assert_eq!(user.as_deref(), Some("__REDACTED__"));
+            assert_eq!(get("gen_ai.input.messages"), None, "hidden with the inputs");
+        } else {
+            assert_eq!(
+                user.as_deref(),
+                Some("Capital of France? key [REDACTED]"),
+                "secrets are cut out of messages too"
+            );
+            assert_eq!(
+                get("llm.input_messages.0.message.content").as_deref(),
+                Some("Be brief.")
+            );
+            assert!(
+                get("gen_ai.input.messages")
+                    .unwrap()
+                    .contains("\"role\":\"system\"")
+            );
+        }
+        assert_eq!(
+            get("llm.output_messages.0.message.role").as_deref(),
+            Some("assistant")
+        );
+        assert_eq!(
+            get("llm.output_messages.0.message.content").as_deref(),
+            Some("Paris.")
+        );
+        let params: serde_json::Value =
+            serde_json::from_str(&get("llm.invocation_parameters").unwrap()).unwrap();
+        assert_eq!(
+            params,
+            serde_json::json!({"max_tokens": 16, "temperature": 0.5})
+        );
+        otel.shutdown(FLUSH);
+    }
+}
