@@ -375,3 +375,66 @@ fn chats_carry_openinference_messages_and_invocation_parameters() {
         otel.shutdown(FLUSH);
     }
 }
+
+/// A writer the test reads back.
+#[derive(Clone, Default)]
+struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_console_exporter_writes_one_readable_block_per_span() {
+    use llm_telemetry_otel::ConsoleExporter;
+    let out = Shared::default();
+    let bus = Bus::new();
+    let otel = OtelHandler::builder()
+        .read_env(false)
+        .service_name("svc")
+        .exporter(ConsoleExporter::to_writer(out.clone()))
+        .attach(&bus)
+        .unwrap();
+    let telemetry = Instrumentation::new(&bus, TelemetryLevel::Basic);
+    bus.span(
+        &catalog::LLM_REQUEST,
+        &[(keys::TENANT, Value::Str("acme"))],
+        |_| {
+            bus.span(
+                &catalog::LLM_CHAT,
+                &[
+                    (keys::PROVIDER, Value::Str("openai")),
+                    (keys::MODEL, Value::Str("gpt-4o")),
+                ],
+                |_| telemetry.rate_limited("openai", Duration::from_secs(2)),
+            );
+        },
+    );
+    otel.flush(FLUSH).unwrap();
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let blocks: Vec<&str> = text
+        .split("\n")
+        .filter(|l| !l.starts_with("  ") && !l.is_empty())
+        .collect();
+    assert_eq!(
+        blocks,
+        [
+            "chat gpt-4o  (project llm-acme-svc, service svc)",
+            "llm.request  (project llm-acme-svc, service svc)"
+        ],
+        "{text}"
+    );
+    assert!(text.contains("  gen_ai.request.model = gpt-4o\n"), "{text}");
+    assert!(text.contains("  tenant.id = acme\n"), "{text}");
+    assert!(
+        text.contains(" ms llm.provider.rate_limit  retry_after=2"),
+        "{text}"
+    );
+    assert!(text.contains("status Unset"), "{text}");
+}
