@@ -202,6 +202,9 @@ pub mod keys {
     pub const WINDOW: &str = "window";
     /// The name of a `span.event`.
     pub const EVENT_NAME: &str = "event.name";
+    /// In a `span.attributes` event: names another key of the event whose value is a JSON array
+    /// of strings, to set as a list-valued attribute (repeated once per such key).
+    pub const LIST_ATTRIBUTE: &str = "span.list";
 }
 
 #[cfg(test)]

@@ -45,6 +45,50 @@ impl Instrumentation {
             .execute(&catalog::SPAN_ATTRIBUTES, &[], attributes);
     }
 
+    /// Sets the list-valued attribute `key` to `items` on the current span (emits
+    /// `span.attributes`, the list as a JSON array of strings named by `span.list`), e.g.
+    /// Cogniverse's `orchestration.agent_sequence`.
+    ///
+    /// ```
+    /// use llm_telemetry_core::{Bus, StaticSpanName, testing::Capture};
+    /// use llm_telemetry_genai::instrument::{Instrumentation, TelemetryLevel};
+    /// static ORCHESTRATE: StaticSpanName = StaticSpanName::new("orchestrate");
+    /// let bus = Bus::new();
+    /// let capture = Capture::attach(&bus, ["span.*", "orchestrate.stop"]).unwrap();
+    /// let telemetry = Instrumentation::new(&bus, TelemetryLevel::Basic);
+    /// bus.span(&ORCHESTRATE, &[], |_| {
+    ///     telemetry.set_span_list_attribute("orchestration.agent_sequence", ["planner", "search"]);
+    /// });
+    /// let set = &capture.named("span.attributes")[0];
+    /// assert_eq!(set.str("orchestration.agent_sequence"), Some(r#"["planner","search"]"#));
+    /// assert_eq!(set.str("span.list"), Some("orchestration.agent_sequence"));
+    /// ```
+    pub fn set_span_list_attribute<S: AsRef<str>>(
+        &self,
+        key: &'static str,
+        items: impl IntoIterator<Item = S>,
+    ) {
+        if !self.is_listening(&catalog::SPAN_ATTRIBUTES) || context::current().is_none() {
+            return;
+        }
+        let mut json = String::from("[");
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            super::request::json_string(&mut json, item.as_ref());
+        }
+        json.push(']');
+        self.bus().execute(
+            &catalog::SPAN_ATTRIBUTES,
+            &[],
+            &[
+                (key, Value::Str(&json)),
+                (keys::LIST_ATTRIBUTE, Value::Str(key)),
+            ],
+        );
+    }
+
     /// Records the event `name` with `attributes` in the current span (emits `span.event`).
     ///
     /// ```

@@ -488,7 +488,7 @@ impl Embeddings {
 }
 
 /// Appends `text` as a JSON string literal.
-fn json_string(out: &mut String, text: &str) {
+pub(crate) fn json_string(out: &mut String, text: &str) {
     use std::fmt::Write;
     out.push('"');
     for c in text.chars() {

@@ -8,8 +8,9 @@
 //! `system_time` measurement when it has one (else when the handler saw it, kept within the
 //! span's start and end), its measurements and
 //! metadata as attributes. Two names are special: `span.event` is a span event named by its
-//! `event.name` metadata, and `span.attributes` adds its metadata to the span's attributes
-//! (the current-span helpers of the genai crate emit both).
+//! `event.name` metadata, and `span.attributes` adds its metadata to the span's attributes, a
+//! key named by a `span.list` entry as a list-valued (string array) attribute (the current-span
+//! helpers of the genai crate emit both).
 //!
 //! Bounded: at most [`MAX_PENDING_SPANS`] spans wait (the oldest is forgotten first, its events
 //! counted as dropped, as the spans that never end would otherwise pile up), and at most
@@ -20,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use llm_telemetry_core::{Event, SpanContext};
+use llm_telemetry_core::{Event, SpanContext, Value};
 use llm_telemetry_genai::catalog::{self, keys};
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::SpanData;
@@ -115,11 +116,22 @@ impl Pending {
         });
         let name = event.name().as_str();
         if name == catalog::SPAN_ATTRIBUTES.as_str() {
-            for (key, value) in event.metadata() {
+            let metadata = event.metadata();
+            let is_list = |key: &str| {
+                metadata
+                    .iter()
+                    .any(|(k, v)| *k == keys::LIST_ATTRIBUTE && v.as_str() == Some(key))
+            };
+            for (key, value) in metadata {
+                if *key == keys::LIST_ATTRIBUTE {
+                    continue;
+                }
+                let value = match value.as_str().filter(|_| is_list(key)) {
+                    Some(json) => list_value(key, json),
+                    None => attribute_value(key, value),
+                };
                 extras.attributes.retain(|kv| kv.key.as_str() != *key);
-                extras
-                    .attributes
-                    .push(KeyValue::new(*key, attribute_value(key, value)));
+                extras.attributes.push(KeyValue::new(*key, value));
             }
         } else if extras.events.len() >= MAX_EVENTS_PER_SPAN {
             extras.dropped += 1;
@@ -144,6 +156,23 @@ impl Pending {
         let extras = state.by_span.remove(&context.span_id.to_u64());
         self.held.store(state.by_span.len(), Ordering::Relaxed);
         extras
+    }
+}
+
+/// A list-valued attribute from a JSON array of strings (each redacted like any string value);
+/// not such an array: the text as it is, redacted.
+fn list_value(key: &'static str, json: &str) -> opentelemetry::Value {
+    match serde_json::from_str::<Vec<String>>(json) {
+        Ok(items) => opentelemetry::Value::Array(opentelemetry::Array::String(
+            items
+                .iter()
+                .map(|item| match attribute_value(key, &Value::Str(item)) {
+                    opentelemetry::Value::String(s) => s,
+                    other => other.to_string().into(),
+                })
+                .collect(),
+        )),
+        Err(_) => attribute_value(key, &Value::Str(json)),
     }
 }
 

@@ -438,3 +438,41 @@ fn the_console_exporter_writes_one_readable_block_per_span() {
     );
     assert!(text.contains("status Unset"), "{text}");
 }
+
+#[test]
+fn list_valued_attributes_are_string_arrays() {
+    use llm_telemetry_otel::otel::opentelemetry::{Array, Value as OtelValue};
+    static ORCHESTRATE: StaticSpanName = StaticSpanName::new("orchestrate");
+    let (bus, capture, otel) = attached();
+    let telemetry = Instrumentation::new(&bus, TelemetryLevel::Basic);
+    bus.span(&ORCHESTRATE, &[], |_| {
+        telemetry.set_span_list_attribute(
+            "orchestration.agent_sequence",
+            ["planner", "search \"web\"", "summarizer"],
+        );
+        telemetry.set_span_list_attribute("tokens_seen", ["Bearer abc123def456ghi789"]);
+    });
+    otel.flush(FLUSH).unwrap();
+    let span = &capture.spans()[0].span;
+    let value = |key: &str| {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.clone())
+    };
+    assert_eq!(
+        value("orchestration.agent_sequence"),
+        Some(OtelValue::Array(Array::String(vec![
+            "planner".into(),
+            "search \"web\"".into(),
+            "summarizer".into()
+        ])))
+    );
+    assert_eq!(
+        value("tokens_seen"),
+        Some(OtelValue::Array(Array::String(vec![
+            "Bearer [REDACTED]".into()
+        ])))
+    );
+    assert_eq!(value("span.list"), None, "the marker is not an attribute");
+}
