@@ -95,7 +95,8 @@ impl SpanRecorder {
     }
 }
 
-/// `base` plus the carried keys' string values in `metadata` (the last value of a key wins).
+/// `base` plus the carried keys' non-empty string values in `metadata` (the last value of a key
+/// wins).
 #[inline(never)]
 fn carried_baggage(base: Baggage, metadata: Metadata<'_>) -> Baggage {
     let mut out = base;
@@ -105,7 +106,8 @@ fn carried_baggage(base: Baggage, metadata: Metadata<'_>) -> Baggage {
             .rev()
             .find(|(k, _)| std::ptr::eq(*k, key) || *k == key)
             .and_then(|(_, v)| match v {
-                Value::Str(s) => Some(*s),
+                // An empty value names nothing: the trace carries none.
+                Value::Str(s) if !s.is_empty() => Some(*s),
                 _ => None,
             });
         if let Some(value) = value {
