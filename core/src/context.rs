@@ -23,6 +23,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use crate::baggage::Baggage;
 use crate::error::TraceParentError;
 use crate::nesting::{self, DEPTHS};
 
@@ -128,6 +129,8 @@ pub struct SpanContext {
     pub trace_flags: u8,
     /// True when this context came from another process (a parsed `traceparent`).
     pub is_remote: bool,
+    /// Values every span of the trace carries (see [`crate::baggage`]): inherited by children.
+    pub baggage: Baggage,
 }
 
 impl SpanContext {
@@ -155,6 +158,7 @@ impl SpanContext {
                     start_unix_nanos,
                     trace_flags: 1,
                     is_remote: false,
+                    baggage: Baggage::EMPTY,
                 }
             }
             Some(p) => {
@@ -166,6 +170,7 @@ impl SpanContext {
                     start_unix_nanos,
                     trace_flags: p.trace_flags,
                     is_remote: false,
+                    baggage: p.baggage,
                 }
             }
         }
@@ -174,6 +179,11 @@ impl SpanContext {
     /// Whether the sampled flag is set.
     pub fn is_sampled(&self) -> bool {
         self.trace_flags & 1 == 1
+    }
+
+    /// This context with `baggage` (e.g. a remote context given a tenant before it is entered).
+    pub fn with_baggage(self, baggage: Baggage) -> Self {
+        Self { baggage, ..self }
     }
 
     /// The `traceparent` header that continues this span in another service.
@@ -269,6 +279,7 @@ impl TraceParent {
             start_unix_nanos: 0,
             trace_flags: self.trace_flags,
             is_remote: true,
+            baggage: Baggage::EMPTY,
         }
     }
 }

@@ -82,6 +82,7 @@
 #![warn(missing_docs)]
 
 pub mod attachment;
+pub mod baggage;
 pub mod bus;
 pub mod calendar;
 pub mod catalog;
@@ -111,6 +112,7 @@ pub mod text;
 pub mod loom_hooks;
 
 pub use attachment::Attachment;
+pub use baggage::Baggage;
 pub use bus::{Bus, MAX_DEPTH, panic_message};
 pub use calendar::UtcDate;
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -70,6 +70,7 @@ use std::ptr::{self, NonNull};
 
 use smallvec::SmallVec;
 
+use crate::baggage::Baggage;
 use crate::context::{SpanContext, SpanId, TraceId};
 use crate::event::{Event, OwnedEvent, Value};
 use crate::name::EventName;
@@ -145,7 +146,8 @@ struct SpanRecord {
     start_unix_nanos: u64,
     trace_flags: u8,
     is_remote: u8,
-    _reserved: [u8; 6],
+    _reserved: [u8; 2],
+    baggage: u32,
 }
 
 impl SpanRecord {
@@ -157,7 +159,8 @@ impl SpanRecord {
             start_unix_nanos: span.start_unix_nanos,
             trace_flags: span.trace_flags,
             is_remote: u8::from(span.is_remote),
-            _reserved: [0; 6],
+            _reserved: [0; 2],
+            baggage: span.baggage.to_raw(),
         }
     }
 
@@ -171,6 +174,7 @@ impl SpanRecord {
             start_unix_nanos: self.start_unix_nanos,
             trace_flags: self.trace_flags,
             is_remote: self.is_remote != 0,
+            baggage: Baggage::from_raw(self.baggage),
         })
     }
 }

@@ -24,6 +24,10 @@
 //! exactly the start's `monotonic_time`. The start event is built only when someone listens to
 //! `.start` (the OpenTelemetry handler does not), the closure form borrows the bus instead of
 //! cloning it, and a stop with nothing recorded passes the start metadata through as it is.
+//!
+//! A trace's first local span (no parent, or a remote one) copies the values of the carried
+//! metadata keys ([`crate::baggage::carry`]) into its context's baggage; its descendants inherit
+//! that context's baggage. With no key carried, this costs one relaxed load per recorded span.
 
 use std::fmt;
 use std::future::Future;
@@ -35,6 +39,7 @@ use std::time::Instant;
 
 use smallvec::SmallVec;
 
+use crate::baggage::{self, Baggage};
 use crate::bus::{Bus, panic_message};
 use crate::catalog::keys;
 use crate::context::{self, SpanContext, monotonic_now, unix_nanos_at_monotonic};
@@ -88,6 +93,28 @@ impl SpanRecorder {
             self.metadata.push((key, value.into().to_owned_value()));
         }
     }
+}
+
+/// `base` plus the carried keys' non-empty string values in `metadata` (the last value of a key
+/// wins).
+#[inline(never)]
+fn carried_baggage(base: Baggage, metadata: Metadata<'_>) -> Baggage {
+    let mut out = base;
+    for key in baggage::carried() {
+        let value = metadata
+            .iter()
+            .rev()
+            .find(|(k, _)| std::ptr::eq(*k, key) || *k == key)
+            .and_then(|(_, v)| match v {
+                // An empty value names nothing: the trace carries none.
+                Value::Str(s) if !s.is_empty() => Some(*s),
+                _ => None,
+            });
+        if let Some(value) = value {
+            out = out.with(key, value);
+        }
+    }
+    out
 }
 
 /// How a span's result decides between stop and exception.
@@ -154,10 +181,15 @@ impl Live<'_> {
             return None;
         }
         let started_monotonic = monotonic_now();
-        let context = SpanContext::child_starting_at(
-            context::current().as_ref(),
+        let parent = context::current();
+        let mut context = SpanContext::child_starting_at(
+            parent.as_ref(),
             unix_nanos_at_monotonic(started_monotonic),
         );
+        // A trace's first local span fixes the carried values for every span of the trace.
+        if baggage::any_carried() && parent.is_none_or(|p| p.is_remote) {
+            context.baggage = carried_baggage(context.baggage, metadata);
+        }
         if start_heard {
             bus.execute_in_span(
                 name.start,

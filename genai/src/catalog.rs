@@ -15,6 +15,8 @@
 //! | `llm.cost.calculated` | cost_usd | provider, model, tenant |
 //! | `llm.cost.unpriced_model` | — | model, provider (once per model) |
 //! | `llm.cost.threshold_exceeded` | cost_usd, threshold_usd | tenant, window |
+//! | `span.event` | system_time, the caller's | event.name, the caller's |
+//! | `span.attributes` | — | the attributes to set on the current span |
 //! | `telemetry.handler.failure` | — | handler_id, event, kind, error |
 //!
 //! Metadata keys follow OpenTelemetry naming where one exists (`gen_ai.request.model`,
@@ -77,6 +79,14 @@ pub static LLM_COST_UNPRICED_MODEL: StaticEventName =
 pub static LLM_COST_THRESHOLD_EXCEEDED: StaticEventName =
     StaticEventName::new("llm.cost.threshold_exceeded");
 
+/// `span.event`: a point in time of the current span, named by its `event.name` metadata, the
+/// rest of its metadata and measurements its attributes (see
+/// [`crate::instrument::Instrumentation::record_span_event`]).
+pub static SPAN_EVENT: StaticEventName = StaticEventName::new("span.event");
+/// `span.attributes`: its metadata become attributes of the current span (see
+/// [`crate::instrument::Instrumentation::set_span_attribute`]).
+pub static SPAN_ATTRIBUTES: StaticEventName = StaticEventName::new("span.attributes");
+
 /// Every catalog span prefix, for documentation and tests.
 pub static SPANS: [&StaticSpanName; 5] = [
     &LLM_CHAT,
@@ -85,6 +95,20 @@ pub static SPANS: [&StaticSpanName; 5] = [
     &LLM_REQUEST,
     &LLM_PROVIDER_REQUEST,
 ];
+
+/// Carries [`keys::TENANT`] and [`keys::SERVICE_NAME`] in every span's context: the values a
+/// trace's root span is given reach every span of the trace, the library's own included (see
+/// [`llm_telemetry_core::baggage`]). Handlers that route a trace by tenant (the OpenTelemetry
+/// handler) call it when they attach; calling it again costs one atomic load.
+pub fn carry_trace_keys() {
+    static DONE: std::sync::Once = std::sync::Once::new();
+    DONE.call_once(|| {
+        // Two of `MAX_CARRIED` slots, refused only when other crates took them all first; the
+        // handler then routes by each span's own metadata, as it does after a table overflow.
+        let _ = llm_telemetry_core::baggage::carry(keys::TENANT);
+        let _ = llm_telemetry_core::baggage::carry(keys::SERVICE_NAME);
+    });
+}
 
 /// Measurement and metadata keys.
 pub mod keys {
@@ -135,8 +159,12 @@ pub mod keys {
     pub const RESPONSE_MODEL: &str = "gen_ai.response.model";
     /// The operation (`chat`, `text_completion`, `embeddings`, …).
     pub const OPERATION: &str = "gen_ai.operation.name";
-    /// The tenant (customer, team, project) the call is billed to.
+    /// The tenant (customer, team, project) the call is billed to. Carried: given to a trace's
+    /// root span, every span of the trace knows it (see [`super::carry_trace_keys`]).
     pub const TENANT: &str = "tenant";
+    /// The service a span belongs to, when it is not the process's own (`service.name`).
+    /// Carried like [`TENANT`].
+    pub const SERVICE_NAME: &str = "service.name";
     /// Whether the response is streamed.
     pub const STREAMING: &str = "streaming";
     /// A low-cardinality error class (`timeout`, `rate_limit`, …).
@@ -157,6 +185,9 @@ pub mod keys {
     pub const INPUT: &str = "input.value";
     /// The response text.
     pub const OUTPUT: &str = "output.value";
+    /// A chat's messages as GenAI's JSON (`[{"role":"user","parts":[{"type":"text",
+    /// "content":"…"}]}]`), recorded with the content (`detailed` level).
+    pub const INPUT_MESSAGES: &str = "gen_ai.input.messages";
     /// Whether an embedding input is a query (vs a document).
     pub const IS_QUERY: &str = "embedding.is_query";
     /// The pooling used for an embedding (`mean`, `cls`, …).
@@ -169,6 +200,11 @@ pub mod keys {
     pub const KEY_HASH: &str = "cache.key_hash";
     /// A budget window (`day`, `month`, `lifetime`).
     pub const WINDOW: &str = "window";
+    /// The name of a `span.event`.
+    pub const EVENT_NAME: &str = "event.name";
+    /// In a `span.attributes` event: names another key of the event whose value is a JSON array
+    /// of strings, to set as a list-valued attribute (repeated once per such key).
+    pub const LIST_ATTRIBUTE: &str = "span.list";
 }
 
 #[cfg(test)]

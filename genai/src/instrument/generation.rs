@@ -117,9 +117,9 @@ impl GenerationSpan {
         }
         if telemetry.is_listening_span(name) {
             let stop_sequences = (!options.stop.is_empty()).then(|| options.stop.join("\n"));
-            let chat_text = match (&input, level.records_content()) {
-                (Input::Chat(chat), true) => Some(chat.prompt_text()),
-                _ => None,
+            let (chat_text, chat_messages) = match (&input, level.records_content()) {
+                (Input::Chat(chat), true) => (Some(chat.prompt_text()), Some(chat.messages_json())),
+                _ => (None, None),
             };
             let mut metadata: SmallVec<[(&'static str, Value<'_>); 16]> = SmallVec::new();
             metadata.push((keys::OPERATION, Value::Str(operation)));
@@ -156,6 +156,9 @@ impl GenerationSpan {
                     (Input::Chat(_), None) => "",
                 };
                 metadata.push((keys::INPUT, Value::Str(text)));
+                if let Some(messages) = &chat_messages {
+                    metadata.push((keys::INPUT_MESSAGES, Value::Str(messages)));
+                }
             }
             let prompt_length = match input {
                 Input::Prompt(prompt) => prompt.chars().count(),

@@ -15,6 +15,7 @@
 //! | [`GenerationSpan::stream`], [`GenerationSpan::stream_async`] | `llm.stream.first_token`, then the stop event with stream rates |
 //! | [`Instrumentation::cache`] | `cache.lookup.{hit,miss}`, `cache.entry.{put,evicted}` |
 //! | [`Instrumentation::start_provider_request`], [`Instrumentation::rate_limited`], [`Instrumentation::auth_refreshed`] | `llm.provider.*` |
+//! | [`Instrumentation::set_span_attribute`], [`Instrumentation::record_span_event`] | `span.attributes`, `span.event` in the current span |
 //! | [`InstrumentedBackend`] | all of the above around any [`InferenceBackend`] |
 //!
 //! Every helper first asks the bus whether anyone listens; when nobody does (or the level is
@@ -42,6 +43,7 @@
 mod backend;
 mod cache;
 mod call;
+mod current;
 mod embedding;
 mod future;
 mod generation;

@@ -218,6 +218,34 @@ impl ChatRequest {
         text
     }
 
+    /// The messages as GenAI's `gen_ai.input.messages` JSON: one object per message with its
+    /// `role` and one text part.
+    ///
+    /// ```
+    /// use llm_telemetry_genai::instrument::{ChatMessage, ChatRequest};
+    /// let request = ChatRequest::new("m", vec![ChatMessage::system("Be brief."), ChatMessage::user("Say \"hi\"")]);
+    /// assert_eq!(
+    ///     request.messages_json(),
+    ///     r#"[{"role":"system","parts":[{"type":"text","content":"Be brief."}]},{"role":"user","parts":[{"type":"text","content":"Say \"hi\""}]}]"#
+    /// );
+    /// ```
+    pub fn messages_json(&self) -> String {
+        let mut json = String::with_capacity(self.prompt_length() + self.messages.len() * 64);
+        json.push('[');
+        for (i, message) in self.messages.iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            json.push_str("{\"role\":");
+            json_string(&mut json, message.role.as_str());
+            json.push_str(",\"parts\":[{\"type\":\"text\",\"content\":");
+            json_string(&mut json, &message.content);
+            json.push_str("}]}");
+        }
+        json.push(']');
+        json
+    }
+
     /// The total length of the messages' contents, in characters (`prompt_length`).
     pub fn prompt_length(&self) -> usize {
         self.messages
@@ -457,4 +485,25 @@ impl Embeddings {
     pub fn dimension(&self) -> usize {
         self.vectors.first().map_or(0, Vec::len)
     }
+}
+
+/// Appends `text` as a JSON string literal.
+pub(crate) fn json_string(out: &mut String, text: &str) {
+    use std::fmt::Write;
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            // Writing to a String cannot fail.
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }

@@ -37,6 +37,7 @@ fn span() -> SpanContext {
         start_unix_nanos: 1_700_000_000_000_000_000,
         trace_flags: 1,
         is_remote: false,
+        baggage: llm_telemetry_core::Baggage::EMPTY,
     }
 }
 

@@ -23,6 +23,7 @@ fn span() -> SpanContext {
         start_unix_nanos: START,
         trace_flags: 1,
         is_remote: false,
+        baggage: llm_telemetry_core::Baggage::EMPTY,
     }
 }
 

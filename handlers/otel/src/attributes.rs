@@ -1,13 +1,21 @@
 //! Attribute conventions: how one stop or exception event's measurements and metadata become span
 //! attributes in OpenInference (Phoenix), OpenTelemetry GenAI and the MLX seed systems' set, each
-//! switchable, plus privacy (redaction and truncation of `input.value` / `output.value`).
+//! switchable, plus privacy (redaction and truncation of `input.value` / `output.value`) and
+//! secrets: a value under a key that names one (`api_key`, `authorization`, …) is replaced by
+//! `[REDACTED]`, and secrets inside strings (bearer tokens, `sk-…` keys, …) are cut out, with the
+//! log handler's rules ([`llm_telemetry_genai::redact`]).
 //!
 //! The core's keys (`catalog::keys`) are the input; the attribute names written here are the
-//! conventions' own and are listed in [`names`]. Metadata keys this module does not map
-//! (`tenant`, `status`, `cache.name`, a user's own keys, …) pass through under their own names.
+//! conventions' own and are listed in [`names`]. The `tenant` metadata is `tenant.id`, on every
+//! span of a trace (inherited from the root through the context's baggage unless the span names
+//! its own). Metadata keys this module does not map (`status`, `cache.name`, `service.name`, a
+//! user's own keys, …) pass through under their own names.
+
+use std::sync::OnceLock;
 
 use llm_telemetry_core::Value;
 use llm_telemetry_genai::catalog::keys;
+use llm_telemetry_genai::redact::SecretRules;
 use opentelemetry::{Array, KeyValue, StringValue};
 
 use crate::config::{Conventions, Privacy};
@@ -37,6 +45,16 @@ pub mod names {
     pub const LLM_TOKEN_COUNT_REASONING: &str = "llm.token_count.completion_details.reasoning";
     /// Request parameters as a JSON object.
     pub const LLM_INVOCATION_PARAMETERS: &str = "llm.invocation_parameters";
+    /// OpenInference input messages: `llm.input_messages.N.message.role` / `.message.content`.
+    pub const LLM_INPUT_MESSAGES: &str = "llm.input_messages";
+    /// OpenInference output messages: `llm.output_messages.N.message.role` / `.message.content`.
+    pub const LLM_OUTPUT_MESSAGES: &str = "llm.output_messages";
+    /// A message's role, under a message index.
+    pub const MESSAGE_ROLE: &str = "message.role";
+    /// A message's text, under a message index.
+    pub const MESSAGE_CONTENT: &str = "message.content";
+    /// GenAI's chat input as JSON (hidden with the inputs).
+    pub const GEN_AI_INPUT_MESSAGES: &str = "gen_ai.input.messages";
     /// Total cost in US dollars.
     pub const LLM_COST_TOTAL: &str = "llm.cost.total";
     /// The input text.
@@ -77,6 +95,8 @@ pub mod names {
     pub const GEN_AI_EMBEDDINGS_DIMENSION_COUNT: &str = "gen_ai.embeddings.dimension.count";
     /// The error class of a failed span.
     pub const ERROR_TYPE: &str = "error.type";
+    /// The tenant: the span's own, else its trace's (from the root span, through the baggage).
+    pub const TENANT_ID: &str = "tenant.id";
     /// MLX: the model id.
     pub const MLX_MODEL_ID: &str = "mlx.model_id";
     /// MLX: the device (`gpu`, `cpu`).
@@ -175,6 +195,8 @@ fn is_mapped(key: &str) -> bool {
             | keys::DEVICE
             | keys::IS_QUERY
             | keys::ERROR_TYPE
+            | keys::TENANT
+            | keys::INPUT_MESSAGES
     )
 }
 
@@ -216,7 +238,13 @@ impl AttributeWriter<'_> {
             {
                 continue;
             }
-            out.push(KeyValue::new(*key, otel_value(value)));
+            out.push(KeyValue::new(*key, attribute_value(key, value)));
+        }
+        let tenant = f
+            .str(keys::TENANT)
+            .or_else(|| event.span().and_then(|c| c.baggage.get(keys::TENANT)));
+        if let Some(tenant) = tenant.map(str::trim).filter(|t| !t.is_empty()) {
+            out.push(KeyValue::new(TENANT_ID, shared(tenant)));
         }
         if let Some(error_type) = f.str(keys::ERROR_TYPE) {
             out.push(KeyValue::new(ERROR_TYPE, shared(error_type)));
@@ -236,9 +264,12 @@ impl AttributeWriter<'_> {
                 };
                 out.push(KeyValue::new(key, shared(model)));
             }
-            if let Some(p) = provider {
-                out.push(KeyValue::new(LLM_PROVIDER, shared(p)));
-                out.push(KeyValue::new(LLM_SYSTEM, shared(p)));
+            // OpenInference defines both for LLM spans only, each with its own values.
+            if kind != SpanKindOi::Embedding
+                && let Some(p) = provider
+            {
+                out.push(KeyValue::new(LLM_PROVIDER, shared(oi_provider(p))));
+                out.push(KeyValue::new(LLM_SYSTEM, shared(oi_system(p))));
             }
             push_count(&mut out, LLM_TOKEN_COUNT_PROMPT, input_tokens);
             push_count(&mut out, LLM_TOKEN_COUNT_COMPLETION, output_tokens);
@@ -280,11 +311,22 @@ impl AttributeWriter<'_> {
                 out.push(KeyValue::new(OUTPUT_MIME_TYPE, mime_type(&value)));
                 out.push(KeyValue::new(OUTPUT_VALUE, value));
             }
+            if kind == SpanKindOi::Llm {
+                self.messages(&mut out, f.str(keys::INPUT_MESSAGES), output, operation);
+            }
         }
 
         if self.conventions.genai {
             if let Some(op) = operation {
                 out.push(KeyValue::new(GEN_AI_OPERATION_NAME, shared(op)));
+            }
+            if let Some(messages) = f.str(keys::INPUT_MESSAGES)
+                && !self.privacy.hide_inputs
+            {
+                out.push(KeyValue::new(
+                    GEN_AI_INPUT_MESSAGES,
+                    secrets().redact_text(messages).into_owned(),
+                ));
             }
             if let Some(p) = provider {
                 out.push(KeyValue::new(GEN_AI_PROVIDER_NAME, shared(p)));
@@ -379,12 +421,90 @@ impl AttributeWriter<'_> {
         out
     }
 
-    /// Redacted, or cut to the maximum length on a char boundary.
+    /// OpenInference's flattened messages of a chat: `llm.input_messages.N.message.{role,content}`
+    /// from GenAI's `gen_ai.input.messages` JSON, and the answer as
+    /// `llm.output_messages.0.message.{role,content}` (role `assistant`).
+    fn messages(
+        &self,
+        out: &mut Vec<KeyValue>,
+        input: Option<&str>,
+        output: Option<&str>,
+        operation: Option<&str>,
+    ) {
+        if let Some(json) = input {
+            for (i, (role, content)) in parse_messages(json).into_iter().enumerate() {
+                out.push(KeyValue::new(
+                    format!("{LLM_INPUT_MESSAGES}.{i}.{MESSAGE_ROLE}"),
+                    role,
+                ));
+                out.push(KeyValue::new(
+                    format!("{LLM_INPUT_MESSAGES}.{i}.{MESSAGE_CONTENT}"),
+                    self.content(&content, self.privacy.hide_inputs),
+                ));
+            }
+        }
+        if operation == Some("chat")
+            && let Some(text) = output
+        {
+            out.push(KeyValue::new(
+                format!("{LLM_OUTPUT_MESSAGES}.0.{MESSAGE_ROLE}"),
+                "assistant",
+            ));
+            out.push(KeyValue::new(
+                format!("{LLM_OUTPUT_MESSAGES}.0.{MESSAGE_CONTENT}"),
+                self.content(text, self.privacy.hide_outputs),
+            ));
+        }
+    }
+
+    /// Redacted, or cut to the maximum length on a char boundary, secrets replaced.
     fn content(&self, text: &str, hide: bool) -> String {
         if hide {
             return REDACTED.to_owned();
         }
-        truncate(text, self.privacy.max_value_length).to_owned()
+        secrets()
+            .redact_text(truncate(text, self.privacy.max_value_length))
+            .into_owned()
+    }
+}
+
+/// OpenInference's `llm.provider` (the hosting provider: `openai`, `anthropic`, `mistralai`,
+/// `cohere`, `google`, `aws`, `azure`, `xai`, `deepseek`) for a GenAI `gen_ai.provider.name`;
+/// providers OpenInference does not list keep their own name.
+pub fn oi_provider(genai: &str) -> &str {
+    match genai {
+        "openai" => "openai",
+        "anthropic" => "anthropic",
+        "mistral_ai" | "mistralai" | "mistral" => "mistralai",
+        "cohere" => "cohere",
+        "x_ai" | "xai" => "xai",
+        "deepseek" => "deepseek",
+        "google" | "vertexai" | "gemini" => "google",
+        "aws" | "bedrock" => "aws",
+        "azure" => "azure",
+        p if p.starts_with("gcp.") => "google",
+        p if p.starts_with("aws.") => "aws",
+        p if p.starts_with("azure.") => "azure",
+        p => p,
+    }
+}
+
+/// OpenInference's `llm.system` (the AI product: `openai`, `anthropic`, `mistralai`, `cohere`,
+/// `vertexai`, `ai21`, `meta`, `amazon`) for a GenAI `gen_ai.provider.name`; others keep
+/// their own name.
+pub fn oi_system(genai: &str) -> &str {
+    match genai {
+        "openai" | "azure.ai.openai" => "openai",
+        "anthropic" => "anthropic",
+        "mistral_ai" | "mistralai" | "mistral" => "mistralai",
+        "cohere" => "cohere",
+        "ai21" => "ai21",
+        "meta" => "meta",
+        "amazon" | "aws.bedrock" => "amazon",
+        "gcp.vertex_ai" | "gcp.gemini" | "gcp.gen_ai" | "google" | "vertexai" | "gemini" => {
+            "vertexai"
+        }
+        p => p,
     }
 }
 
@@ -453,6 +573,54 @@ fn push_count(out: &mut Vec<KeyValue>, key: &'static str, value: Option<f64>) {
     }
 }
 
+/// The shared secret rules (the log handler's defaults, [`llm_telemetry_genai::redact`]).
+fn secrets() -> &'static SecretRules {
+    static RULES: OnceLock<SecretRules> = OnceLock::new();
+    RULES.get_or_init(SecretRules::default)
+}
+
+/// Most key verdicts [`is_secret_key`] remembers per thread.
+const KEY_VERDICTS: usize = 256;
+
+thread_local! {
+    /// Whether a `'static` key names a secret, by its address and length (a `'static` string is
+    /// never freed, so they always denote the same text).
+    static VERDICTS: std::cell::RefCell<Vec<((usize, usize), bool)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether values under `key` are secrets (`api_key`, `authorization`, …), decided once per key.
+fn is_secret_key(key: &'static str) -> bool {
+    let id = (key.as_ptr() as usize, key.len());
+    VERDICTS.with(|cell| {
+        let mut verdicts = cell.borrow_mut();
+        if let Some((_, secret)) = verdicts.iter().find(|(k, _)| *k == id) {
+            return *secret;
+        }
+        let secret = secrets().is_sensitive_key(key);
+        if verdicts.len() >= KEY_VERDICTS {
+            verdicts.clear();
+        }
+        verdicts.push((id, secret));
+        secret
+    })
+}
+
+/// The attribute value of metadata `key`: the marker under a key that names a secret, strings
+/// with the secrets they hold replaced, other values as they are (the log handler's rules).
+pub(crate) fn attribute_value(key: &'static str, value: &Value<'_>) -> opentelemetry::Value {
+    if is_secret_key(key) {
+        return opentelemetry::Value::String(secrets().marker.to_string().into());
+    }
+    match *value {
+        Value::Str(s) => match secrets().redact_text(s) {
+            std::borrow::Cow::Borrowed(_) => shared(s),
+            std::borrow::Cow::Owned(clean) => opentelemetry::Value::String(clean.into()),
+        },
+        other => otel_value(&other),
+    }
+}
+
 fn otel_value(value: &Value<'_>) -> opentelemetry::Value {
     match *value {
         Value::Str(s) => shared(s),
@@ -466,6 +634,30 @@ fn string_array<'a>(items: impl Iterator<Item = &'a str>) -> opentelemetry::Valu
     opentelemetry::Value::Array(Array::String(
         items.map(|s| StringValue::from(s.to_owned())).collect(),
     ))
+}
+
+/// (role, text) of each message of GenAI's `gen_ai.input.messages` JSON (text parts joined;
+/// a plain `content` string accepted too). Not JSON: no messages.
+fn parse_messages(json: &str) -> Vec<(String, String)> {
+    let Ok(serde_json::Value::Array(messages)) = serde_json::from_str(json) else {
+        return Vec::new();
+    };
+    messages
+        .iter()
+        .map(|m| {
+            let role = m["role"].as_str().unwrap_or("user").to_owned();
+            let content = match (&m["parts"], &m["content"]) {
+                (serde_json::Value::Array(parts), _) => parts
+                    .iter()
+                    .filter_map(|p| p["content"].as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                (_, serde_json::Value::String(s)) => s.clone(),
+                _ => String::new(),
+            };
+            (role, content)
+        })
+        .collect()
 }
 
 /// The request parameters as a JSON object, or `None` when there are none.
@@ -550,6 +742,22 @@ mod tests {
             None,
         );
         assert_eq!(invocation_parameters(&Fields::new(&empty)), None);
+    }
+
+    #[test]
+    fn openinference_provider_and_system_use_its_own_values() {
+        for (genai, provider, system) in [
+            ("openai", "openai", "openai"),
+            ("mistral_ai", "mistralai", "mistralai"),
+            ("gcp.vertex_ai", "google", "vertexai"),
+            ("aws.bedrock", "aws", "amazon"),
+            ("azure.ai.openai", "azure", "openai"),
+            ("x_ai", "xai", "x_ai"),
+            ("mlx", "mlx", "mlx"),
+        ] {
+            assert_eq!(oi_provider(genai), provider, "{genai}");
+            assert_eq!(oi_system(genai), system, "{genai}");
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::exporter::{Factory, otlp_factory, user_factory};
 use crate::handler::{OtelHandler, SpanHandler, is_simple};
 use crate::pipeline::Pipeline;
 use crate::sampler::Sampler;
+use crate::span_events::Pending;
 use crate::stats::Counters;
 use crate::warn::{WarnSink, Warner, stderr_sink};
 use crate::worker::{self, WorkerSetup};
@@ -218,6 +219,24 @@ impl OtelHandlerBuilder {
         self.settings.patterns = Some(patterns.into_iter().map(Into::into).collect());
         self
     }
+    /// Whether events emitted inside a span (first token, rate limits, cache operations, a
+    /// program's own) become span events on it, and whether `span.attributes` events add
+    /// attributes to it (default true; `LLM_TELEMETRY_OTEL_SPAN_EVENTS`).
+    pub fn span_events(mut self, enabled: bool) -> Self {
+        self.settings.span_events = Some(enabled);
+        self
+    }
+    /// The events that become span events (default
+    /// [`crate::config::DEFAULT_SPAN_EVENT_PATTERNS`]): add a program's own names or patterns
+    /// (`myapp.*`). A pattern that also matches span start events (`*.*`) makes every such span
+    /// build its start event.
+    pub fn span_event_patterns<S: Into<String>>(
+        mut self,
+        patterns: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.settings.span_event_patterns = Some(patterns.into_iter().map(Into::into).collect());
+        self
+    }
     /// The capacity of the handler's queue on the bus (default
     /// [`crate::config::DEFAULT_QUEUE_CAPACITY`], 131,072 stop events).
     pub fn queue_capacity(mut self, events: usize) -> Self {
@@ -309,6 +328,7 @@ impl OtelHandlerBuilder {
             thread: thread.clone(),
             shut_down: shut_down.clone(),
             converter: Converter::new(&config),
+            span_events: config.span_events.then(Pending::default),
             sampler: config.sampler,
             tenants: config.tenants.enabled,
             simple: is_simple(&config),
@@ -318,7 +338,10 @@ impl OtelHandlerBuilder {
             warner,
             pipeline,
         };
-        let patterns: Vec<&str> = config.patterns.iter().map(String::as_str).collect();
+        let mut patterns: Vec<&str> = config.patterns.iter().map(String::as_str).collect();
+        if config.span_events {
+            patterns.extend(config.span_event_patterns.iter().map(String::as_str));
+        }
         let attached = bus.attach_with(
             config.handler_id.clone(),
             &patterns,

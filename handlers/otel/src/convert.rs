@@ -4,7 +4,8 @@
 //! The stop event's [`llm_telemetry_core::SpanContext`] gives the trace id, span id, parent span id,
 //! sampled flag and start time; its `duration` measurement (nanoseconds) gives the end. An
 //! exception event becomes a span with status ERROR and an `exception` span event carrying
-//! `exception.type` and `exception.message`. Names: the MLX seed names (`mlx_lm.generate`,
+//! `exception.type` and `exception.message`; a stop naming an `error.type` has status ERROR too,
+//! and any other span keeps status Unset, as the specification asks of instrumentation. Names: the MLX seed names (`mlx_lm.generate`,
 //! `mlx_embedding.embed`) for provider `mlx`, GenAI's `{operation} {model}` otherwise, the event
 //! prefix for spans that are not model calls; all overridable per prefix.
 
@@ -106,6 +107,8 @@ pub(crate) struct Converter {
 
 impl Converter {
     pub(crate) fn new(config: &OtelConfig) -> Self {
+        // The tenant and service a trace's root names reach every span of the trace.
+        llm_telemetry_genai::catalog::carry_trace_keys();
         Self {
             conventions: config.conventions,
             privacy: config.privacy,
@@ -162,10 +165,13 @@ impl Converter {
             } else {
                 message.to_owned()
             })
-        } else if fields.str(keys::STATUS) == Some(keys::STATUS_CANCELLED) {
-            Status::Unset
+        } else if let Some(error_type) = fields.str(keys::ERROR_TYPE) {
+            // A stop that names an error class (a provider's 429 or 5xx) ended in error.
+            Status::error(error_type.to_owned())
         } else {
-            Status::Ok
+            // The specification: instrumentation leaves a successful span's status unset (Ok is
+            // for an application that overrides a failure).
+            Status::Unset
         };
 
         let flags = if context.is_sampled() {

@@ -16,14 +16,13 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
 use llm_telemetry_core::{Bus, Deadline, Event, Handler, LifecycleError};
-use llm_telemetry_genai::catalog::keys;
 
-use crate::attributes::truncate;
 use crate::config::{OtelConfig, Processor};
 use crate::convert::Converter;
 use crate::pipeline::{Batch, MAX_HANDOFF_WAIT, Pipeline};
-use crate::projects::MAX_TENANT_LEN;
+use crate::route::Route;
 use crate::sampler::Sampler;
+use crate::span_events::{Pending, Recorded};
 use crate::stats::{Counters, OtelStats, add};
 use crate::warn::Warner;
 use crate::worker::Message;
@@ -31,6 +30,8 @@ use crate::worker::Message;
 /// The bus-side handler (runs on the bus's queued lane worker).
 pub(crate) struct SpanHandler {
     pub converter: Converter,
+    /// Span events waiting for their span's end (`None`: span events switched off).
+    pub span_events: Option<Pending>,
     pub sampler: Sampler,
     pub tenants: bool,
     pub simple: bool,
@@ -85,26 +86,40 @@ impl Handler for SpanHandler {
             add(&self.counters.sampled_out, 1);
             return;
         }
-        let span = match self.converter.convert(event) {
+        let phase = event.name().phase();
+        if phase != "stop" && phase != "exception" {
+            // Something that happened inside the span `context`: kept for its end.
+            match &self.span_events {
+                Some(pending) if phase != "start" => match pending.record(event, &context) {
+                    Recorded::Kept => add(&self.counters.span_events, 1),
+                    Recorded::Dropped(lost) => {
+                        add(&self.counters.span_events, 1);
+                        add(&self.counters.span_events_dropped, lost);
+                    }
+                },
+                _ => add(&self.counters.skipped_events, 1),
+            }
+            return;
+        }
+        let mut span = match self.converter.convert(event) {
             Ok(span) => span,
             Err(_) => {
                 add(&self.counters.skipped_events, 1);
                 return;
             }
         };
-        let tenant = if self.tenants {
-            event
-                .str(keys::TENANT)
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(|t| Box::from(truncate(t, Some(MAX_TENANT_LEN))))
+        if let Some(extras) = self.span_events.as_ref().and_then(|p| p.take(&context)) {
+            extras.apply_to(&mut span);
+        }
+        let route = if self.tenants {
+            Route::of(event, &context)
         } else {
-            None
+            Route::default()
         };
         if self.simple {
             let (done_tx, done_rx) = crossbeam_channel::bounded(1);
             match self.sender.send_timeout(
-                Message::ExportNow(tenant, Box::new(span), done_tx),
+                Message::ExportNow(route, Box::new(span), done_tx),
                 self.export_wait,
             ) {
                 Ok(()) => {
@@ -121,7 +136,7 @@ impl Handler for SpanHandler {
             }
             return;
         }
-        if let Some(batch) = self.pipeline.push(tenant, span) {
+        if let Some(batch) = self.pipeline.push(route, span) {
             self.hand_off(batch);
         }
     }

@@ -43,7 +43,9 @@
 //!
 //! Modules: [`config`] (settings and their resolution from builder, environment and file),
 //! [`sampler`], [`attributes`] (the conventions), `convert` (event → span), `exporter` (OTLP and
-//! pluggable exporters), `projects` (per-tenant exporters), `worker` (the export thread),
+//! pluggable exporters), [`console`] (a readable span exporter), `projects` (per-route
+//! exporters), `route` (a trace's project, from its root), `span_events` (events inside a span),
+//! `worker` (the export thread),
 //! `handler` ([`OtelHandler`]), [`pipeline`] (the bus worker → export thread hand-off), [`stats`].
 
 #![warn(missing_docs)]
@@ -51,6 +53,7 @@
 pub mod attributes;
 mod builder;
 pub mod config;
+pub mod console;
 mod convert;
 pub mod error;
 mod exporter;
@@ -58,7 +61,9 @@ mod fields;
 mod handler;
 pub mod pipeline;
 mod projects;
+mod route;
 pub mod sampler;
+mod span_events;
 pub mod stats;
 mod warn;
 mod worker;
@@ -67,10 +72,12 @@ pub use builder::OtelHandlerBuilder;
 pub use config::{
     BatchConfig, Conventions, OtelConfig, Privacy, Processor, Protocol, SpanNaming, TenantConfig,
 };
+pub use console::ConsoleExporter;
 pub use convert::SCOPE_NAME;
 pub use error::{ConfigError, OtelError};
 pub use handler::OtelHandler;
-pub use projects::{MAX_TENANT_LEN, PROJECT_NAME_ATTRIBUTE};
+pub use projects::PROJECT_NAME_ATTRIBUTE;
+pub use route::MAX_TENANT_LEN;
 pub use sampler::Sampler;
 pub use stats::{OtelStats, TenantStats};
 

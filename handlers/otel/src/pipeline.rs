@@ -16,9 +16,7 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_sdk::trace::SpanData;
 
-/// The tenant a span was emitted for, as it travels with the span to the export thread (`None`:
-/// the default project).
-pub(crate) type Tenant = Option<Box<str>>;
+use crate::route::Route;
 
 /// The longest the bus worker waits for room in the batch channel.
 pub const MAX_HANDOFF_WAIT: Duration = Duration::from_millis(250);
@@ -26,19 +24,19 @@ pub const MAX_HANDOFF_WAIT: Duration = Duration::from_millis(250);
 /// Emptied batches kept for reuse.
 const SPARE_BATCHES: usize = 4;
 
-/// Spans waiting for export and, index for index, their tenants. Kept as two vectors so that a
-/// single-tenant batch needs no regrouping.
+/// Spans waiting for export and, index for index, their routes. Kept as two vectors so that a
+/// single-route batch needs no regrouping.
 #[derive(Default)]
 pub(crate) struct Batch {
     pub spans: Vec<SpanData>,
-    pub tenants: Vec<Tenant>,
+    pub routes: Vec<Route>,
 }
 
 impl Batch {
     fn with_capacity(n: usize) -> Self {
         Self {
             spans: Vec::with_capacity(n),
-            tenants: Vec::with_capacity(n),
+            routes: Vec::with_capacity(n),
         }
     }
     /// How many spans.
@@ -75,10 +73,10 @@ impl Pipeline {
     }
 
     /// Appends a span; returns the batch when it is full.
-    pub(crate) fn push(&self, tenant: Tenant, span: SpanData) -> Option<Batch> {
+    pub(crate) fn push(&self, route: Route, span: SpanData) -> Option<Batch> {
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         current.spans.push(span);
-        current.tenants.push(tenant);
+        current.routes.push(route);
         if current.len() >= self.max_batch {
             let recycled = self
                 .spare
@@ -109,7 +107,7 @@ impl Pipeline {
     /// Hands an emptied batch back for reuse (a few are kept).
     pub(crate) fn recycle(&self, mut batch: Batch) {
         batch.spans.clear();
-        batch.tenants.clear();
+        batch.routes.clear();
         let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
         if spare.len() < SPARE_BATCHES {
             spare.push(batch);

@@ -1,8 +1,10 @@
-//! Projects: the default exporter and the per-tenant exporters, each with its own resource.
+//! Projects: the default exporter and the per-route exporters, each with its own resource.
 //!
 //! A tenant's spans go to an exporter whose resource carries `openinference.project.name` made
 //! from the tenant template (`{prefix}-{tenant}-{service}`), which is how Phoenix files them under
-//! that project. Tenant exporters live in a small LRU: at most `max_entries` (least recently used
+//! that project; `{service}` is the service the trace's root span named (`service.name`), else
+//! the handler's, and that service is the resource's `service.name`. The resource also carries
+//! `tenant.id`. Tenant exporters live in a small LRU: at most `max_entries` (least recently used
 //! evicted first) and none unused for longer than the TTL. An evicted exporter is shut down. A
 //! factory failure is counted and the tenant's spans are dropped and counted; the next batch
 //! tries again. Only the export thread touches this type, so it needs no locks.
@@ -14,15 +16,14 @@ use std::time::{Duration, Instant};
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
 
+use crate::attributes::names::TENANT_ID;
 use crate::config::{OtelConfig, TenantConfig};
 use crate::exporter::{DynSpanExporter, Factory};
+use crate::route::Route;
 use crate::stats::{Counters, add};
 
 /// The resource attribute Phoenix reads the project from.
 pub const PROJECT_NAME_ATTRIBUTE: &str = "openinference.project.name";
-
-/// The longest tenant name used in a project name (longer ones are cut on a char boundary).
-pub const MAX_TENANT_LEN: usize = 128;
 
 struct TenantEntry {
     exporter: Box<dyn DynSpanExporter>,
@@ -36,7 +37,9 @@ pub(crate) struct Projects {
     service_name: String,
     tenant_config: TenantConfig,
     default: Box<dyn DynSpanExporter>,
-    tenants: HashMap<Box<str>, TenantEntry>,
+    /// By [`route_key`].
+    tenants: HashMap<String, TenantEntry>,
+    project_name: Option<String>,
     counters: Arc<Counters>,
     last_sweep: Instant,
 }
@@ -62,20 +65,23 @@ impl Projects {
             tenant_config: config.tenants.clone(),
             default,
             tenants: HashMap::new(),
+            project_name: config.project_name.clone(),
             counters,
             last_sweep: Instant::now(),
         })
     }
 
-    /// The exporter for `tenant` (`None`: the default project). `None` when it cannot be made.
-    pub(crate) fn exporter_for(&mut self, tenant: Option<&str>) -> Option<&dyn DynSpanExporter> {
-        let Some(tenant) = tenant else {
+    /// The exporter for `route` (the default one for the default route). `None` when it cannot
+    /// be made.
+    pub(crate) fn exporter_for(&mut self, route: &Route) -> Option<&dyn DynSpanExporter> {
+        if route.is_default() {
             return Some(self.default.as_ref());
-        };
+        }
+        let key = route_key(route);
         let now = Instant::now();
-        if self.tenants.contains_key(tenant) {
+        if self.tenants.contains_key(&key) {
             add(&self.counters.tenant_hits, 1);
-            let entry = self.tenants.get_mut(tenant)?;
+            let entry = self.tenants.get_mut(&key)?;
             entry.last_used = now;
             return Some(entry.exporter.as_ref());
         }
@@ -87,18 +93,32 @@ impl Projects {
                 return None;
             }
         };
-        let mut attrs = self.base.clone();
-        attrs.push(KeyValue::new(
-            PROJECT_NAME_ATTRIBUTE,
-            self.tenant_config.project_name(tenant, &self.service_name),
-        ));
-        attrs.push(KeyValue::new("tenant", tenant.to_owned()));
+        let service = route.service.as_deref().unwrap_or(&self.service_name);
+        let mut attrs: Vec<KeyValue> = self
+            .base
+            .iter()
+            .filter(|kv| route.service.is_none() || kv.key.as_str() != SERVICE_NAME)
+            .cloned()
+            .collect();
+        if route.service.is_some() {
+            attrs.push(KeyValue::new(SERVICE_NAME, service.to_owned()));
+        }
+        let project = match route.tenant.as_deref() {
+            Some(tenant) => Some(self.tenant_config.project_name(tenant, service)),
+            None => self.project_name.clone(),
+        };
+        if let Some(project) = project {
+            attrs.push(KeyValue::new(PROJECT_NAME_ATTRIBUTE, project));
+        }
+        if let Some(tenant) = route.tenant.as_deref() {
+            attrs.push(KeyValue::new(TENANT_ID, tenant.to_owned()));
+        }
         exporter.set_resource(&Resource::builder_empty().with_attributes(attrs).build());
         while self.tenants.len() >= self.tenant_config.max_entries {
             self.evict_least_recent();
         }
         self.tenants.insert(
-            Box::from(tenant),
+            key.clone(),
             TenantEntry {
                 exporter,
                 last_used: now,
@@ -108,7 +128,7 @@ impl Projects {
             self.tenants.len() as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
-        self.tenants.get(tenant).map(|e| e.exporter.as_ref())
+        self.tenants.get(&key).map(|e| e.exporter.as_ref())
     }
 
     fn evict_least_recent(&mut self) {
@@ -146,7 +166,7 @@ impl Projects {
         }
         self.last_sweep = now;
         let ttl = self.tenant_config.ttl;
-        let expired: Vec<Box<str>> = self
+        let expired: Vec<String> = self
             .tenants
             .iter()
             .filter(|(_, e)| now.saturating_duration_since(e.last_used) > ttl)
@@ -164,10 +184,22 @@ impl Projects {
     }
 }
 
+/// The resource attribute of the service.
+const SERVICE_NAME: &str = "service.name";
+
+/// The key of a route in the exporter map (tenant and service, unit-separated).
+fn route_key(route: &Route) -> String {
+    format!(
+        "{}\u{1f}{}",
+        route.tenant.as_deref().unwrap_or(""),
+        route.service.as_deref().unwrap_or("")
+    )
+}
+
 /// service.name, service.version, deployment environment and the configured attributes.
 fn base_attributes(config: &OtelConfig) -> Vec<KeyValue> {
     let mut attrs = vec![
-        KeyValue::new("service.name", config.service_name.clone()),
+        KeyValue::new(SERVICE_NAME, config.service_name.clone()),
         KeyValue::new("telemetry.sdk.name", "llm-telemetry"),
         KeyValue::new("telemetry.sdk.language", "rust"),
         KeyValue::new("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
@@ -177,7 +209,8 @@ fn base_attributes(config: &OtelConfig) -> Vec<KeyValue> {
     }
     if let Some(env) = &config.deployment_environment {
         attrs.push(KeyValue::new("deployment.environment.name", env.clone()));
-        attrs.push(KeyValue::new("deployment.environment", env.clone()));
+        // The seed systems' name for it.
+        attrs.push(KeyValue::new("environment", env.clone()));
     }
     for (k, v) in &config.resource_attributes {
         attrs.push(KeyValue::new(k.clone(), v.clone()));

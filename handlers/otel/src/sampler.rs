@@ -67,6 +67,7 @@ mod tests {
             start_unix_nanos: 1,
             trace_flags: flags,
             is_remote: false,
+            baggage: llm_telemetry_core::Baggage::EMPTY,
         }
     }
 

@@ -31,6 +31,11 @@ pub struct OtelStats {
     pub skipped_events: u64,
     /// Per-tenant exporter cache.
     pub tenants: TenantStats,
+    /// Events emitted inside a span that became span events or attributes on it.
+    pub span_events: u64,
+    /// Events emitted inside a span that were lost: past the per-span limit, or waiting for a
+    /// span that was forgotten to make room (see `span_events.rs`).
+    pub span_events_dropped: u64,
 }
 
 impl OtelStats {
@@ -75,6 +80,8 @@ pub(crate) struct Counters {
     pub tenant_evictions: AtomicU64,
     pub tenant_failed_inits: AtomicU64,
     pub tenant_live: AtomicU64,
+    pub span_events: AtomicU64,
+    pub span_events_dropped: AtomicU64,
 }
 
 /// Adds `by` to a counter.
@@ -103,6 +110,8 @@ impl Counters {
                 failed_inits: get(&self.tenant_failed_inits),
                 live: get(&self.tenant_live),
             },
+            span_events: get(&self.span_events),
+            span_events_dropped: get(&self.span_events_dropped),
         }
     }
 }

@@ -10,7 +10,6 @@
 //! The runtime lives and dies on this thread, so the instrumented program needs no runtime of its
 //! own, and a program that does run tokio never has ours dropped inside its async context.
 
-use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,8 +19,9 @@ use opentelemetry_sdk::trace::SpanData;
 
 use crate::config::OtelConfig;
 use crate::exporter::Factory;
-use crate::pipeline::{Batch, Pipeline, Tenant};
+use crate::pipeline::{Batch, Pipeline};
 use crate::projects::Projects;
+use crate::route::Route;
 use crate::stats::{Counters, add};
 use crate::warn::Warner;
 
@@ -30,7 +30,7 @@ pub(crate) enum Message {
     /// A full batch, to export.
     Batch(Batch),
     /// One finished span, to export now (simple processor); the sender is told when it is done.
-    ExportNow(Tenant, Box<SpanData>, Sender<()>),
+    ExportNow(Route, Box<SpanData>, Sender<()>),
     /// Export everything queued before, flush the exporters, answer whether all succeeded.
     Flush(Sender<bool>),
     /// Like flush, then shut the exporters down and stop.
@@ -113,8 +113,8 @@ impl Worker {
                 Ok(Message::Batch(batch)) => {
                     self.export_items(batch);
                 }
-                Ok(Message::ExportNow(tenant, span, done)) => {
-                    self.export_group(tenant.as_deref(), vec![*span]);
+                Ok(Message::ExportNow(route, span, done)) => {
+                    self.export_group(&route, vec![*span]);
                     let _ = done.send(());
                 }
                 Ok(Message::Flush(answer)) => {
@@ -159,25 +159,22 @@ impl Worker {
             == 0
     }
 
-    /// Exports a batch, grouped by tenant. True when every export succeeded.
+    /// Exports a batch, grouped by route, the groups in the order their first span ended (so the
+    /// order of exports never depends on hashing). True when every export succeeded.
     fn export_items(&mut self, mut batch: Batch) -> bool {
         if batch.is_empty() {
             return true;
         }
-        let single_tenant = batch.tenants.iter().all(|t| *t == batch.tenants[0]);
-        let ok = if single_tenant {
-            let tenant = batch.tenants[0].clone();
+        let single_route = batch.routes.iter().all(|r| *r == batch.routes[0]);
+        let ok = if single_route {
+            let route = batch.routes[0].clone();
             // The exporter takes ownership of its batch: give it a copy and recycle the buffer.
             let spans: Vec<SpanData> = batch.spans.drain(..).collect();
-            self.export_group(tenant.as_deref(), spans)
+            self.export_group(&route, spans)
         } else {
-            let mut groups: HashMap<Tenant, Vec<SpanData>> = HashMap::new();
-            for (tenant, span) in batch.tenants.drain(..).zip(batch.spans.drain(..)) {
-                groups.entry(tenant).or_default().push(span);
-            }
             let mut ok = true;
-            for (tenant, spans) in groups {
-                ok &= self.export_group(tenant.as_deref(), spans);
+            for (route, spans) in group_by_route(batch.routes.drain(..), batch.spans.drain(..)) {
+                ok &= self.export_group(&route, spans);
             }
             ok
         };
@@ -186,8 +183,8 @@ impl Worker {
         ok
     }
 
-    /// Exports one tenant's spans under the timeout; counts and warns on failure.
-    fn export_group(&mut self, tenant: Option<&str>, spans: Vec<SpanData>) -> bool {
+    /// Exports one route's spans under the timeout; counts and warns on failure.
+    fn export_group(&mut self, route: &Route, spans: Vec<SpanData>) -> bool {
         let count = spans.len() as u64;
         let timeout = self.setup.config.export_timeout;
         let counters = self.setup.counters.clone();
@@ -196,15 +193,16 @@ impl Worker {
         let runtime = &self.runtime;
         let exporter = {
             let _entered = runtime.enter();
-            self.projects.exporter_for(tenant)
+            self.projects.exporter_for(route)
         };
         let Some(exporter) = exporter else {
             add(&counters.dropped_no_exporter, count);
             self.failed_since_flush = true;
             warner.warn(|| {
                 format!(
-                    "cannot make the exporter of tenant {:?}; {count} spans dropped",
-                    tenant.unwrap_or("")
+                    "cannot make the exporter of tenant {:?} (service {:?}); {count} spans dropped",
+                    route.tenant.as_deref().unwrap_or(""),
+                    route.service.as_deref().unwrap_or("")
                 )
             });
             return false;
@@ -236,5 +234,53 @@ impl Worker {
             )
         });
         false
+    }
+}
+
+/// Spans grouped by route, groups in order of their first span, spans in their own order.
+fn group_by_route<T>(
+    routes: impl Iterator<Item = Route>,
+    items: impl Iterator<Item = T>,
+) -> Vec<(Route, Vec<T>)> {
+    let mut groups: Vec<(Route, Vec<T>)> = Vec::new();
+    for (route, item) in routes.zip(items) {
+        // Few routes per batch (a handful of tenants): a scan beats hashing.
+        match groups.iter_mut().find(|(r, _)| *r == route) {
+            Some((_, group)) => group.push(item),
+            None => groups.push((route, vec![item])),
+        }
+    }
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    fn route(tenant: Option<&'static str>) -> Route {
+        Route {
+            tenant: tenant.map(Cow::Borrowed),
+            service: None,
+        }
+    }
+
+    #[test]
+    fn groups_keep_the_order_of_their_first_span() {
+        let routes = [Some("b"), None, Some("a"), Some("b"), None, Some("a")].map(route);
+        let groups = group_by_route(routes.into_iter(), 0..6);
+        let seen: Vec<_> = groups
+            .iter()
+            .map(|(r, items)| (r.tenant.as_deref(), items.clone()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (Some("b"), vec![0, 3]),
+                (None, vec![1, 4]),
+                (Some("a"), vec![2, 5])
+            ]
+        );
     }
 }

@@ -12,7 +12,9 @@
 //!   each match is replaced by the marker in place.
 //!
 //! Both lists are configurable through [`Redactor::builder`]; the marker defaults to
-//! [`DEFAULT_MARKER`].
+//! [`DEFAULT_MARKER`]. The key rules and the scanner are the genai crate's
+//! ([`llm_telemetry_genai::redact`]), which the OpenTelemetry handler applies to span attributes
+//! too.
 //!
 //! ```
 //! use llm_telemetry_log::Redactor;
@@ -25,9 +27,6 @@
 //! assert!(!redactor.is_sensitive_key("input_tokens"));
 //! ```
 
-mod keys;
-mod scan;
-
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -35,12 +34,12 @@ use std::hash::{BuildHasherDefault, Hasher};
 use llm_telemetry_core::Value;
 use llm_telemetry_genai::catalog::keys as catalog_keys;
 
+use llm_telemetry_genai::redact::{KeyRules, PrefixPattern, Scanner, replace_ranges};
+
 use crate::error::LogError;
-use keys::KeyRules;
-use scan::{PrefixPattern, Scanner};
 
 /// What replaces a secret unless [`RedactorBuilder::marker`] says otherwise.
-pub const DEFAULT_MARKER: &str = "[REDACTED]";
+pub const DEFAULT_MARKER: &str = llm_telemetry_genai::redact::DEFAULT_MARKER;
 
 /// Metadata keys that carry prompts and responses, redacted unless content logging is enabled.
 const DEFAULT_CONTENT_KEYS: &[&str] = &[
@@ -116,32 +115,7 @@ impl Redactor {
     pub fn redact_text<'a>(&'a self, text: &'a str) -> Cow<'a, str> {
         let mut ranges: Vec<(usize, usize)> = Vec::new();
         self.scanner.find(text, &self.keys, &mut ranges);
-        if ranges.is_empty() {
-            return Cow::Borrowed(text);
-        }
-        ranges.sort_unstable();
-        let mut out = String::with_capacity(text.len());
-        let mut copied = 0;
-        let mut current: Option<(usize, usize)> = None;
-        for (start, end) in ranges {
-            match current {
-                Some((s, e)) if start <= e => current = Some((s, e.max(end))),
-                Some((s, e)) => {
-                    out.push_str(&text[copied..s]);
-                    out.push_str(&self.marker);
-                    copied = e;
-                    current = Some((start, end));
-                }
-                None => current = Some((start, end)),
-            }
-        }
-        if let Some((s, e)) = current {
-            out.push_str(&text[copied..s]);
-            out.push_str(&self.marker);
-            copied = e;
-        }
-        out.push_str(&text[copied..]);
-        Cow::Owned(out)
+        replace_ranges(text, ranges, &self.marker)
     }
 
     /// The value to log for metadata `key`: the marker for sensitive keys and hidden content,

@@ -174,6 +174,10 @@ pub struct OtelConfig {
     pub span_names: Vec<(String, String)>,
     /// The bus patterns the handler attaches to (stop and exception events).
     pub patterns: Vec<String>,
+    /// Whether events emitted inside a span become its span events (default true).
+    pub span_events: bool,
+    /// The events that become span events (default [`DEFAULT_SPAN_EVENT_PATTERNS`]).
+    pub span_event_patterns: Vec<String>,
     /// The capacity of the handler's queue on the bus (default [`DEFAULT_QUEUE_CAPACITY`]).
     pub queue_capacity: usize,
     /// The handler id on the bus.
@@ -185,9 +189,30 @@ pub struct OtelConfig {
 /// (about 100 MB at most, and only while the queue is full; the bus recycles the slots).
 pub const DEFAULT_QUEUE_CAPACITY: usize = 131_072;
 
-/// Default stop/exception patterns: two- and three-segment span prefixes.
-pub const DEFAULT_PATTERNS: &[&str] =
-    &["*.*.stop", "*.*.exception", "*.*.*.stop", "*.*.*.exception"];
+/// Default stop/exception patterns: one-, two- and three-segment span prefixes (`search`,
+/// `llm.chat`, `llm.provider.request`).
+pub const DEFAULT_PATTERNS: &[&str] = &[
+    "*.stop",
+    "*.exception",
+    "*.*.stop",
+    "*.*.exception",
+    "*.*.*.stop",
+    "*.*.*.exception",
+];
+
+/// Default span-event patterns: the catalog's events that happen inside a span (first token,
+/// rate limits, credential refreshes, cache operations, costs) and the current-span helpers'
+/// `span.event` and `span.attributes`. Add a program's own with
+/// [`crate::OtelHandlerBuilder::span_event_patterns`].
+pub const DEFAULT_SPAN_EVENT_PATTERNS: &[&str] = &[
+    "llm.stream.first_token",
+    "llm.provider.rate_limit",
+    "llm.provider.auth_refresh",
+    "cache.*.*",
+    "llm.cost.*",
+    "span.event",
+    "span.attributes",
+];
 
 impl std::fmt::Debug for OtelConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -246,6 +271,8 @@ pub(crate) struct Settings {
     pub span_naming: Option<SpanNaming>,
     pub span_names: Vec<(String, String)>,
     pub patterns: Option<Vec<String>>,
+    pub span_events: Option<bool>,
+    pub span_event_patterns: Option<Vec<String>>,
     pub queue_capacity: Option<usize>,
     pub handler_id: Option<String>,
     pub config_file: Option<PathBuf>,
@@ -474,6 +501,19 @@ pub(crate) fn resolve_with(settings: &Settings, env: Layer) -> Result<OtelConfig
             .patterns
             .clone()
             .unwrap_or_else(|| DEFAULT_PATTERNS.iter().map(|p| (*p).to_owned()).collect()),
+        span_events: pick(
+            settings.span_events,
+            &layers,
+            vars::LLM_TELEMETRY_OTEL_SPAN_EVENTS,
+            parse_bool,
+            || true,
+        )?,
+        span_event_patterns: settings.span_event_patterns.clone().unwrap_or_else(|| {
+            DEFAULT_SPAN_EVENT_PATTERNS
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect()
+        }),
         queue_capacity: settings.queue_capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY),
         handler_id: settings
             .handler_id

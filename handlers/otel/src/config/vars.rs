@@ -61,6 +61,9 @@ pub const LLM_TELEMETRY_OTEL_TENANT_MAX: &str = "LLM_TELEMETRY_OTEL_TENANT_MAX";
 /// Seconds an unused per-tenant exporter lives.
 pub const LLM_TELEMETRY_OTEL_TENANT_TTL: &str = "LLM_TELEMETRY_OTEL_TENANT_TTL";
 
+/// `true`/`false`: events emitted inside a span become its span events (default true).
+pub const LLM_TELEMETRY_OTEL_SPAN_EVENTS: &str = "LLM_TELEMETRY_OTEL_SPAN_EVENTS";
+
 /// Every variable the handler's own resolution reads from the environment, and every key its
 /// config file accepts (the config path itself and [`OTEL_SDK_DISABLED`] excluded).
 pub const ALL: &[&str] = &[
@@ -90,4 +93,5 @@ pub const ALL: &[&str] = &[
     LLM_TELEMETRY_OTEL_TENANT_PREFIX,
     LLM_TELEMETRY_OTEL_TENANT_MAX,
     LLM_TELEMETRY_OTEL_TENANT_TTL,
+    LLM_TELEMETRY_OTEL_SPAN_EVENTS,
 ];

@@ -13,14 +13,15 @@ use super::keys::KeyRules;
 
 /// A credential recognised by a fixed prefix followed by a run of token characters.
 #[derive(Clone, Debug)]
-pub(crate) struct PrefixPattern {
-    pub(crate) prefix: String,
+pub struct PrefixPattern {
+    /// The prefix (`sk-`).
+    pub prefix: String,
     /// The fewest token characters after the prefix for a match.
-    pub(crate) min_tail: usize,
+    pub min_tail: usize,
 }
 
 /// Built-in prefixes and the shortest tail each needs.
-pub(crate) const DEFAULT_PREFIXES: &[(&str, usize)] = &[
+pub const DEFAULT_PREFIXES: &[(&str, usize)] = &[
     // OpenAI (`sk-`, `sk-proj-`), Anthropic (`sk-ant-`), DeepSeek and most OpenAI-compatible APIs.
     ("sk-", 16),
     // Stripe-style secret and restricted keys.
@@ -54,22 +55,23 @@ pub(crate) const DEFAULT_PREFIXES: &[(&str, usize)] = &[
     ("r8_", 30),
 ];
 
-/// The scanner configuration of a [`crate::Redactor`].
+/// The value scanner: finds secrets inside free text.
 #[derive(Clone, Debug)]
-pub(crate) struct Scanner {
+pub struct Scanner {
     prefixes: Vec<PrefixPattern>,
     /// For each first byte, the indices of the prefixes starting with it.
     by_first_byte: Vec<Vec<u16>>,
     /// Whether JWTs, auth schemes, URL passwords and private key blocks are recognised.
-    pub(crate) structural: bool,
+    pub structural: bool,
     /// Whether `key=value` / `key: value` pairs with a sensitive key are recognised.
-    pub(crate) key_values: bool,
+    pub key_values: bool,
     /// Exact secrets to remove wherever they appear.
-    pub(crate) literals: Vec<String>,
+    pub literals: Vec<String>,
 }
 
 impl Scanner {
-    pub(crate) fn with_defaults() -> Self {
+    /// The built-in prefixes and structural and `key=value` rules.
+    pub fn with_defaults() -> Self {
         let mut scanner = Self::empty();
         scanner.structural = true;
         scanner.key_values = true;
@@ -82,7 +84,8 @@ impl Scanner {
         scanner
     }
 
-    pub(crate) fn empty() -> Self {
+    /// No rules at all.
+    pub fn empty() -> Self {
         Self {
             prefixes: Vec::new(),
             by_first_byte: vec![Vec::new(); 256],
@@ -93,7 +96,7 @@ impl Scanner {
     }
 
     /// Adds a prefix pattern (the prefix must not be empty).
-    pub(crate) fn add_prefix(&mut self, pattern: PrefixPattern) {
+    pub fn add_prefix(&mut self, pattern: PrefixPattern) {
         if let Some(first) = pattern.prefix.bytes().next() {
             let index = u16::try_from(self.prefixes.len()).unwrap_or(u16::MAX);
             self.by_first_byte[usize::from(first)].push(index);
@@ -102,7 +105,7 @@ impl Scanner {
     }
 
     /// Appends to `ranges` the byte ranges of `text` that hold secrets (unsorted, may overlap).
-    pub(crate) fn find(&self, text: &str, keys: &KeyRules, ranges: &mut Vec<(usize, usize)>) {
+    pub fn find(&self, text: &str, keys: &KeyRules, ranges: &mut Vec<(usize, usize)>) {
         let bytes = text.as_bytes();
         let mut i = 0;
         while i < bytes.len() {

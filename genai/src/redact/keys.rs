@@ -11,10 +11,10 @@
 
 use std::collections::HashSet;
 
-use llm_telemetry_genai::catalog::keys;
+use crate::catalog::keys;
 
 /// Single words that make a key sensitive.
-pub(crate) const DEFAULT_WORDS: &[&str] = &[
+pub const DEFAULT_WORDS: &[&str] = &[
     "password",
     "passwd",
     "pwd",
@@ -96,9 +96,9 @@ const AUTH_DESCRIPTIVE_AFTER: &[&str] = &["type", "method", "scheme", "mode", "p
 /// Catalog keys that are never credentials even though a word looks like one.
 const DEFAULT_ALLOWED: &[&str] = &[keys::TIME_TO_FIRST_TOKEN, keys::TIME_PER_OUTPUT_TOKEN];
 
-/// The key rules of a [`crate::Redactor`].
+/// The key rules: which metadata keys name secrets.
 #[derive(Clone, Debug)]
-pub(crate) struct KeyRules {
+pub struct KeyRules {
     /// Exact keys, lowercased.
     exact: HashSet<String>,
     /// Sensitive single words, lowercased.
@@ -110,7 +110,8 @@ pub(crate) struct KeyRules {
 }
 
 impl KeyRules {
-    pub(crate) fn with_defaults() -> Self {
+    /// The built-in words and word pairs.
+    pub fn with_defaults() -> Self {
         Self {
             exact: HashSet::new(),
             words: DEFAULT_WORDS.iter().map(|w| (*w).to_owned()).collect(),
@@ -119,7 +120,8 @@ impl KeyRules {
         }
     }
 
-    pub(crate) fn empty() -> Self {
+    /// No sensitive words or pairs (the catalog's timing keys stay allowed).
+    pub fn empty() -> Self {
         Self {
             exact: HashSet::new(),
             words: HashSet::new(),
@@ -128,20 +130,23 @@ impl KeyRules {
         }
     }
 
-    pub(crate) fn add_exact(&mut self, key: &str) {
+    /// Hides values under exactly `key` (case-insensitive).
+    pub fn add_exact(&mut self, key: &str) {
         self.exact.insert(key.to_ascii_lowercase());
     }
 
-    pub(crate) fn add_word(&mut self, word: &str) {
+    /// Hides values under any key holding `word`.
+    pub fn add_word(&mut self, word: &str) {
         self.words.insert(word.to_ascii_lowercase());
     }
 
-    pub(crate) fn allow(&mut self, key: &str) {
+    /// Never treats `key` as sensitive by its name.
+    pub fn allow(&mut self, key: &str) {
         self.allowed.insert(key.to_ascii_lowercase());
     }
 
     /// Whether `key` names a secret.
-    pub(crate) fn is_sensitive(&self, key: &str) -> bool {
+    pub fn is_sensitive(&self, key: &str) -> bool {
         let mut lowered = [0u8; 128];
         let lowered: &str = if key.len() <= lowered.len() && key.is_ascii() {
             for (slot, b) in lowered.iter_mut().zip(key.bytes()) {
