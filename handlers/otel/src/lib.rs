@@ -60,12 +60,14 @@ pub mod pipeline;
 mod projects;
 pub mod sampler;
 pub mod stats;
+mod transport;
 mod warn;
 mod worker;
 
 pub use builder::OtelHandlerBuilder;
 pub use config::{
-    BatchConfig, Conventions, OtelConfig, Privacy, Processor, Protocol, SpanNaming, TenantConfig,
+    BatchConfig, Compression, Conventions, EndpointForm, OtelConfig, Privacy, Processor, Protocol,
+    SpanNaming, TenantConfig, TlsConfig, TlsFile,
 };
 pub use convert::SCOPE_NAME;
 pub use error::{ConfigError, OtelError};
