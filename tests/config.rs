@@ -354,8 +354,7 @@ fn standard_variables_are_honoured_below_our_own() {
     assert_eq!(both.tracing.protocol, OtlpProtocol::Grpc);
     // The protocol is the OpenTelemetry handler's own type: what it cannot export is refused
     // when the configuration is read, naming what it accepts (http/json is the third).
-    let json = Config::from_env_with(env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]))
-        .unwrap();
+    let json = Config::from_env_with(env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")])).unwrap();
     assert_eq!(json.tracing.protocol, OtlpProtocol::HttpJson);
     let thrift = Config::from_env_with(env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "thrift")]))
         .unwrap_err()

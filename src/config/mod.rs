@@ -117,9 +117,7 @@ pub use llm_telemetry_cost::{CostSettings as CostConfig, Window as BudgetWindow}
 pub use llm_telemetry_log::{Format as LogFormat, Level as LogLevel};
 /// `tracing.protocol` and `tracing.export`: the OpenTelemetry handler's own types; how the
 /// endpoint is completed ([`TracingConfig::endpoint_form`]).
-pub use llm_telemetry_otel::{
-    EndpointForm, Processor as ExportMode, Protocol as OtlpProtocol,
-};
+pub use llm_telemetry_otel::{EndpointForm, Processor as ExportMode, Protocol as OtlpProtocol};
 
 use crate::instrument::TelemetryLevel;
 

@@ -49,6 +49,8 @@ struct Diagnosed<E> {
     inner: E,
     last_error: LastError,
     https: bool,
+    /// Whether a client certificate is configured (for the mTLS hint).
+    identity: bool,
 }
 
 impl<E: SpanExporter + 'static> DynSpanExporter for Diagnosed<E> {
@@ -65,7 +67,11 @@ impl<E: SpanExporter + 'static> DynSpanExporter for Diagnosed<E> {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .take();
-                OTelSdkError::InternalFailure(diagnose(&error.to_string(), cause, self.https))
+                let message = match error {
+                    OTelSdkError::InternalFailure(message) => message,
+                    other => other.to_string(),
+                };
+                OTelSdkError::InternalFailure(diagnose(&message, cause, self.https, self.identity))
             })
         })
     }
@@ -82,8 +88,13 @@ impl<E: SpanExporter + 'static> DynSpanExporter for Diagnosed<E> {
 
 /// The message of a failed export: what the exporter said, the transport's cause when it hid it,
 /// and a hint when the cause is recognisable.
-pub(crate) fn diagnose(message: &str, cause: Option<String>, https: bool) -> String {
-    let mut text = message.trim_start_matches("InternalFailure(").to_owned();
+pub(crate) fn diagnose(
+    message: &str,
+    cause: Option<String>,
+    https: bool,
+    identity: bool,
+) -> String {
+    let mut text = message.to_owned();
     if let Some(cause) = &cause {
         text.push_str(": ");
         text.push_str(cause);
@@ -122,6 +133,19 @@ pub(crate) fn diagnose(message: &str, cause: Option<String>, https: bool) -> Str
             || lower.contains("wrong version"))
     {
         Some("the collector does not speak TLS: use an http:// URL for a plain-text collector")
+    } else if https
+        && (lower.contains("close_notify")
+            || lower.contains("unexpected eof")
+            || lower.contains("peer closed")
+            || lower.contains("connection reset"))
+    {
+        Some(if identity {
+            "the collector closed or reset the TLS connection: check that the client certificate is \
+             signed by a CA the collector trusts"
+        } else {
+            "the collector closed or reset the TLS connection: if it requires a client certificate \
+             (mTLS), set OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY"
+        })
     } else if !https
         && (lower.contains("network error")
             || lower.contains("connection closed")
@@ -206,6 +230,7 @@ mod grpc {
         } else {
             None
         };
+        let identity = config.tls.client_certificate.is_some();
         let endpoint = config.endpoint.clone();
         let timeout = config.export_timeout;
         let compression = config.compression;
@@ -226,6 +251,7 @@ mod grpc {
                 inner: exporter,
                 last_error: LastError::default(),
                 https,
+                identity,
             }) as Box<dyn DynSpanExporter>)
         }))
     }
@@ -325,6 +351,7 @@ mod http {
 
     pub(super) fn factory(config: &OtelConfig, https: bool) -> Result<Factory, String> {
         let tls = rustls_config(config, https)?;
+        let identity = config.tls.client_certificate.is_some();
         let endpoint = config.endpoint.clone();
         let timeout = config.export_timeout;
         let compression = config.compression;
@@ -359,6 +386,7 @@ mod http {
                 inner: exporter,
                 last_error,
                 https,
+                identity,
             }) as Box<dyn DynSpanExporter>)
         }))
     }
@@ -374,18 +402,24 @@ mod tests {
             "HTTP export failed: network error",
             Some("error sending request: invalid peer certificate: UnknownIssuer".into()),
             true,
+            false,
         );
         assert!(message.contains("UnknownIssuer"), "{message}");
-        assert!(message.contains("OTEL_EXPORTER_OTLP_CERTIFICATE"), "{message}");
+        assert!(
+            message.contains("OTEL_EXPORTER_OTLP_CERTIFICATE"),
+            "{message}"
+        );
         let plain = diagnose(
             "HTTP export failed: network error",
             Some("received corrupt message of type InvalidContentType".into()),
             true,
+            false,
         );
         assert!(plain.contains("does not speak TLS"), "{plain}");
         let refused = diagnose(
             "HTTP export failed: network error",
             Some("tcp connect error: Connection refused".into()),
+            false,
             false,
         );
         assert!(!refused.contains("https://"), "{refused}");

@@ -223,7 +223,10 @@ mod tests {
         let http = |url: &str| phoenix(url).for_protocol(Protocol::HttpProtobuf);
         assert_eq!(http("http://p:6006"), "http://p:6006/v1/traces");
         assert_eq!(http("http://p:6006/v1/traces"), "http://p:6006/v1/traces");
-        assert_eq!(http("http://p:6006/prefix/"), "http://p:6006/prefix/v1/traces");
+        assert_eq!(
+            http("http://p:6006/prefix/"),
+            "http://p:6006/prefix/v1/traces"
+        );
         assert_eq!(
             http("https://app.phoenix.arize.com/s/my-space"),
             "https://app.phoenix.arize.com/s/my-space/v1/traces"

@@ -35,12 +35,12 @@ use std::time::Duration;
 
 use crate::error::ConfigError;
 use crate::sampler::Sampler;
-use endpoint::{parse_phoenix_url, parse_url};
 pub use endpoint::{Endpoint, EndpointForm};
+use endpoint::{parse_phoenix_url, parse_url};
 use source::{
-    Layer, Layers, parse_bool, parse_compression, parse_headers, parse_key_values, parse_millis, parse_path,
-    parse_positive, parse_processor, parse_protocol, parse_ratio, parse_seconds, parse_template,
-    parse_text,
+    Layer, Layers, parse_bool, parse_compression, parse_headers, parse_key_values, parse_millis,
+    parse_path, parse_positive, parse_processor, parse_protocol, parse_ratio, parse_seconds,
+    parse_template, parse_text,
 };
 use standard::{StandardSetting, endpoint_of, first_of, parse_sdk_disabled};
 pub(crate) use tls::TlsMaterial;
@@ -456,7 +456,11 @@ pub(crate) fn resolve_with(settings: &Settings, env: Layer) -> Result<OtelConfig
         Some(s) => s,
         None => resolve_sampler(&layers, &mut warnings)?,
     };
-    let sampler = if disabled { Sampler::AlwaysOff } else { sampler };
+    let sampler = if disabled {
+        Sampler::AlwaysOff
+    } else {
+        sampler
+    };
     let processor = pick(
         settings.processor,
         &layers,
@@ -860,7 +864,11 @@ mod tests {
         assert_eq!(c.batch.max_queue_size, 2048);
         assert_eq!(c.batch.max_export_batch_size, 512);
         assert_eq!(c.batch.scheduled_delay, Duration::from_secs(5));
-        assert_eq!(c.sampler, Sampler::ParentBased(1.0), "parentbased_always_on");
+        assert_eq!(
+            c.sampler,
+            Sampler::ParentBased(1.0),
+            "parentbased_always_on"
+        );
         assert_eq!(c.compression, Compression::None);
         assert_eq!(c.tls, TlsConfig::default());
         assert!(!c.disabled && c.warnings.is_empty());
@@ -1048,7 +1056,11 @@ mod tests {
         .unwrap();
         assert_eq!(c.sampler, Sampler::TraceIdRatio(1.0));
         assert_eq!(c.warnings.len(), 1);
-        assert!(c.warnings[0].contains("OTEL_TRACES_SAMPLER_ARG"), "{:?}", c.warnings);
+        assert!(
+            c.warnings[0].contains("OTEL_TRACES_SAMPLER_ARG"),
+            "{:?}",
+            c.warnings
+        );
         let c = resolve_with(
             &no_file(),
             env(&[
@@ -1076,7 +1088,11 @@ mod tests {
             assert!(!c.disabled, "{value}");
             assert_eq!(c.sampler, Sampler::ParentBased(1.0));
             assert_eq!(c.warnings.len(), 1, "{value}");
-            assert!(c.warnings[0].contains("OTEL_SDK_DISABLED"), "{:?}", c.warnings);
+            assert!(
+                c.warnings[0].contains("OTEL_SDK_DISABLED"),
+                "{:?}",
+                c.warnings
+            );
         }
     }
 
@@ -1117,11 +1133,18 @@ mod tests {
     #[test]
     fn otel_exporter_otlp_endpoint_is_a_base_and_http_appends_v1_traces_keeping_its_path() {
         for (base, want) in [
-            ("https://otlp.example/otlp", "https://otlp.example/otlp/v1/traces"),
-            ("https://otlp.example/otlp/", "https://otlp.example/otlp/v1/traces"),
+            (
+                "https://otlp.example/otlp",
+                "https://otlp.example/otlp/v1/traces",
+            ),
+            (
+                "https://otlp.example/otlp/",
+                "https://otlp.example/otlp/v1/traces",
+            ),
             ("http://c:4318", "http://c:4318/v1/traces"),
         ] {
-            let c = resolve_with(&no_file(), env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", base)])).unwrap();
+            let c =
+                resolve_with(&no_file(), env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", base)])).unwrap();
             assert_eq!(c.endpoint, want, "{base}");
             let grpc = resolve_with(
                 &no_file(),
@@ -1162,9 +1185,15 @@ mod tests {
         let c = resolve_with(
             &no_file(),
             env(&[
-                ("PHOENIX_COLLECTOR_ENDPOINT", "https://app.phoenix.arize.com/s/acme"),
+                (
+                    "PHOENIX_COLLECTOR_ENDPOINT",
+                    "https://app.phoenix.arize.com/s/acme",
+                ),
                 ("PHOENIX_API_KEY", "k1"),
-                ("PHOENIX_CLIENT_HEADERS", "x-team=search,authorization=Other"),
+                (
+                    "PHOENIX_CLIENT_HEADERS",
+                    "x-team=search,authorization=Other",
+                ),
                 ("OTEL_EXPORTER_OTLP_HEADERS", "x-team=otel"),
             ]),
         )
@@ -1178,8 +1207,11 @@ mod tests {
             ],
             "OTLP headers win, Phoenix's fill in, the API key does not replace authorization"
         );
-        let grpc = resolve_with(&no_file(), env(&[("PHOENIX_COLLECTOR_ENDPOINT", "phoenix:4317")]))
-            .unwrap();
+        let grpc = resolve_with(
+            &no_file(),
+            env(&[("PHOENIX_COLLECTOR_ENDPOINT", "phoenix:4317")]),
+        )
+        .unwrap();
         assert_eq!(
             (grpc.protocol, grpc.endpoint.as_str()),
             (Protocol::Grpc, "http://phoenix:4317"),
@@ -1211,12 +1243,18 @@ mod tests {
             matches!(&err, ConfigError::TlsFile { from, path, .. } if from == "OTEL_EXPORTER_OTLP_CERTIFICATE" && path == &missing),
             "{err:?}"
         );
-        assert!(text.contains("missing.pem") && text.contains("PEM"), "{text}");
+        assert!(
+            text.contains("missing.pem") && text.contains("PEM"),
+            "{text}"
+        );
         let garbage = dir.join("garbage.pem");
         std::fs::write(&garbage, "not a certificate").unwrap();
         let err = resolve_with(
             &no_file(),
-            env(&[("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", garbage.to_str().unwrap())]),
+            env(&[(
+                "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+                garbage.to_str().unwrap(),
+            )]),
         )
         .unwrap_err();
         assert!(
@@ -1225,7 +1263,10 @@ mod tests {
         );
         let err = resolve_with(
             &no_file(),
-            env(&[("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", garbage.to_str().unwrap())]),
+            env(&[(
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                garbage.to_str().unwrap(),
+            )]),
         )
         .unwrap_err();
         assert!(matches!(err, ConfigError::TlsIncomplete { .. }), "{err:?}");

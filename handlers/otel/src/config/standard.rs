@@ -172,7 +172,7 @@ pub(super) fn first_of<T, E>(
 /// The endpoint `get` finds ([`StandardSetting::Endpoint`]'s rule): `get` is given each
 /// variable with the parser of its form.
 pub(super) fn endpoint_of<E>(
-    mut get: impl FnMut(&'static str, fn(&str) -> Result<String, String>) -> Result<Option<String>, E>,
+    mut get: impl FnMut(&'static str, UrlParser) -> Result<Option<String>, E>,
 ) -> Result<Option<Sourced<Endpoint>>, E> {
     first_of(StandardSetting::Endpoint, |variable| {
         let (form, parse) = endpoint_form(variable);
@@ -180,8 +180,11 @@ pub(super) fn endpoint_of<E>(
     })
 }
 
+/// A parser of endpoint text.
+type UrlParser = fn(&str) -> Result<String, String>;
+
 /// The form and parser of an endpoint variable.
-fn endpoint_form(variable: &str) -> (EndpointForm, fn(&str) -> Result<String, String>) {
+fn endpoint_form(variable: &str) -> (EndpointForm, UrlParser) {
     match variable {
         vars::OTEL_EXPORTER_OTLP_TRACES_ENDPOINT => (EndpointForm::Traces, parse_url),
         vars::PHOENIX_COLLECTOR_ENDPOINT => (EndpointForm::Phoenix, parse_phoenix_url),

@@ -78,8 +78,9 @@ impl TlsConfig {
             (Some(cert), Some(key)) => {
                 let (chain, chain_pem) = read_certificates(cert)?;
                 let key_pem = read(key, KEY_EXPECTED)?;
-                let parsed = PrivateKeyDer::from_pem_slice(&key_pem)
-                    .map_err(|e| invalid(key, format!("no private key in it ({e})"), KEY_EXPECTED))?;
+                let parsed = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+                    invalid(key, format!("no private key in it ({e})"), KEY_EXPECTED)
+                })?;
                 Some(Identity {
                     chain,
                     key: parsed,

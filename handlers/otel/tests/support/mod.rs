@@ -4,4 +4,5 @@
 #![allow(dead_code)]
 
 pub mod capture;
+pub mod certs;
 pub mod phoenix;
