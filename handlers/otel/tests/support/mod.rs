@@ -6,3 +6,4 @@
 pub mod capture;
 pub mod certs;
 pub mod phoenix;
+pub mod receiver;
