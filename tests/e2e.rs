@@ -39,6 +39,24 @@ fn service_binary() -> PathBuf {
             let release = profile_dir.file_name().is_some_and(|n| n == "release");
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             let mut build = Command::new(cargo);
+            // cargo gives this test its package's variables (CARGO_MANIFEST_DIR, CARGO_PKG_*,
+            // …); ring's build script reruns when they change, which would rebuild the TLS stack
+            // and the example on every run (inside the timed section of the deadline test).
+            for (key, _) in std::env::vars() {
+                let from_cargo_for_this_test = key.starts_with("CARGO_PKG_")
+                    || key.starts_with("CARGO_BIN_EXE_")
+                    || [
+                        "CARGO_MANIFEST_DIR",
+                        "CARGO_MANIFEST_PATH",
+                        "CARGO_CRATE_NAME",
+                        "CARGO_PRIMARY_PACKAGE",
+                        "CARGO_TARGET_TMPDIR",
+                    ]
+                    .contains(&key.as_str());
+                if from_cargo_for_this_test {
+                    build.env_remove(key);
+                }
+            }
             build
                 .args(["build", "--example", "inference_service", "--manifest-path"])
                 .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
