@@ -14,7 +14,7 @@ if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2
    || ! command -v python3 >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq prometheus python3 python3-venv >/dev/null
+  apt-get install -y -qq prometheus python3 python3-venv openssl curl >/dev/null
 fi
 # Debian's package starts a system Prometheus on :9090; the tests run their own on free ports.
 systemctl stop prometheus >/dev/null 2>&1 || true

@@ -35,7 +35,7 @@ use llm_telemetry_prometheus::{
 };
 use thiserror::Error;
 
-use crate::config::{Config, ExportMode, LogFormat, OtlpProtocol};
+use crate::config::{Config, EndpointForm, ExportMode, LogFormat};
 
 /// Why [`Config::attach`] failed. Nothing it attached before the failure stays attached.
 #[derive(Debug, Error)]
@@ -194,13 +194,17 @@ impl<'c> TelemetryBuilder<'c> {
             telemetry.cost = Some(builder.attach(&bus)?);
         }
         if let Some(endpoint) = config.exports_traces() {
-            let mut builder = OtelHandler::builder()
-                .endpoint(endpoint.to_owned())
+            let builder = OtelHandler::builder();
+            // The endpoint goes to the handler with its form, which decides how it is completed
+            // (a traces URL is used as given; a base URL gets `v1/traces` for HTTP).
+            let builder = match config.tracing.endpoint_form {
+                EndpointForm::Traces => builder.traces_endpoint(endpoint.to_owned()),
+                EndpointForm::Phoenix => builder.phoenix_endpoint(endpoint.to_owned()),
+                _ => builder.endpoint(endpoint.to_owned()),
+            };
+            let mut builder = builder
                 .service_name(service)
-                .protocol(match config.tracing.protocol {
-                    OtlpProtocol::Grpc => llm_telemetry_otel::Protocol::Grpc,
-                    OtlpProtocol::HttpProtobuf => llm_telemetry_otel::Protocol::HttpProtobuf,
-                })
+                .protocol(config.tracing.protocol)
                 .processor(match config.tracing.export {
                     ExportMode::Batch => llm_telemetry_otel::Processor::Batch,
                     ExportMode::Simple => llm_telemetry_otel::Processor::Simple,

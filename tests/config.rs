@@ -80,6 +80,7 @@ fn full_config() -> Config {
         tracing: TracingConfig {
             enabled: false,
             endpoint: Some("http://127.0.0.1:6006".into()),
+            endpoint_form: llm_telemetry::config::EndpointForm::Base,
             protocol: OtlpProtocol::Grpc,
             service_name: "inference-service".into(),
             service_version: Some("1.2.3".into()),
@@ -357,11 +358,16 @@ fn standard_variables_are_honoured_below_our_own() {
     );
     assert_eq!(both.tracing.protocol, OtlpProtocol::Grpc);
     // The protocol is the OpenTelemetry handler's own type: what it cannot export is refused
-    // when the configuration is read, naming what it accepts.
-    let json = Config::from_env_with(env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]))
+    // when the configuration is read, naming what it accepts (http/json is the third).
+    let json = Config::from_env_with(env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")])).unwrap();
+    assert_eq!(json.tracing.protocol, OtlpProtocol::HttpJson);
+    let thrift = Config::from_env_with(env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "thrift")]))
         .unwrap_err()
         .to_string();
-    assert!(json.contains("\"grpc\", \"http/protobuf\""), "{json}");
+    assert!(
+        thrift.contains("\"grpc\", \"http/protobuf\", \"http/json\""),
+        "{thrift}"
+    );
     assert_eq!(both.tracing.service_name, "svc");
     assert!(both.tracing.hide_inputs);
 
@@ -475,8 +481,12 @@ fn the_traces_endpoint_beats_the_generic_one_and_phoenix() {
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://generic:4318/"),
     ]);
     let c = Config::from_env_with(generic).unwrap();
-    // A base URL (its trailing `/` dropped): the exporter appends /v1/traces.
-    assert_eq!(c.exports_traces(), Some("http://generic:4318"));
+    // A base URL, kept with its form: the exporter appends v1/traces to its path.
+    assert_eq!(c.exports_traces(), Some("http://generic:4318/"));
+    assert_eq!(
+        c.tracing.endpoint_form,
+        llm_telemetry::config::EndpointForm::Base
+    );
 
     let c = Config::from_env_with(env(&[
         ("PHOENIX_COLLECTOR_ENDPOINT", "http://phoenix:6006"),
@@ -487,8 +497,12 @@ fn the_traces_endpoint_beats_the_generic_one_and_phoenix() {
         ),
     ]))
     .unwrap();
-    // A complete URL, kept as given.
+    // A complete URL, kept as given, and said to be one.
     assert_eq!(c.exports_traces(), Some("http://traces:4318/custom/path/"));
+    assert_eq!(
+        c.tracing.endpoint_form,
+        llm_telemetry::config::EndpointForm::Traces
+    );
 
     let c = Config::from_env_with(env(&[
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
@@ -532,10 +546,13 @@ fn the_traces_endpoint_beats_the_generic_one_and_phoenix() {
 fn otel_sdk_disabled_stops_span_export_whatever_the_endpoint() {
     let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
     for (value, exports) in [
+        // As the specification says: only `true`, in any case, disables; anything else is false
+        // (the handler warns about it when it attaches).
         ("true", false),
         ("TRUE", false),
-        ("on", false),
-        ("1", false),
+        ("on", true),
+        ("1", true),
+        ("sometimes", true),
         ("false", true),
         ("off", true),
         ("0", true),
@@ -568,12 +585,11 @@ fn a_bad_handler_variable_is_an_error_naming_it_and_its_value() {
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://", "tracing.endpoint"),
         (
             "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-            "http/json",
+            "http/xml",
             "tracing.protocol",
         ),
         ("OPENINFERENCE_HIDE_INPUTS", "maybe", "tracing.hide_inputs"),
         ("OPENINFERENCE_HIDE_OUTPUTS", "2", "tracing.hide_outputs"),
-        ("OTEL_SDK_DISABLED", "sometimes", "tracing.enabled"),
     ];
     for (var, raw, want_key) in cases {
         let result = Config::from_env_with(env(&[(var, raw)]));
@@ -634,9 +650,9 @@ fn one_boolean_grammar_for_every_source_of_every_boolean_key() {
             );
             for standard in key.standard_env_vars() {
                 let c = Config::from_env_with(env(&[(standard, word)])).unwrap();
-                // OTEL_SDK_DISABLED is inverted and only switches off.
+                // OTEL_SDK_DISABLED is inverted, only switches off, and only for `true`.
                 let want = if *key == Key::TracingEnabled {
-                    !want
+                    !word.trim().eq_ignore_ascii_case("true")
                 } else {
                     want
                 };
@@ -958,12 +974,6 @@ fn bad_environment_values_name_the_variable() {
             "thrift",
             "tracing.protocol",
             "\"grpc\"",
-        ),
-        (
-            "OTEL_SDK_DISABLED",
-            "sometimes",
-            "tracing.enabled",
-            "a boolean",
         ),
         (
             "LLM_TELEMETRY_COST_TENANT_BUDGETS",

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use super::env::EnvSnapshot;
 use super::keys::{Key, Raw, all_keys, known_keys};
 use super::{
-    BudgetWindow, CONFIG_FILE_VAR, Config, ConfigError, ExportMode, LogFormat, LogLevel, Origin,
-    OtlpProtocol,
+    BudgetWindow, CONFIG_FILE_VAR, Config, ConfigError, EndpointForm, ExportMode, LogFormat,
+    LogLevel, Origin, OtlpProtocol,
 };
 use crate::instrument::TelemetryLevel;
 
@@ -169,10 +169,13 @@ impl ConfigBuilder {
         budget_window(BudgetWindow) => |c, v| c.cost.window = v;
     }
 
-    /// Sets `tracing.endpoint`.
+    /// Sets `tracing.endpoint`, a base URL (for HTTP, `v1/traces` is appended to its path).
     pub fn tracing_endpoint(self, endpoint: impl Into<String>) -> Self {
         let endpoint = endpoint.into();
-        self.with(move |c| c.tracing.endpoint = Some(endpoint))
+        self.with(move |c| {
+            c.tracing.endpoint = Some(endpoint);
+            c.tracing.endpoint_form = EndpointForm::Base;
+        })
     }
 
     /// Sets `tracing.service_name`.

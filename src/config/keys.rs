@@ -8,8 +8,8 @@
 use std::net::SocketAddr;
 
 use super::{
-    BudgetWindow, Choice, Config, ConfigError, ExportMode, LogFormat, LogLevel, Origin,
-    OtlpProtocol,
+    BudgetWindow, Choice, Config, ConfigError, EndpointForm, ExportMode, LogFormat, LogLevel,
+    Origin, OtlpProtocol,
 };
 use crate::instrument::TelemetryLevel;
 use llm_telemetry_otel::config::standard::StandardSetting;
@@ -484,7 +484,10 @@ impl Key {
         match self {
             Key::Level => config.level = parse_level(raw)?,
             Key::TracingEnabled => config.tracing.enabled = parse_bool(raw)?,
-            Key::TracingEndpoint => config.tracing.endpoint = Some(parse_url(raw)?),
+            Key::TracingEndpoint => {
+                config.tracing.endpoint = Some(parse_url(raw)?);
+                config.tracing.endpoint_form = EndpointForm::Base;
+            }
             Key::TracingProtocol => config.tracing.protocol = parse_choice(raw)?,
             Key::TracingServiceName => config.tracing.service_name = parse_name(raw)?,
             Key::TracingServiceVersion => config.tracing.service_version = Some(parse_name(raw)?),

@@ -53,10 +53,11 @@
 //!    `OTEL_SDK_DISABLED`);
 //! 2. otherwise the handler's variables decide by the handler's precedence:
 //!    `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (a complete URL, kept as given), then
-//!    `OTEL_EXPORTER_OTLP_ENDPOINT`, then `PHOENIX_COLLECTOR_ENDPOINT` (base URLs);
-//!    `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, then `OTEL_EXPORTER_OTLP_PROTOCOL`;
-//!    `OTEL_SERVICE_NAME`; `OPENINFERENCE_HIDE_INPUTS`/`_OUTPUTS`; and `OTEL_SDK_DISABLED=true`,
-//!    which turns `tracing.enabled` off (`false` leaves it as the file or default says).
+//!    `OTEL_EXPORTER_OTLP_ENDPOINT` (a base URL), then `PHOENIX_COLLECTOR_ENDPOINT` (Phoenix's
+//!    forms); `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, then `OTEL_EXPORTER_OTLP_PROTOCOL`;
+//!    `OTEL_SERVICE_NAME`; `OPENINFERENCE_HIDE_INPUTS`/`_OUTPUTS`; and `OTEL_SDK_DISABLED=true`
+//!    (any case; any other value is false, as the specification says), which turns
+//!    `tracing.enabled` off (`false` leaves it as the file or default says).
 //!
 //! Either way the environment beats the file and explicit settings beat the environment. A bad
 //! value in a variable that is read is an error naming the variable, the value, the key and what
@@ -82,14 +83,16 @@
 //! assert_eq!(
 //!     bad.unwrap_err().to_string(),
 //!     "environment variable OTEL_EXPORTER_OTLP_PROTOCOL: invalid value \"thrift\" for \
-//!      `tracing.protocol`: expected one of \"grpc\", \"http/protobuf\""
+//!      `tracing.protocol`: expected one of \"grpc\", \"http/protobuf\", \"http/json\""
 //! );
 //! # Ok::<(), llm_telemetry::config::ConfigError>(())
 //! ```
 //!
-//! `tracing.endpoint` holds one URL: a base URL gets `/v1/traces` appended for HTTP by the
-//! exporter when it has no path, so a traces endpoint should carry its path (as the
-//! specification's examples do); one without a path is completed like a base URL.
+//! `tracing.endpoint` holds one URL and [`TracingConfig::endpoint_form`] says how the exporter
+//! completes it: set in the file, by `LLM_TELEMETRY_TRACING_ENDPOINT` or in code it is a base
+//! URL (for HTTP, `v1/traces` is appended to its path, keeping `/otlp`), as is
+//! `OTEL_EXPORTER_OTLP_ENDPOINT`; `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is used exactly as given;
+//! `PHOENIX_COLLECTOR_ENDPOINT` follows Phoenix's forms (a bare `host:4317` is gRPC).
 //!
 //! The core only carries this data: the handler crates read the sections that concern them
 //! (`tracing` for OpenTelemetry, `metrics` for Prometheus, `log`, `cost`), and
@@ -112,8 +115,9 @@ pub use keys::{Key, reference_markdown};
 pub use llm_telemetry_cost::{CostSettings as CostConfig, Window as BudgetWindow};
 /// `log.level` and `log.format`: the log handler's own types.
 pub use llm_telemetry_log::{Format as LogFormat, Level as LogLevel};
-/// `tracing.protocol` and `tracing.export`: the OpenTelemetry handler's own types.
-pub use llm_telemetry_otel::{Processor as ExportMode, Protocol as OtlpProtocol};
+/// `tracing.protocol` and `tracing.export`: the OpenTelemetry handler's own types; how the
+/// endpoint is completed ([`TracingConfig::endpoint_form`]).
+pub use llm_telemetry_otel::{EndpointForm, Processor as ExportMode, Protocol as OtlpProtocol};
 
 use crate::instrument::TelemetryLevel;
 
@@ -148,9 +152,14 @@ pub struct TracingConfig {
     /// Whether spans are exported at all (`tracing.enabled`, default `true`; export also needs an
     /// endpoint).
     pub enabled: bool,
-    /// The OTLP collector's base URL, e.g. `http://127.0.0.1:6006` (`tracing.endpoint`; the
-    /// exporter appends `/v1/traces` for HTTP). `None`: no export.
+    /// The OTLP collector's URL, e.g. `http://127.0.0.1:6006` (`tracing.endpoint`), completed
+    /// by [`TracingConfig::endpoint_form`]. `None`: no export.
     pub endpoint: Option<String>,
+    /// How the exporter completes `endpoint`: a base URL (the default: HTTP appends
+    /// `v1/traces` to its path), the complete traces URL (from
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`), or Phoenix's forms (from
+    /// `PHOENIX_COLLECTOR_ENDPOINT`). Setting `tracing.endpoint` anywhere makes it a base URL.
+    pub endpoint_form: EndpointForm,
     /// The OTLP protocol (`tracing.protocol`, default `http/protobuf`).
     pub protocol: OtlpProtocol,
     /// `service.name` (`tracing.service_name`, default `llm-telemetry`).
@@ -172,6 +181,7 @@ impl Default for TracingConfig {
         Self {
             enabled: true,
             endpoint: None,
+            endpoint_form: EndpointForm::Base,
             protocol: OtlpProtocol::HttpProtobuf,
             service_name: DEFAULT_SERVICE_NAME.to_owned(),
             service_version: None,
@@ -275,7 +285,7 @@ macro_rules! choice_of {
 // configuration names here.
 choice_of! {
     /// The OTLP transport (`tracing.protocol`).
-    OtlpProtocol { Grpc = "grpc", HttpProtobuf = "http/protobuf" }
+    OtlpProtocol { Grpc = "grpc", HttpProtobuf = "http/protobuf", HttpJson = "http/json" }
 }
 choice_of! {
     /// How finished spans are exported (`tracing.export`).

@@ -39,14 +39,9 @@ pub(crate) fn apply(key: Key, env: &StandardEnv, config: &mut Config) -> Result<
         }
         StandardSetting::Endpoint => {
             if let Some(found) = env.endpoint().map_err(invalid)? {
-                let endpoint = found.value;
-                // A base URL's trailing `/` is noise (the exporter appends `/v1/traces`); a
-                // complete URL is kept as given.
-                tracing.endpoint = Some(if endpoint.complete {
-                    endpoint.url
-                } else {
-                    endpoint.url.trim_end_matches('/').to_owned()
-                });
+                // Kept as given, with its form: the handler completes it by the form's rule.
+                tracing.endpoint = Some(found.value.url);
+                tracing.endpoint_form = found.value.form;
             }
         }
         StandardSetting::Protocol => {

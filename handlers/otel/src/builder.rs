@@ -14,15 +14,18 @@ use std::time::Duration;
 use llm_telemetry_core::{Bus, Delivery};
 use opentelemetry_sdk::trace::SpanExporter;
 
-use crate::config::{self, Conventions, OtelConfig, Processor, Protocol, Settings, SpanNaming};
+use crate::config::{
+    self, Compression, Conventions, OtelConfig, Processor, Protocol, Settings, SpanNaming,
+};
 use crate::convert::Converter;
 use crate::error::OtelError;
-use crate::exporter::{Factory, otlp_factory, user_factory};
+use crate::exporter::{Factory, user_factory};
 use crate::handler::{OtelHandler, SpanHandler, is_simple};
 use crate::pipeline::Pipeline;
 use crate::sampler::Sampler;
 use crate::span_events::Pending;
-use crate::stats::Counters;
+use crate::stats::{Counters, add};
+use crate::transport::otlp_factory;
 use crate::warn::{WarnSink, Warner, stderr_sink};
 use crate::worker::{self, WorkerSetup};
 
@@ -71,9 +74,50 @@ impl OtelHandler {
 }
 
 impl OtelHandlerBuilder {
-    /// The OTLP endpoint. For HTTP a URL without a path gets `/v1/traces`.
+    /// The OTLP base URL, like `OTEL_EXPORTER_OTLP_ENDPOINT` (which it replaces): for HTTP,
+    /// `v1/traces` is appended to its path (`http://host:4318` → `http://host:4318/v1/traces`,
+    /// `https://host/otlp` → `https://host/otlp/v1/traces`); gRPC uses it as given. To give
+    /// the complete traces URL, use [`OtelHandlerBuilder::traces_endpoint`].
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
         self.settings.endpoint = Some(url.into());
+        self
+    }
+    /// The complete traces URL, used exactly as given, like
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (which it replaces); wins over
+    /// [`OtelHandlerBuilder::endpoint`].
+    pub fn traces_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.settings.traces_endpoint = Some(url.into());
+        self
+    }
+    /// A Phoenix collector endpoint in Phoenix's forms, like `PHOENIX_COLLECTOR_ENDPOINT`
+    /// (which it replaces): a base URL that gets `/v1/traces` unless it ends with it, Phoenix
+    /// Cloud's `https://app.phoenix.arize.com/s/<space>`, or a bare `host:port` (`host:4317`
+    /// means gRPC when no protocol is set). Loses to the other two endpoint settings.
+    pub fn phoenix_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.settings.phoenix_endpoint = Some(url.into());
+        self
+    }
+    /// Body compression (`OTEL_EXPORTER_OTLP_COMPRESSION`): gzip is sent as
+    /// `Content-Encoding: gzip` over HTTP and `grpc-encoding: gzip` over gRPC.
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.settings.compression = Some(compression);
+        self
+    }
+    /// A PEM file of the CA certificate(s) that verify an `https://` collector, instead of the
+    /// platform's root certificates (`OTEL_EXPORTER_OTLP_CERTIFICATE`).
+    pub fn certificate(mut self, pem_file: impl Into<PathBuf>) -> Self {
+        self.settings.certificate = Some(pem_file.into());
+        self
+    }
+    /// A PEM file of the client certificate (chain) sent for mTLS; needs
+    /// [`OtelHandlerBuilder::client_key`] (`OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`).
+    pub fn client_certificate(mut self, pem_file: impl Into<PathBuf>) -> Self {
+        self.settings.client_certificate = Some(pem_file.into());
+        self
+    }
+    /// A PEM file of the client's private key for mTLS (`OTEL_EXPORTER_OTLP_CLIENT_KEY`).
+    pub fn client_key(mut self, pem_file: impl Into<PathBuf>) -> Self {
+        self.settings.client_key = Some(pem_file.into());
         self
     }
     /// The OTLP transport.
@@ -297,11 +341,20 @@ impl OtelHandlerBuilder {
         let config = Arc::new(config::resolve(&self.settings)?);
         let factory = match self.factory {
             Some(f) => f,
-            None => otlp_factory(&config),
+            None => otlp_factory(&config).map_err(|reason| OtelError::Exporter {
+                endpoint: config.endpoint.clone(),
+                reason,
+            })?,
         };
         let counters = Arc::new(Counters::default());
+        let sink = self.warn_sink.unwrap_or_else(stderr_sink);
+        // Settings ignored as the specification says: each is written once, now.
+        for warning in &config.warnings {
+            sink(warning);
+            add(&counters.config_warnings, 1);
+        }
         let warner = Arc::new(Warner::new(
-            self.warn_sink.unwrap_or_else(stderr_sink),
+            sink,
             self.warn_interval.unwrap_or(Duration::from_secs(60)),
         ));
         // The channel holds full batches: `max_queue_size` spans in all, at least two batches.

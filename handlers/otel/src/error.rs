@@ -55,6 +55,37 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+    /// A TLS file (CA, client certificate or key) that cannot be read or holds no usable PEM.
+    #[error("{from}={path:?}: {reason}; expected {expected}")]
+    TlsFile {
+        /// The variable or builder option that named the file.
+        from: String,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+        /// What is expected.
+        expected: String,
+    },
+    /// A client certificate without a key, or a key without a certificate.
+    #[error("{given} is set but {missing} is not: mTLS needs both, or neither")]
+    TlsIncomplete {
+        /// The variable or option that is set.
+        given: String,
+        /// What is missing.
+        missing: String,
+    },
+    /// The protocol's transport was left out of this build.
+    #[error(
+        "protocol {protocol} needs the cargo feature `{feature}` of llm-telemetry-otel, which this \
+         build leaves out: enable it, or choose another protocol (OTEL_EXPORTER_OTLP_PROTOCOL)"
+    )]
+    TransportLeftOut {
+        /// The protocol asked for.
+        protocol: &'static str,
+        /// The feature that builds its transport.
+        feature: &'static str,
+    },
     /// A builder argument that cannot be used.
     #[error("builder setting {setting} = {value:?} is invalid: expected {allowed}")]
     InvalidSetting {

@@ -1,25 +1,21 @@
-//! Exporters: the object-safe wrapper around any [`SpanExporter`], the factory that makes one
-//! exporter per project (the default project and each tenant's), and the OTLP factory (gRPC via
-//! tonic, HTTP/protobuf via reqwest) built from the configuration.
+//! Exporters: the object-safe wrapper around any [`SpanExporter`] and the factory that makes one
+//! exporter per project (the default project and each tenant's); the OTLP factory is built in
+//! `transport`.
 //!
 //! `SpanExporter::export` returns `impl Future`, so the trait cannot be boxed directly;
 //! [`DynSpanExporter`] boxes the future instead. A factory is called on the handler's own export
 //! thread, inside its own tokio runtime, so exporters that need a runtime (tonic) find one whether
 //! or not the instrumented program runs tokio.
 
-use std::collections::HashMap;
 use std::fmt::Display;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
-
-use crate::config::{OtelConfig, Protocol};
 
 /// A boxed export future.
 pub(crate) type ExportFuture<'a> = Pin<Box<dyn Future<Output = OTelSdkResult> + Send + 'a>>;
@@ -60,46 +56,6 @@ where
 {
     Arc::new(move || {
         factory()
-            .map(|e| Box::new(e) as Box<dyn DynSpanExporter>)
-            .map_err(|e| e.to_string())
-    })
-}
-
-/// The OTLP exporter of the configuration (endpoint, protocol, headers, timeout).
-pub(crate) fn otlp_factory(config: &OtelConfig) -> Factory {
-    let endpoint = config.endpoint.clone();
-    let protocol = config.protocol;
-    let headers: HashMap<String, String> = config.headers.iter().cloned().collect();
-    let timeout = config.export_timeout;
-    Arc::new(move || {
-        let exporter = match protocol {
-            Protocol::Grpc => {
-                let mut map = http::HeaderMap::new();
-                for (k, v) in &headers {
-                    let name = http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes())
-                        .map_err(|e| format!("header name {k:?}: {e}"))?;
-                    let value = http::HeaderValue::from_str(v)
-                        .map_err(|e| format!("header {k:?} value: {e}"))?;
-                    map.insert(name, value);
-                }
-                let metadata =
-                    opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(map);
-                opentelemetry_otlp::SpanExporter::builder()
-                    .with_tonic()
-                    .with_endpoint(endpoint.clone())
-                    .with_timeout(timeout)
-                    .with_metadata(metadata)
-                    .build()
-            }
-            Protocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_endpoint(endpoint.clone())
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_timeout(timeout)
-                .with_headers(headers.clone())
-                .build(),
-        };
-        exporter
             .map(|e| Box::new(e) as Box<dyn DynSpanExporter>)
             .map_err(|e| e.to_string())
     })

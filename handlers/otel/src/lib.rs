@@ -65,12 +65,14 @@ mod route;
 pub mod sampler;
 mod span_events;
 pub mod stats;
+mod transport;
 mod warn;
 mod worker;
 
 pub use builder::OtelHandlerBuilder;
 pub use config::{
-    BatchConfig, Conventions, OtelConfig, Privacy, Processor, Protocol, SpanNaming, TenantConfig,
+    BatchConfig, Compression, Conventions, EndpointForm, OtelConfig, Privacy, Processor, Protocol,
+    SpanNaming, TenantConfig, TlsConfig, TlsFile,
 };
 pub use console::ConsoleExporter;
 pub use convert::SCOPE_NAME;

@@ -6,6 +6,8 @@
 //! could not be made, or the handler had shut down. Sampled-out spans are counted apart: they
 //! were dropped on purpose.
 
+use std::sync::Mutex;
+use std::sync::PoisonError;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A snapshot of the handler's counters.
@@ -29,6 +31,13 @@ pub struct OtelStats {
     pub failed_exports: u64,
     /// Events that were not span ends (no span context, or another phase): skipped.
     pub skipped_events: u64,
+    /// Settings ignored as the specification says (an unknown sampler, a non-boolean
+    /// `OTEL_SDK_DISABLED`), each also written once as a warning when the handler attached.
+    pub config_warnings: u64,
+    /// Why the last failed export failed: the cause (an untrusted or expired certificate, a
+    /// name mismatch, a plain-text server behind `https://`, a refused connection, a timeout)
+    /// and what to change. `None` until an export fails.
+    pub last_export_error: Option<String>,
     /// Per-tenant exporter cache.
     pub tenants: TenantStats,
     /// Events emitted inside a span that became span events or attributes on it.
@@ -75,6 +84,8 @@ pub(crate) struct Counters {
     pub dropped_after_shutdown: AtomicU64,
     pub failed_exports: AtomicU64,
     pub skipped_events: AtomicU64,
+    pub config_warnings: AtomicU64,
+    pub last_export_error: Mutex<Option<String>>,
     pub tenant_hits: AtomicU64,
     pub tenant_misses: AtomicU64,
     pub tenant_evictions: AtomicU64,
@@ -91,6 +102,14 @@ pub(crate) fn add(counter: &AtomicU64, by: u64) {
 }
 
 impl Counters {
+    /// Records why an export failed (the export thread, on failure only).
+    pub(crate) fn export_failed(&self, reason: &str) {
+        *self
+            .last_export_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(reason.to_owned());
+    }
+
     pub(crate) fn snapshot(&self, dropped_bus_queue: u64) -> OtelStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         OtelStats {
@@ -103,6 +122,12 @@ impl Counters {
             dropped_after_shutdown: get(&self.dropped_after_shutdown),
             failed_exports: get(&self.failed_exports),
             skipped_events: get(&self.skipped_events),
+            config_warnings: get(&self.config_warnings),
+            last_export_error: self
+                .last_export_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
             tenants: TenantStats {
                 hits: get(&self.tenant_hits),
                 misses: get(&self.tenant_misses),

@@ -227,6 +227,7 @@ impl Worker {
         add(&counters.dropped_export_failed, count);
         self.failed_since_flush = true;
         add(&counters.failed_exports, 1);
+        counters.export_failed(&failure);
         warner.warn(|| {
             format!(
                 "span export to {endpoint} failed: {failure}; {count} spans dropped \

@@ -1,15 +1,29 @@
 //! The resolved configuration of the handler and how it is resolved: explicit builder settings
 //! first, then the environment, then an optional config file, then defaults.
 //!
-//! The environment variables are the standard OpenTelemetry ones (`OTEL_EXPORTER_OTLP_*`,
-//! `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER[_ARG]`, `OTEL_BSP_*`), the
-//! OpenInference privacy switches (`OPENINFERENCE_HIDE_INPUTS`/`_OUTPUTS`), Phoenix's
-//! (`PHOENIX_COLLECTOR_ENDPOINT`, `PHOENIX_PROJECT_NAME`, `PHOENIX_API_KEY`) and a few of this
-//! crate's own (`LLM_TELEMETRY_OTEL_*`, listed in [`vars`]). The config file is a JSON object whose
-//! keys are those same variable names, so one parser and one set of error messages serve both.
-//! An empty variable counts as unset, as the OpenTelemetry specification asks. A value that
-//! cannot be parsed is a [`ConfigError`] naming the variable (or file key), the value and what is
-//! allowed; it is never silently replaced by a default.
+//! The environment variables are the standard OpenTelemetry ones (`OTEL_EXPORTER_OTLP_*` in
+//! their generic and `_TRACES_` forms, `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`,
+//! `OTEL_TRACES_SAMPLER[_ARG]`, `OTEL_BSP_*`, `OTEL_SDK_DISABLED`), the OpenInference privacy
+//! switches (`OPENINFERENCE_HIDE_INPUTS`/`_OUTPUTS`), Phoenix's (`PHOENIX_COLLECTOR_ENDPOINT`,
+//! `PHOENIX_PROJECT_NAME`, `PHOENIX_API_KEY`, `PHOENIX_CLIENT_HEADERS`) and a few of this crate's
+//! own (`LLM_TELEMETRY_OTEL_*`, listed in [`vars`]). A `_TRACES_` variable wins over its generic
+//! form. The config file is a JSON object whose keys are those same variable names, so one parser
+//! and one set of error messages serve both. An empty variable counts as unset, as the
+//! OpenTelemetry specification asks. A value that cannot be parsed is a [`ConfigError`] naming the
+//! variable (or file key), the value and what is allowed; it is never silently replaced by a
+//! default — except where the specification says otherwise: an unknown sampler or sampler
+//! argument is ignored (the default applies) and `OTEL_SDK_DISABLED` other than `true`/`false`
+//! counts as `false`, each with a warning in [`OtelConfig::warnings`] that the handler writes
+//! once when it attaches.
+//!
+//! Endpoint rules ([`EndpointForm`]): `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (or
+//! [`crate::OtelHandlerBuilder::traces_endpoint`]) is used as given and wins;
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` (or [`crate::OtelHandlerBuilder::endpoint`]) is a base URL to
+//! which HTTP appends `v1/traces`, keeping its path; `PHOENIX_COLLECTOR_ENDPOINT` follows
+//! Phoenix's forms. TLS ([`TlsConfig`]) follows the URL's scheme: `https://` verifies the
+//! collector against the platform's root certificates, or against `OTEL_EXPORTER_OTLP_CERTIFICATE`
+//! when set; a client certificate and key add mTLS. The PEM files are read and checked here, so
+//! an unreadable or malformed one is a [`ConfigError`] naming the variable and the path.
 //!
 //! The standard variables a composing configuration also reads (the `llm-telemetry` facade's
 //! `Config`: endpoint, protocol, service name, privacy switches, `OTEL_SDK_DISABLED`) are listed
@@ -21,23 +35,70 @@ use std::time::Duration;
 
 use crate::error::ConfigError;
 use crate::sampler::Sampler;
+pub use endpoint::{Endpoint, EndpointForm};
+use endpoint::{parse_phoenix_url, parse_url};
 use source::{
-    Layer, Layers, parse_bool, parse_endpoint, parse_key_values, parse_millis, parse_positive,
-    parse_processor, parse_protocol, parse_ratio, parse_seconds, parse_template, parse_text,
+    Layer, Layers, parse_bool, parse_compression, parse_headers, parse_key_values, parse_millis,
+    parse_path, parse_positive, parse_processor, parse_protocol, parse_ratio, parse_seconds,
+    parse_template, parse_text,
 };
-use standard::{StandardSetting, endpoint_of, first_of};
+use standard::{StandardSetting, endpoint_of, first_of, parse_sdk_disabled};
+pub(crate) use tls::TlsMaterial;
+pub use tls::{TlsConfig, TlsFile};
 
+mod endpoint;
 mod source;
 pub mod standard;
+mod tls;
 pub mod vars;
 
 /// The OTLP transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
-    /// OTLP/gRPC (tonic), usually port 4317.
+    /// OTLP/gRPC (tonic), usually port 4317. Needs the cargo feature `grpc` (on by default).
     Grpc,
     /// OTLP/HTTP with protobuf bodies, usually port 4318 (Phoenix: its HTTP port) at `/v1/traces`.
+    /// Needs the cargo feature `http` (on by default).
     HttpProtobuf,
+    /// OTLP/HTTP with JSON bodies (`http/json`). Needs the cargo feature `http`.
+    HttpJson,
+}
+
+impl Protocol {
+    /// Its name in `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::HttpProtobuf => "http/protobuf",
+            Protocol::HttpJson => "http/json",
+        }
+    }
+
+    /// The cargo feature of this crate that builds its transport.
+    pub fn cargo_feature(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::HttpProtobuf | Protocol::HttpJson => "http",
+        }
+    }
+
+    /// Whether this build has its transport.
+    pub fn is_built(self) -> bool {
+        match self {
+            Protocol::Grpc => cfg!(feature = "grpc"),
+            Protocol::HttpProtobuf | Protocol::HttpJson => cfg!(feature = "http"),
+        }
+    }
+}
+
+/// Export compression (`OTEL_EXPORTER_OTLP_COMPRESSION`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compression {
+    /// Bodies are sent as they are (the default).
+    #[default]
+    None,
+    /// gzip: `Content-Encoding: gzip` over HTTP, `grpc-encoding: gzip` over gRPC.
+    Gzip,
 }
 
 /// How finished spans reach the exporter.
@@ -146,6 +207,16 @@ pub struct OtelConfig {
     pub headers: Vec<(String, String)>,
     /// The longest one export may take before it is abandoned and its spans counted as dropped.
     pub export_timeout: Duration,
+    /// Body compression.
+    pub compression: Compression,
+    /// TLS material for `https://` endpoints.
+    pub tls: TlsConfig,
+    /// `OTEL_SDK_DISABLED=true`: nothing is exported (every span counts as sampled out).
+    pub disabled: bool,
+    /// Settings that were ignored as the specification says (an unknown sampler, a non-boolean
+    /// `OTEL_SDK_DISABLED`), each a sentence naming the variable, the value and what is
+    /// allowed; written once through the warning sink when the handler attaches.
+    pub warnings: Vec<String>,
     /// `service.name`.
     pub service_name: String,
     /// `service.version`.
@@ -222,6 +293,10 @@ impl std::fmt::Debug for OtelConfig {
             .field("protocol", &self.protocol)
             .field("header_names", &header_names)
             .field("export_timeout", &self.export_timeout)
+            .field("compression", &self.compression)
+            .field("tls", &self.tls)
+            .field("disabled", &self.disabled)
+            .field("warnings", &self.warnings)
             .field("service_name", &self.service_name)
             .field("service_version", &self.service_version)
             .field("deployment_environment", &self.deployment_environment)
@@ -246,9 +321,15 @@ impl std::fmt::Debug for OtelConfig {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Settings {
     pub endpoint: Option<String>,
+    pub traces_endpoint: Option<String>,
+    pub phoenix_endpoint: Option<String>,
     pub protocol: Option<Protocol>,
     pub headers: Option<Vec<(String, String)>>,
     pub export_timeout: Option<Duration>,
+    pub compression: Option<Compression>,
+    pub certificate: Option<PathBuf>,
+    pub client_certificate: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
     pub service_name: Option<String>,
     pub service_version: Option<String>,
     pub deployment_environment: Option<String>,
@@ -321,35 +402,55 @@ pub(crate) fn resolve_with(settings: &Settings, env: Layer) -> Result<OtelConfig
     let layers = Layers { env, file };
     validate_settings(settings)?;
 
+    let endpoint = resolve_endpoint(settings, &layers)?;
     let protocol = match settings.protocol {
         Some(p) => p,
         None => standard_value(&layers, StandardSetting::Protocol, parse_protocol)?
+            .or_else(|| endpoint.as_ref().and_then(Endpoint::implied_protocol))
             .unwrap_or(Protocol::HttpProtobuf),
     };
-    let endpoint = resolve_endpoint(settings, &layers, protocol)?;
-
-    let mut headers = pick(
-        settings.headers.clone(),
-        &layers,
-        vars::OTEL_EXPORTER_OTLP_HEADERS,
-        parse_key_values,
-        Vec::new,
-    )?;
-    if settings.headers.is_none()
-        && let Some(key) = layers.get(vars::PHOENIX_API_KEY, |s| Ok(s.to_owned()))?
-        && !headers
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-    {
-        headers.push(("authorization".to_owned(), format!("Bearer {key}")));
+    if !protocol.is_built() {
+        return Err(ConfigError::TransportLeftOut {
+            protocol: protocol.as_str(),
+            feature: protocol.cargo_feature(),
+        });
     }
-    let export_timeout = pick(
-        settings.export_timeout,
-        &layers,
-        vars::OTEL_EXPORTER_OTLP_TIMEOUT,
-        parse_millis,
-        || Duration::from_secs(10),
-    )?;
+    let endpoint = match endpoint {
+        Some(endpoint) => endpoint.for_protocol(protocol),
+        None => match protocol {
+            Protocol::Grpc => "http://localhost:4317".to_owned(),
+            Protocol::HttpProtobuf | Protocol::HttpJson => {
+                "http://localhost:4318/v1/traces".to_owned()
+            }
+        },
+    };
+
+    let headers = resolve_headers(settings, &layers)?;
+    let pair_origin = |pair: [&str; 2]| pair.iter().any(|v| layers.origin_of(v).is_some());
+    let export_timeout = match settings.export_timeout {
+        Some(t) => Some(t),
+        None => pick_pair(&layers, TIMEOUT, parse_millis)?,
+    };
+    let compression = match settings.compression {
+        Some(c) => c,
+        None => pick_pair(&layers, COMPRESSION, parse_compression)?.unwrap_or_default(),
+    };
+    let tls = resolve_tls(settings, &layers)?;
+    let mut warnings = Vec::new();
+    let disabled = match layers.get(vars::OTEL_SDK_DISABLED, parse_text)? {
+        Some(value) => {
+            let disabled = parse_sdk_disabled(&value).unwrap_or(false);
+            if !disabled && !value.eq_ignore_ascii_case("false") {
+                warnings.push(format!(
+                    "{}={value:?} is neither true nor false: the SDK stays enabled (only \
+                     \"true\", in any case, disables it)",
+                    vars::OTEL_SDK_DISABLED
+                ));
+            }
+            disabled
+        }
+        None => false,
+    };
 
     let mut resource_attributes = pick(
         settings.resource_attributes.clone(),
@@ -380,7 +481,12 @@ pub(crate) fn resolve_with(settings: &Settings, env: Layer) -> Result<OtelConfig
 
     let sampler = match settings.sampler {
         Some(s) => s,
-        None => resolve_sampler(&layers)?,
+        None => resolve_sampler(&layers, &mut warnings)?,
+    };
+    let sampler = if disabled {
+        Sampler::AlwaysOff
+    } else {
+        sampler
     };
     let processor = pick(
         settings.processor,
@@ -413,14 +519,12 @@ pub(crate) fn resolve_with(settings: &Settings, env: Layer) -> Result<OtelConfig
         )?,
     };
     // OTEL_BSP_EXPORT_TIMEOUT applies when no OTLP timeout was given anywhere.
-    let export_timeout = if settings.export_timeout.is_none()
-        && layers.origin_of(vars::OTEL_EXPORTER_OTLP_TIMEOUT).is_none()
-    {
-        layers
+    let export_timeout = match export_timeout {
+        Some(timeout) => timeout,
+        None if !pair_origin(TIMEOUT) => layers
             .get(vars::OTEL_BSP_EXPORT_TIMEOUT, parse_millis)?
-            .unwrap_or(export_timeout)
-    } else {
-        export_timeout
+            .unwrap_or(DEFAULT_EXPORT_TIMEOUT),
+        None => DEFAULT_EXPORT_TIMEOUT,
     };
     let batch = BatchConfig {
         max_export_batch_size: batch.max_export_batch_size.min(batch.max_queue_size),
@@ -484,6 +588,10 @@ pub(crate) fn resolve_with(settings: &Settings, env: Layer) -> Result<OtelConfig
         protocol,
         headers,
         export_timeout,
+        compression,
+        tls,
+        disabled,
+        warnings,
         service_name,
         service_version,
         deployment_environment,
@@ -544,12 +652,17 @@ fn validate_settings(settings: &Settings) -> Result<(), ConfigError> {
             allowed,
         })?;
     }
-    if let Some(e) = &settings.endpoint {
-        parse_endpoint(e).map_err(|allowed| ConfigError::InvalidSetting {
-            setting: "endpoint",
-            value: e.clone(),
-            allowed,
-        })?;
+    for (setting, url) in [
+        ("endpoint", &settings.endpoint),
+        ("traces_endpoint", &settings.traces_endpoint),
+    ] {
+        if let Some(e) = url {
+            parse_url(e.trim()).map_err(|allowed| ConfigError::InvalidSetting {
+                setting,
+                value: e.clone(),
+                allowed,
+            })?;
+        }
     }
     if let Some(p) = &settings.patterns
         && p.is_empty()
@@ -573,67 +686,192 @@ fn standard_value<T>(
     Ok(first_of(setting, |variable| layers.get(variable, parse))?.map(|found| found.value))
 }
 
-fn resolve_endpoint(
-    settings: &Settings,
+/// The default export timeout (the specification's 10 s).
+const DEFAULT_EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The traces-only variable, then the generic one.
+const HEADERS: [&str; 2] = [
+    vars::OTEL_EXPORTER_OTLP_TRACES_HEADERS,
+    vars::OTEL_EXPORTER_OTLP_HEADERS,
+];
+const TIMEOUT: [&str; 2] = [
+    vars::OTEL_EXPORTER_OTLP_TRACES_TIMEOUT,
+    vars::OTEL_EXPORTER_OTLP_TIMEOUT,
+];
+const COMPRESSION: [&str; 2] = [
+    vars::OTEL_EXPORTER_OTLP_TRACES_COMPRESSION,
+    vars::OTEL_EXPORTER_OTLP_COMPRESSION,
+];
+const CERTIFICATE: [&str; 2] = [
+    vars::OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE,
+    vars::OTEL_EXPORTER_OTLP_CERTIFICATE,
+];
+const CLIENT_CERTIFICATE: [&str; 2] = [
+    vars::OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE,
+    vars::OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE,
+];
+const CLIENT_KEY: [&str; 2] = [
+    vars::OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY,
+    vars::OTEL_EXPORTER_OTLP_CLIENT_KEY,
+];
+
+/// The first of a `_TRACES_` / generic pair that is set (the traces-only one wins).
+fn pick_pair<T>(
     layers: &Layers,
-    protocol: Protocol,
-) -> Result<String, ConfigError> {
-    if let Some(e) = &settings.endpoint {
-        return Ok(complete_endpoint(e, protocol));
-    }
-    if let Some(found) = endpoint_of(|variable| layers.get(variable, parse_endpoint))? {
-        return Ok(found.value.for_protocol(protocol));
-    }
-    Ok(match protocol {
-        Protocol::Grpc => "http://localhost:4317".to_owned(),
-        Protocol::HttpProtobuf => "http://localhost:4318/v1/traces".to_owned(),
-    })
+    pair: [&'static str; 2],
+    parse: impl Fn(&str) -> Result<T, String> + Copy,
+) -> Result<Option<T>, ConfigError> {
+    Ok(pick_pair_named(layers, pair, parse)?.map(|(value, _)| value))
 }
 
-/// For HTTP, a URL without a path gets `/v1/traces`; gRPC URLs are used as given.
-pub(crate) fn complete_endpoint(endpoint: &str, protocol: Protocol) -> String {
-    let trimmed = endpoint.trim();
-    match protocol {
-        Protocol::Grpc => trimmed.to_owned(),
-        Protocol::HttpProtobuf => {
-            let after_scheme = trimmed.split_once("://").map_or(trimmed, |(_, rest)| rest);
-            match after_scheme.find('/') {
-                Some(at) if !after_scheme[at..].trim_end_matches('/').is_empty() => {
-                    trimmed.to_owned()
-                }
-                _ => format!("{}/v1/traces", trimmed.trim_end_matches('/')),
+/// [`pick_pair`], with the variable that held the value.
+fn pick_pair_named<T>(
+    layers: &Layers,
+    pair: [&'static str; 2],
+    parse: impl Fn(&str) -> Result<T, String> + Copy,
+) -> Result<Option<(T, &'static str)>, ConfigError> {
+    for variable in pair {
+        if let Some(value) = layers.get(variable, parse)? {
+            return Ok(Some((value, variable)));
+        }
+    }
+    Ok(None)
+}
+
+/// The endpoint and its form: the builder's traces URL, else its base URL, else its Phoenix
+/// URL, else the standard variables by their precedence; `None` when nothing is set (the protocol's default applies).
+fn resolve_endpoint(settings: &Settings, layers: &Layers) -> Result<Option<Endpoint>, ConfigError> {
+    if let Some(url) = &settings.traces_endpoint {
+        return Ok(Some(Endpoint {
+            url: url.trim().to_owned(),
+            form: EndpointForm::Traces,
+        }));
+    }
+    if let Some(url) = &settings.endpoint {
+        return Ok(Some(Endpoint {
+            url: url.trim().to_owned(),
+            form: EndpointForm::Base,
+        }));
+    }
+    if let Some(url) = &settings.phoenix_endpoint {
+        return Ok(Some(Endpoint {
+            url: parse_phoenix_url(url.trim()).map_err(|allowed| ConfigError::InvalidSetting {
+                setting: "phoenix_endpoint",
+                value: url.clone(),
+                allowed,
+            })?,
+            form: EndpointForm::Phoenix,
+        }));
+    }
+    Ok(endpoint_of(|variable, parse| layers.get(variable, parse))?.map(|found| found.value))
+}
+
+/// The OTLP headers (the traces-only list, else the generic one), then `PHOENIX_CLIENT_HEADERS`
+/// for names not yet set, then `PHOENIX_API_KEY` as a bearer token unless `authorization` is
+/// set. Builder headers replace all of these.
+fn resolve_headers(
+    settings: &Settings,
+    layers: &Layers,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    if let Some(headers) = &settings.headers {
+        for (name, value) in headers {
+            source::check_header(name, value).map_err(|allowed| ConfigError::InvalidSetting {
+                setting: "headers",
+                value: name.clone(),
+                allowed,
+            })?;
+        }
+        return Ok(headers.clone());
+    }
+    let mut headers = pick_pair(layers, HEADERS, parse_headers)?.unwrap_or_default();
+    let has = |headers: &[(String, String)], name: &str| {
+        headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name))
+    };
+    if let Some(phoenix) = layers.get(vars::PHOENIX_CLIENT_HEADERS, parse_headers)? {
+        for (name, value) in phoenix {
+            if !has(&headers, &name) {
+                headers.push((name, value));
             }
         }
     }
+    if let Some(key) = layers.get(vars::PHOENIX_API_KEY, parse_text)?
+        && !has(&headers, "authorization")
+    {
+        let value = format!("Bearer {key}");
+        source::check_header("authorization", &value).map_err(|allowed| {
+            layers
+                .origin_of(vars::PHOENIX_API_KEY)
+                .unwrap_or(&layers.env)
+                .invalid(vars::PHOENIX_API_KEY, "(hidden)", allowed)
+        })?;
+        headers.push(("authorization".to_owned(), value));
+    }
+    Ok(headers)
 }
 
-fn resolve_sampler(layers: &Layers) -> Result<Sampler, ConfigError> {
-    let Some(name) = layers.get(vars::OTEL_TRACES_SAMPLER, |s| Ok(s.to_ascii_lowercase()))? else {
-        return Ok(Sampler::AlwaysOn);
+/// The TLS files (builder, else the traces-only variable, else the generic one), read and
+/// checked now.
+fn resolve_tls(settings: &Settings, layers: &Layers) -> Result<TlsConfig, ConfigError> {
+    let file = |explicit: &Option<PathBuf>,
+                option: &'static str,
+                pair: [&'static str; 2]|
+     -> Result<Option<TlsFile>, ConfigError> {
+        if let Some(path) = explicit {
+            return Ok(Some(TlsFile {
+                path: path.clone(),
+                from: format!("builder option {option}"),
+            }));
+        }
+        Ok(
+            pick_pair_named(layers, pair, parse_path)?.map(|(path, variable)| TlsFile {
+                path,
+                from: variable.to_owned(),
+            }),
+        )
     };
-    let ratio = || -> Result<f64, ConfigError> {
-        Ok(layers
-            .get(vars::OTEL_TRACES_SAMPLER_ARG, parse_ratio)?
-            .unwrap_or(1.0))
+    let tls = TlsConfig {
+        certificate: file(&settings.certificate, "certificate", CERTIFICATE)?,
+        client_certificate: file(
+            &settings.client_certificate,
+            "client_certificate",
+            CLIENT_CERTIFICATE,
+        )?,
+        client_key: file(&settings.client_key, "client_key", CLIENT_KEY)?,
     };
-    Ok(match name.as_str() {
+    tls.check()?;
+    Ok(tls)
+}
+
+/// The sampler of `OTEL_TRACES_SAMPLER` (default `parentbased_always_on`) and its argument. An
+/// unknown sampler or a bad argument is ignored with a warning, as the specification says.
+fn resolve_sampler(layers: &Layers, warnings: &mut Vec<String>) -> Result<Sampler, ConfigError> {
+    const DEFAULT: Sampler = Sampler::ParentBased(1.0);
+    let Some(name) = layers.get(vars::OTEL_TRACES_SAMPLER, parse_text)? else {
+        return Ok(DEFAULT);
+    };
+    let mut ratio = || -> f64 {
+        match layers.get(vars::OTEL_TRACES_SAMPLER_ARG, parse_ratio) {
+            Ok(ratio) => ratio.unwrap_or(1.0),
+            Err(error) => {
+                warnings.push(format!("{error}; ignored, the ratio is 1.0"));
+                1.0
+            }
+        }
+    };
+    Ok(match name.to_ascii_lowercase().as_str() {
         "always_on" => Sampler::AlwaysOn,
         "always_off" => Sampler::AlwaysOff,
-        "traceidratio" => Sampler::TraceIdRatio(ratio()?),
+        "traceidratio" => Sampler::TraceIdRatio(ratio()),
         "parentbased_always_on" => Sampler::ParentBased(1.0),
         "parentbased_always_off" => Sampler::ParentBasedAlwaysOff,
-        "parentbased_traceidratio" => Sampler::ParentBased(ratio()?),
+        "parentbased_traceidratio" => Sampler::ParentBased(ratio()),
         _ => {
-            let origin = layers
-                .origin_of(vars::OTEL_TRACES_SAMPLER)
-                .unwrap_or(&layers.env);
-            return Err(origin.invalid(
-                vars::OTEL_TRACES_SAMPLER,
-                &name,
-                "one of always_on, always_off, traceidratio, parentbased_always_on, \
-                 parentbased_always_off, parentbased_traceidratio"
-                    .to_owned(),
+            warnings.push(format!(
+                "{}={name:?} is not a sampler this SDK knows (expected one of always_on, \
+                 always_off, traceidratio, parentbased_always_on, parentbased_always_off, \
+                 parentbased_traceidratio); ignored, the default parentbased_always_on applies",
+                vars::OTEL_TRACES_SAMPLER
             ));
+            DEFAULT
         }
     })
 }
@@ -666,7 +904,14 @@ mod tests {
         assert_eq!(c.batch.max_queue_size, 2048);
         assert_eq!(c.batch.max_export_batch_size, 512);
         assert_eq!(c.batch.scheduled_delay, Duration::from_secs(5));
-        assert_eq!(c.sampler, Sampler::AlwaysOn);
+        assert_eq!(
+            c.sampler,
+            Sampler::ParentBased(1.0),
+            "parentbased_always_on"
+        );
+        assert_eq!(c.compression, Compression::None);
+        assert_eq!(c.tls, TlsConfig::default());
+        assert!(!c.disabled && c.warnings.is_empty());
         assert_eq!(c.processor, Processor::Batch);
         assert_eq!(c.tenants.max_entries, 100);
         assert_eq!(c.tenants.ttl, Duration::from_secs(3600));
@@ -797,9 +1042,16 @@ mod tests {
     #[test]
     fn invalid_environment_values_name_variable_value_and_allowed() {
         let cases = [
-            ("OTEL_TRACES_SAMPLER", "sometimes"),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/xml"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "thrift"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s"),
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "-1"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "zip"),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "brotli"),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "a=b,c"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "bad name=x"),
+            ("PHOENIX_CLIENT_HEADERS", "k=v%0Aw"),
+            ("PHOENIX_COLLECTOR_ENDPOINT", "phoenix"),
             ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4317"),
             ("OTEL_EXPORTER_OTLP_HEADERS", "novalue"),
@@ -821,15 +1073,244 @@ mod tests {
             }
             assert!(err.to_string().contains(var), "{err}");
         }
-        let err = resolve_with(
+    }
+
+    #[test]
+    fn otel_traces_sampler_invalid_name_or_argument_is_logged_once_and_ignored() {
+        let c = resolve_with(&no_file(), env(&[("OTEL_TRACES_SAMPLER", "sometimes")])).unwrap();
+        assert_eq!(c.sampler, Sampler::ParentBased(1.0));
+        assert_eq!(c.warnings.len(), 1);
+        assert!(
+            c.warnings[0].contains("OTEL_TRACES_SAMPLER=\"sometimes\"")
+                && c.warnings[0].contains("parentbased_traceidratio"),
+            "{:?}",
+            c.warnings
+        );
+        let c = resolve_with(
             &no_file(),
             env(&[
                 ("OTEL_TRACES_SAMPLER", "traceidratio"),
                 ("OTEL_TRACES_SAMPLER_ARG", "2"),
             ]),
         )
+        .unwrap();
+        assert_eq!(c.sampler, Sampler::TraceIdRatio(1.0));
+        assert_eq!(c.warnings.len(), 1);
+        assert!(
+            c.warnings[0].contains("OTEL_TRACES_SAMPLER_ARG"),
+            "{:?}",
+            c.warnings
+        );
+        let c = resolve_with(
+            &no_file(),
+            env(&[
+                ("OTEL_TRACES_SAMPLER", "ParentBased_TraceIdRatio"),
+                ("OTEL_TRACES_SAMPLER_ARG", "0.5"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.sampler, Sampler::ParentBased(0.5));
+        assert!(c.warnings.is_empty());
+    }
+
+    #[test]
+    fn otel_sdk_disabled_true_only_for_true_else_false_with_a_warning() {
+        for value in ["true", "TRUE", "True"] {
+            let c = resolve_with(&no_file(), env(&[("OTEL_SDK_DISABLED", value)])).unwrap();
+            assert!(c.disabled, "{value}");
+            assert_eq!(c.sampler, Sampler::AlwaysOff, "nothing is exported");
+            assert!(c.warnings.is_empty());
+        }
+        let c = resolve_with(&no_file(), env(&[("OTEL_SDK_DISABLED", "False")])).unwrap();
+        assert!(!c.disabled && c.warnings.is_empty());
+        for value in ["1", "yes", "on", "disabled"] {
+            let c = resolve_with(&no_file(), env(&[("OTEL_SDK_DISABLED", value)])).unwrap();
+            assert!(!c.disabled, "{value}");
+            assert_eq!(c.sampler, Sampler::ParentBased(1.0));
+            assert_eq!(c.warnings.len(), 1, "{value}");
+            assert!(
+                c.warnings[0].contains("OTEL_SDK_DISABLED"),
+                "{:?}",
+                c.warnings
+            );
+        }
+    }
+
+    #[test]
+    fn otel_exporter_otlp_traces_forms_win_over_the_generic_ones() {
+        let c = resolve_with(
+            &no_file(),
+            env(&[
+                ("OTEL_EXPORTER_OTLP_HEADERS", "a=generic"),
+                ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "b=traces"),
+                ("OTEL_EXPORTER_OTLP_TIMEOUT", "1000"),
+                ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "2000"),
+                ("OTEL_EXPORTER_OTLP_COMPRESSION", "none"),
+                ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "GZIP"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.headers, vec![("b".into(), "traces".into())], "not merged");
+        assert_eq!(c.export_timeout, Duration::from_millis(2000));
+        assert_eq!(c.compression, Compression::Gzip);
+        assert_eq!(c.protocol, Protocol::HttpJson);
+        assert_eq!(c.endpoint, "http://localhost:4318/v1/traces");
+        let generic = resolve_with(
+            &no_file(),
+            env(&[
+                ("OTEL_EXPORTER_OTLP_TIMEOUT", "1000"),
+                ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+                ("OTEL_BSP_EXPORT_TIMEOUT", "5"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(generic.export_timeout, Duration::from_millis(1000));
+        assert_eq!(generic.compression, Compression::Gzip);
+    }
+
+    #[test]
+    fn otel_exporter_otlp_endpoint_is_a_base_and_http_appends_v1_traces_keeping_its_path() {
+        for (base, want) in [
+            (
+                "https://otlp.example/otlp",
+                "https://otlp.example/otlp/v1/traces",
+            ),
+            (
+                "https://otlp.example/otlp/",
+                "https://otlp.example/otlp/v1/traces",
+            ),
+            ("http://c:4318", "http://c:4318/v1/traces"),
+        ] {
+            let c =
+                resolve_with(&no_file(), env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", base)])).unwrap();
+            assert_eq!(c.endpoint, want, "{base}");
+            let grpc = resolve_with(
+                &no_file(),
+                env(&[
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", base),
+                    ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ]),
+            )
+            .unwrap();
+            assert_eq!(grpc.endpoint, base, "gRPC uses the base as given");
+        }
+    }
+
+    #[test]
+    fn otel_exporter_otlp_traces_endpoint_is_used_as_is_and_wins_also_when_both_are_set() {
+        let both = resolve_with(
+            &no_file(),
+            env(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://base:4318/otlp"),
+                ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:4318"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(both.endpoint, "http://traces:4318");
+        let explicit = Settings {
+            endpoint: Some("http://base:1/p".into()),
+            traces_endpoint: Some("http://traces:2/exact".into()),
+            ..no_file()
+        };
+        assert_eq!(
+            resolve_with(&explicit, env(&[])).unwrap().endpoint,
+            "http://traces:2/exact"
+        );
+    }
+
+    #[test]
+    fn phoenix_collector_endpoint_api_key_and_client_headers_in_phoenix_forms() {
+        let c = resolve_with(
+            &no_file(),
+            env(&[
+                (
+                    "PHOENIX_COLLECTOR_ENDPOINT",
+                    "https://app.phoenix.arize.com/s/acme",
+                ),
+                ("PHOENIX_API_KEY", "k1"),
+                (
+                    "PHOENIX_CLIENT_HEADERS",
+                    "x-team=search,authorization=Other",
+                ),
+                ("OTEL_EXPORTER_OTLP_HEADERS", "x-team=otel"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.endpoint, "https://app.phoenix.arize.com/s/acme/v1/traces");
+        assert_eq!(
+            c.headers,
+            vec![
+                ("x-team".into(), "otel".into()),
+                ("authorization".into(), "Other".into()),
+            ],
+            "OTLP headers win, Phoenix's fill in, the API key does not replace authorization"
+        );
+        let grpc = resolve_with(
+            &no_file(),
+            env(&[("PHOENIX_COLLECTOR_ENDPOINT", "phoenix:4317")]),
+        )
+        .unwrap();
+        assert_eq!(
+            (grpc.protocol, grpc.endpoint.as_str()),
+            (Protocol::Grpc, "http://phoenix:4317"),
+            "a bare host:4317 means gRPC"
+        );
+        let http = resolve_with(
+            &no_file(),
+            env(&[
+                ("PHOENIX_COLLECTOR_ENDPOINT", "phoenix:4317"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(http.endpoint, "http://phoenix:4317/v1/traces");
+    }
+
+    #[test]
+    fn tls_files_are_checked_and_named_in_errors() {
+        let dir = std::env::temp_dir().join(format!("otel-tls-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("missing.pem");
+        let err = resolve_with(
+            &no_file(),
+            env(&[("OTEL_EXPORTER_OTLP_CERTIFICATE", missing.to_str().unwrap())]),
+        )
         .unwrap_err();
-        assert!(err.to_string().contains("OTEL_TRACES_SAMPLER_ARG"), "{err}");
+        let text = err.to_string();
+        assert!(
+            matches!(&err, ConfigError::TlsFile { from, path, .. } if from == "OTEL_EXPORTER_OTLP_CERTIFICATE" && path == &missing),
+            "{err:?}"
+        );
+        assert!(
+            text.contains("missing.pem") && text.contains("PEM"),
+            "{text}"
+        );
+        let garbage = dir.join("garbage.pem");
+        std::fs::write(&garbage, "not a certificate").unwrap();
+        let err = resolve_with(
+            &no_file(),
+            env(&[(
+                "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+                garbage.to_str().unwrap(),
+            )]),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::TlsFile { from, .. } if from == "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE"),
+            "{err:?}"
+        );
+        let err = resolve_with(
+            &no_file(),
+            env(&[(
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                garbage.to_str().unwrap(),
+            )]),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::TlsIncomplete { .. }), "{err:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{Processor, Protocol, vars};
+use super::{Compression, Processor, Protocol, vars};
 use crate::error::ConfigError;
 
 /// Where a layer of string settings came from.
@@ -183,8 +183,22 @@ pub(super) fn parse_protocol(s: &str) -> Result<Protocol, String> {
     match s.to_ascii_lowercase().as_str() {
         "grpc" => Ok(Protocol::Grpc),
         "http/protobuf" => Ok(Protocol::HttpProtobuf),
-        _ => Err("grpc or http/protobuf (http/json is not supported)".to_owned()),
+        "http/json" => Ok(Protocol::HttpJson),
+        _ => Err("grpc, http/protobuf or http/json".to_owned()),
     }
+}
+
+pub(super) fn parse_compression(s: &str) -> Result<Compression, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "gzip" => Ok(Compression::Gzip),
+        "none" => Ok(Compression::None),
+        _ => Err("gzip or none".to_owned()),
+    }
+}
+
+/// A path (to a PEM file; read and checked when the configuration is resolved).
+pub(super) fn parse_path(s: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(s))
 }
 
 pub(super) fn parse_processor(s: &str) -> Result<Processor, String> {
@@ -192,22 +206,6 @@ pub(super) fn parse_processor(s: &str) -> Result<Processor, String> {
         "batch" => Ok(Processor::Batch),
         "simple" => Ok(Processor::Simple),
         _ => Err("batch or simple".to_owned()),
-    }
-}
-
-/// An `http://` or `https://` URL with a host and no blanks.
-pub(super) fn parse_endpoint(s: &str) -> Result<String, String> {
-    let rest = s
-        .strip_prefix("http://")
-        .or_else(|| s.strip_prefix("https://"));
-    let has_host = rest.is_some_and(|rest| {
-        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-        !host.is_empty()
-    });
-    if has_host && !s.chars().any(char::is_whitespace) {
-        Ok(s.to_owned())
-    } else {
-        Err("an http:// or https:// URL with a host, such as http://localhost:4317".to_owned())
     }
 }
 
@@ -268,9 +266,37 @@ pub(super) fn parse_key_values(s: &str) -> Result<Vec<(String, String)>, String>
             if k.is_empty() {
                 return Err(allowed());
             }
-            Ok((k.to_owned(), percent_decode(v.trim()).ok_or_else(allowed)?))
+            let value = percent_decode(v.trim()).ok_or_else(allowed)?;
+            Ok((k.to_owned(), value))
         })
         .collect()
+}
+
+/// [`parse_key_values`] for headers: each name must be a valid HTTP header name and each value
+/// a valid header value.
+pub(super) fn parse_headers(s: &str) -> Result<Vec<(String, String)>, String> {
+    let headers = parse_key_values(s)?;
+    for (name, value) in &headers {
+        check_header(name, value)?;
+    }
+    Ok(headers)
+}
+
+/// Whether `name: value` can be sent as an HTTP header (and gRPC metadata).
+pub(super) fn check_header(name: &str, value: &str) -> Result<(), String> {
+    if http::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).is_err() {
+        return Err(format!(
+            "header names made of letters, digits and -_.!#$%&'*+^`|~ (not {name:?}), in \
+             comma-separated key=value pairs such as api-key=secret,team=search"
+        ));
+    }
+    if http::HeaderValue::from_str(value).is_err() {
+        return Err(format!(
+            "header values of visible characters (the value of {name:?} holds a control \
+             character), in comma-separated key=value pairs such as api-key=secret"
+        ));
+    }
+    Ok(())
 }
 
 pub(super) fn percent_decode(s: &str) -> Option<String> {

@@ -7,19 +7,24 @@
 //! decides and the ones after it are not read. The same lists drive the handler's own
 //! resolution ([`crate::OtelHandlerBuilder::resolve`]), so the two never disagree:
 //!
-//! - endpoint: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (a complete URL, used as given), then
-//!   `OTEL_EXPORTER_OTLP_ENDPOINT`, then `PHOENIX_COLLECTOR_ENDPOINT` (base URLs: for
-//!   HTTP, `/v1/traces` is appended when they have no path);
-//! - protocol: `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, then `OTEL_EXPORTER_OTLP_PROTOCOL`;
+//! - endpoint: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (a complete URL, used as given, also when
+//!   the generic one is set), then `OTEL_EXPORTER_OTLP_ENDPOINT` (a base URL: for HTTP,
+//!   `v1/traces` is appended to its path, keeping `/otlp`), then `PHOENIX_COLLECTOR_ENDPOINT`
+//!   (Phoenix's forms); see [`EndpointForm`];
+//! - protocol: `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, then `OTEL_EXPORTER_OTLP_PROTOCOL`
+//!   (`grpc`, `http/protobuf`, `http/json`), then the one a Phoenix endpoint implies (a bare
+//!   `host:4317` is gRPC);
 //! - `OTEL_SERVICE_NAME`, `OPENINFERENCE_HIDE_INPUTS`, `OPENINFERENCE_HIDE_OUTPUTS`;
-//! - `OTEL_SDK_DISABLED`: `true` turns span export off.
+//! - `OTEL_SDK_DISABLED`: only `true` (any case) turns span export off; any other value leaves
+//!   it on (the handler warns about values other than `false`).
 //!
-//! Booleans use the workspace's one grammar ([`llm_telemetry_core::text::parse_bool`]). Empty
+//! The privacy switches use the workspace's one boolean grammar
+//! ([`llm_telemetry_core::text::parse_bool`]). Empty
 //! values count as unset, as the specification says. The environment is injected (a lookup
 //! function), never read here, so tests do not touch the process's variables.
 //!
 //! ```
-//! use llm_telemetry_otel::config::standard::{StandardEnv, StandardSetting};
+//! use llm_telemetry_otel::config::standard::{EndpointForm, StandardEnv, StandardSetting};
 //! use llm_telemetry_otel::Protocol;
 //!
 //! let env = |name: &str| match name {
@@ -31,18 +36,19 @@
 //! let standard = StandardEnv::read(env);
 //! let endpoint = standard.endpoint()?.expect("set");
 //! assert_eq!(endpoint.variable, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-//! assert!(endpoint.value.complete);
+//! assert_eq!(endpoint.value.form, EndpointForm::Traces);
 //! assert_eq!(standard.protocol()?.map(|p| p.value), Some(Protocol::Grpc));
 //!
-//! let bad = StandardEnv::read(|name| (name == "OTEL_SDK_DISABLED").then(|| "maybe".to_owned()));
-//! let error = bad.sdk_disabled().unwrap_err();
+//! let bad = StandardEnv::read(|name| (name == "OTEL_EXPORTER_OTLP_PROTOCOL").then(|| "thrift".to_owned()));
+//! let error = bad.protocol().unwrap_err();
 //! assert_eq!((error.setting, error.variable, error.value.as_str()),
-//!            (StandardSetting::SdkDisabled, "OTEL_SDK_DISABLED", "maybe"));
+//!            (StandardSetting::Protocol, "OTEL_EXPORTER_OTLP_PROTOCOL", "thrift"));
 //! # Ok::<(), llm_telemetry_otel::config::standard::StandardEnvError>(())
 //! ```
 
-use super::source::{Layer, Rejected, parse_bool, parse_endpoint, parse_protocol, parse_text};
-use super::{Protocol, complete_endpoint, vars};
+use super::endpoint::{parse_phoenix_url, parse_url};
+use super::source::{Layer, Rejected, parse_bool, parse_protocol, parse_text};
+use super::{Protocol, vars};
 use crate::error::ConfigError;
 
 /// A setting that standard variables give.
@@ -123,34 +129,7 @@ pub struct Sourced<T> {
     pub variable: &'static str,
 }
 
-/// An OTLP endpoint from the environment.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Endpoint {
-    /// The URL as given (trimmed).
-    pub url: String,
-    /// `true` for `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, a complete URL used as given; `false`
-    /// for the base URLs, which [`Endpoint::for_protocol`] completes.
-    pub complete: bool,
-}
-
-impl Endpoint {
-    fn from_variable(variable: &str, url: String) -> Self {
-        Endpoint {
-            complete: variable == vars::OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
-            url,
-        }
-    }
-
-    /// The URL to export to with `protocol`: a complete URL as given; a base URL without a path
-    /// gets `/v1/traces` for HTTP.
-    pub fn for_protocol(&self, protocol: Protocol) -> String {
-        if self.complete {
-            self.url.clone()
-        } else {
-            complete_endpoint(&self.url, protocol)
-        }
-    }
-}
+pub use super::endpoint::{Endpoint, EndpointForm};
 
 /// A standard variable holding a value that cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -190,16 +169,33 @@ pub(super) fn first_of<T, E>(
     Ok(None)
 }
 
-/// The endpoint `get` finds ([`StandardSetting::Endpoint`]'s rule).
+/// The endpoint `get` finds ([`StandardSetting::Endpoint`]'s rule): `get` is given each
+/// variable with the parser of its form.
 pub(super) fn endpoint_of<E>(
-    get: impl FnMut(&'static str) -> Result<Option<String>, E>,
+    mut get: impl FnMut(&'static str, UrlParser) -> Result<Option<String>, E>,
 ) -> Result<Option<Sourced<Endpoint>>, E> {
-    Ok(
-        first_of(StandardSetting::Endpoint, get)?.map(|found| Sourced {
-            value: Endpoint::from_variable(found.variable, found.value),
-            variable: found.variable,
-        }),
-    )
+    first_of(StandardSetting::Endpoint, |variable| {
+        let (form, parse) = endpoint_form(variable);
+        Ok(get(variable, parse)?.map(|url| Endpoint { url, form }))
+    })
+}
+
+/// A parser of endpoint text.
+type UrlParser = fn(&str) -> Result<String, String>;
+
+/// The form and parser of an endpoint variable.
+fn endpoint_form(variable: &str) -> (EndpointForm, UrlParser) {
+    match variable {
+        vars::OTEL_EXPORTER_OTLP_TRACES_ENDPOINT => (EndpointForm::Traces, parse_url),
+        vars::PHOENIX_COLLECTOR_ENDPOINT => (EndpointForm::Phoenix, parse_phoenix_url),
+        _ => (EndpointForm::Base, parse_url),
+    }
+}
+
+/// `OTEL_SDK_DISABLED`'s rule: only `true` (any case) disables; any other value leaves the SDK
+/// enabled (the handler warns about values other than `false`).
+pub(super) fn parse_sdk_disabled(s: &str) -> Result<bool, String> {
+    Ok(s.trim().eq_ignore_ascii_case("true"))
 }
 
 /// The standard variables, captured from an injected environment; each accessor parses one
@@ -244,21 +240,35 @@ impl StandardEnv {
             })
     }
 
-    /// `OTEL_SDK_DISABLED`: `Some(true)` means span export is off.
+    /// `OTEL_SDK_DISABLED`: `Some(true)` means span export is off. As the specification says,
+    /// only `true` (any case) disables; every other value is `false`, never an error (the
+    /// handler warns about values other than `false` when it attaches).
     pub fn sdk_disabled(&self) -> Result<Option<Sourced<bool>>, StandardEnvError> {
-        self.find(StandardSetting::SdkDisabled, parse_bool)
+        self.find(StandardSetting::SdkDisabled, parse_sdk_disabled)
     }
 
-    /// The OTLP endpoint: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (complete), else
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT`, else `PHOENIX_COLLECTOR_ENDPOINT` (base URLs).
+    /// The OTLP endpoint: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as given), else
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` (a base URL), else `PHOENIX_COLLECTOR_ENDPOINT` (Phoenix's
+    /// forms); see [`EndpointForm`].
     pub fn endpoint(&self) -> Result<Option<Sourced<Endpoint>>, StandardEnvError> {
-        endpoint_of(|variable| self.parse(StandardSetting::Endpoint, variable, parse_endpoint))
+        endpoint_of(|variable, parse| self.parse(StandardSetting::Endpoint, variable, parse))
     }
 
     /// The OTLP transport: `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else
-    /// `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc` or `http/protobuf`).
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc`, `http/protobuf` or `http/json`), else the one a
+    /// Phoenix endpoint implies (a bare `host:4317` is gRPC; the variable named is then
+    /// `PHOENIX_COLLECTOR_ENDPOINT`).
     pub fn protocol(&self) -> Result<Option<Sourced<Protocol>>, StandardEnvError> {
-        self.find(StandardSetting::Protocol, parse_protocol)
+        if let Some(found) = self.find(StandardSetting::Protocol, parse_protocol)? {
+            return Ok(Some(found));
+        }
+        // A bad endpoint is the endpoint's error, not the protocol's.
+        Ok(self.endpoint().ok().flatten().and_then(|found| {
+            found.value.implied_protocol().map(|value| Sourced {
+                value,
+                variable: found.variable,
+            })
+        }))
     }
 
     /// `OTEL_SERVICE_NAME`.
@@ -313,7 +323,7 @@ mod tests {
         // Even without a path the traces URL is complete: nothing is appended.
         let bare = standard(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:4318")]);
         let found = bare.endpoint().unwrap().unwrap();
-        assert!(found.value.complete);
+        assert_eq!(found.value.form, EndpointForm::Traces);
         assert_eq!(
             found.value.for_protocol(Protocol::HttpProtobuf),
             "http://traces:4318"
@@ -325,7 +335,7 @@ mod tests {
         ]);
         let found = base.endpoint().unwrap().unwrap();
         assert_eq!(found.variable, "OTEL_EXPORTER_OTLP_ENDPOINT");
-        assert!(!found.value.complete);
+        assert_eq!(found.value.form, EndpointForm::Base);
         assert_eq!(
             found.value.for_protocol(Protocol::HttpProtobuf),
             "http://base:4318/v1/traces"
@@ -363,7 +373,10 @@ mod tests {
             ),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url"),
         ]);
-        assert!(env.endpoint().unwrap().unwrap().value.complete);
+        assert_eq!(
+            env.endpoint().unwrap().unwrap().value.form,
+            EndpointForm::Traces
+        );
         // Empty counts as unset: the next variable decides.
         let env = standard(&[
             ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "  "),
@@ -376,7 +389,50 @@ mod tests {
     }
 
     #[test]
-    fn sdk_disabled_and_the_privacy_switches_use_the_one_boolean_grammar() {
+    fn otel_sdk_disabled_is_true_only_for_true() {
+        for (text, disabled) in [
+            ("true", true),
+            ("TRUE", true),
+            (" True ", true),
+            ("false", false),
+            ("1", false),
+            ("yes", false),
+            ("on", false),
+            ("sometimes", false),
+        ] {
+            let env = standard(&[("OTEL_SDK_DISABLED", text)]);
+            let found = env.sdk_disabled().expect("never an error").unwrap();
+            assert_eq!(found.value, disabled, "{text}");
+        }
+        assert_eq!(standard(&[]).sdk_disabled().unwrap(), None);
+    }
+
+    #[test]
+    fn a_bare_phoenix_host_4317_means_grpc() {
+        let env = standard(&[("PHOENIX_COLLECTOR_ENDPOINT", "phoenix:4317")]);
+        let endpoint = env.endpoint().unwrap().unwrap();
+        assert_eq!(endpoint.value.url, "http://phoenix:4317");
+        assert_eq!(endpoint.value.form, EndpointForm::Phoenix);
+        let protocol = env.protocol().unwrap().unwrap();
+        assert_eq!(
+            (protocol.value, protocol.variable),
+            (Protocol::Grpc, "PHOENIX_COLLECTOR_ENDPOINT")
+        );
+        // An explicit protocol wins over the implied one.
+        let env = standard(&[
+            ("PHOENIX_COLLECTOR_ENDPOINT", "phoenix:4317"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ]);
+        assert_eq!(
+            env.protocol().unwrap().unwrap().value,
+            Protocol::HttpProtobuf
+        );
+        let json = standard(&[("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json")]);
+        assert_eq!(json.protocol().unwrap().unwrap().value, Protocol::HttpJson);
+    }
+
+    #[test]
+    fn the_privacy_switches_use_the_one_boolean_grammar() {
         for (text, want) in [
             ("true", true),
             ("ON", true),
@@ -388,25 +444,17 @@ mod tests {
             ("No", false),
         ] {
             let env = standard(&[
-                ("OTEL_SDK_DISABLED", text),
                 ("OPENINFERENCE_HIDE_INPUTS", text),
                 ("OPENINFERENCE_HIDE_OUTPUTS", text),
             ]);
-            assert_eq!(env.sdk_disabled().unwrap().unwrap().value, want, "{text}");
             assert_eq!(env.hide_inputs().unwrap().unwrap().value, want, "{text}");
             assert_eq!(env.hide_outputs().unwrap().unwrap().value, want, "{text}");
         }
-        assert_eq!(standard(&[]).sdk_disabled().unwrap(), None);
     }
 
     #[test]
     fn a_bad_value_is_a_typed_error_naming_setting_variable_and_value() {
         let cases = [
-            (
-                StandardSetting::SdkDisabled,
-                "OTEL_SDK_DISABLED",
-                "sometimes",
-            ),
             (
                 StandardSetting::Endpoint,
                 "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
@@ -425,7 +473,7 @@ mod tests {
             (
                 StandardSetting::Protocol,
                 "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-                "http/json",
+                "http/xml",
             ),
             (
                 StandardSetting::Protocol,

@@ -4,4 +4,6 @@
 #![allow(dead_code)]
 
 pub mod capture;
+pub mod certs;
 pub mod phoenix;
+pub mod receiver;

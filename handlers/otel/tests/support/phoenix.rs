@@ -33,7 +33,19 @@ pub struct Phoenix {
     pub grpc_port: u16,
     /// Its working directory (removed when it stops).
     pub working_dir: PathBuf,
+    /// Set when Phoenix serves TLS: how the REST API is read (through `curl`).
+    pub tls: Option<ClientTls>,
     child: Mutex<Option<Child>>,
+}
+
+/// How the harness talks to a Phoenix started with TLS on: the CA that signed its certificate
+/// and, for mTLS, a client certificate and key (PEM files).
+#[derive(Clone, Debug)]
+pub struct ClientTls {
+    /// The CA certificate.
+    pub ca: PathBuf,
+    /// The client certificate and key, when Phoenix verifies clients.
+    pub client: Option<(PathBuf, PathBuf)>,
 }
 
 /// The `phoenix` executable: `LLM_TELEMETRY_PHOENIX`, else the default virtualenv.
@@ -66,6 +78,15 @@ impl Phoenix {
 
     /// Starts a new Phoenix and waits until it is ready.
     pub fn start() -> Result<Phoenix, String> {
+        Self::start_with(&[], None)
+    }
+
+    /// Starts a new Phoenix with extra environment variables (such as `PHOENIX_TLS_ENABLED`) and,
+    /// when it serves TLS, the client side of it for the REST API; waits until it is ready.
+    pub fn start_with(
+        extra_env: &[(&str, String)],
+        tls: Option<ClientTls>,
+    ) -> Result<Phoenix, String> {
         let binary = phoenix_binary();
         if !binary.exists() {
             return Err(format!(
@@ -99,7 +120,11 @@ impl Phoenix {
             rm -rf "$3"
             kill -KILL -- -$$ 2>/dev/null
         "#;
-        let child = Command::new("sh")
+        let mut command = Command::new("sh");
+        for (name, value) in extra_env {
+            command.env(name, value);
+        }
+        let child = command
             .arg("-c")
             .arg(script)
             .arg("phoenix-watchdog")
@@ -123,6 +148,7 @@ impl Phoenix {
             http_port,
             grpc_port,
             working_dir,
+            tls,
             child: Mutex::new(Some(child)),
         };
         phoenix.wait_ready(READY_TIMEOUT)?;
@@ -162,14 +188,19 @@ impl Phoenix {
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
-    /// `http://127.0.0.1:<http port>` (OTLP/HTTP base URL; `/v1/traces` is the traces path).
+    /// `http://` (`https://` with TLS on) `127.0.0.1:<http port>` (OTLP/HTTP base URL;
+    /// `/v1/traces` is the traces path).
     pub fn http_endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.http_port)
+        format!("{}://127.0.0.1:{}", self.scheme(), self.http_port)
     }
 
-    /// `http://127.0.0.1:<grpc port>`.
+    /// `http://` (`https://` with TLS on) `127.0.0.1:<grpc port>`.
     pub fn grpc_endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.grpc_port)
+        format!("{}://127.0.0.1:{}", self.scheme(), self.grpc_port)
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// Kills Phoenix's process group now (the watchdog would do it at exit anyway).
@@ -190,9 +221,12 @@ impl Phoenix {
         }
     }
 
-    /// `GET path` on the HTTP port: (status, body).
+    /// `GET path` on the HTTP port: (status, body). With TLS on, through `curl`.
     pub fn get(&self, path: &str) -> Result<(u16, String), String> {
-        http_get(self.http_port, path)
+        match &self.tls {
+            None => http_get(self.http_port, path),
+            Some(tls) => https_get(self.http_port, path, tls),
+        }
     }
 
     /// The spans of `project` (newest first, up to 1000), or `None` while the project does not
@@ -241,6 +275,38 @@ impl Drop for Phoenix {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A GET over HTTPS on loopback through `curl`, verifying the server against `tls.ca` and
+/// presenting the client certificate when there is one.
+pub fn https_get(port: u16, path: &str, tls: &ClientTls) -> Result<(u16, String), String> {
+    let mut command = Command::new("curl");
+    command
+        .args(["--silent", "--show-error", "--max-time", "10"])
+        .args(["--header", "Accept: application/json"])
+        .arg("--cacert")
+        .arg(&tls.ca)
+        .args(["--write-out", "\n%{http_code}"]);
+    if let Some((cert, key)) = &tls.client {
+        command.arg("--cert").arg(cert).arg("--key").arg(key);
+    }
+    let output = command
+        .arg(format!("https://127.0.0.1:{port}{path}"))
+        .output()
+        .map_err(|e| format!("run curl: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "curl: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').ok_or("curl printed no status")?;
+    let status = status
+        .trim()
+        .parse()
+        .map_err(|e| format!("curl status {status:?}: {e}"))?;
+    Ok((status, body.to_owned()))
 }
 
 /// A minimal HTTP/1.1 GET on loopback (Content-Length and chunked bodies).
