@@ -72,10 +72,15 @@ impl Attachment {
             }
             *state = Some(self.live_dropped());
         }
-        self.bus
+        let result = self
+            .bus
             .detach_and_shutdown(&self.id, deadline)
             // Not found: the bus detached it after a failure already.
-            .unwrap_or(Err(LifecycleError::AlreadyShutDown))
+            .unwrap_or(Err(LifecycleError::AlreadyShutDown));
+        // The final count, with what the lane dropped at the deadline (the bus keeps reporting
+        // a handler detached this way).
+        *self.state() = Some(self.live_dropped());
+        result
     }
 
     /// Events the bus dropped for the handler (a full queue), as of the detach once detached.

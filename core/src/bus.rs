@@ -22,7 +22,7 @@ use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use smallvec::SmallVec;
 
@@ -48,6 +48,10 @@ pub use crate::nesting::MAX_DEPTH;
 pub fn global_is_active() -> bool {
     GLOBAL_ACTIVE.load(Ordering::Relaxed)
 }
+
+/// How long `shutdown` waits, after its deadline, for the workers of lanes it discarded to count
+/// what they dropped.
+const DISCARD_GRACE: Duration = Duration::from_millis(250);
 
 /// How many handlers detached after a failure `stats()` keeps reporting.
 const RETIRED_KEPT: usize = 64;
@@ -256,7 +260,7 @@ impl Bus {
     ///
     /// A queued handler's worker delivers what is already queued, then exits.
     pub fn detach(&self, id: &str) -> Result<(), DetachError> {
-        self.inner.detach(id).map(|_| ())
+        self.inner.detach(id, false).map(|_| ())
     }
 
     /// The attached handlers with any pattern that can match a name under `prefix`
@@ -343,7 +347,10 @@ impl Bus {
     /// 1. no new handler can be attached;
     /// 2. the queued lanes deliver what they hold, until the deadline;
     /// 3. the lanes close: queued handlers receive nothing more (later events are counted as
-    ///    dropped), and the workers of drained lanes are joined;
+    ///    dropped); a lane that did not drain by the deadline hands nothing more to its handler
+    ///    and counts what it still holds as dropped, so no event is delivered after this
+    ///    returns and every one is counted by then (its worker gets a short grace, 250 ms, to
+    ///    count once its handler let go); the workers of drained lanes are joined;
     /// 4. every handler's [`Handler::shutdown`] is called, in reverse attach order (the last
     ///    attached, which may depend on earlier ones, goes first), each given what is left of
     ///    the deadline; a panic there is caught and reported.
@@ -378,7 +385,13 @@ impl Bus {
         }
         let lanes_drained = drain_lanes(&entries, deadline);
         for lane in entries.iter().filter_map(|e| e.lane.as_ref()) {
-            lane.close();
+            if lane.is_drained() {
+                lane.close();
+            } else {
+                // The deadline passed with events still queued: they are counted as dropped,
+                // not delivered after the shutdown returned.
+                lane.close_discarding();
+            }
         }
         for lane in entries.iter().filter_map(|e| e.lane.as_ref()) {
             // A lane that drained has a worker that is about to exit; one stuck in a handler
@@ -387,9 +400,23 @@ impl Bus {
                 lane.join();
             }
         }
-        ask_each(entries.iter().rev(), lanes_drained, |handler| {
+        let report = ask_each(entries.iter().rev(), lanes_drained, |handler| {
             handler.shutdown(deadline.instant())
-        })
+        });
+        // A handler that gave up at the deadline has let go of its lane's worker: give the
+        // workers of discarded lanes a moment to count what they dropped, so the counts are
+        // in `stats()` when this returns.
+        let grace = Instant::now() + DISCARD_GRACE;
+        for lane in entries.iter().filter_map(|e| e.lane.as_ref()) {
+            while !lane.is_drained() && Instant::now() < grace {
+                lane.wake();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if lane.is_drained() {
+                lane.join();
+            }
+        }
+        report
     }
 
     /// Waits until handler `id`'s queued lane (if any) has delivered what it held, then calls
@@ -414,14 +441,16 @@ impl Bus {
 
     /// Detaches handler `id`, lets its queued lane (if any) deliver what it held, and calls its
     /// [`Handler::shutdown`], all by `deadline`: what a handler crate's handle uses for its
-    /// own `detach`. An unknown id is [`DetachError::NotFound`].
+    /// own `detach`. What the lane still holds at the deadline is counted as dropped before
+    /// this returns, and [`Bus::stats`] keeps reporting the handler (as detached) with its
+    /// final counts. An unknown id is [`DetachError::NotFound`].
     pub fn detach_and_shutdown(
         &self,
         id: &str,
         deadline: impl Into<Deadline>,
     ) -> Result<Result<(), LifecycleError>, DetachError> {
         let deadline = deadline.into();
-        let entry = self.inner.detach(id)?;
+        let entry = self.inner.detach(id, true)?;
         if let Some(lane) = &entry.lane {
             // `detach` closed the lane: its worker delivers what is queued, then exits.
             while !lane.is_drained() && !deadline.has_passed() {
@@ -430,9 +459,25 @@ impl Bus {
             }
             if lane.is_drained() {
                 lane.join();
+            } else {
+                // What is still queued at the deadline is counted as dropped, not delivered
+                // after this returns.
+                lane.close_discarding();
             }
         }
-        Ok(guarded(|| entry.handler.shutdown(deadline.instant())))
+        let result = guarded(|| entry.handler.shutdown(deadline.instant()));
+        if let Some(lane) = &entry.lane {
+            // As in `shutdown`: the handler let go of the worker; let it count the discarded.
+            let grace = Instant::now() + DISCARD_GRACE;
+            while !lane.is_drained() && Instant::now() < grace {
+                lane.wake();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if lane.is_drained() {
+                lane.join();
+            }
+        }
+        Ok(result)
     }
 
     /// A snapshot of every counter: per handler delivered, dropped and failed, queue depths, and
@@ -536,7 +581,9 @@ impl BusInner {
         self.interest[name.id()].load(Ordering::Acquire) == INTEREST_SOME
     }
 
-    fn detach(&self, id: &str) -> Result<Arc<HandlerEntry>, DetachError> {
+    /// Detaches handler `id`. Its stats stay readable (as detached) when it failed, or when
+    /// `keep_stats` asks for it (a handle's detach, whose lane may still count drops).
+    fn detach(&self, id: &str, keep_stats: bool) -> Result<Arc<HandlerEntry>, DetachError> {
         let mut writer = self.lock_writer();
         let Some((entry, changes)) = writer.routes.remove(id) else {
             return Err(DetachError::NotFound(id.to_owned()));
@@ -545,7 +592,7 @@ impl BusInner {
         if let Some(lane) = &entry.lane {
             lane.close();
         }
-        if entry.failed.load(Ordering::Relaxed) {
+        if keep_stats || entry.failed.load(Ordering::Relaxed) {
             if writer.retired.len() >= RETIRED_KEPT {
                 writer.retired.remove(0);
             }
@@ -778,7 +825,7 @@ impl BusInner {
         bump(&self.counters.handler_failures, 1);
         let message = panic_message(&payload);
         drop_payload(payload);
-        let _ = self.detach(&entry.id);
+        let _ = self.detach(&entry.id, false);
         let now = monotonic_now();
         self.emit(
             catalog::TELEMETRY_HANDLER_FAILURE.get(),

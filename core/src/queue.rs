@@ -57,6 +57,9 @@ pub(crate) struct Lane {
     sleeping: AtomicBool,
     /// Stop once the queue is empty (detach, shutdown, bus dropped).
     closing: AtomicBool,
+    /// Hand nothing more to the handler: what is queued is counted as abandoned (a shutdown
+    /// whose deadline passed).
+    discarding: AtomicBool,
     /// Flags only the worker writes, on a cache line of their own: producers read `sleeping`
     /// and `closing` on every push, and must not share a line the worker writes per event.
     worker_state: WorkerState,
@@ -77,6 +80,7 @@ impl Lane {
                 handling: AtomicBool::new(false),
             },
             closing: AtomicBool::new(false),
+            discarding: AtomicBool::new(false),
             worker: OnceLock::new(),
             join: Mutex::new(None),
         }
@@ -101,7 +105,7 @@ impl Lane {
         let handle = std::thread::Builder::new()
             .name(thread_name)
             .spawn(move || {
-                if !lane.run(&mut deliver, &on_delivered) {
+                if !lane.run(&mut deliver, &on_delivered, &on_abandoned) {
                     // The handler failed and was detached (which closes the lane). Producers
                     // that claimed a record before that may still be writing it: wait a little
                     // for them, so that every queued event is counted as abandoned.
@@ -131,33 +135,47 @@ impl Lane {
         &self,
         deliver: &mut impl FnMut(&Event<'_>, u8) -> bool,
         on_delivered: &impl Fn(u64),
+        on_abandoned: &impl Fn(u64),
     ) -> bool {
         let mut pending = 0u64;
-        let publish = |pending: &mut u64| {
+        let mut discarded = 0u64;
+        let publish = |pending: &mut u64, discarded: &mut u64| {
             if *pending > 0 {
                 on_delivered(*pending);
                 *pending = 0;
+            }
+            if *discarded > 0 {
+                on_abandoned(*discarded);
+                *discarded = 0;
             }
         };
         loop {
             self.worker_state.idle.store(false, Ordering::SeqCst);
             let mut handle = |event: &Event<'_>, depth: u8| {
+                if self.discarding.load(Ordering::Relaxed) {
+                    return None;
+                }
                 self.worker_state.handling.store(true, Ordering::Relaxed);
                 let delivered = deliver(event, depth);
                 self.worker_state.handling.store(false, Ordering::Relaxed);
-                delivered
+                Some(delivered)
             };
             while let Some(delivered) = self.queue.pop_with(&mut handle) {
-                if !delivered {
-                    publish(&mut pending);
-                    return false;
-                }
-                pending += 1;
-                if pending >= DELIVERED_BATCH {
-                    publish(&mut pending);
+                match delivered {
+                    None => discarded += 1,
+                    Some(false) => {
+                        publish(&mut pending, &mut discarded);
+                        return false;
+                    }
+                    Some(true) => {
+                        pending += 1;
+                        if pending >= DELIVERED_BATCH {
+                            publish(&mut pending, &mut discarded);
+                        }
+                    }
                 }
             }
-            publish(&mut pending);
+            publish(&mut pending, &mut discarded);
             if self.closing.load(Ordering::SeqCst) && self.queue.is_empty() {
                 self.worker_state.idle.store(true, Ordering::SeqCst);
                 return true;
@@ -223,6 +241,13 @@ impl Lane {
     pub(crate) fn close(&self) {
         self.closing.store(true, Ordering::SeqCst);
         self.wake();
+    }
+
+    /// Closes the lane and hands nothing more to the handler: the worker counts every queued
+    /// event as abandoned and exits (once the handler returns from the event it is on).
+    pub(crate) fn close_discarding(&self) {
+        self.discarding.store(true, Ordering::SeqCst);
+        self.close();
     }
 
     /// Waits for the worker to exit (call after `close`).

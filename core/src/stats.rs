@@ -11,7 +11,8 @@ use crate::handler::Delivery;
 /// A snapshot of the bus's counters.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct BusStats {
-    /// One entry per attached handler, plus handlers detached after a failure.
+    /// One entry per attached handler, plus handlers detached after a failure or by a handle's
+    /// detach (the most recent 64), whose final counts stay readable.
     pub handlers: Vec<HandlerStats>,
     /// Measurements that were NaN or infinite and were removed before delivery.
     pub non_finite_measurements: u64,
@@ -40,7 +41,8 @@ pub struct HandlerStats {
     pub id: String,
     /// How it receives events.
     pub delivery: Delivery,
-    /// False once it was detached after a failure.
+    /// False once it was detached after a failure, or by a handle's detach
+    /// ([`crate::Bus::detach_and_shutdown`]): its final counts stay readable.
     pub attached: bool,
     /// Events it handled.
     pub delivered: u64,

@@ -62,17 +62,17 @@ impl Handler for SpanHandler {
             return Err(LifecycleError::AlreadyShutDown);
         }
         let outcome = ask(&self.sender, deadline, Message::Shutdown);
-        if outcome != Asked::TimedOut {
-            let handle = self
-                .thread
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-            if let Some(handle) = handle {
-                // The thread answered (or is gone) and returns right after: the join is
-                // immediate.
-                let _ = handle.join();
-            }
+        if outcome == Asked::TimedOut {
+            return Err(self.abandon());
+        }
+        let handle = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            // The thread answered (or is gone) and returns right after: the join is immediate.
+            let _ = handle.join();
         }
         answer(outcome, &self.pipeline)
     }
@@ -99,6 +99,12 @@ impl Handler for SpanHandler {
                 },
                 _ => add(&self.counters.skipped_events, 1),
             }
+            return;
+        }
+        if self.pipeline.is_abandoned() {
+            // Shut down at its deadline: a stop still on the bus lane is not converted, and no
+            // batch would take it.
+            add(&self.counters.dropped_after_shutdown, 1);
             return;
         }
         let mut span = match self.converter.convert(event) {
@@ -143,11 +149,35 @@ impl Handler for SpanHandler {
 }
 
 impl SpanHandler {
-    /// Sends a full batch to the export thread: waits for room while the exporter is healthy,
-    /// drops at once while it is stuck (see [`crate::pipeline`]).
+    /// The shutdown's deadline passed (a collector that hangs): abandons the pipeline, so the
+    /// running export is cancelled and the export thread counts every span it still holds as
+    /// dropped and stops; waits for that (a few milliseconds; at most [`ABANDON_GRACE`]), so
+    /// the counts are in the stats when the shutdown returns.
+    fn abandon(&self) -> LifecycleError {
+        let before = self.counters.dropped_at_deadline.load(Ordering::Relaxed);
+        self.pipeline.abandon();
+        let given_up = Instant::now() + ABANDON_GRACE;
+        let mut thread = self.thread.lock().unwrap_or_else(PoisonError::into_inner);
+        while thread.as_ref().is_some_and(|t| !t.is_finished()) && Instant::now() < given_up {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if thread.as_ref().is_some_and(JoinHandle::is_finished) {
+            if let Some(handle) = thread.take() {
+                let _ = handle.join();
+            }
+        }
+        let pending = self.counters.dropped_at_deadline.load(Ordering::Relaxed) - before;
+        LifecycleError::DeadlinePassed { pending }
+    }
+
+    /// Sends a full batch to the export thread, waiting for room as long as the export thread
+    /// is alive and the pipeline not abandoned (see [`crate::pipeline`]): a slow collector makes
+    /// the bus lane wait, and only a full lane drops (counted by the bus). A wait longer than
+    /// [`MAX_HANDOFF_WAIT`] is reported (once a minute) as a slow collector, with how long the
+    /// running export has taken.
     fn hand_off(&self, batch: Batch) {
         let count = batch.len() as u64;
-        let message = match self.sender.try_send(Message::Batch(batch)) {
+        let mut message = match self.sender.try_send(Message::Batch(batch)) {
             Ok(()) => return,
             Err(TrySendError::Disconnected(_)) => {
                 add(&self.counters.dropped_after_shutdown, count);
@@ -155,29 +185,42 @@ impl SpanHandler {
             }
             Err(TrySendError::Full(message)) => message,
         };
-        let stalled = self.pipeline.export_running_for() >= MAX_HANDOFF_WAIT;
-        let outcome = if stalled {
-            Err(SendTimeoutError::Timeout(message))
-        } else {
-            self.sender.send_timeout(message, MAX_HANDOFF_WAIT)
-        };
-        match outcome {
-            Ok(()) => {}
-            Err(SendTimeoutError::Disconnected(_)) => {
-                add(&self.counters.dropped_after_shutdown, count);
+        let waiting = Instant::now();
+        let mut warned = false;
+        loop {
+            match self.sender.send_timeout(message, HANDOFF_POLL) {
+                Ok(()) => return,
+                Err(SendTimeoutError::Disconnected(_)) => {
+                    add(&self.counters.dropped_after_shutdown, count);
+                    return;
+                }
+                Err(SendTimeoutError::Timeout(back)) => message = back,
             }
-            Err(SendTimeoutError::Timeout(_)) => {
-                add(&self.counters.dropped_queue_full, count);
+            if self.pipeline.is_abandoned() {
+                add(&self.counters.dropped_at_deadline, count);
+                return;
+            }
+            if !warned && waiting.elapsed() >= MAX_HANDOFF_WAIT {
+                warned = true;
+                let running = self.pipeline.export_running_for();
                 self.warner.warn(|| {
                     format!(
-                        "the span export queue is full: the collector is slow or down; \
-                         {count} spans dropped (see OtelHandler::stats)"
+                        "the collector is slow: an export has been running for {running:?} and \
+                         the export queue is full; spans wait in the bus queue and are dropped \
+                         only if it fills (see OtelHandler::stats)"
                     )
                 });
             }
         }
     }
 }
+
+/// How often a hand-off waiting for room checks whether the pipeline was abandoned.
+const HANDOFF_POLL: Duration = Duration::from_millis(10);
+
+/// The longest a shutdown whose deadline passed waits for the export thread to count what it
+/// abandons (the running export is cancelled within milliseconds).
+const ABANDON_GRACE: Duration = Duration::from_millis(250);
 
 /// What the export thread said to a flush or shutdown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -325,7 +368,11 @@ impl OtelHandler {
             .bus
             .detach_and_shutdown(&self.config.handler_id, deadline)
         {
-            Ok(result) => result,
+            Ok(result) => {
+                // With what the lane dropped at the deadline (the bus keeps reporting it).
+                self.remember_bus_drops();
+                result
+            }
             // Detached after a failure: the bus no longer holds it; shut it down here.
             Err(_) => {
                 self.shut_down.store(true, Ordering::SeqCst);

@@ -3,14 +3,16 @@
 //!
 //! The bus worker appends each span to the current batch (an uncontended mutex) and sends the
 //! batch as one message when it is full, so the channel costs one operation per batch, not per
-//! span. When the channel is full the bus worker waits for the export thread, up to
-//! [`MAX_HANDOFF_WAIT`]: during a burst the bus's own bounded queue absorbs the wait and nothing
-//! is lost. When the export thread is stuck in an export for longer than that (a collector that
-//! hangs), waiting would only slow the drain, so full batches are dropped at once and counted.
+//! span. When the channel is full the bus worker waits for the export thread for as long as it
+//! takes: a slow collector is not a dead one, and while the bus worker waits, the handler's
+//! bounded bus queue absorbs the burst; events are dropped (and counted by the bus) only when
+//! that queue is full, never while it has room. A collector that hangs is bounded by the export
+//! timeout per batch, and by the shutdown deadline: when it passes, the pipeline is
+//! [abandoned](Pipeline::abandon) and everything still queued is counted as dropped.
 //! The export thread takes the partial batch itself when the scheduled delay passes or a flush
 //! asks for it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -18,7 +20,8 @@ use opentelemetry_sdk::trace::SpanData;
 
 use crate::route::Route;
 
-/// The longest the bus worker waits for room in the batch channel.
+/// How long the bus worker waits for room in the batch channel before it says (once a minute)
+/// that the collector is slow, and checks again whether the pipeline was abandoned.
 pub const MAX_HANDOFF_WAIT: Duration = Duration::from_millis(250);
 
 /// Emptied batches kept for reuse.
@@ -59,6 +62,8 @@ pub(crate) struct Pipeline {
     epoch: Instant,
     /// When the running export began (nanoseconds since `epoch`, plus one); 0 when idle.
     export_started: AtomicU64,
+    /// Set when a shutdown's deadline passed: nothing is exported any more.
+    abandoned: AtomicBool,
 }
 
 impl Pipeline {
@@ -69,6 +74,7 @@ impl Pipeline {
             max_batch,
             epoch: Instant::now(),
             export_started: AtomicU64::new(0),
+            abandoned: AtomicBool::new(false),
         }
     }
 
@@ -112,6 +118,17 @@ impl Pipeline {
         if spare.len() < SPARE_BATCHES {
             spare.push(batch);
         }
+    }
+
+    /// Gives up on exporting (a shutdown's deadline passed): the running export is cancelled,
+    /// and whatever is queued is counted as dropped by whoever holds it.
+    pub(crate) fn abandon(&self) {
+        self.abandoned.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the pipeline was abandoned.
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::SeqCst)
     }
 
     /// Marks the start (`true`) or end (`false`) of an export.

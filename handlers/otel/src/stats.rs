@@ -3,7 +3,8 @@
 //!
 //! Every span that does not reach the collector is counted in exactly one place: the bus queue
 //! was full, the export queue was full, the export failed or timed out, the tenant's exporter
-//! could not be made, or the handler had shut down. Sampled-out spans are counted apart: they
+//! could not be made, the handler had shut down, or a shutdown's deadline passed with the span
+//! still queued. Sampled-out spans are counted apart: they
 //! were dropped on purpose.
 
 use std::sync::Mutex;
@@ -27,6 +28,10 @@ pub struct OtelStats {
     pub dropped_no_exporter: u64,
     /// Spans that arrived after shutdown.
     pub dropped_after_shutdown: u64,
+    /// Spans still queued or inside an export when a shutdown's deadline passed (a collector
+    /// that hangs): abandoned, and counted here before the shutdown returned; no export runs
+    /// after it.
+    pub dropped_at_deadline: u64,
     /// Export calls that failed (each drops a whole batch).
     pub failed_exports: u64,
     /// Events that were not span ends (no span context, or another phase): skipped.
@@ -55,6 +60,7 @@ impl OtelStats {
             + self.dropped_export_failed
             + self.dropped_no_exporter
             + self.dropped_after_shutdown
+            + self.dropped_at_deadline
     }
 }
 
@@ -82,6 +88,7 @@ pub(crate) struct Counters {
     pub dropped_export_failed: AtomicU64,
     pub dropped_no_exporter: AtomicU64,
     pub dropped_after_shutdown: AtomicU64,
+    pub dropped_at_deadline: AtomicU64,
     pub failed_exports: AtomicU64,
     pub skipped_events: AtomicU64,
     pub config_warnings: AtomicU64,
@@ -120,6 +127,7 @@ impl Counters {
             dropped_export_failed: get(&self.dropped_export_failed),
             dropped_no_exporter: get(&self.dropped_no_exporter),
             dropped_after_shutdown: get(&self.dropped_after_shutdown),
+            dropped_at_deadline: get(&self.dropped_at_deadline),
             failed_exports: get(&self.failed_exports),
             skipped_events: get(&self.skipped_events),
             config_warnings: get(&self.config_warnings),

@@ -5,13 +5,18 @@
 //! runs under the export timeout and `catch_unwind`, so a hanging collector costs at most one
 //! timeout per batch and a panicking exporter costs one batch; both are counted and warned about
 //! (at most once a minute). Flush and shutdown travel on the same channel behind the spans queued
-//! before them, which is what makes "every span that ended before the call" exact.
+//! before them, which is what makes "every span that ended before the call" exact. When a
+//! shutdown's deadline passes first, the pipeline is abandoned: the running export is cancelled
+//! within a few milliseconds and every span still held is counted as dropped
+//! ([`crate::OtelStats::dropped_at_deadline`]) before the shutdown returns.
 //!
 //! The runtime lives and dies on this thread, so the instrumented program needs no runtime of its
 //! own, and a program that does run tokio never has ours dropped inside its async context.
 
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -24,6 +29,9 @@ use crate::projects::Projects;
 use crate::route::Route;
 use crate::stats::{Counters, add};
 use crate::warn::Warner;
+
+/// How often a running export checks whether its pipeline was abandoned.
+const ABANDON_POLL: Duration = Duration::from_millis(5);
 
 /// What the export thread receives.
 pub(crate) enum Message {
@@ -109,6 +117,9 @@ impl Worker {
         let delay = self.setup.config.batch.scheduled_delay;
         let mut next_tick = Instant::now() + delay;
         loop {
+            if self.setup.pipeline.is_abandoned() {
+                return self.abandon_rest(&receiver);
+            }
             match receiver.recv_deadline(next_tick) {
                 Ok(Message::Batch(batch)) => {
                     self.export_items(batch);
@@ -142,6 +153,30 @@ impl Worker {
                     self.export_items(partial);
                     self.shutdown_exporters();
                     return;
+                }
+            }
+        }
+    }
+
+    /// A shutdown's deadline passed: counts every span still queued (the partial batch and
+    /// every message on the channel) as dropped, answers waiting flushes with a failure, and
+    /// stops without exporting anything more. The exporters are not shut down (that could
+    /// hang too): dropping the runtime closes their connections.
+    fn abandon_rest(self, receiver: &Receiver<Message>) {
+        let counters = &self.setup.counters;
+        add(
+            &counters.dropped_at_deadline,
+            self.setup.pipeline.take().len() as u64,
+        );
+        for message in receiver.try_iter() {
+            match message {
+                Message::Batch(batch) => add(&counters.dropped_at_deadline, batch.len() as u64),
+                Message::ExportNow(_, _, done) => {
+                    add(&counters.dropped_at_deadline, 1);
+                    let _ = done.send(());
+                }
+                Message::Flush(answer) | Message::Shutdown(answer) => {
+                    let _ = answer.send(false);
                 }
             }
         }
@@ -208,20 +243,43 @@ impl Worker {
             return false;
         };
         let pipeline = &self.setup.pipeline;
+        if pipeline.is_abandoned() {
+            add(&counters.dropped_at_deadline, count);
+            return false;
+        }
         pipeline.exporting(true);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             runtime.block_on(async {
-                tokio::time::timeout(timeout, exporter.export_boxed(spans)).await
+                let mut export =
+                    std::pin::pin!(tokio::time::timeout(timeout, exporter.export_boxed(spans)));
+                let mut abandoned = std::pin::pin!(async {
+                    while !pipeline.is_abandoned() {
+                        tokio::time::sleep(ABANDON_POLL).await;
+                    }
+                });
+                std::future::poll_fn(|cx| {
+                    if let Poll::Ready(outcome) = export.as_mut().poll(cx) {
+                        return Poll::Ready(Some(outcome));
+                    }
+                    // The shutdown's deadline passed: the export is dropped (cancelled) when
+                    // this returns.
+                    abandoned.as_mut().poll(cx).map(|()| None)
+                })
+                .await
             })
         }));
         pipeline.exporting(false);
         let failure = match outcome {
-            Ok(Ok(Ok(()))) => {
+            Ok(Some(Ok(Ok(())))) => {
                 add(&counters.exported, count);
                 return true;
             }
-            Ok(Ok(Err(e))) => e.to_string(),
-            Ok(Err(_elapsed)) => format!("no answer within {timeout:?}"),
+            Ok(None) => {
+                add(&counters.dropped_at_deadline, count);
+                return false;
+            }
+            Ok(Some(Ok(Err(e)))) => e.to_string(),
+            Ok(Some(Err(_elapsed))) => format!("no answer within {timeout:?}"),
             Err(_panic) => "the exporter panicked".to_owned(),
         };
         add(&counters.dropped_export_failed, count);
