@@ -90,7 +90,10 @@
 pub mod defaults;
 pub mod definition;
 pub mod error;
+mod exemplar;
+pub mod exposition;
 mod histogram;
+mod http;
 mod instrument;
 mod register;
 pub mod reporter;
@@ -110,6 +113,7 @@ pub use definition::{
     OVERFLOW_LABEL, Tag, TagSource,
 };
 pub use error::{DefinitionError, ReporterError, ServeError};
+pub use exposition::Format;
 pub use instrument::SkipReason;
 pub use reporter::{PrometheusReporter, ReporterBuilder};
 pub use series::CardinalityStats;

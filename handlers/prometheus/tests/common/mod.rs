@@ -25,31 +25,91 @@ pub fn default_reporter(bus: &Bus) -> PrometheusReporter {
 pub struct Response {
     pub status: u16,
     pub head: String,
+    /// The body as text (lossy for binary bodies; see `bytes`).
     pub body: String,
+    /// The body as received.
+    pub bytes: Vec<u8>,
 }
 
-/// Sends raw bytes and reads the whole response (until the server closes the connection).
-pub fn try_request(addr: SocketAddr, request: &[u8]) -> std::io::Result<Response> {
+impl Response {
+    /// A header's value (case-insensitive name), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// Reads one response from `stream`: the head, then `Content-Length` bytes of body (none for a
+/// response to `HEAD`), or everything until the server closes when there is no length.
+pub fn read_response(stream: &mut TcpStream, head_only: bool) -> std::io::Result<Response> {
     let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
-    stream.write_all(request)?;
     let mut bytes = Vec::new();
-    stream.read_to_end(&mut bytes)?;
-    let text = String::from_utf8(bytes).map_err(|_| bad("response is not UTF-8"))?;
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| bad("no response head"))?;
+    let mut buf = [0u8; 16 * 1024];
+    let head_end = loop {
+        if let Some(at) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at;
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Err(bad("connection closed before the response head"));
+        }
+        bytes.extend_from_slice(&buf[..n]);
+    };
+    let head =
+        String::from_utf8(bytes[..head_end].to_vec()).map_err(|_| bad("head is not UTF-8"))?;
+    let mut body = bytes.split_off(head_end + 4);
     let status = head
         .split(' ')
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| bad("no status"))?;
-    Ok(Response {
+    let mut response = Response {
         status,
-        head: head.to_owned(),
-        body: body.to_owned(),
-    })
+        head,
+        body: String::new(),
+        bytes: Vec::new(),
+    };
+    let length: Option<usize> = response
+        .header("content-length")
+        .and_then(|v| v.parse().ok());
+    match (head_only, length) {
+        (true, _) => body.clear(),
+        (false, Some(length)) => {
+            while body.len() < length {
+                let n = stream.read(&mut buf)?;
+                if n == 0 {
+                    return Err(bad("connection closed inside the body"));
+                }
+                body.extend_from_slice(&buf[..n]);
+            }
+            body.truncate(length);
+        }
+        (false, None) => {
+            stream.read_to_end(&mut body)?;
+        }
+    }
+    response.body = String::from_utf8_lossy(&body).into_owned();
+    response.bytes = body;
+    Ok(response)
+}
+
+/// Sends raw bytes and reads one response.
+pub fn try_request(addr: SocketAddr, request: &[u8]) -> std::io::Result<Response> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    stream.write_all(request)?;
+    read_response(&mut stream, request.starts_with(b"HEAD "))
+}
+
+/// Decompresses a gzip body.
+pub fn gunzip(bytes: &[u8]) -> String {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_string(&mut text)
+        .expect("a valid gzip body");
+    text
 }
 
 /// Like [`try_request`], failing the test on error.
