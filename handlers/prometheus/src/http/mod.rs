@@ -34,6 +34,7 @@ pub(crate) struct Settings {
 pub(crate) struct Server {
     reporter: PrometheusReporter,
     settings: Arc<Settings>,
+    cache: Arc<response::RenderCache>,
 }
 
 /// The answer past the connection cap, written without waiting.
@@ -44,6 +45,7 @@ impl Server {
         Self {
             reporter,
             settings: Arc::new(settings),
+            cache: Arc::default(),
         }
     }
 
@@ -72,7 +74,8 @@ impl Server {
                 Ok(slot) => {
                     let reporter = self.reporter.clone();
                     let settings = Arc::clone(&self.settings);
-                    tokio::spawn(serve(stream, reporter, settings, slot));
+                    let cache = Arc::clone(&self.cache);
+                    tokio::spawn(serve(stream, reporter, settings, cache, slot));
                 }
                 Err(_) => reject_busy(stream),
             }
@@ -85,6 +88,7 @@ async fn serve(
     stream: TcpStream,
     reporter: PrometheusReporter,
     settings: Arc<Settings>,
+    cache: Arc<response::RenderCache>,
     _slot: OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
@@ -97,8 +101,14 @@ async fn serve(
     let gzip = settings.gzip;
     let service_ledger = Arc::clone(&ledger);
     let service = service_fn(move |request| {
-        let response = response::respond(&request, &reporter, &service_ledger, gzip);
-        std::future::ready(Ok::<_, std::convert::Infallible>(response))
+        let response = response::respond(
+            request,
+            reporter.clone(),
+            Arc::clone(&service_ledger),
+            gzip,
+            Arc::clone(&cache),
+        );
+        async move { Ok::<_, std::convert::Infallible>(response.await) }
     });
     // Errors are the client's (a malformed request, already answered; a timeout; a hang-up).
     let _ = http1::Builder::new()

@@ -2,12 +2,20 @@
 //! format, gzipped when the client accepts it), of `/` (a pointer to `/metrics`), `404` for other
 //! paths and `405` for other methods. Malformed requests never get here: hyper's parser answers
 //! them (`400`, `431`, …).
+//!
+//! **Shared renders.** A request first yields once to the runtime, so that the requests that
+//! arrived with it are read too, then takes the endpoint's latest render if that render *started
+//! after the request arrived* (same format and encoding), or renders. Every answer is therefore
+//! at least as fresh as its request (an event emitted before the request is in it), yet under a
+//! flood of N requests one render serves them all instead of N renders queueing in front of
+//! Prometheus's scrape.
 
 use std::convert::Infallible;
 use std::io::Write as _;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -19,13 +27,47 @@ use super::ledger::Ledger;
 use crate::exposition::Format;
 use crate::reporter::PrometheusReporter;
 
+/// The latest render of the endpoint (see the module docs): when it started, in which format
+/// and encoding, and the bytes.
+#[derive(Default)]
+pub(crate) struct RenderCache(Mutex<Option<(Instant, Format, bool, Bytes)>>);
+
+impl RenderCache {
+    /// A render started after `arrived` in `format` (gzipped or not), made now if there is none.
+    fn get(
+        &self,
+        arrived: Instant,
+        format: Format,
+        gzip: bool,
+        reporter: &PrometheusReporter,
+    ) -> (Bytes, bool) {
+        // Only the server thread takes this lock, one task at a time.
+        let mut latest = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((started, f, g, bytes)) = latest.as_ref() {
+            if *started >= arrived && *f == format && *g == gzip {
+                return (bytes.clone(), gzip);
+            }
+        }
+        let started = Instant::now();
+        let text = reporter.render_as(format);
+        let (bytes, encoded) = match gzip.then(|| gzipped(text.as_bytes())).flatten() {
+            Some(bytes) => (bytes, true),
+            None => (Bytes::from(text), false),
+        };
+        *latest = Some((started, format, encoded, bytes.clone()));
+        (bytes, encoded)
+    }
+}
+
 /// The answer to `request` (whose body is ignored). `gzip`: whether compression is enabled.
-pub(crate) fn respond<B>(
-    request: &Request<B>,
-    reporter: &PrometheusReporter,
-    ledger: &Arc<Ledger>,
+pub(crate) async fn respond<B>(
+    request: Request<B>,
+    reporter: PrometheusReporter,
+    ledger: Arc<Ledger>,
     gzip: bool,
+    cache: Arc<RenderCache>,
 ) -> Response<ScrapeBody> {
+    let arrived = Instant::now();
     let head_only = match *request.method() {
         Method::GET => false,
         Method::HEAD => true,
@@ -55,17 +97,11 @@ pub(crate) fn respond<B>(
             .iter()
             .filter_map(|v| v.to_str().ok())
             .any(accepts_gzip);
-    let text = reporter.render_as(format);
-    let (bytes, encoded) = if gzip {
-        match gzipped(text.as_bytes()) {
-            Some(bytes) => (bytes, true),
-            None => (Bytes::from(text), false),
-        }
-    } else {
-        (Bytes::from(text), false)
-    };
+    // Let the requests that arrived with this one be read: one render can then serve them all.
+    tokio::task::yield_now().await;
+    let (bytes, encoded) = cache.get(arrived, format, gzip, &reporter);
     // HEAD gets the headers of a GET; hyper writes no body for it. Only GETs count as scrapes.
-    let ledger = (!head_only).then(|| Arc::clone(ledger));
+    let ledger = (!head_only).then_some(ledger);
     let mut response = Response::new(ScrapeBody::new(bytes, ledger));
     let h = response.headers_mut();
     h.insert(

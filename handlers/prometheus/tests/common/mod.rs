@@ -279,6 +279,13 @@ pub fn percent_encode(text: &str) -> String {
     out
 }
 
+/// The scrape config of one job `llm` scraping `target`'s `/metrics` (every second).
+pub fn llm_job(target: SocketAddr) -> String {
+    format!(
+        "  - job_name: llm\n    metrics_path: /metrics\n    static_configs:\n      - targets: ['{target}']\n"
+    )
+}
+
 /// A real Prometheus (the `prometheus` binary the test script installs) on a free loopback
 /// port, with its own temp directory; killed and removed on drop.
 pub struct PrometheusServer {
@@ -293,6 +300,12 @@ impl PrometheusServer {
     /// empty) and `rule_files`, scraping and evaluating every second, and waits (at most 60 s)
     /// until `/-/ready` answers 200.
     pub fn start(scrape_configs: &str, rule_files: &[PathBuf]) -> Self {
+        Self::start_with(scrape_configs, rule_files, &[])
+    }
+
+    /// [`PrometheusServer::start`] with extra command-line flags (e.g.
+    /// `--enable-feature=exemplar-storage`).
+    pub fn start_with(scrape_configs: &str, rule_files: &[PathBuf], flags: &[&str]) -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let binary = tool("LLM_TELEMETRY_PROMETHEUS", "prometheus");
         let dir = std::env::temp_dir().join(format!(
@@ -337,6 +350,7 @@ impl PrometheusServer {
             ))
             .arg(format!("--web.listen-address={addr}"))
             .arg("--log.level=warn")
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
@@ -373,6 +387,68 @@ impl PrometheusServer {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+impl PrometheusServer {
+    /// Runs an instant query; `None` while Prometheus is not up or has no result yet.
+    pub fn query(&self, promql: &str) -> Option<serde_json::Value> {
+        let path = format!("/api/v1/query?query={}", percent_encode(promql));
+        let response = try_get_plain(self.addr, &path).ok()?;
+        if response.status != 200 {
+            return None;
+        }
+        let json: serde_json::Value = serde_json::from_str(&response.body).ok()?;
+        let result = json["data"]["result"].as_array()?.clone();
+        (!result.is_empty()).then_some(serde_json::Value::Array(result))
+    }
+
+    /// `GET path` on the HTTP API: the `data` of a successful answer, else `None`.
+    pub fn api(&self, path: &str) -> Option<serde_json::Value> {
+        let response = try_get_plain(self.addr, path).ok()?;
+        let json: serde_json::Value = serde_json::from_str(&response.body).ok()?;
+        (json["status"] == "success").then(|| json["data"].clone())
+    }
+
+    /// Every raw sample of `up{job="llm"}` over the last `seconds`, oldest first.
+    pub fn up_samples(&self, seconds: u64) -> Vec<f64> {
+        let query = percent_encode(&format!("up{{job=\"llm\"}}[{seconds}s]"));
+        let data = self
+            .api(&format!("/api/v1/query?query={query}"))
+            .unwrap_or_else(|| panic!("querying up samples failed; log:\n{}", self.log()));
+        data["result"][0]["values"]
+            .as_array()
+            .map(|values| {
+                values
+                    .iter()
+                    .map(|v| v[1].as_str().unwrap().parse::<f64>().unwrap())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Polls `promql` (every 250 ms, at most 60 s) until `accept` holds for its result.
+    pub fn wait_for(
+        &mut self,
+        promql: &str,
+        accept: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut last = None;
+        while Instant::now() < deadline {
+            self.assert_running();
+            if let Some(result) = self.query(promql) {
+                if accept(&result) {
+                    return result;
+                }
+                last = Some(result);
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        panic!(
+            "prometheus never answered {promql:?} as expected; last result: {last:?}\nlog:\n{}",
+            self.log()
+        );
     }
 }
 
