@@ -275,12 +275,16 @@ fn write_exemplar(out: &mut String, exemplar: &Exemplar) {
     }
 }
 
-/// Appends the low `digits` hex digits of `value`, zero-padded, lowercase.
-fn push_hex(out: &mut String, value: u128, digits: u32) {
+/// Appends the low `digits` (at most 32) hex digits of `value`, zero-padded, lowercase.
+fn push_hex(out: &mut String, value: u128, digits: usize) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    for i in (0..digits).rev() {
-        out.push(char::from(HEX[((value >> (4 * i)) & 0xf) as usize]));
+    let mut text = [b'0'; 32];
+    let digits = digits.min(32);
+    for (i, byte) in text[..digits].iter_mut().rev().enumerate() {
+        *byte = HEX[((value >> (4 * i)) & 0xf) as usize];
     }
+    // Hex digits are ASCII.
+    out.push_str(std::str::from_utf8(&text[..digits]).unwrap_or_default());
 }
 
 /// Appends an integer in decimal.
@@ -295,15 +299,20 @@ fn push_u64(out: &mut String, mut value: u64) {
             break;
         }
     }
-    for &d in &digits[at..] {
-        out.push(char::from(d));
-    }
+    // Decimal digits are ASCII.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
 }
 
 /// Appends a float as both formats write it: the shortest exact decimal, `+Inf`, `-Inf`, `NaN`.
 pub(crate) fn push_value(out: &mut String, value: f64) {
     use std::fmt::Write as _;
-    if value.is_nan() {
+    // Whole numbers (counts, token sums) as integers: what `Display` writes, without its cost.
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        if value < 0.0 {
+            out.push('-');
+        }
+        push_u64(out, value.abs() as u64);
+    } else if value.is_nan() {
         out.push_str("NaN");
     } else if value.is_infinite() {
         out.push_str(if value > 0.0 { "+Inf" } else { "-Inf" });

@@ -6,6 +6,7 @@
 //! Prometheus.
 
 mod common;
+mod prom_api;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ use llm_telemetry_genai::catalog::{self, keys};
 use llm_telemetry_prometheus::{Format, PrometheusReporter, ServerConfig, defaults};
 
 use common::{PrometheusServer, llm_job, percent_encode};
+use prom_api::PrometheusApi;
 
 /// Runs `count` chat spans with token measurements; returns trace id → span id of each.
 fn chat_spans(bus: &Bus, count: usize) -> HashMap<String, String> {

@@ -3,6 +3,7 @@
 //! a system Prometheus on :9090 is never used or disturbed. Run by `scripts/test-all.sh`.
 
 mod common;
+mod prom_api;
 
 use std::net::SocketAddr;
 
@@ -11,6 +12,7 @@ use llm_telemetry_genai::catalog::{self, keys};
 use llm_telemetry_prometheus::{Metric, PrometheusReporter, ServerConfig, defaults};
 
 use common::{PrometheusServer, hostile_values, traffic};
+use prom_api::PrometheusApi;
 
 /// Starts a real Prometheus scraping `target`'s `/metrics` every second.
 fn start_scraping(target: SocketAddr) -> PrometheusServer {

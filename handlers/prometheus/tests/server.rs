@@ -2,6 +2,7 @@
 //! clients, the connection bound, bind errors and stopping.
 
 mod common;
+mod prom_api;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -10,7 +11,8 @@ use std::time::Duration;
 use llm_telemetry_core::Bus;
 use llm_telemetry_prometheus::{ServeError, ServerConfig};
 
-use common::{default_reporter as reporter, get, gunzip, raw_request, traffic};
+use common::{default_reporter as reporter, get, raw_request, traffic};
+use prom_api::gunzip;
 
 #[test]
 fn serves_metrics_and_answers_errors() {

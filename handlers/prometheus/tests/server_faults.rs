@@ -6,6 +6,7 @@
 //! Run by `scripts/test-all.sh` (which installs `wrk`); fails, not skips, without the tools.
 
 mod common;
+mod prom_api;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,6 +15,7 @@ use llm_telemetry_core::Bus;
 use llm_telemetry_prometheus::ServerConfig;
 
 use common::{PrometheusServer, default_reporter, llm_job, tool, traffic};
+use prom_api::PrometheusApi;
 
 /// 500 connections that send a request line, then one byte of a never-ending header every
 /// 0.5 s; a connection the server closes is counted and replaced. Prints a JSON summary.
