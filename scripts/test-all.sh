@@ -9,12 +9,15 @@ PHOENIX_VENV="${LLM_TELEMETRY_PHOENIX_VENV:-/opt/phoenix-venv}"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "system packages (prometheus, promtool)"
+step "system packages (prometheus, promtool, wrk, openssl, curl)"
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1 \
-   || ! command -v python3 >/dev/null 2>&1; then
+   || ! command -v python3 >/dev/null 2>&1 || ! command -v wrk >/dev/null 2>&1 \
+   || ! command -v openssl >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq prometheus python3 python3-venv openssl curl >/dev/null
+  # openssl, curl: the TLS Phoenix tests; wrk: the 200-connection load of
+  # handlers/prometheus/tests/server_faults.rs.
+  apt-get install -y -qq prometheus python3 python3-venv openssl curl wrk >/dev/null
 fi
 # Debian's package starts a system Prometheus on :9090; the tests run their own on free ports.
 systemctl stop prometheus >/dev/null 2>&1 || true
@@ -29,6 +32,7 @@ fi
 export LLM_TELEMETRY_PROMTOOL="$(command -v promtool)"
 export LLM_TELEMETRY_PROMETHEUS="$(command -v prometheus)"
 export LLM_TELEMETRY_PHOENIX="$PHOENIX_VENV/bin/phoenix"
+export LLM_TELEMETRY_WRK="$(command -v wrk)"
 export LLM_TELEMETRY_REQUIRE_SERVERS=1
 
 step "cargo fmt --check"

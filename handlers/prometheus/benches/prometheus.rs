@@ -2,11 +2,19 @@
 //! by side with the `metrics` crate it builds on:
 //!
 //! - `chat_stop_vs_macros`: one `llm.chat.stop` through the bus updating a counter and a histogram
-//!   with 2 tags, vs `metrics::counter!` + `metrics::histogram!` with the same labels against an
-//!   installed recorder (target ratio ≤ 0.5);
+//!   with 2 tags, **inside a span, so both also store an exemplar** (exemplars on, the default),
+//!   vs `metrics::counter!` + `metrics::histogram!` with the same labels against an installed
+//!   recorder (target ratio ≤ 0.5);
 //! - `chat_stop_vs_handles`: the same event vs pre-registered `metrics` handles (≤ 1.5);
-//! - `render_10k`: `PrometheusReporter::render` of 10,000 series vs `PrometheusHandle::render`
-//!   alone (≤ 1.2);
+//! - `render_10k`: `PrometheusReporter::render` (text format) of 10,000 counter series, each
+//!   holding an exemplar, vs `PrometheusHandle::render` of the same 10,000 series registered in a
+//!   `metrics-exporter-prometheus` recorder (≤ 1.2);
+//! - `render_10k_openmetrics`: the same in OpenMetrics, with the 10,000 exemplars written, vs the
+//!   same peer (≤ 1.2);
+//! - `scrape_10k_gzip`: a full HTTP scrape of those series from our `/metrics` with Prometheus's
+//!   own request headers (OpenMetrics, `Accept-Encoding: gzip`, over a kept-alive connection,
+//!   until the last body byte is read) vs the same request to `metrics-exporter-prometheus`'s
+//!   `http-listener` serving the same series (which answers plain text, uncompressed) (≤ 1.0);
 //! - the cardinality attack (run first, in a fresh process state): 1,000,000 distinct model names
 //!   through the default metric set; series per metric must stay ≤ cap + 1 and peak RSS growth
 //!   should be ≤ 50 MB. Written to `target/bench/prometheus-cardinality.json`.
@@ -16,11 +24,14 @@ use std::time::Instant;
 
 use criterion::Criterion;
 use llm_telemetry_bench_support as support;
-use llm_telemetry_core::{Bus, Value};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+
+use llm_telemetry_core::{Bus, SpanContext, Value, context};
 use llm_telemetry_genai::catalog::{self, keys};
 use llm_telemetry_prometheus::metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use llm_telemetry_prometheus::{
-    DEFAULT_MAX_SERIES, Metric, PrometheusReporter, Tag, defaults, metrics,
+    DEFAULT_MAX_SERIES, Format, Metric, PrometheusReporter, ServerConfig, Tag, defaults, metrics,
 };
 
 const MEASUREMENTS: &[(&str, f64)] = &[(keys::DURATION, 1.5e9)];
@@ -77,11 +88,13 @@ fn install_peer_recorder() {
     });
 }
 
-/// Our side of both chat_stop cases: one `llm.chat.stop` through the bus to the reporter.
+/// Our side of both chat_stop cases: one `llm.chat.stop` through the bus to the reporter, in a
+/// span (the event's span becomes the counter's and the bucket's exemplar).
 fn bench_chat_stop(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     bus: &Bus,
 ) {
+    let _span = context::enter(Some(SpanContext::new_root()));
     group.bench_function("ours", |b| {
         b.iter(|| {
             bus.execute(
@@ -123,35 +136,178 @@ fn chat_stop_vs_handles(c: &mut Criterion) {
     group.finish();
 }
 
-fn render_10k(c: &mut Criterion) {
+const SERIES: usize = 10_000;
+
+/// A reporter with 10,000 counter series, each recorded inside a span (so each holds an
+/// exemplar), and a `metrics-exporter-prometheus` recorder holding the same 10,000 series.
+fn ten_thousand_series() -> (
+    Bus,
+    PrometheusReporter,
+    llm_telemetry_prometheus::metrics_exporter_prometheus::PrometheusRecorder,
+) {
     let bus = Bus::new();
     let reporter = PrometheusReporter::builder()
         .metric(
             Metric::counter("bench_series_total", &["llm.chat.stop"])
                 .tags(&[keys::MODEL])
-                .max_series(10_000),
+                .max_series(SERIES),
         )
         .unwrap()
         .attach(&bus)
         .unwrap();
-    for i in 0..10_000 {
+    let peer = PrometheusBuilder::new().build_recorder();
+    let metadata = metrics::Metadata::new(module_path!(), metrics::Level::INFO, None);
+    for i in 0..SERIES {
         let model = format!("model-{i:05}");
+        let _span = context::enter(Some(SpanContext::new_root()));
         bus.execute(
             &catalog::LLM_CHAT_STOP,
             &[],
             &[(keys::MODEL, Value::Str(&model))],
         );
+        let key = metrics::Key::from_parts(
+            "bench_series_total",
+            vec![metrics::Label::new("gen_ai_request_model", model)],
+        );
+        metrics::Recorder::register_counter(&peer, &key, &metadata).increment(1);
     }
-    let series = reporter
+    let text = reporter.render_as(Format::OpenMetrics);
+    let exemplars = text
+        .lines()
+        .filter(|l| l.starts_with("bench_series_total{") && l.contains(" # {trace_id="))
+        .count();
+    assert_eq!(exemplars, SERIES);
+    let peer_series = peer
+        .handle()
         .render()
         .lines()
         .filter(|l| l.starts_with("bench_series_total{"))
         .count();
-    assert_eq!(series, 10_000);
-    let handle = reporter.prometheus_handle().clone();
+    assert_eq!(peer_series, SERIES);
+    (bus, reporter, peer)
+}
+
+fn render_10k(c: &mut Criterion) {
+    let (_bus, reporter, peer) = ten_thousand_series();
+    let handle = peer.handle();
     let mut group = c.benchmark_group("render_10k");
     group.bench_function("ours", |b| b.iter(|| black_box(reporter.render())));
     group.bench_function("peer", |b| b.iter(|| black_box(handle.render())));
+    group.finish();
+    let mut group = c.benchmark_group("render_10k_openmetrics");
+    group.bench_function("ours", |b| {
+        b.iter(|| black_box(reporter.render_as(Format::OpenMetrics)))
+    });
+    group.bench_function("peer", |b| b.iter(|| black_box(handle.render())));
+    group.finish();
+}
+
+/// Prometheus 2.x's scrape request.
+const SCRAPE_REQUEST: &str = "GET /metrics HTTP/1.1\r\nHost: bench\r\nUser-Agent: Prometheus/2.42.0\r\n\
+    Accept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\n\
+    Accept-Encoding: gzip\r\nX-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\n";
+
+/// A kept-alive scraping connection: sends [`SCRAPE_REQUEST`] and reads the whole response.
+struct Scraper {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Scraper {
+    fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).expect("connect to the scrape target");
+        stream.set_nodelay(true).expect("nodelay");
+        Self {
+            stream,
+            buf: Vec::with_capacity(1 << 20),
+        }
+    }
+
+    /// One scrape; returns (status line, body bytes).
+    fn scrape(&mut self) -> (String, usize) {
+        self.stream
+            .write_all(SCRAPE_REQUEST.as_bytes())
+            .expect("send the scrape request");
+        self.buf.clear();
+        let mut chunk = [0u8; 64 * 1024];
+        let head_end = loop {
+            if let Some(at) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            let n = self.stream.read(&mut chunk).expect("read the response");
+            assert!(n > 0, "the server closed the connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&self.buf[..head_end]).to_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("a Content-Length");
+        while self.buf.len() < head_end + length {
+            let n = self.stream.read(&mut chunk).expect("read the body");
+            assert!(n > 0, "the server closed the connection inside the body");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        (head.lines().next().unwrap_or("").to_owned(), length)
+    }
+}
+
+fn scrape_10k_gzip(c: &mut Criterion) {
+    let (_bus, reporter, peer) = ten_thousand_series();
+    let server = reporter
+        .serve(ServerConfig::at("127.0.0.1:0"))
+        .expect("start our /metrics");
+    // The peer: the exporter's own listener, on a current-thread runtime thread of its own too.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let peer_addr = listener.local_addr().expect("its address");
+    drop(listener);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("the peer's runtime");
+    let (peer_recorder, exporter) = {
+        // `build` spawns the exporter's upkeep task on the current runtime.
+        let _entered = runtime.enter();
+        PrometheusBuilder::new()
+            .with_http_listener(peer_addr)
+            .build()
+            .expect("build the peer's listener")
+    };
+    let peer_handle = peer_recorder.handle();
+    let metadata = metrics::Metadata::new(module_path!(), metrics::Level::INFO, None);
+    for i in 0..SERIES {
+        let key = metrics::Key::from_parts(
+            "bench_series_total",
+            vec![metrics::Label::new(
+                "gen_ai_request_model",
+                format!("model-{i:05}"),
+            )],
+        );
+        metrics::Recorder::register_counter(&peer_recorder, &key, &metadata).increment(1);
+    }
+    drop(peer);
+    std::thread::spawn(move || {
+        let _ = runtime.block_on(exporter);
+    });
+    let mut ours = Scraper::connect(server.local_addr());
+    let mut theirs = loop {
+        match TcpStream::connect(peer_addr) {
+            Ok(_) => break Scraper::connect(peer_addr),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    };
+    let (status, our_bytes) = ours.scrape();
+    assert!(status.contains(" 200 "), "{status}");
+    let (status, peer_bytes) = theirs.scrape();
+    assert!(status.contains(" 200 "), "{status}");
+    assert_eq!(peer_handle.render().len(), peer_bytes);
+    println!(
+        "\nscrape_10k_gzip: our body {our_bytes} bytes (OpenMetrics with 10,000 exemplars, gzip), peer body {peer_bytes} bytes (text)"
+    );
+    let mut group = c.benchmark_group("scrape_10k_gzip");
+    group.bench_function("ours", |b| b.iter(|| black_box(ours.scrape())));
+    group.bench_function("peer", |b| b.iter(|| black_box(theirs.scrape())));
     group.finish();
 }
 
@@ -254,6 +410,7 @@ fn main() {
     chat_stop_vs_macros(&mut c);
     chat_stop_vs_handles(&mut c);
     render_10k(&mut c);
+    scrape_10k_gzip(&mut c);
     c.final_summary();
     let rows = vec![
         support::row(
@@ -268,8 +425,18 @@ fn main() {
         ),
         support::row(
             "render_10k",
-            "PrometheusHandle::render alone (same 10,000 series)",
+            "PrometheusHandle::render of the same 10,000 series (ours text format, exemplars stored)",
             1.2,
+        ),
+        support::row(
+            "render_10k_openmetrics",
+            "PrometheusHandle::render of the same 10,000 series (ours OpenMetrics with 10,000 exemplars)",
+            1.2,
+        ),
+        support::row(
+            "scrape_10k_gzip",
+            "metrics-exporter-prometheus http-listener, same 10,000 series, same Prometheus request (it answers plain text)",
+            1.0,
         ),
     ];
     support::write_report("prometheus", &rows);

@@ -8,17 +8,18 @@
 //! binary search over the bounds, one `fetch_add` and one compare-and-swap on the float sum. No
 //! memory grows with traffic, and the output is always a real Prometheus histogram.
 //!
-//! Rendering reuses the exporter's formatting helpers (`write_help_line`, `write_type_line`,
-//! `write_metric_line`) and its label-value escaping, so the text matches the rest of the output.
+//! In a span, the observation also becomes the exemplar of its bucket (`crate::exemplar`: one
+//! slot per bucket, a seqlock of atomics, no lock and no allocation); the OpenMetrics output shows
+//! them (`crate::exposition`).
 //!
 //! [`MetricKind::Distribution`]: crate::MetricKind::Distribution
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use metrics_exporter_prometheus::formatting::{
-    write_help_line, write_metric_line, write_type_line,
-};
+use llm_telemetry_core::SpanContext;
+
+use crate::exemplar::{Exemplar, ExemplarSlot};
 
 /// The counters of one histogram series.
 pub(crate) struct BucketHistogram {
@@ -26,21 +27,29 @@ pub(crate) struct BucketHistogram {
     /// Per bucket (not cumulative); the last one is `+Inf`.
     counts: Box<[AtomicU64]>,
     sum_bits: AtomicU64,
+    /// Per bucket (same indexes as `counts`), or empty when exemplars are off.
+    exemplars: Box<[ExemplarSlot]>,
 }
 
 impl BucketHistogram {
-    pub(crate) fn new(bounds: Arc<[f64]>) -> Self {
-        let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
+    pub(crate) fn new(bounds: Arc<[f64]>, exemplars: bool) -> Self {
+        let buckets = bounds.len() + 1;
+        let counts = (0..buckets).map(|_| AtomicU64::new(0)).collect();
+        let exemplars = (0..if exemplars { buckets } else { 0 })
+            .map(|_| ExemplarSlot::default())
+            .collect();
         Self {
             bounds,
             counts,
             sum_bits: AtomicU64::new(0f64.to_bits()),
+            exemplars,
         }
     }
 
-    /// Records one observation (`value` is finite: the instrument checked).
+    /// Records one observation (`value` is finite: the instrument checked); with `span`, it
+    /// becomes its bucket's exemplar.
     #[inline]
-    pub(crate) fn record(&self, value: f64) {
+    pub(crate) fn record(&self, value: f64, span: Option<&SpanContext>) {
         // Up to 32 bounds, counting is branch-free and vectorizes; a binary search is a chain of
         // dependent loads and compares. Both give the first bound ≥ value (`le` is inclusive).
         let bucket = if self.bounds.len() <= 32 {
@@ -50,38 +59,29 @@ impl BucketHistogram {
         };
         self.counts[bucket].fetch_add(1, Ordering::Relaxed);
         add_f64(&self.sum_bits, value);
+        if let (Some(span), Some(slot)) = (span, self.exemplars.get(bucket)) {
+            slot.record(span, value);
+        }
     }
 
-    /// Writes the `_bucket`, `_sum` and `_count` lines of this series.
-    pub(crate) fn render(&self, out: &mut String, name: &str, labels: &[String]) {
-        let mut cumulative = 0u64;
-        for (bound, count) in self.bounds.iter().zip(self.counts.iter()) {
-            cumulative += count.load(Ordering::Relaxed);
-            write_metric_line(
-                out,
-                name,
-                Some("bucket"),
-                labels,
-                Some(("le", bound)),
-                cumulative,
-                None,
-            );
-        }
-        if let Some(last) = self.counts.last() {
-            cumulative += last.load(Ordering::Relaxed);
-        }
-        write_metric_line(
-            out,
-            name,
-            Some("bucket"),
-            labels,
-            Some(("le", "+Inf")),
-            cumulative,
-            None,
-        );
-        let sum = f64::from_bits(self.sum_bits.load(Ordering::Relaxed));
-        write_metric_line::<&str, f64>(out, name, Some("sum"), labels, None, sum, None);
-        write_metric_line::<&str, u64>(out, name, Some("count"), labels, None, cumulative, None);
+    /// The upper bounds, without `+Inf`.
+    pub(crate) fn bounds(&self) -> &[f64] {
+        &self.bounds
+    }
+
+    /// The observations in bucket `i` alone (not cumulative); `bounds().len()` is `+Inf`.
+    pub(crate) fn bucket_count(&self, i: usize) -> u64 {
+        self.counts.get(i).map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// The sum of the observations.
+    pub(crate) fn sum(&self) -> f64 {
+        f64::from_bits(self.sum_bits.load(Ordering::Relaxed))
+    }
+
+    /// The exemplar of bucket `i`, if any (see `ExemplarSlot::read`).
+    pub(crate) fn exemplar(&self, i: usize, now_ms: u64) -> Option<Exemplar> {
+        self.exemplars.get(i).and_then(|slot| slot.read(now_ms))
     }
 }
 
@@ -98,24 +98,26 @@ pub(crate) fn add_f64(bits: &AtomicU64, value: f64) {
     }
 }
 
-/// Writes the `# HELP` and `# TYPE` header of a histogram family.
-pub(crate) fn render_header(out: &mut String, name: &str, help: &str) {
-    write_help_line(out, name, help);
-    write_type_line(out, name, "histogram");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exposition::{Format, write_histogram};
+
+    /// The series rendered in the text format.
+    fn render(h: &BucketHistogram, labels: &str) -> String {
+        let bounds: Vec<String> = h.bounds().iter().map(|b| b.to_string()).collect();
+        let mut out = String::new();
+        write_histogram(&mut out, "h", labels, h, &bounds, Format::Text, 0);
+        out
+    }
 
     #[test]
     fn buckets_are_cumulative_and_inclusive() {
-        let h = BucketHistogram::new(Arc::from([1.0, 2.0, 4.0]));
+        let h = BucketHistogram::new(Arc::from([1.0, 2.0, 4.0]), true);
         for v in [0.5, 1.0, 1.5, 2.0, 3.0, 100.0] {
-            h.record(v);
+            h.record(v, None);
         }
-        let mut out = String::new();
-        h.render(&mut out, "h", &["k=\"v\"".to_owned()]);
+        let out = render(&h, "k=\"v\"");
         assert_eq!(
             out,
             "h_bucket{k=\"v\",le=\"1\"} 2\nh_bucket{k=\"v\",le=\"2\"} 4\nh_bucket{k=\"v\",le=\"4\"} 5\n\
@@ -126,12 +128,11 @@ mod tests {
     #[test]
     fn long_bucket_lists_use_the_same_rule() {
         let bounds: Vec<f64> = (1..=40).map(f64::from).collect();
-        let h = BucketHistogram::new(Arc::from(bounds));
+        let h = BucketHistogram::new(Arc::from(bounds), true);
         for v in [0.5, 1.0, 39.5, 41.0] {
-            h.record(v);
+            h.record(v, None);
         }
-        let mut out = String::new();
-        h.render(&mut out, "h", &[]);
+        let out = render(&h, "");
         assert!(out.contains("h_bucket{le=\"1\"} 2\n"), "{out}");
         assert!(out.contains("h_bucket{le=\"39\"} 2\n"), "{out}");
         assert!(out.contains("h_bucket{le=\"40\"} 3\n"), "{out}");
@@ -140,14 +141,13 @@ mod tests {
 
     #[test]
     fn concurrent_records_are_exact() {
-        let h = BucketHistogram::new(Arc::from([0.5]));
+        let h = BucketHistogram::new(Arc::from([0.5]), true);
         std::thread::scope(|s| {
             for _ in 0..4 {
-                s.spawn(|| (0..10_000).for_each(|_| h.record(0.25)));
+                s.spawn(|| (0..10_000).for_each(|_| h.record(0.25, None)));
             }
         });
-        let mut out = String::new();
-        h.render(&mut out, "h", &[]);
+        let out = render(&h, "");
         assert!(out.contains("h_count 40000\n"), "{out}");
         assert!(out.contains("h_sum 10000\n"), "{out}");
     }

@@ -7,8 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use llm_telemetry_core::Event;
-use metrics_exporter_prometheus::PrometheusRecorder;
+use llm_telemetry_core::{Event, SpanContext};
 use smallvec::SmallVec;
 
 use crate::definition::{MAX_TAGS, Measure, Metric, MetricKind};
@@ -71,14 +70,14 @@ enum Resolved {
 
 /// Records one event into every instrument of a handler group (sorted by tag set), resolving
 /// and hashing each distinct tag set once (all tables of a reporter share one hasher). The label
-/// values live in one stack buffer that is filled in place, never moved.
+/// values live in one stack buffer that is filled in place, never moved. With `exemplars`, the
+/// event's span (read once, only if an instrument records) becomes the exemplar of what counters,
+/// sums and histograms record.
 #[inline]
-pub(crate) fn record_group(
-    instruments: &[Arc<Instrument>],
-    event: &Event<'_>,
-    recorder: &PrometheusRecorder,
-) {
+pub(crate) fn record_group(instruments: &[Arc<Instrument>], event: &Event<'_>, exemplars: bool) {
     let mut values: SmallVec<[LabelValue<'_>; MAX_TAGS]> = SmallVec::new();
+    // The event's span: read at the first record, when exemplars are on.
+    let mut span: Option<Option<SpanContext>> = (!exemplars).then_some(None);
     // (tag set id, what resolving found, hash if every tag resolved) of what `values` holds.
     let mut current: Option<(usize, Resolved, u64)> = None;
     for instrument in instruments {
@@ -101,10 +100,15 @@ pub(crate) fn record_group(
             instrument.skip(SkipReason::MissingTag);
             continue;
         }
+        let kind = instrument.metric.kind();
+        let span = match kind {
+            MetricKind::LastValue => None,
+            _ => span.get_or_insert_with(|| event.span()).as_ref(),
+        };
         instrument
             .table
-            .handle_hashed(hash, &values, recorder)
-            .record(instrument.metric.kind(), value);
+            .handle_hashed(hash, &values)
+            .record_in(kind, value, span);
         if resolved == Resolved::Cut {
             instrument.table.count_truncated();
         }

@@ -25,13 +25,13 @@
 //!   never a summary), [`Metric::up_down`] / [`Metric::up_down_by`] (a gauge events move by ±1
 //!   or ± a measurement: requests in flight, bytes cached); tags and tag-value mapping ([`Tag`]), a keep/drop predicate, unit
 //!   [`Conversion`] and a description. Errors ([`DefinitionError`]) name the bad definition.
-//! - [`reporter`]: [`PrometheusReporter`] builds a `metrics-exporter-prometheus` recorder
-//!   **instance** (`PrometheusBuilder::build_recorder`) — never the global recorder, so several
-//!   buses, reporters and tests coexist in one process — and attaches one bus handler per group
-//!   of definitions sharing their event patterns. Counters, gauges (last values, sums) and the
-//!   self-metrics are `metrics` handles of that recorder, rendered by its `PrometheusHandle`; an
-//!   event updates a plain atomic beside each handle (one atomic operation, no dynamic call) and
-//!   the values are copied into the handles before each render. Built and attached by
+//! - [`reporter`]: [`PrometheusReporter`] attaches one bus handler per group of definitions
+//!   sharing their event patterns. An event updates plain atomics in its series (one atomic
+//!   operation for a counter or gauge), and a render writes each family straight from them, in
+//!   either [`Format`]. The self-metrics are `metrics` handles of a `metrics-exporter-prometheus`
+//!   recorder **instance** (`PrometheusBuilder::build_recorder`) — never the global recorder, so
+//!   several buses, reporters and tests coexist in one process — rendered by its
+//!   `PrometheusHandle` after the reporter's own families. Built and attached by
 //!   [`ReporterBuilder::attach`], the reporter is also the handle: [`PrometheusReporter::stats`],
 //!   [`PrometheusReporter::flush`] and [`PrometheusReporter::detach`], as every handler crate
 //!   has them.
@@ -50,8 +50,8 @@
 //!   observation (8 bytes each) until a scrape or upkeep pass drains it, which let a burst of
 //!   1,000,000 events grow the process by 62 MB in the cardinality bench, and costs about 60 ns
 //!   per observation. A distribution here is a set of fixed bucket counters per series (bounded
-//!   memory, two atomic operations per observation), rendered with the exporter's own formatting
-//!   helpers and label escaping after the exporter's output. It is always a real histogram.
+//!   memory, two atomic operations per observation), with the exporter's label escaping. It is
+//!   always a real histogram.
 //! - [`label_value`]: label values as series keys — one rendered text, one series (`Int(200)`,
 //!   `Str("200")` and `Float(200.0)` are one series), and string values cut at
 //!   [`DEFAULT_MAX_LABEL_VALUE_BYTES`] (configurable: [`ReporterBuilder::max_label_value_bytes`])
@@ -59,13 +59,24 @@
 //! - [`facade`]: [`FacadeRecorder`], the `metrics` facade on the same `/metrics`
 //!   ([`PrometheusReporter::install_global_recorder`]): a program's own `metrics::counter!` /
 //!   `gauge!` / `histogram!` calls render beside the event metrics.
+//! - [`exposition`]: the text format 0.0.4 and **OpenMetrics 1.0** ([`Format`]), chosen from the
+//!   scraper's `Accept` header ([`Format::negotiate`]; Prometheus asks for OpenMetrics), and
+//!   [`PrometheusReporter::render_as`]. OpenMetrics carries **exemplars**: counters, sums and
+//!   histogram buckets keep the `trace_id`/`span_id` of the latest event recorded inside a span
+//!   ([`llm_telemetry_core::Event::span`]) in a small seqlock of atomics per series or bucket
+//!   (no lock and no allocation when recording; a writer that finds the slot busy skips), so a
+//!   latency point in Grafana opens its trace. Their timestamp is the first render that saw them.
+//!   Turn them off with [`ReporterBuilder::exemplars`].
 //! - [`self_metrics`]: cardinality and skip counters, and the bus's own health from
 //!   [`llm_telemetry_core::Bus::stats`] (delivered/dropped/failed per handler, queue depths), refreshed
 //!   at each render (their handles are registered by `register`).
 //! - [`defaults`]: the default LLM metric set ([`defaults::llm_metrics`], [`defaults::basic`],
 //!   [`defaults::cost_only`]) with GenAI names, labels and advised buckets.
-//! - [`server`]: the `/metrics` endpoint on std threads (no async runtime), bounded connections,
-//!   per-connection timeouts; [`MetricsServer`] stops it.
+//! - [`server`]: the `/metrics` endpoint, hyper's HTTP/1 server on a current-thread tokio
+//!   runtime of its own thread (the program needs no runtime): keep-alive, `HEAD`, gzip when
+//!   accepted, a request-head deadline (slow clients are cut, not queued), a write deadline, a
+//!   connection cap (512 by default, then `503`), `4xx` for malformed or oversized requests, and
+//!   renders shared by requests that arrive together; [`MetricsServer`] stops it.
 //! - [`sanitize`]: Prometheus naming rules, property-tested.
 //!
 //! ## Exported names
@@ -78,9 +89,8 @@
 //!   or whose value is not finite (or negative for a sum), is skipped and counted in
 //!   `llm_telemetry_metric_skipped_total{metric,reason}`; the handler never panics, so it is never
 //!   detached.
-//! - **Sums are float counters.** `metrics` counters are integers, so a [`MetricKind::Sum`] (e.g.
-//!   `llm_cost_usd_total`) is recorded in a float gauge handle (`increment`) and its `# TYPE` line
-//!   is rewritten to `counter` at render.
+//! - **Sums are float counters.** A [`MetricKind::Sum`] (e.g. `llm_cost_usd_total`) adds floats
+//!   into its series' atomic bits and renders as a `counter`.
 //! - **Label values are exact.** The renderer escapes `"` and newlines but reads backslashes as
 //!   escapes already written; [`sanitize::prepare_label_value`] doubles them at registration, so
 //!   hostile values (quotes, newlines, backslashes, unicode, 10 kB strings) read back unchanged
@@ -90,16 +100,23 @@
 //!   idle timeout is not enabled because it would orphan the cached handles.
 //! - **No upkeep thread.** Nothing buffers between scrapes (see distributions above), so there
 //!   is nothing to drain.
-//! - **Text format only.** The renderer (`metrics-exporter-prometheus` 0.17) has no OpenMetrics
-//!   output, so `/metrics` always answers text format 0.0.4, which Prometheus accepts.
+//! - **Both formats, one series name.** OpenMetrics names a counter family without `_total` but
+//!   keeps the `_total` sample name, so Prometheus stores the same series whichever format it
+//!   negotiates; `le` values are written alike in both. A counter named without `_total` is
+//!   declared `unknown` in OpenMetrics (its values are unchanged, it carries no exemplar).
+//!   `promtool check metrics` (2.42) reads only the text format; the OpenMetrics output is checked
+//!   by a real Prometheus ingesting it, exemplars included (`tests/exemplars.rs`).
 
 #![warn(missing_docs)]
 
 pub mod defaults;
 pub mod definition;
 pub mod error;
+mod exemplar;
+pub mod exposition;
 pub mod facade;
 mod histogram;
+mod http;
 mod instrument;
 pub mod label_value;
 mod register;
@@ -120,6 +137,7 @@ pub use definition::{
     OVERFLOW_LABEL, Tag, TagSource,
 };
 pub use error::{DefinitionError, ReporterError, ServeError};
+pub use exposition::Format;
 pub use facade::FacadeRecorder;
 pub use instrument::SkipReason;
 pub use label_value::{

@@ -1,7 +1,8 @@
-//! The reporter: builds the `metrics-exporter-prometheus` recorder *instance* (never the global
-//! recorder, so several buses and tests coexist), binds every definition to its series table,
-//! attaches one bus handler per group of definitions sharing the same event patterns, and renders
-//! the exposition text (refreshing the self-metrics first).
+//! The reporter: binds every definition to its series table, attaches one bus handler per group
+//! of definitions sharing the same event patterns, and renders the exposition text in either
+//! format ([`Format`]): its series straight from their storage, then the self-metrics, which live
+//! in a `metrics-exporter-prometheus` recorder *instance* (never the global recorder, so several
+//! buses and tests coexist), refreshed first.
 //!
 //! ```
 //! use llm_telemetry_core::{Bus, Value};
@@ -25,15 +26,15 @@
 //! reporter.detach(std::time::Duration::from_secs(1)).unwrap();
 //! ```
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use llm_telemetry_core::{Bus, Deadline, Delivery, DetachError, Event, LifecycleError};
-use metrics::{KeyName, Recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
 use crate::definition::{Measure, Metric, MetricKind, Tag};
 use crate::error::{DefinitionError, ReporterError};
+use crate::exposition::{self, Format};
 use crate::facade::FacadeRecorder;
 use crate::instrument::{Instrument, SkipReason, record_group};
 use crate::label_value::{
@@ -54,6 +55,7 @@ pub struct ReporterBuilder {
     delivery: Delivery,
     max_label_value_bytes: usize,
     facade_buckets: Option<Vec<f64>>,
+    exemplars: bool,
 }
 
 impl Default for ReporterBuilder {
@@ -64,6 +66,7 @@ impl Default for ReporterBuilder {
             delivery: Delivery::Inline,
             max_label_value_bytes: DEFAULT_MAX_LABEL_VALUE_BYTES,
             facade_buckets: None,
+            exemplars: true,
         }
     }
 }
@@ -143,6 +146,16 @@ impl ReporterBuilder {
         self
     }
 
+    /// Whether counters, sums and histogram buckets keep an exemplar (default on): the trace and
+    /// span id of the latest event recorded inside a span ([`Event::span`]), shown in the
+    /// OpenMetrics output so that a point on a panel opens its trace. Costs a lock-free
+    /// compare-and-swap and four relaxed stores per event recorded in a span, and, per histogram
+    /// series, 56 bytes per bucket; off, neither.
+    pub fn exemplars(mut self, on: bool) -> Self {
+        self.exemplars = on;
+        self
+    }
+
     /// Builds the reporter and attaches its handlers to `bus`, one per group of definitions
     /// sharing their event patterns (see [`PrometheusReporter::handler_ids`]): the only way to
     /// attach one, and the shape every handler crate shares (`Builder → attach(&bus) → handle`
@@ -187,23 +200,22 @@ impl ReporterBuilder {
         let mut tagsets: Vec<&[Tag]> = Vec::new();
         let mut tables: Vec<TableEntry> = Vec::new();
         let mut instruments: Vec<Arc<Instrument>> = Vec::new();
-        let mut sum_names = Vec::new();
         for metric in &self.metrics {
             let index = match tables.iter().position(|t| t.table.name() == metric.name()) {
                 Some(i) => i,
                 None => {
-                    if metric.kind() == MetricKind::Sum {
-                        sum_names.push(metric.name().to_owned());
-                    }
                     tables.push(TableEntry {
-                        table: Arc::new(SeriesTable::new(
-                            metric.name().to_owned(),
-                            metric.kind(),
-                            metric.label_names().map(str::to_owned).collect(),
-                            metric.series_cap(),
-                            metric.buckets(),
-                            hasher.clone(),
-                        )),
+                        table: Arc::new(
+                            SeriesTable::new(
+                                metric.name().to_owned(),
+                                metric.kind(),
+                                metric.label_names().map(str::to_owned).collect(),
+                                metric.series_cap(),
+                                metric.buckets(),
+                                hasher.clone(),
+                            )
+                            .with_exemplars(self.exemplars),
+                        ),
                         instruments: Vec::new(),
                         // Without `# HELP`, `promtool check metrics` fails; say what it counts.
                         help: match metric.description_text() {
@@ -271,18 +283,6 @@ impl ReporterBuilder {
             .collect();
         let facade_refused = Arc::new(AtomicU64::new(0));
         let handle = recorder.handle();
-        for entry in &tables {
-            let name = KeyName::from(entry.table.name().to_owned());
-            let help = entry.help.clone().into();
-            match entry.table.kind() {
-                MetricKind::Counter => recorder.describe_counter(name, None, help),
-                MetricKind::Sum | MetricKind::LastValue | MetricKind::UpDown => {
-                    recorder.describe_gauge(name, None, help)
-                }
-                // Rendered by this crate (see `crate::histogram`).
-                MetricKind::Distribution => {}
-            }
-        }
         let table_metrics = tables
             .iter()
             .map(|t| self_metrics::TableMetrics::register(&recorder, t.table.name()))
@@ -317,9 +317,10 @@ impl ReporterBuilder {
                 table_metrics,
                 instruments,
                 groups,
-                sum_names,
                 handler_prefix: self.handler_prefix,
                 delivery: self.delivery,
+                exemplars: self.exemplars,
+                last_render_len: AtomicUsize::new(0),
                 attachment: Mutex::new(Attachment::Never),
                 bus_metrics: Mutex::new(BusMetrics::default()),
                 scrapes: ScrapeCounters::default(),
@@ -362,9 +363,11 @@ struct ReporterInner {
     table_metrics: Vec<self_metrics::TableMetrics>,
     instruments: Vec<Arc<Instrument>>,
     groups: Vec<Group>,
-    sum_names: Vec<String>,
     handler_prefix: String,
     delivery: Delivery,
+    exemplars: bool,
+    /// The length of the last render: the next one reserves that much at once.
+    last_render_len: AtomicUsize,
     attachment: Mutex<Attachment>,
     bus_metrics: Mutex<BusMetrics>,
     scrapes: ScrapeCounters,
@@ -452,10 +455,10 @@ impl PrometheusReporter {
         let mut ids: Vec<String> = Vec::new();
         for (group, id) in self.inner.groups.iter().zip(self.handler_ids()) {
             let instruments: Box<[Arc<Instrument>]> = group.instruments.iter().cloned().collect();
-            let recorder = Arc::clone(&self.inner.recorder);
+            let exemplars = self.inner.exemplars;
             let patterns: Vec<&str> = group.patterns.iter().map(String::as_str).collect();
             let handler = move |event: &Event<'_>| {
-                record_group(&instruments, event, &recorder);
+                record_group(&instruments, event, exemplars);
             };
             if let Err(e) = bus.attach_with(id.clone(), &patterns, handler, self.inner.delivery) {
                 for done in &ids {
@@ -571,28 +574,45 @@ impl PrometheusReporter {
     pub fn record(&self, event: &Event<'_>) {
         for group in &self.inner.groups {
             if group.parsed.iter().any(|p| p.matches(&event.name())) {
-                record_group(&group.instruments, event, &self.inner.recorder);
+                record_group(&group.instruments, event, self.inner.exemplars);
             }
         }
     }
 
     /// Renders every metric in the Prometheus text exposition format (version 0.0.4), after
     /// refreshing the self-metrics (cardinality, skipped events, the bus's handler counters).
+    /// Same as `render_as(Format::Text)`.
     pub fn render(&self) -> String {
-        self.refresh_self_metrics();
-        let mut text = self.inner.handle.render();
-        retype_sums(&mut text, &self.inner.sum_names);
-        for entry in &self.inner.tables {
-            if entry.table.kind() == MetricKind::Distribution {
-                entry.table.render_histograms(&mut text, &entry.help);
-            }
-        }
-        text
+        self.render_as(Format::Text)
     }
 
-    /// The underlying `metrics-exporter-prometheus` handle: counters, gauges and self-metrics
-    /// (its `render` shows their values as of the last [`PrometheusReporter::render`], without
-    /// the counter typing of sums and without the distributions; prefer `render`).
+    /// Renders every metric in `format` ([`Format::Text`] or [`Format::OpenMetrics`], the
+    /// latter with exemplars and its final `# EOF`), after refreshing the self-metrics. The
+    /// reporter's metrics come first, in definition order, each family from its series' atomics;
+    /// then the self-metrics.
+    pub fn render_as(&self, format: Format) -> String {
+        let inner = &self.inner;
+        self.refresh_self_metrics();
+        let mut out = String::with_capacity(inner.last_render_len.load(Ordering::Relaxed) + 256);
+        let now_ms = llm_telemetry_core::context::unix_nanos_now() / 1_000_000;
+        for entry in &inner.tables {
+            exposition::write_table(&mut out, &entry.table, &entry.help, format, now_ms);
+        }
+        let rest = inner.handle.render();
+        match format {
+            Format::Text => out.push_str(&rest),
+            Format::OpenMetrics => {
+                exposition::openmetrics_from_text(&rest, &mut out);
+                out.push_str(exposition::EOF);
+            }
+        }
+        inner.last_render_len.store(out.len(), Ordering::Relaxed);
+        out
+    }
+
+    /// The underlying `metrics-exporter-prometheus` handle: the self-metrics (its `render`
+    /// shows their values as of the last [`PrometheusReporter::render`]). The reporter's own
+    /// metrics are not in it (they are rendered from their own storage); prefer `render`.
     pub fn prometheus_handle(&self) -> &PrometheusHandle {
         &self.inner.handle
     }
@@ -659,7 +679,6 @@ impl PrometheusReporter {
             .facade_refused_metric
             .absolute(inner.facade_refused.load(Ordering::Relaxed));
         for (entry, metrics) in inner.tables.iter().zip(&inner.table_metrics) {
-            entry.table.sync();
             let skipped = |reason| {
                 entry
                     .instruments
@@ -724,17 +743,6 @@ fn capitalize(text: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Sums are recorded in float gauges (`metrics` counters are integers); re-type them as counters.
-fn retype_sums(text: &mut String, sum_names: &[String]) {
-    for name in sum_names {
-        let line = format!("# TYPE {name} gauge\n");
-        if let Some(at) = text.find(&line) {
-            let start = at + line.len() - "gauge\n".len();
-            text.replace_range(start..start + "gauge".len(), "counter");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -743,16 +751,6 @@ mod tests {
     fn reporter_is_send_and_sync() {
         fn check<T: Send + Sync>() {}
         check::<PrometheusReporter>();
-    }
-
-    #[test]
-    fn retypes_only_sum_type_lines() {
-        let mut text = "# TYPE a gauge\na 1\n# TYPE cost_total gauge\ncost_total 2\n".to_owned();
-        retype_sums(&mut text, &["cost_total".to_owned()]);
-        assert_eq!(
-            text,
-            "# TYPE a gauge\na 1\n# TYPE cost_total counter\ncost_total 2\n"
-        );
     }
 
     #[test]

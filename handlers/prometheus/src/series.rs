@@ -1,6 +1,7 @@
-//! The resolve-once series cache of one metric: label values → the series' storage (a registered
-//! `metrics` counter or gauge handle, or a bucket histogram), with the cardinality cap and the
-//! overflow series.
+//! The resolve-once series cache of one metric: label values → the series' storage (an atomic
+//! counter or gauge, or a bucket histogram, each with its exemplar slots), with the cardinality
+//! cap and the overflow series. The reporter renders the series straight from this storage
+//! (`crate::exposition`), in either exposition format.
 //!
 //! # Why this structure
 //!
@@ -30,79 +31,78 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 
 use std::sync::Arc;
 
-use metrics::{Counter, Gauge, Key, Label, Recorder};
-use metrics_exporter_prometheus::PrometheusRecorder;
+use llm_telemetry_core::SpanContext;
 use metrics_exporter_prometheus::formatting::sanitize_label_value;
 
-use crate::definition::{MetricKind, OVERFLOW_LABEL};
+use crate::definition::MetricKind;
+#[cfg(test)]
+use crate::definition::OVERFLOW_LABEL;
+use crate::exemplar::ExemplarSlot;
 use crate::histogram::{self, BucketHistogram};
 use crate::label_value::{KIND_CUT, KIND_FLOAT, KIND_INT, KIND_TEXT, LabelValue};
 
-/// The storage of one series.
-///
-/// Counters and gauges are registered `metrics` handles of the reporter's recorder, which renders
-/// them; the hot path updates a plain atomic next to the handle, and [`SeriesHandle::sync`]
-/// copies it into the handle before each render. That keeps the per-event cost to one atomic
-/// operation, without the handle's dynamic call and its second (generation) atomic.
+/// The storage of one series: plain atomics (one atomic operation per event), rendered by
+/// `crate::exposition` straight from here, plus the exemplar slot(s) of an observation made in a
+/// span (`crate::exemplar`).
 pub(crate) enum SeriesHandle {
     /// Counters count events.
     Counter {
         /// Events counted.
         count: AtomicU64,
-        /// The recorder's handle.
-        handle: Counter,
+        /// The latest increment made in a span.
+        exemplar: ExemplarSlot,
     },
-    /// Sums and last values are float gauges (sums are re-typed as counters at render).
+    /// Sums and last values are float gauges (sums render as counters).
     Gauge {
         /// The value's bits.
         bits: AtomicU64,
-        /// The recorder's handle.
-        handle: Gauge,
+        /// The latest increment made in a span (sums only).
+        exemplar: ExemplarSlot,
     },
     /// Distributions (see the `histogram` module for why not the exporter's histogram).
     Histogram(BucketHistogram),
 }
 
 impl SeriesHandle {
-    fn counter(handle: Counter) -> Self {
+    fn counter() -> Self {
         SeriesHandle::Counter {
             count: AtomicU64::new(0),
-            handle,
+            exemplar: ExemplarSlot::default(),
         }
     }
 
-    fn gauge(handle: Gauge) -> Self {
+    fn gauge() -> Self {
         SeriesHandle::Gauge {
             bits: AtomicU64::new(0f64.to_bits()),
-            handle,
+            exemplar: ExemplarSlot::default(),
         }
     }
 
     /// Records one event's value into the series.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn record(&self, kind: MetricKind, value: f64) {
-        match (self, kind) {
-            (SeriesHandle::Counter { count, .. }, _) => {
-                count.fetch_add(1, Ordering::Relaxed);
-            }
-            (SeriesHandle::Gauge { bits, .. }, MetricKind::Sum | MetricKind::UpDown) => {
-                histogram::add_f64(bits, value)
-            }
-            (SeriesHandle::Gauge { bits, .. }, _) => bits.store(value.to_bits(), Ordering::Relaxed),
-            (SeriesHandle::Histogram(h), _) => h.record(value),
-        }
+        self.record_in(kind, value, None);
     }
 
-    /// Copies the value into the recorder's handle (before a render).
-    fn sync(&self) {
-        match self {
-            SeriesHandle::Counter { count, handle } => {
-                handle.absolute(count.load(Ordering::Relaxed))
+    /// Records one event's value into the series; `span`, the event's span when exemplars are
+    /// on, becomes the exemplar of a counter, a sum or the histogram bucket the value falls in.
+    #[inline]
+    pub(crate) fn record_in(&self, kind: MetricKind, value: f64, span: Option<&SpanContext>) {
+        match (self, kind) {
+            (SeriesHandle::Counter { count, exemplar }, _) => {
+                count.fetch_add(1, Ordering::Relaxed);
+                if let Some(span) = span {
+                    exemplar.record(span, 1.0);
+                }
             }
-            SeriesHandle::Gauge { bits, handle } => {
-                handle.set(f64::from_bits(bits.load(Ordering::Relaxed)))
+            (SeriesHandle::Gauge { bits, exemplar }, MetricKind::Sum | MetricKind::UpDown) => {
+                histogram::add_f64(bits, value);
+                if let Some(span) = span {
+                    exemplar.record(span, value);
+                }
             }
-            SeriesHandle::Histogram(_) => {}
+            (SeriesHandle::Gauge { bits, .. }, _) => bits.store(value.to_bits(), Ordering::Relaxed),
+            (SeriesHandle::Histogram(h), _) => h.record(value, span),
         }
     }
 }
@@ -185,20 +185,27 @@ fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     a_rest.iter().zip(b_rest).all(|(x, y)| x == y)
 }
 
-/// Formats labels as the exporter does: `key="escaped value"`.
-fn render_labels(labels: &[Label]) -> Box<[String]> {
-    labels
-        .iter()
-        .map(|l| format!("{}=\"{}\"", l.key(), sanitize_label_value(l.value())))
-        .collect()
+/// Formats labels as the exposition formats write them: `key="escaped value"`, joined by `,`.
+fn render_labels(keys: &[String], values: &[LabelValue<'_>]) -> Box<str> {
+    let mut out = String::new();
+    for (k, v) in keys.iter().zip(values) {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push_str("=\"");
+        out.push_str(&sanitize_label_value(&v.render()));
+        out.push('"');
+    }
+    out.into_boxed_str()
 }
 
 struct Series {
     hash: u64,
     key: Box<[KeyPart]>,
     handle: SeriesHandle,
-    /// `key="value"` pairs, escaped, for histograms (rendered by this crate); empty otherwise.
-    rendered_labels: Box<[String]>,
+    /// `key="value"` pairs, escaped and joined by `,`, as rendered.
+    rendered_labels: Box<str>,
 }
 
 /// A snapshot of one metric's cardinality.
@@ -235,7 +242,12 @@ pub(crate) struct SeriesTable {
     hasher: LabelHasher,
     /// Bucket bounds, for distributions.
     bounds: Arc<[f64]>,
+    /// Whether histogram series get per-bucket exemplar slots.
+    exemplars: bool,
 }
+
+/// The labels of the overflow series, as rendered.
+const OVERFLOW_LABELS: &str = "otel_metric_overflow=\"true\"";
 
 impl SeriesTable {
     pub(crate) fn new(
@@ -261,7 +273,15 @@ impl SeriesTable {
             truncated_events: AtomicU64::new(0),
             hasher,
             bounds: Arc::from(bounds),
+            exemplars: true,
         }
+    }
+
+    /// Whether histogram series keep an exemplar per bucket (default on; the reporter turns it
+    /// off when exemplars are off, saving the slots' memory).
+    pub(crate) fn with_exemplars(mut self, exemplars: bool) -> Self {
+        self.exemplars = exemplars;
+        self
     }
 
     pub(crate) fn name(&self) -> &str {
@@ -291,12 +311,8 @@ impl SeriesTable {
 
     /// The handle for `values`: cached, newly registered, or the overflow series past the cap.
     #[cfg(test)]
-    pub(crate) fn handle(
-        &self,
-        values: &[LabelValue<'_>],
-        recorder: &PrometheusRecorder,
-    ) -> &SeriesHandle {
-        self.handle_hashed(self.hasher.hash(values), values, recorder)
+    pub(crate) fn handle(&self, values: &[LabelValue<'_>]) -> &SeriesHandle {
+        self.handle_hashed(self.hasher.hash(values), values)
     }
 
     /// The hasher (shared by every table of a reporter).
@@ -307,20 +323,11 @@ impl SeriesTable {
 
     /// Like `handle`, with the hash already computed by the table's [`LabelHasher`].
     #[inline]
-    pub(crate) fn handle_hashed(
-        &self,
-        hash: u64,
-        values: &[LabelValue<'_>],
-        recorder: &PrometheusRecorder,
-    ) -> &SeriesHandle {
+    pub(crate) fn handle_hashed(&self, hash: u64, values: &[LabelValue<'_>]) -> &SeriesHandle {
         match self.probe(hash, values) {
             Ok(series) => &series.handle,
-            Err(_) => self.miss(hash, values, recorder),
+            Err(_) => self.miss(hash, values),
         }
-    }
-
-    pub(crate) fn kind(&self) -> MetricKind {
-        self.kind
     }
 
     /// Counts one event recorded with a label value cut at the cap.
@@ -329,20 +336,19 @@ impl SeriesTable {
         self.truncated_events.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn kind(&self) -> MetricKind {
+        self.kind
+    }
+
     #[cold]
     #[inline(never)]
-    fn miss(
-        &self,
-        hash: u64,
-        values: &[LabelValue<'_>],
-        recorder: &PrometheusRecorder,
-    ) -> &SeriesHandle {
+    fn miss(&self, hash: u64, values: &[LabelValue<'_>]) -> &SeriesHandle {
         if self.len.load(Ordering::Acquire) >= self.cap {
             // Full: an insert that raced with our first probe is visible now (it published the
             // slot before bumping `len`); otherwise this label set overflows, without the lock.
             return match self.probe(hash, values) {
                 Ok(series) => &series.handle,
-                Err(_) => self.overflow(recorder),
+                Err(_) => self.overflow(),
             };
         }
         let _guard = self
@@ -354,19 +360,10 @@ impl SeriesTable {
             Err(slot) => slot,
         };
         if self.len.load(Ordering::Relaxed) >= self.cap || slot == usize::MAX {
-            return self.overflow(recorder);
+            return self.overflow();
         }
-        let labels: Vec<Label> = self
-            .labels
-            .iter()
-            .zip(values)
-            .map(|(k, v)| Label::new(k.clone(), v.render()))
-            .collect();
-        let rendered_labels = match self.kind {
-            MetricKind::Distribution => render_labels(&labels),
-            _ => Box::default(),
-        };
-        let handle = self.register(Key::from_parts(self.name.clone(), labels), recorder);
+        let rendered_labels = render_labels(&self.labels, values);
+        let handle = self.new_handle();
         let series = Box::new(Series {
             hash,
             key: values.iter().map(KeyPart::from_value).collect(),
@@ -379,61 +376,40 @@ impl SeriesTable {
         self.len.fetch_add(1, Ordering::Release);
         match self.slots[slot].get() {
             Some(series) => &series.handle,
-            None => self.overflow(recorder),
+            None => self.overflow(),
         }
     }
 
-    fn overflow(&self, recorder: &PrometheusRecorder) -> &SeriesHandle {
+    fn overflow(&self) -> &SeriesHandle {
         self.overflow_events.fetch_add(1, Ordering::Relaxed);
-        self.overflow.get_or_init(|| {
-            let key = Key::from_parts(self.name.clone(), vec![Label::new(OVERFLOW_LABEL, "true")]);
-            self.register(key, recorder)
-        })
+        self.overflow.get_or_init(|| self.new_handle())
     }
 
-    fn register(&self, key: Key, recorder: &PrometheusRecorder) -> SeriesHandle {
-        let metadata = metrics::Metadata::new(module_path!(), metrics::Level::INFO, None);
+    fn new_handle(&self) -> SeriesHandle {
         match self.kind {
-            MetricKind::Counter => {
-                SeriesHandle::counter(recorder.register_counter(&key, &metadata))
-            }
-            MetricKind::Sum | MetricKind::LastValue | MetricKind::UpDown => {
-                SeriesHandle::gauge(recorder.register_gauge(&key, &metadata))
-            }
-            MetricKind::Distribution => {
-                SeriesHandle::Histogram(BucketHistogram::new(Arc::clone(&self.bounds)))
-            }
+            MetricKind::Counter => SeriesHandle::counter(),
+            MetricKind::Sum | MetricKind::LastValue | MetricKind::UpDown => SeriesHandle::gauge(),
+            MetricKind::Distribution => SeriesHandle::Histogram(BucketHistogram::new(
+                Arc::clone(&self.bounds),
+                self.exemplars,
+            )),
         }
     }
 
-    /// Copies every counter and gauge value into the recorder's handles (before a render).
-    pub(crate) fn sync(&self) {
-        if self.kind == MetricKind::Distribution {
-            return;
-        }
+    /// Calls `each` with the rendered labels and the storage of every series, the overflow
+    /// series last; nothing before the first series.
+    pub(crate) fn for_each_series(&self, mut each: impl FnMut(&str, &SeriesHandle)) {
         for series in self.slots.iter().filter_map(OnceLock::get) {
-            series.handle.sync();
+            each(&series.rendered_labels, &series.handle);
         }
         if let Some(overflow) = self.overflow.get() {
-            overflow.sync();
+            each(OVERFLOW_LABELS, overflow);
         }
     }
 
-    /// Writes the histogram family of a distribution (nothing before its first series).
-    pub(crate) fn render_histograms(&self, out: &mut String, help: &str) {
-        if self.len.load(Ordering::Acquire) == 0 && self.overflow.get().is_none() {
-            return;
-        }
-        histogram::render_header(out, &self.name, help);
-        for series in self.slots.iter().filter_map(OnceLock::get) {
-            if let SeriesHandle::Histogram(h) = &series.handle {
-                h.render(out, &self.name, &series.rendered_labels);
-            }
-        }
-        if let Some(SeriesHandle::Histogram(h)) = self.overflow.get() {
-            h.render(out, &self.name, &[format!("{OVERFLOW_LABEL}=\"true\"")]);
-        }
-        out.push('\n');
+    /// Whether the table holds no series yet (not even the overflow series).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len.load(Ordering::Acquire) == 0 && self.overflow.get().is_none()
     }
 
     /// The cardinality snapshot.
@@ -452,16 +428,27 @@ impl SeriesTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exposition::{Format, write_table};
     use llm_telemetry_core::Value;
-    use metrics_exporter_prometheus::PrometheusBuilder;
 
     fn lv(value: Value<'_>) -> LabelValue<'_> {
         LabelValue::new(value, crate::label_value::DEFAULT_MAX_LABEL_VALUE_BYTES)
     }
 
+    /// The table rendered in the text format.
+    fn render(table: &SeriesTable) -> String {
+        let mut out = String::new();
+        write_table(&mut out, table, "help", Format::Text, 0);
+        out
+    }
+
+    #[test]
+    fn the_overflow_labels_name_the_overflow_label() {
+        assert_eq!(OVERFLOW_LABELS, format!("{OVERFLOW_LABEL}=\"true\""));
+    }
+
     #[test]
     fn caches_caps_and_overflows() {
-        let recorder = PrometheusBuilder::new().build_recorder();
         let table = SeriesTable::new(
             "c_total".into(),
             MetricKind::Counter,
@@ -474,7 +461,7 @@ mod tests {
             let model = format!("m{i}");
             for _ in 0..2 {
                 table
-                    .handle(&[lv(Value::Str(&model))], &recorder)
+                    .handle(&[lv(Value::Str(&model))])
                     .record(MetricKind::Counter, 1.0);
             }
         }
@@ -482,8 +469,7 @@ mod tests {
         assert_eq!(stats.series, 3);
         assert!(stats.overflowed);
         assert_eq!(stats.overflow_events, 14);
-        table.sync();
-        let text = recorder.handle().render();
+        let text = render(&table);
         assert!(text.contains("c_total{model=\"m0\"} 2"), "{text}");
         assert!(
             text.contains("c_total{otel_metric_overflow=\"true\"} 14"),
@@ -492,15 +478,9 @@ mod tests {
         assert!(!text.contains("m3"), "{text}");
         // A cached label set keeps its own series after the cap.
         table
-            .handle(&[lv(Value::Str("m1"))], &recorder)
+            .handle(&[lv(Value::Str("m1"))])
             .record(MetricKind::Counter, 1.0);
-        table.sync();
-        assert!(
-            recorder
-                .handle()
-                .render()
-                .contains("c_total{model=\"m1\"} 3")
-        );
+        assert!(render(&table).contains("c_total{model=\"m1\"} 3"));
     }
 
     #[test]
@@ -523,7 +503,6 @@ mod tests {
 
     #[test]
     fn typed_values_key_by_their_text() {
-        let recorder = PrometheusBuilder::new().build_recorder();
         let table = SeriesTable::new(
             "g".into(),
             MetricKind::LastValue,
@@ -538,22 +517,17 @@ mod tests {
             Value::Float(2.5),
             Value::Str("s"),
         ] {
-            table
-                .handle(&[lv(v)], &recorder)
-                .record(MetricKind::LastValue, 7.0);
-            table
-                .handle(&[lv(v)], &recorder)
-                .record(MetricKind::LastValue, 8.0);
+            table.handle(&[lv(v)]).record(MetricKind::LastValue, 7.0);
+            table.handle(&[lv(v)]).record(MetricKind::LastValue, 8.0);
         }
         // Their text twins are the same series.
         for v in ["1", "true", "2.5", "s"] {
             table
-                .handle(&[lv(Value::Str(v))], &recorder)
+                .handle(&[lv(Value::Str(v))])
                 .record(MetricKind::LastValue, 8.0);
         }
         assert_eq!(table.stats().series, 4);
-        table.sync();
-        let text = recorder.handle().render();
+        let text = render(&table);
         for label in ["v=\"1\"", "v=\"true\"", "v=\"2.5\"", "v=\"s\""] {
             assert!(text.contains(&format!("g{{{label}}} 8")), "{text}");
         }
@@ -561,7 +535,6 @@ mod tests {
 
     #[test]
     fn concurrent_inserts_keep_totals_exact_and_respect_the_cap() {
-        let recorder = PrometheusBuilder::new().build_recorder();
         let table = SeriesTable::new(
             "c_total".into(),
             MetricKind::Counter,
@@ -572,20 +545,19 @@ mod tests {
         );
         std::thread::scope(|s| {
             for t in 0..4 {
-                let (table, recorder) = (&table, &recorder);
+                let table = &table;
                 s.spawn(move || {
                     for i in 0..2000 {
                         let key = format!("k{}", (i * 7 + t) % 120);
                         table
-                            .handle(&[lv(Value::Str(&key))], recorder)
+                            .handle(&[lv(Value::Str(&key))])
                             .record(MetricKind::Counter, 1.0);
                     }
                 });
             }
         });
         assert_eq!(table.stats().series, 50);
-        table.sync();
-        let text = recorder.handle().render();
+        let text = render(&table);
         let total: u64 = text
             .lines()
             .filter(|l| l.starts_with("c_total{"))

@@ -3,9 +3,9 @@
 //! a system Prometheus on :9090 is never used or disturbed. Run by `scripts/test-all.sh`.
 
 mod common;
+mod prom_api;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
 use llm_telemetry_core::{Bus, Value};
 use llm_telemetry_genai::catalog::{self, keys};
@@ -14,7 +14,8 @@ use llm_telemetry_prometheus::{
     defaults,
 };
 
-use common::{PrometheusServer, hostile_values, percent_encode, traffic, try_get_plain};
+use common::{PrometheusServer, hostile_values, traffic};
+use prom_api::PrometheusApi;
 
 /// Starts a real Prometheus scraping `target`'s `/metrics` every second.
 fn start_scraping(target: SocketAddr) -> PrometheusServer {
@@ -24,44 +25,6 @@ fn start_scraping(target: SocketAddr) -> PrometheusServer {
         ),
         &[],
     )
-}
-
-impl PrometheusServer {
-    /// Runs an instant query; `None` while Prometheus is not up or has no result yet.
-    fn query(&self, promql: &str) -> Option<serde_json::Value> {
-        let path = format!("/api/v1/query?query={}", percent_encode(promql));
-        let response = try_get_plain(self.addr, &path).ok()?;
-        if response.status != 200 {
-            return None;
-        }
-        let json: serde_json::Value = serde_json::from_str(&response.body).ok()?;
-        let result = json["data"]["result"].as_array()?.clone();
-        (!result.is_empty()).then_some(serde_json::Value::Array(result))
-    }
-
-    /// Polls `promql` (every 250 ms, at most 60 s) until `accept` holds for its result.
-    fn wait_for(
-        &mut self,
-        promql: &str,
-        accept: impl Fn(&serde_json::Value) -> bool,
-    ) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut last = None;
-        while Instant::now() < deadline {
-            self.assert_running();
-            if let Some(result) = self.query(promql) {
-                if accept(&result) {
-                    return result;
-                }
-                last = Some(result);
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
-        panic!(
-            "prometheus never answered {promql:?} as expected; last result: {last:?}\nlog:\n{}",
-            self.log()
-        );
-    }
 }
 
 fn scalar(result: &serde_json::Value) -> f64 {

@@ -40,8 +40,15 @@ fn promtool_accepts_normal_traffic() {
     // Before any event (self-metrics only) and after traffic.
     promtool_check(&serve_and_scrape(&reporter));
     traffic(&bus, 50);
+    // Inside a span too: exemplars are stored, and stay out of the text format.
+    {
+        let _span =
+            llm_telemetry_core::context::enter(Some(llm_telemetry_core::SpanContext::new_root()));
+        traffic(&bus, 10);
+    }
     let text = serve_and_scrape(&reporter);
     assert!(text.contains("gen_ai_client_operation_duration_seconds_bucket{"));
+    assert!(!text.contains("trace_id"));
     promtool_check(&text);
 }
 

@@ -2,6 +2,7 @@
 //! clients, the connection bound, bind errors and stopping.
 
 mod common;
+mod prom_api;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -11,6 +12,7 @@ use llm_telemetry_core::Bus;
 use llm_telemetry_prometheus::{ServeError, ServerConfig};
 
 use common::{default_reporter as reporter, get, raw_request, traffic};
+use prom_api::gunzip;
 
 #[test]
 fn serves_metrics_and_answers_errors() {
@@ -24,53 +26,255 @@ fn serves_metrics_and_answers_errors() {
 
     let r = get(addr, "/metrics");
     assert_eq!(r.status, 200);
-    assert!(
-        r.head.contains("Content-Type: text/plain; version=0.0.4"),
-        "{}",
-        r.head
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
     );
     assert!(
         r.body.contains("gen_ai_client_token_usage_bucket{"),
         "{}",
         r.body
     );
-    let length: usize = r
-        .head
-        .lines()
-        .find_map(|l| l.strip_prefix("Content-Length: "))
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_eq!(length, r.body.len());
+    let length: usize = r.header("content-length").unwrap().parse().unwrap();
+    assert_eq!(length, r.bytes.len());
+    assert!(!r.body.contains("# EOF"));
 
-    // OpenMetrics is asked for; the text format is what the renderer has.
+    // OpenMetrics when asked for, as Prometheus asks.
     let r = raw_request(
         addr,
-        b"GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text; version=1.0.0\r\n\r\n",
+        b"GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(r.status, 200);
-    assert!(r.head.contains("version=0.0.4"));
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    assert!(r.body.ends_with("# EOF\n"), "{}", r.body);
+    assert!(
+        r.body.contains("# TYPE llm_requests counter\n"),
+        "{}",
+        r.body
+    );
 
-    let r = raw_request(addr, b"HEAD /metrics HTTP/1.1\r\n\r\n");
-    assert_eq!((r.status, r.body.as_str()), (200, ""));
+    // HEAD: the headers of a GET, no body.
+    let r = raw_request(addr, b"HEAD /metrics HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert_eq!((r.status, r.bytes.len()), (200, 0));
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    assert!(
+        r.header("content-length")
+            .unwrap()
+            .parse::<usize>()
+            .unwrap()
+            > 1000
+    );
     assert_eq!(get(addr, "/").status, 200);
     assert_eq!(get(addr, "/nope").status, 404);
-    assert_eq!(
-        raw_request(addr, b"DELETE /metrics HTTP/1.1\r\n\r\n").status,
-        405
+    let r = raw_request(
+        addr,
+        b"DELETE /metrics HTTP/1.1\r\nConnection: close\r\n\r\n",
     );
-    assert_eq!(raw_request(addr, b"\x00\x01garbage\r\n\r\n").status, 400);
-    assert_eq!(raw_request(addr, b"GET /metrics\r\n\r\n").status, 400);
-    // An oversized request head is refused, not buffered without bound.
-    let mut huge = b"GET /metrics HTTP/1.1\r\nX: ".to_vec();
-    huge.extend(std::iter::repeat_n(b'a', 40_000));
-    huge.extend_from_slice(b"\r\n\r\n");
-    assert_eq!(raw_request(addr, &huge).status, 400);
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
     server.stop();
     assert!(
         TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err(),
         "stopped server still accepts"
     );
+}
+
+#[test]
+fn gzip_round_trips_when_asked_and_only_then() {
+    let bus = Bus::new();
+    let reporter = reporter(&bus);
+    traffic(&bus, 50);
+    let server = reporter.serve(ServerConfig::at("127.0.0.1:0")).unwrap();
+    let addr = server.local_addr();
+    let request = |accept_encoding: &str| {
+        let head = format!(
+            "GET /metrics HTTP/1.1\r\nHost: x\r\n{accept_encoding}Connection: close\r\n\r\n"
+        );
+        raw_request(addr, head.as_bytes())
+    };
+    let plain = request("");
+    assert_eq!(plain.header("content-encoding"), None);
+    // Prometheus's header.
+    let zipped = request("Accept-Encoding: gzip\r\n");
+    assert_eq!(zipped.status, 200);
+    assert_eq!(zipped.header("content-encoding"), Some("gzip"));
+    assert_eq!(
+        zipped
+            .header("content-length")
+            .unwrap()
+            .parse::<usize>()
+            .unwrap(),
+        zipped.bytes.len()
+    );
+    // Nothing was emitted in between: the same exposition (the self-metrics in another order).
+    let lines = |text: &str| {
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        lines.sort();
+        lines
+    };
+    let text = gunzip(&zipped.bytes);
+    assert!(lines(&text) == lines(&plain.body), "gzip body differs");
+    assert!(
+        zipped.bytes.len() * 5 < plain.bytes.len(),
+        "gzip {} bytes vs {} plain",
+        zipped.bytes.len(),
+        plain.bytes.len()
+    );
+    assert_eq!(
+        request("Accept-Encoding: gzip;q=0, identity\r\n").header("content-encoding"),
+        None
+    );
+    // Compression can be turned off.
+    let config = ServerConfig {
+        gzip: false,
+        ..ServerConfig::at("127.0.0.1:0")
+    };
+    let unzipped = reporter.serve(config).unwrap();
+    let r = raw_request(
+        unzipped.local_addr(),
+        b"GET /metrics HTTP/1.1\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(r.header("content-encoding"), None);
+    assert!(lines(&r.body) == lines(&plain.body), "body differs");
+}
+
+#[test]
+fn keep_alive_serves_several_requests_on_one_connection_and_counts_scrapes() {
+    let bus = Bus::new();
+    let reporter = reporter(&bus);
+    let server = reporter.serve(ServerConfig::at("127.0.0.1:0")).unwrap();
+    let addr = server.local_addr();
+    let before = reporter.stats().scrapes_served;
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let requests: [(&str, bool); 6] = [
+        ("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", false),
+        ("HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n", true),
+        (
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text\r\nAccept-Encoding: gzip\r\n\r\n",
+            false,
+        ),
+        ("GET / HTTP/1.1\r\nHost: x\r\n\r\n", false),
+        ("GET /metrics?x=1 HTTP/1.1\r\nHost: x\r\n\r\n", false),
+        ("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", false),
+    ];
+    for (i, (request, head_only)) in requests.iter().enumerate() {
+        traffic(&bus, 1);
+        stream.write_all(request.as_bytes()).unwrap();
+        let r = common::read_response(&mut stream, *head_only).unwrap();
+        assert_eq!(r.status, 200, "request {i}");
+        assert_eq!(r.header("connection"), None, "request {i}: {}", r.head);
+        if i == 2 {
+            assert!(gunzip(&r.bytes).ends_with("# EOF\n"));
+        }
+    }
+    // Still open: the server closes only when asked or idle.
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let r = common::read_response(&mut stream, false).unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("connection"), Some("close"));
+    let mut rest = Vec::new();
+    assert_eq!(stream.read_to_end(&mut rest).unwrap(), 0, "closed after it");
+    // Five GETs of /metrics (HEAD and / are not scrapes), each written in full.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while reporter.stats().scrapes_served < before + 5 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let stats = reporter.stats();
+    assert_eq!(stats.scrapes_served, before + 5);
+    assert_eq!(stats.scrapes_failed, 0);
+}
+
+/// Fifteen kinds of malformed request, each answered 4xx by hyper's parser.
+fn malformed_requests() -> Vec<(&'static str, Vec<u8>)> {
+    let mut many_headers = b"GET /metrics HTTP/1.1\r\n".to_vec();
+    for i in 0..200 {
+        many_headers.extend(format!("X-{i}: v\r\n").bytes());
+    }
+    many_headers.extend(b"\r\n");
+    let mut long_uri = b"GET /".to_vec();
+    long_uri.extend(std::iter::repeat_n(b'a', 40_000));
+    long_uri.extend(b" HTTP/1.1\r\n\r\n");
+    vec![
+        ("binary garbage", b"\x00\x01garbage\r\n\r\n".to_vec()),
+        ("no HTTP version", b"GET /metrics\r\n\r\n".to_vec()),
+        ("another protocol", b"GET /metrics SPDY/9\r\n\r\n".to_vec()),
+        (
+            "invalid UTF-8 target",
+            b"GET /\xff\xfe HTTP/1.1\r\n\r\n".to_vec(),
+        ),
+        (
+            "extra request-line token",
+            b"GET /metrics HTTP/1.1 x\r\n\r\n".to_vec(),
+        ),
+        (
+            "header without colon",
+            b"GET /metrics HTTP/1.1\r\nNoColon\r\n\r\n".to_vec(),
+        ),
+        (
+            "space before colon",
+            b"GET /metrics HTTP/1.1\r\nHost : x\r\n\r\n".to_vec(),
+        ),
+        (
+            "control byte in header name",
+            b"GET /metrics HTTP/1.1\r\nB\x01d: v\r\n\r\n".to_vec(),
+        ),
+        (
+            "NUL in header value",
+            b"GET /metrics HTTP/1.1\r\nX: a\x00b\r\n\r\n".to_vec(),
+        ),
+        (
+            "non-numeric Content-Length",
+            b"GET /metrics HTTP/1.1\r\nContent-Length: abc\r\n\r\n".to_vec(),
+        ),
+        (
+            "conflicting Content-Lengths",
+            b"GET /metrics HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab".to_vec(),
+        ),
+        (
+            "unknown Transfer-Encoding",
+            b"GET /metrics HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n".to_vec(),
+        ),
+        (
+            "obsolete header folding",
+            b"GET /metrics HTTP/1.1\r\nX: a\r\n b\r\n\r\n".to_vec(),
+        ),
+        ("200 headers", many_headers),
+        ("40 kB target", long_uri),
+    ]
+}
+
+#[test]
+fn malformed_requests_and_a_1_mb_header_get_4xx_and_the_server_keeps_serving() {
+    let bus = Bus::new();
+    let reporter = reporter(&bus);
+    let server = reporter.serve(ServerConfig::at("127.0.0.1:0")).unwrap();
+    let addr = server.local_addr();
+    let mut huge = b"GET /metrics HTTP/1.1\r\nX-Huge: ".to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 1 << 20));
+    huge.extend_from_slice(b"\r\n\r\n");
+    let mut cases = malformed_requests();
+    assert_eq!(cases.len(), 15);
+    cases.push(("1 MB header", huge));
+    for (what, request) in &cases {
+        let r = raw_request(addr, request);
+        assert!((400..500).contains(&r.status), "{what}: {}", r.head);
+        // The endpoint keeps serving after each.
+        assert_eq!(get(addr, "/metrics").status, 200, "after {what}");
+    }
+    assert_eq!(raw_request(addr, &cases[15].1).status, 431);
+    let stats = reporter.stats();
+    assert_eq!(stats.scrapes_failed, 0);
 }
 
 #[test]

@@ -25,31 +25,82 @@ pub fn default_reporter(bus: &Bus) -> PrometheusReporter {
 pub struct Response {
     pub status: u16,
     pub head: String,
+    /// The body as text (lossy for binary bodies; see `bytes`).
     pub body: String,
+    /// The body as received.
+    pub bytes: Vec<u8>,
 }
 
-/// Sends raw bytes and reads the whole response (until the server closes the connection).
-pub fn try_request(addr: SocketAddr, request: &[u8]) -> std::io::Result<Response> {
+impl Response {
+    /// A header's value (case-insensitive name), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// Reads one response from `stream`: the head, then `Content-Length` bytes of body (none for a
+/// response to `HEAD`), or everything until the server closes when there is no length.
+pub fn read_response(stream: &mut TcpStream, head_only: bool) -> std::io::Result<Response> {
     let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
-    stream.write_all(request)?;
     let mut bytes = Vec::new();
-    stream.read_to_end(&mut bytes)?;
-    let text = String::from_utf8(bytes).map_err(|_| bad("response is not UTF-8"))?;
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| bad("no response head"))?;
+    let mut buf = [0u8; 16 * 1024];
+    let head_end = loop {
+        if let Some(at) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at;
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Err(bad("connection closed before the response head"));
+        }
+        bytes.extend_from_slice(&buf[..n]);
+    };
+    let head =
+        String::from_utf8(bytes[..head_end].to_vec()).map_err(|_| bad("head is not UTF-8"))?;
+    let mut body = bytes.split_off(head_end + 4);
     let status = head
         .split(' ')
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| bad("no status"))?;
-    Ok(Response {
+    let mut response = Response {
         status,
-        head: head.to_owned(),
-        body: body.to_owned(),
-    })
+        head,
+        body: String::new(),
+        bytes: Vec::new(),
+    };
+    let length: Option<usize> = response
+        .header("content-length")
+        .and_then(|v| v.parse().ok());
+    match (head_only, length) {
+        (true, _) => body.clear(),
+        (false, Some(length)) => {
+            while body.len() < length {
+                let n = stream.read(&mut buf)?;
+                if n == 0 {
+                    return Err(bad("connection closed inside the body"));
+                }
+                body.extend_from_slice(&buf[..n]);
+            }
+            body.truncate(length);
+        }
+        (false, None) => {
+            stream.read_to_end(&mut body)?;
+        }
+    }
+    response.body = String::from_utf8_lossy(&body).into_owned();
+    response.bytes = body;
+    Ok(response)
+}
+
+/// Sends raw bytes and reads one response.
+pub fn try_request(addr: SocketAddr, request: &[u8]) -> std::io::Result<Response> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    stream.write_all(request)?;
+    read_response(&mut stream, request.starts_with(b"HEAD "))
 }
 
 /// Like [`try_request`], failing the test on error.
@@ -219,6 +270,13 @@ pub fn percent_encode(text: &str) -> String {
     out
 }
 
+/// The scrape config of one job `llm` scraping `target`'s `/metrics` (every second).
+pub fn llm_job(target: SocketAddr) -> String {
+    format!(
+        "  - job_name: llm\n    metrics_path: /metrics\n    static_configs:\n      - targets: ['{target}']\n"
+    )
+}
+
 /// A real Prometheus (the `prometheus` binary the test script installs) on a free loopback
 /// port, with its own temp directory; killed and removed on drop.
 pub struct PrometheusServer {
@@ -233,6 +291,12 @@ impl PrometheusServer {
     /// empty) and `rule_files`, scraping and evaluating every second, and waits (at most 60 s)
     /// until `/-/ready` answers 200.
     pub fn start(scrape_configs: &str, rule_files: &[PathBuf]) -> Self {
+        Self::start_with(scrape_configs, rule_files, &[])
+    }
+
+    /// [`PrometheusServer::start`] with extra command-line flags (e.g.
+    /// `--enable-feature=exemplar-storage`).
+    pub fn start_with(scrape_configs: &str, rule_files: &[PathBuf], flags: &[&str]) -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let binary = tool("LLM_TELEMETRY_PROMETHEUS", "prometheus");
         let dir = std::env::temp_dir().join(format!(
@@ -277,6 +341,7 @@ impl PrometheusServer {
             ))
             .arg(format!("--web.listen-address={addr}"))
             .arg("--log.level=warn")
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()

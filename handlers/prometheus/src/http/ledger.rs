@@ -1,0 +1,50 @@
+//! Counting scrapes as served or failed, per connection: a `/metrics` response is *handed over*
+//! when hyper takes its body, and *served* once a flush succeeds after that (hyper flushes only
+//! when everything it buffered is in the kernel's send buffer). Responses still unconfirmed
+//! when the connection ends, and bodies dropped before hyper took them, are *failed*.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::reporter::PrometheusReporter;
+
+/// The scrape accounting of one connection (shared by its responses and its I/O).
+#[derive(Debug)]
+pub(crate) struct Ledger {
+    reporter: PrometheusReporter,
+    /// Bodies handed to hyper and not yet confirmed by a flush.
+    handed: AtomicU64,
+}
+
+impl Ledger {
+    pub(crate) fn new(reporter: PrometheusReporter) -> Arc<Self> {
+        Arc::new(Self {
+            reporter,
+            handed: AtomicU64::new(0),
+        })
+    }
+
+    /// A `/metrics` body was taken by hyper.
+    pub(crate) fn handed(&self) {
+        self.handed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A `/metrics` body was dropped before hyper took it.
+    pub(crate) fn dropped(&self) {
+        self.reporter.scrapes().count(false);
+    }
+
+    /// A flush succeeded: every body handed so far is written.
+    pub(crate) fn flushed(&self) {
+        for _ in 0..self.handed.swap(0, Ordering::Relaxed) {
+            self.reporter.scrapes().count(true);
+        }
+    }
+
+    /// The connection ended: what is still unconfirmed failed.
+    pub(crate) fn closed(&self) {
+        for _ in 0..self.handed.swap(0, Ordering::Relaxed) {
+            self.reporter.scrapes().count(false);
+        }
+    }
+}
