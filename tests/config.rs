@@ -1105,14 +1105,16 @@ fn bad_values_set_in_code_are_caught_at_build() {
 }
 
 #[test]
-fn a_bad_value_anywhere_fails_even_if_a_higher_layer_would_override_it() {
-    // Losing nothing silently: a broken file is reported even though the environment sets the
-    // same key.
-    let result = Config::builder()
+fn a_bad_value_a_higher_layer_overrides_is_not_in_force_and_not_an_error() {
+    // The environment sets the key: the file's value is never in force, so it is not checked.
+    let config = Config::builder()
         .toml_str("level = \"loud\"")
         .env_with(env(&[("LLM_TELEMETRY_LEVEL", "basic")]))
-        .build();
-    let (origin, key, _, _) = invalid(result);
+        .build()
+        .expect("the environment overrides the file");
+    assert_eq!(config.level, TelemetryLevel::Basic);
+    // Without the override the same file is an error naming the file and the key.
+    let (origin, key, _, _) = invalid(Config::builder().toml_str("level = \"loud\"").build());
     assert_eq!((origin, key.as_str()), (inline(), "level"));
 }
 
@@ -1203,4 +1205,79 @@ fn the_label_value_cap_is_checked_wherever_it_comes_from() {
         "{err}"
     );
     assert_eq!(Config::default().metrics.max_label_value_bytes, 256);
+}
+
+// ---------------------------------------------------------------------------------------------
+// values that validate but cannot work (issue 18, item 9)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn an_endpoint_without_a_host_or_with_a_bad_port_is_refused() {
+    for url in [
+        "http://:4318",
+        "http://127.0.0.1:99999",
+        "http://127.0.0.1:0",
+        "https://host:port",
+        "http://[::1",
+        "http://@/v1",
+    ] {
+        let result = Config::from_env_with(env(&[("LLM_TELEMETRY_TRACING_ENDPOINT", url)]));
+        let (origin, key, value, _) = invalid(result);
+        assert_eq!(
+            (origin, key.as_str(), value),
+            (
+                from_env("LLM_TELEMETRY_TRACING_ENDPOINT"),
+                "tracing.endpoint",
+                format!("{url:?}")
+            )
+        );
+    }
+    for url in [
+        "http://127.0.0.1:4318",
+        "https://collector.example.com/otlp",
+        "http://[::1]:4318/v1/traces",
+        "http://localhost",
+        "https://user@host:443",
+    ] {
+        let config = Config::from_env_with(env(&[("LLM_TELEMETRY_TRACING_ENDPOINT", url)]));
+        assert!(config.is_ok(), "{url}: {config:?}");
+    }
+}
+
+#[test]
+fn a_budget_too_large_to_count_names_its_key_and_variable() {
+    let result = Config::from_env_with(env(&[("LLM_TELEMETRY_COST_BUDGET_USD", "1e30")]));
+    let message = result
+        .expect_err("1e30 dollars cannot be counted")
+        .to_string();
+    assert!(
+        message.contains("cost.budget_usd") && message.contains("LLM_TELEMETRY_COST_BUDGET_USD"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_tenant_budget_given_twice_is_an_error() {
+    let result = Config::from_env_with(env(&[(
+        "LLM_TELEMETRY_COST_TENANT_BUDGETS",
+        "acme=1,acme=2",
+    )]));
+    let message = result.expect_err("acme twice").to_string();
+    assert!(message.contains("acme"), "{message}");
+    assert!(
+        message.contains("LLM_TELEMETRY_COST_TENANT_BUDGETS"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_value_overridden_by_a_higher_source_is_not_validated() {
+    let config = Config::builder()
+        .env_with(env(&[("LLM_TELEMETRY_LOG_LEVEL", "loud")]))
+        .set("log.level=warn")
+        .build()
+        .expect("the argument overrides the bad environment value");
+    assert_eq!(config.log.level, LogLevel::Warn);
+    // The bad value alone is still an error.
+    assert!(Config::from_env_with(env(&[("LLM_TELEMETRY_LOG_LEVEL", "loud")])).is_err());
 }

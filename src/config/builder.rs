@@ -201,6 +201,21 @@ impl ConfigBuilder {
     /// Layers everything and checks the result.
     pub fn build(self) -> Result<Config, ConfigError> {
         let mut config = Config::default();
+        // A value a higher source overrides is never read, so a bad one there is no error:
+        // arguments override the environment and the file, the environment the file.
+        let argued: Vec<Key> = self
+            .explicit
+            .iter()
+            .filter_map(|e| match e {
+                Explicit::Argument(a) => a
+                    .split_once('=')
+                    .and_then(|(n, _)| Key::from_name(n.trim())),
+                Explicit::Typed(_) => None,
+            })
+            .collect();
+        let by_argument = |key: Key| argued.contains(&key);
+        let by_env_or_argument =
+            |key: Key| by_argument(key) || self.env.as_ref().is_some_and(|env| env.sets(key));
         #[cfg(feature = "toml")]
         {
             let named = self
@@ -215,10 +230,15 @@ impl ConfigBuilder {
                             path: path.clone(),
                             source,
                         })?;
-                    super::file::apply(&mut config, &text, &path)?;
+                    super::file::apply(&mut config, &text, &path, &by_env_or_argument)?;
                 }
                 Some(FileSource::Inline(text)) => {
-                    super::file::apply(&mut config, &text, std::path::Path::new("<inline>"))?;
+                    super::file::apply(
+                        &mut config,
+                        &text,
+                        std::path::Path::new("<inline>"),
+                        &by_env_or_argument,
+                    )?;
                 }
                 None => {}
             }
@@ -235,7 +255,7 @@ impl ConfigBuilder {
             });
         }
         if let Some(env) = &self.env {
-            env.apply(&mut config)?;
+            env.apply(&mut config, &by_argument)?;
         }
         for explicit in self.explicit {
             match explicit {

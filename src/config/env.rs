@@ -60,6 +60,17 @@ impl EnvSnapshot {
         snapshot
     }
 
+    /// Whether the environment gives `key` a value that replaces a file's: its own variable, or
+    /// a standard one (not `OTEL_SDK_DISABLED`, which only ever switches tracing off).
+    pub(crate) fn sets(&self, key: Key) -> bool {
+        self.get(key.env_var()).is_some()
+            || (!key.standard_inverts()
+                && key
+                    .standard_env_vars()
+                    .iter()
+                    .any(|v| self.get(v).is_some()))
+    }
+
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.vars
             .iter()
@@ -68,8 +79,13 @@ impl EnvSnapshot {
     }
 
     /// Applies every variable found to `config`: for each key its own variable if set, else what
-    /// its handler's standard variables give.
-    pub(crate) fn apply(&self, config: &mut Config) -> Result<(), ConfigError> {
+    /// its handler's standard variables give. Keys `overridden` by a higher source (an argument)
+    /// are not read at all, so a bad value there is not an error.
+    pub(crate) fn apply(
+        &self,
+        config: &mut Config,
+        overridden: &dyn Fn(Key) -> bool,
+    ) -> Result<(), ConfigError> {
         if let Some((var, lossy)) = self.not_unicode.first() {
             let key = Key::ALL
                 .into_iter()
@@ -85,7 +101,7 @@ impl EnvSnapshot {
             });
         }
         let handlers = StandardEnv::read(|name| self.get(name).map(str::to_owned));
-        for key in Key::ALL {
+        for key in Key::ALL.into_iter().filter(|k| !overridden(*k)) {
             let var = key.env_var();
             match self.get(var) {
                 Some(value) => key.apply(config, Raw::Text(value)).map_err(|invalid| {
@@ -113,7 +129,9 @@ mod tests {
             vars: Vec::new(),
             not_unicode: vec![("OTEL_SERVICE_NAME", "caf\u{fffd}".to_owned())],
         };
-        let error = snapshot.apply(&mut Config::default()).unwrap_err();
+        let error = snapshot
+            .apply(&mut Config::default(), &|_| false)
+            .unwrap_err();
         let ConfigError::InvalidValue {
             origin,
             key,

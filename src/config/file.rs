@@ -14,7 +14,12 @@ use super::{Choice, Config, ConfigError, Origin};
 const SECTIONS: [&str; 4] = ["tracing", "metrics", "log", "cost"];
 
 /// Applies the TOML `text` (read from `path`) to `config`.
-pub(crate) fn apply(config: &mut Config, text: &str, path: &Path) -> Result<(), ConfigError> {
+pub(crate) fn apply(
+    config: &mut Config,
+    text: &str,
+    path: &Path,
+    overridden: &dyn Fn(Key) -> bool,
+) -> Result<(), ConfigError> {
     let origin = || Origin::File {
         path: path.to_owned(),
     };
@@ -43,10 +48,16 @@ pub(crate) fn apply(config: &mut Config, text: &str, path: &Path) -> Result<(), 
                         known: known_keys(Some(name)),
                     });
                 };
+                if overridden(key) {
+                    continue;
+                }
                 key.apply(config, Raw::Toml(value))
                     .map_err(|invalid| invalid.into_error(key, origin()))?;
             }
         } else if let Some(key) = Key::from_name(name) {
+            if overridden(key) {
+                continue;
+            }
             key.apply(config, Raw::Toml(value))
                 .map_err(|invalid| invalid.into_error(key, origin()))?;
         } else {

@@ -144,8 +144,8 @@ const EXPECT_BOOL: &str = llm_telemetry_core::text::BOOL_WORDS;
 #[cfg(feature = "toml")]
 const EXPECT_TOML_BOOL: &str = "a boolean (true or false, unquoted)";
 const EXPECT_RATE: &str = "a number from 0 to 1";
-const EXPECT_USD: &str = "a finite number of US dollars, 0 or more";
-const EXPECT_URL: &str = "an http:// or https:// URL with a host, e.g. http://127.0.0.1:6006";
+const EXPECT_USD: &str = "a finite number of US dollars, 0 or more and at most 10^20";
+const EXPECT_URL: &str = "an http:// or https:// URL with a host and, if given, a port from 1 to 65535, e.g. http://127.0.0.1:6006";
 const EXPECT_NAME: &str = "a non-empty string";
 const EXPECT_ADDR: &str = "an IP address and port, e.g. 127.0.0.1:9568";
 const EXPECT_LABEL_BYTES: &str = "a whole number of bytes from 16 to 1048576";
@@ -155,20 +155,15 @@ const EXPECT_BUDGETS: &str =
 pub(crate) fn is_rate(x: f64) -> bool {
     (0.0..=1.0).contains(&x)
 }
+/// A budget the cost handler can count: finite, 0 or more, and within its exact money type's
+/// range (the cost crate's own rule, [`llm_telemetry_cost::Usd::from_dollars_f64`]).
 pub(crate) fn is_usd(x: f64) -> bool {
-    x.is_finite() && x >= 0.0
+    x.is_finite() && x >= 0.0 && llm_telemetry_cost::Usd::from_dollars_f64(x).is_ok()
 }
+/// The workspace's one endpoint grammar, the OpenTelemetry handler's
+/// ([`llm_telemetry_otel::config::is_endpoint_url`]): a host, a real port if one is given.
 pub(crate) fn is_url(text: &str) -> bool {
-    let rest = text
-        .strip_prefix("http://")
-        .or_else(|| text.strip_prefix("https://"));
-    match rest {
-        Some(rest) => {
-            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-            !host.is_empty() && !text.chars().any(char::is_whitespace)
-        }
-        None => false,
-    }
+    llm_telemetry_otel::config::is_endpoint_url(text)
 }
 
 fn parse_choice<C: Choice>(raw: &Raw<'_>) -> Result<C, Invalid> {
@@ -253,6 +248,13 @@ fn parse_budgets(raw: &Raw<'_>) -> Result<Vec<(String, f64)>, Invalid> {
                     return Err(Invalid::of(raw, EXPECT_BUDGETS));
                 }
                 let usd_text = usd.trim();
+                if budgets.iter().any(|(t, _)| t == tenant) {
+                    return Err(Invalid {
+                        subkey: Some(tenant.to_owned()),
+                        value: format!("{usd_text:?}"),
+                        expected: format!("one budget per tenant: {tenant:?} is given twice"),
+                    });
+                }
                 match usd_text.parse::<f64>().ok().filter(|x| is_usd(*x)) {
                     Some(usd) => budgets.push((tenant.to_owned(), usd)),
                     None => return Err(entry_error(tenant, format!("{usd_text:?}"))),

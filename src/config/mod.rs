@@ -2,7 +2,10 @@
 //! variables and code, in that order of increasing precedence.
 //!
 //! Explicit settings (typed builder setters and `key=value` arguments from a command line) beat
-//! the environment, which beats the file, which beats the defaults:
+//! the environment, which beats the file, which beats the defaults. A value a higher source
+//! overrides (a `key=value` argument over a variable, a variable over the file) is never in
+//! force and is not checked, so a stale bad value there is no error; a value in force is checked
+//! wherever it comes from, and its error names the key, the source and what is allowed:
 //!
 //! ```
 //! use llm_telemetry::config::{Config, LogFormat};

@@ -149,18 +149,58 @@ fn phoenix_http_url(url: &str) -> String {
 }
 
 /// What an endpoint must look like.
-const URL_EXPECTED: &str = "an http:// or https:// URL with a host, such as http://localhost:4318";
+pub const URL_EXPECTED: &str = "an http:// or https:// URL with a host and, if given, a port from 1 to 65535, such as http://localhost:4318";
 
-/// An `http://` or `https://` URL with a host and no blanks.
-pub(crate) fn parse_url(s: &str) -> Result<String, String> {
-    let rest = s
+/// An `http://` or `https://` URL with a host, a port (if any) from 1 to 65535, and no blanks:
+/// the one endpoint grammar of the workspace (the facade's `tracing.endpoint` checks with it
+/// too). `http://:4318` (no host) and `http://127.0.0.1:99999` (no such port) are refused here,
+/// not when the first export fails.
+///
+/// ```
+/// use llm_telemetry_otel::config::is_endpoint_url;
+/// assert!(is_endpoint_url("https://collector.example.com/otlp"));
+/// assert!(is_endpoint_url("http://[::1]:4318/v1/traces"));
+/// assert!(!is_endpoint_url("http://:4318"));
+/// assert!(!is_endpoint_url("http://127.0.0.1:99999"));
+/// ```
+pub fn is_endpoint_url(s: &str) -> bool {
+    let Some(rest) = s
         .strip_prefix("http://")
-        .or_else(|| s.strip_prefix("https://"));
-    let has_host = rest.is_some_and(|rest| {
-        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-        !host.is_empty()
-    });
-    if has_host && !s.chars().any(char::is_whitespace) {
+        .or_else(|| s.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    if s.chars().any(char::is_whitespace) {
+        return false;
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    // Credentials, if any, come before the last `@`.
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let (host, port) = if let Some(bracketed) = host_port.strip_prefix('[') {
+        // An IPv6 literal: `[addr]` or `[addr]:port`.
+        let Some((addr, after)) = bracketed.split_once(']') else {
+            return false;
+        };
+        match after {
+            "" => (addr, None),
+            _ => match after.strip_prefix(':') {
+                Some(port) => (addr, Some(port)),
+                None => return false,
+            },
+        }
+    } else {
+        match host_port.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        }
+    };
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p != 0));
+    !host.is_empty() && port_ok
+}
+
+/// [`is_endpoint_url`] as a parser: the URL, or what is expected.
+pub(crate) fn parse_url(s: &str) -> Result<String, String> {
+    if is_endpoint_url(s) {
         Ok(s.to_owned())
     } else {
         Err(URL_EXPECTED.to_owned())

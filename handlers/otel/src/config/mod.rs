@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use crate::error::ConfigError;
 use crate::sampler::Sampler;
-pub use endpoint::{Endpoint, EndpointForm};
+pub use endpoint::{Endpoint, EndpointForm, URL_EXPECTED, is_endpoint_url};
 use endpoint::{parse_phoenix_url, parse_url};
 use source::{
     Layer, Layers, parse_bool, parse_compression, parse_headers, parse_key_values, parse_millis,
