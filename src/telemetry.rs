@@ -29,9 +29,9 @@ use llm_telemetry_core::{Bus, Deadline, LifecycleReport};
 use llm_telemetry_cost::{CostTracker, CostTrackerBuilder, PriceTable};
 use llm_telemetry_genai::instrument::Instrumentation;
 use llm_telemetry_log::{LogHandle, Logger, LoggerBuilder, Sink};
-use llm_telemetry_otel::{OtelHandler, OtelHandlerBuilder};
+use llm_telemetry_otel::{OtelHandler, OtelHandlerBuilder, OtelStats};
 use llm_telemetry_prometheus::{
-    MetricsServer, PrometheusReporter, ReporterBuilder, ServerConfig, defaults,
+    CounterSample, MetricsServer, PrometheusReporter, ReporterBuilder, ServerConfig, defaults,
 };
 use thiserror::Error;
 
@@ -222,10 +222,51 @@ impl<'c> TelemetryBuilder<'c> {
             if let Some(adjust) = self.otel {
                 builder = adjust(builder);
             }
-            telemetry.otel = Some(builder.attach(&bus)?);
+            let otel = builder.attach(&bus)?;
+            if let Some((reporter, _)) = &telemetry.metrics {
+                // Export health on `/metrics`, read at every scrape.
+                let reader = otel.stats_reader();
+                let handler = otel.handler_id().to_owned();
+                reporter.add_counter_source(move || export_health(&reader.read(), &handler));
+            }
+            telemetry.otel = Some(otel);
         }
         Ok(())
     }
+}
+
+/// The OpenTelemetry handler's export health as Prometheus counters: spans exported, spans
+/// dropped past the bus queue by reason (the bus queue's own drops are
+/// `llm_telemetry_handler_events_total{outcome="dropped"}`), and export calls that failed.
+fn export_health(stats: &OtelStats, handler: &str) -> Vec<CounterSample> {
+    let dropped = |reason: &'static str, value: u64| {
+        CounterSample::new(
+            "llm_telemetry_spans_dropped_total",
+            "Spans the OpenTelemetry handler dropped past its bus queue, by reason.",
+            value,
+        )
+        .label("handler", handler)
+        .label("reason", reason)
+    };
+    vec![
+        CounterSample::new(
+            "llm_telemetry_spans_exported_total",
+            "Spans the collector accepted.",
+            stats.exported,
+        )
+        .label("handler", handler),
+        dropped("export_queue_full", stats.dropped_queue_full),
+        dropped("export_failed", stats.dropped_export_failed),
+        dropped("no_exporter", stats.dropped_no_exporter),
+        dropped("after_shutdown", stats.dropped_after_shutdown),
+        dropped("shutdown_deadline", stats.dropped_at_deadline),
+        CounterSample::new(
+            "llm_telemetry_span_exports_failed_total",
+            "Export calls that failed, timed out or panicked (each drops its batch).",
+            stats.failed_exports,
+        )
+        .label("handler", handler),
+    ]
 }
 
 /// Every handler a [`Config`] enabled, attached to one bus: read their stats while running, end

@@ -23,7 +23,7 @@ use crate::pipeline::{Batch, MAX_HANDOFF_WAIT, Pipeline};
 use crate::route::Route;
 use crate::sampler::Sampler;
 use crate::span_events::{Pending, Recorded};
-use crate::stats::{Counters, OtelStats, add};
+use crate::stats::{Counters, OtelStats, OtelStatsReader, add};
 use crate::warn::Warner;
 use crate::worker::Message;
 
@@ -397,6 +397,14 @@ impl OtelHandler {
             .stats()
             .handler(&self.config.handler_id)
             .map_or(self.bus_dropped.load(Ordering::Relaxed), |h| h.dropped)
+    }
+
+    /// A reader of the handler's own counters that outlives any borrow of the handle (see
+    /// [`OtelStatsReader`]).
+    pub fn stats_reader(&self) -> OtelStatsReader {
+        OtelStatsReader {
+            counters: self.counters.clone(),
+        }
     }
 
     /// A snapshot of the counters (exported, dropped by cause, sampled out, tenant cache).

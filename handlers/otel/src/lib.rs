@@ -81,7 +81,7 @@ pub use handler::OtelHandler;
 pub use projects::PROJECT_NAME_ATTRIBUTE;
 pub use route::MAX_TENANT_LEN;
 pub use sampler::Sampler;
-pub use stats::{OtelStats, TenantStats};
+pub use stats::{OtelStats, OtelStatsReader, TenantStats};
 
 /// The OpenTelemetry types a custom exporter implements or receives, re-exported at the exact
 /// versions this crate uses.

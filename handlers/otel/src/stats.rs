@@ -148,3 +148,25 @@ impl Counters {
         }
     }
 }
+
+/// Reads a handler's own counters from anywhere (another thread, another handler's render),
+/// without holding the [`crate::OtelHandler`]: what the facade hands the Prometheus reporter so
+/// export health appears on `/metrics`. Its [`OtelStats::dropped_bus_queue`] is always 0: the
+/// bus's queue drops are the bus's own counts (`llm_telemetry_handler_events_total`).
+#[derive(Clone)]
+pub struct OtelStatsReader {
+    pub(crate) counters: std::sync::Arc<Counters>,
+}
+
+impl OtelStatsReader {
+    /// The handler's counters now.
+    pub fn read(&self) -> OtelStats {
+        self.counters.snapshot(0)
+    }
+}
+
+impl std::fmt::Debug for OtelStatsReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtelStatsReader").finish_non_exhaustive()
+    }
+}

@@ -125,6 +125,7 @@ pub mod sanitize;
 pub mod self_metrics;
 pub mod series;
 pub mod server;
+pub mod sources;
 pub mod stats;
 
 /// The `metrics` crate this reporter records into (same version, for users' own handles).
@@ -146,6 +147,7 @@ pub use label_value::{
 pub use reporter::{PrometheusReporter, ReporterBuilder};
 pub use series::CardinalityStats;
 pub use server::{DEFAULT_ADDRESS, MetricsServer, ServerConfig};
+pub use sources::{CounterSample, CounterSource};
 pub use stats::ReporterStats;
 
 impl PrometheusReporter {

@@ -42,6 +42,7 @@ use crate::label_value::{
 };
 use crate::self_metrics::{self, BusMetrics};
 use crate::series::{CardinalityStats, LabelHasher, SeriesTable};
+use crate::sources::{CounterSample, CounterSource, Sources};
 use crate::stats::{BusCounts, ReporterStats, ScrapeCounters};
 
 /// The default handler id prefix on the bus.
@@ -323,6 +324,7 @@ impl ReporterBuilder {
                 last_render_len: AtomicUsize::new(0),
                 attachment: Mutex::new(Attachment::Never),
                 bus_metrics: Mutex::new(BusMetrics::default()),
+                sources: Mutex::new(Sources::default()),
                 scrapes: ScrapeCounters::default(),
                 reserved,
                 facade_refused,
@@ -370,6 +372,8 @@ struct ReporterInner {
     last_render_len: AtomicUsize,
     attachment: Mutex<Attachment>,
     bus_metrics: Mutex<BusMetrics>,
+    /// Counters kept by other handlers, read at every render.
+    sources: Mutex<Sources>,
     scrapes: ScrapeCounters,
     /// Names the `metrics` facade may not write (see [`crate::facade`]).
     reserved: Arc<[String]>,
@@ -570,6 +574,22 @@ impl PrometheusReporter {
         &self.inner.scrapes
     }
 
+    /// Shows counters kept by another handler on this reporter's `/metrics`: `source` is read
+    /// at every render (never on an emitting thread) and each sample set as a counter of its
+    /// own (see [`crate::sources`]). The facade's `Telemetry` uses it for the OpenTelemetry
+    /// handler's export health.
+    pub fn add_counter_source(
+        &self,
+        source: impl Fn() -> Vec<CounterSample> + Send + Sync + 'static,
+    ) {
+        let source: CounterSource = Box::new(source);
+        self.inner
+            .sources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .add(source);
+    }
+
     /// Records one event directly, without a bus (what the attached handlers do).
     pub fn record(&self, event: &Event<'_>) {
         for group in &self.inner.groups {
@@ -696,6 +716,11 @@ impl PrometheusReporter {
                 .unwrap_or_else(PoisonError::into_inner)
                 .refresh(&inner.recorder, &stats);
         }
+        inner
+            .sources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .refresh(&inner.recorder);
     }
 }
 
