@@ -609,3 +609,141 @@ fn the_main_job_exports_to_a_tls_phoenix_over_https_with_a_private_ca() {
         );
     }
 }
+
+/// An OTLP/HTTP collector on loopback answering every export with an empty success after
+/// `delay`, until `stop` is set (bounded: two minutes at most).
+fn answering_collector(delay: Duration, stop: Arc<AtomicBool>) -> u16 {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback listener");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(120);
+        while !stop.load(Ordering::SeqCst) && Instant::now() < until {
+            let Ok((stream, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            };
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+                let Ok(mut writer) = stream.try_clone() else {
+                    return;
+                };
+                let mut reader = BufReader::new(stream);
+                while !stop.load(Ordering::SeqCst) {
+                    let mut length = 0usize;
+                    let mut line = String::new();
+                    let mut started = false;
+                    loop {
+                        line.clear();
+                        match reader.read_line(&mut line) {
+                            Ok(0) => return,
+                            Ok(_) => started = true,
+                            Err(_) if !started => break,
+                            Err(_) => return,
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    if !started {
+                        continue;
+                    }
+                    let mut body = vec![0u8; length];
+                    if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(delay);
+                    let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
+                    if writer.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// The numbers of the main job's summary lines starting with `prefix`.
+fn summary_numbers(stdout: &str, prefix: &str) -> Vec<u64> {
+    stdout
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} line in:\n{stdout}"))
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect()
+}
+
+/// Issue 18: a collector that answers in 300 ms is slow, not dead. The main job run against it
+/// exports at least 95% of the share it exports against a fast one, reports the rest as
+/// dropped, and its summary's dropped count is never below what its progress lines showed.
+#[test]
+fn a_slow_collector_gets_what_a_fast_one_gets() {
+    let _one = one_service_at_a_time();
+    service_binary();
+    let mut shares = Vec::new();
+    for delay in [Duration::ZERO, Duration::from_millis(300)] {
+        let stop = Arc::new(AtomicBool::new(false));
+        let port = answering_collector(delay, stop.clone());
+        let metrics = phoenix::free_port();
+        let out = run_service(
+            &[
+                "--seconds",
+                "4",
+                "--set",
+                &format!("metrics.listen=127.0.0.1:{metrics}"),
+            ],
+            &[
+                (
+                    "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    &format!("http://127.0.0.1:{port}"),
+                ),
+                ("LLM_TELEMETRY_LOG_ENABLED", "false"),
+            ],
+        );
+        stop.store(true, Ordering::SeqCst);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let exported = summary_numbers(&stdout, "spans exported")[0];
+        let dropped = summary_numbers(&stdout, "spans dropped")[0];
+        assert!(exported > 0, "{delay:?}: nothing exported\n{stdout}");
+        let share = exported as f64 / (exported + dropped) as f64;
+        println!("collector answering in {delay:?}: exported {exported}, dropped {dropped}");
+        // The summary never under-reports what the progress lines showed.
+        let progress_max = stdout
+            .lines()
+            .filter(|l| l.starts_with('['))
+            .filter_map(|l| {
+                l.rsplit("dropped events ")
+                    .next()?
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .max()
+            .unwrap_or(0);
+        let summary = summary_numbers(&stdout, "dropped events")[0];
+        assert!(
+            summary >= progress_max,
+            "{summary} < {progress_max}\n{stdout}"
+        );
+        shares.push(share);
+    }
+    assert!(
+        shares[1] >= 0.95 * shares[0],
+        "exported share {:.3} against a 300 ms collector vs {:.3} against a fast one",
+        shares[1],
+        shares[0]
+    );
+}

@@ -289,6 +289,7 @@ fn print_summary(bus: &Bus, handlers: &Handlers, report: &Report, timing: Timing
             "spans exported {}  sampled out {}  failed exports {}",
             s.exported, s.sampled_out, s.failed_exports
         );
+        println!("spans dropped {}", s.dropped());
     }
     if let Some(logger) = handlers.telemetry.logger() {
         let s = logger.stats();
