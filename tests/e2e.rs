@@ -12,6 +12,9 @@ mod phoenix;
 // Certificates made per run with `openssl` (a CA and a server certificate for 127.0.0.1).
 #[path = "../handlers/otel/tests/support/certs.rs"]
 mod certs;
+// A loopback OTLP/HTTP receiver (one that answers after a delay: a slow collector).
+#[path = "../handlers/otel/tests/support/receiver.rs"]
+mod otlp_receiver;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -610,66 +613,6 @@ fn the_main_job_exports_to_a_tls_phoenix_over_https_with_a_private_ca() {
     }
 }
 
-/// An OTLP/HTTP collector on loopback answering every export with an empty success after
-/// `delay`, until `stop` is set (bounded: two minutes at most).
-fn answering_collector(delay: Duration, stop: Arc<AtomicBool>) -> u16 {
-    use std::io::{BufRead, BufReader};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback listener");
-    listener.set_nonblocking(true).expect("non-blocking");
-    let port = listener.local_addr().expect("address").port();
-    std::thread::spawn(move || {
-        let until = Instant::now() + Duration::from_secs(120);
-        while !stop.load(Ordering::SeqCst) && Instant::now() < until {
-            let Ok((stream, _)) = listener.accept() else {
-                std::thread::sleep(Duration::from_millis(5));
-                continue;
-            };
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let _ = stream.set_nonblocking(false);
-                let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-                let Ok(mut writer) = stream.try_clone() else {
-                    return;
-                };
-                let mut reader = BufReader::new(stream);
-                while !stop.load(Ordering::SeqCst) {
-                    let mut length = 0usize;
-                    let mut line = String::new();
-                    let mut started = false;
-                    loop {
-                        line.clear();
-                        match reader.read_line(&mut line) {
-                            Ok(0) => return,
-                            Ok(_) => started = true,
-                            Err(_) if !started => break,
-                            Err(_) => return,
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                            length = v.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    if !started {
-                        continue;
-                    }
-                    let mut body = vec![0u8; length];
-                    if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
-                        return;
-                    }
-                    std::thread::sleep(delay);
-                    let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
-                    if writer.write_all(answer.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    port
-}
-
 /// The numbers of the main job's summary lines starting with `prefix`.
 fn summary_numbers(stdout: &str, prefix: &str) -> Vec<u64> {
     stdout
@@ -691,7 +634,7 @@ fn a_slow_collector_gets_what_a_fast_one_gets() {
     let mut shares = Vec::new();
     for delay in [Duration::ZERO, Duration::from_millis(300)] {
         let stop = Arc::new(AtomicBool::new(false));
-        let port = answering_collector(delay, stop.clone());
+        let (port, _) = otlp_receiver::answering(delay, stop.clone());
         let metrics = phoenix::free_port();
         let out = run_service(
             &[

@@ -5,14 +5,17 @@
 //! returns (within its deadline) and nothing moves after it, at most one warning is written, and
 //! a slow collector loses nothing that fits the queue.
 
+mod support;
+
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use llm_telemetry_core::{Bus, Value};
 use llm_telemetry_genai::catalog::{self, keys};
 use llm_telemetry_otel::{OtelHandler, OtelStats, Protocol};
+use support::receiver;
 
 const SPANS: u64 = 100_000;
 const SHUTDOWN: Duration = Duration::from_secs(3);
@@ -168,79 +171,13 @@ fn a_collector_that_never_reads_drops_and_counts_without_blocking() {
     }
 }
 
-/// An OTLP/HTTP collector on loopback that answers every export correctly, but only after
-/// `delay`: a slow collector, not a dead one. Counts the requests it answered.
-fn slow_collector(delay: Duration, stop: Arc<AtomicBool>) -> (u16, Arc<AtomicU64>) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let answered = Arc::new(AtomicU64::new(0));
-    let count = answered.clone();
-    std::thread::spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
-            let Ok((stream, _)) = listener.accept() else {
-                std::thread::sleep(Duration::from_millis(5));
-                continue;
-            };
-            let count = count.clone();
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                stream.set_nonblocking(false).unwrap();
-                stream
-                    .set_read_timeout(Some(Duration::from_millis(200)))
-                    .unwrap();
-                let mut writer = stream.try_clone().unwrap();
-                let mut reader = BufReader::new(stream);
-                // One request after another on the connection (keep-alive), until told to stop.
-                while !stop.load(Ordering::SeqCst) {
-                    let mut length = 0usize;
-                    let mut line = String::new();
-                    let mut started = false;
-                    loop {
-                        line.clear();
-                        match reader.read_line(&mut line) {
-                            Ok(0) => return,
-                            Ok(_) => {}
-                            Err(_) if !started => break,
-                            Err(_) => return,
-                        }
-                        started = true;
-                        if line == "\r\n" {
-                            break;
-                        }
-                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                            length = v.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    if !started {
-                        continue;
-                    }
-                    let mut body = vec![0u8; length];
-                    if reader.read_exact(&mut body).is_err() {
-                        return;
-                    }
-                    std::thread::sleep(delay);
-                    let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
-                    if writer.write_all(answer.as_bytes()).is_err() {
-                        return;
-                    }
-                    count.fetch_add(1, Ordering::SeqCst);
-                }
-            });
-        }
-    });
-    (port, answered)
-}
-
 /// A collector that answers in 300 ms is slow, not dead: a burst that fits the handler's bus
 /// queue is exported whole, nothing is dropped, and the only warning says the collector is slow.
 #[test]
 fn a_slow_collector_loses_nothing_that_fits_the_queue() {
     const BURST: u64 = 20_000;
     let stop = Arc::new(AtomicBool::new(false));
-    let (port, answered) = slow_collector(Duration::from_millis(300), stop.clone());
+    let (port, answered) = receiver::answering(Duration::from_millis(300), stop.clone());
     let bus = Bus::new();
     let warnings = Arc::new(Mutex::new(Vec::<String>::new()));
     let sink = warnings.clone();
