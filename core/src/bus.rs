@@ -51,7 +51,7 @@ pub fn global_is_active() -> bool {
 
 /// How long `shutdown` waits, after its deadline, for the workers of lanes it discarded to count
 /// what they dropped.
-const DISCARD_GRACE: Duration = Duration::from_millis(250);
+const DISCARD_GRACE: Duration = Duration::from_secs(1);
 
 /// How many handlers detached after a failure `stats()` keeps reporting.
 const RETIRED_KEPT: usize = 64;
@@ -349,7 +349,7 @@ impl Bus {
     /// 3. the lanes close: queued handlers receive nothing more (later events are counted as
     ///    dropped); a lane that did not drain by the deadline hands nothing more to its handler
     ///    and counts what it still holds as dropped, so no event is delivered after this
-    ///    returns and every one is counted by then (its worker gets a short grace, 250 ms, to
+    ///    returns and every one is counted by then (its worker gets a short grace, up to 1 s, to
     ///    count once its handler let go); the workers of drained lanes are joined;
     /// 4. every handler's [`Handler::shutdown`] is called, in reverse attach order (the last
     ///    attached, which may depend on earlier ones, goes first), each given what is left of

@@ -220,7 +220,7 @@ const HANDOFF_POLL: Duration = Duration::from_millis(10);
 
 /// The longest a shutdown whose deadline passed waits for the export thread to count what it
 /// abandons (the running export is cancelled within milliseconds).
-const ABANDON_GRACE: Duration = Duration::from_millis(250);
+const ABANDON_GRACE: Duration = Duration::from_secs(1);
 
 /// What the export thread said to a flush or shutdown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
