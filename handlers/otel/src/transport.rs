@@ -360,15 +360,17 @@ mod http {
             _ => opentelemetry_otlp::Protocol::HttpBinary,
         };
         let headers: HashMap<String, String> = config.headers.iter().cloned().collect();
+        // One client, and so one connection pool, for every exporter this factory makes (one per
+        // tenant project): many tenants reuse the same few connections to the collector.
+        let shared = reqwest::Client::builder()
+            .timeout(timeout)
+            .tls_backend_preconfigured(tls)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {}", chain(&e)))?;
         Ok(Arc::new(move || {
-            let inner = reqwest::Client::builder()
-                .timeout(timeout)
-                .tls_backend_preconfigured(tls.clone())
-                .build()
-                .map_err(|e| format!("cannot build the HTTP client: {}", chain(&e)))?;
             let last_error = LastError::default();
             let client = Client {
-                inner,
+                inner: shared.clone(),
                 last_error: last_error.clone(),
             };
             let mut builder = opentelemetry_otlp::SpanExporter::builder()

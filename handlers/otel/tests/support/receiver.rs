@@ -82,12 +82,23 @@ impl Request {
 /// `delay` (a slow collector, not a dead one), until `stop` is set (two minutes at most).
 /// Counts the requests it answered. Also used by the facade's end-to-end tests.
 pub fn answering(delay: Duration, stop: Arc<AtomicBool>) -> (u16, Arc<AtomicU64>) {
+    let (port, answered, _) = answering_counted(delay, stop);
+    (port, answered)
+}
+
+/// [`answering`], also counting the connections it accepted.
+pub fn answering_counted(
+    delay: Duration,
+    stop: Arc<AtomicBool>,
+) -> (u16, Arc<AtomicU64>, Arc<AtomicU64>) {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
     let answered = Arc::new(AtomicU64::new(0));
+    let connections = Arc::new(AtomicU64::new(0));
     let count = answered.clone();
+    let accepted = connections.clone();
     std::thread::spawn(move || {
         let deadline = Instant::now() + Duration::from_secs(120);
         while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
@@ -95,6 +106,7 @@ pub fn answering(delay: Duration, stop: Arc<AtomicBool>) -> (u16, Arc<AtomicU64>
                 std::thread::sleep(Duration::from_millis(5));
                 continue;
             };
+            accepted.fetch_add(1, Ordering::SeqCst);
             let count = count.clone();
             let stop = stop.clone();
             std::thread::spawn(move || {
@@ -142,5 +154,5 @@ pub fn answering(delay: Duration, stop: Arc<AtomicBool>) -> (u16, Arc<AtomicU64>
             });
         }
     });
-    (port, answered)
+    (port, answered, connections)
 }
