@@ -787,28 +787,30 @@ impl Ring {
             let entries =
                 std::slice::from_raw_parts(record.add(at).cast::<MetaEntry>(), n_metadata);
             let strings = record.add(at + n_metadata * META_BYTES).cast_const();
-            let metadata: SmallVec<[(&'static str, Value<'_>); 16]> = entries
-                .iter()
-                .map(|entry| {
-                    let key: &'static str = std::str::from_utf8_unchecked(
-                        std::slice::from_raw_parts(entry.key, entry.key_len as usize),
-                    );
-                    let value = match entry.tag {
-                        TAG_STR => {
-                            let start = (entry.payload & 0xffff_ffff) as usize;
-                            let len = (entry.payload >> 32) as usize;
-                            Value::Str(std::str::from_utf8_unchecked(std::slice::from_raw_parts(
-                                strings.add(start),
-                                len,
-                            )))
-                        }
-                        TAG_INT => Value::Int(entry.payload as i64),
-                        TAG_FLOAT => Value::Float(f64::from_bits(entry.payload)),
-                        _ => Value::Bool(entry.payload != 0),
-                    };
-                    (key, value)
-                })
-                .collect();
+            // Filled in place: a `SmallVec` returned by `collect` is moved whole (about 650
+            // bytes, a `memcpy` per event even without metadata: a sixth of a queued
+            // consumer's time in `perf`).
+            let mut metadata: SmallVec<[(&'static str, Value<'_>); 16]> = SmallVec::new();
+            metadata.extend(entries.iter().map(|entry| {
+                let key: &'static str = std::str::from_utf8_unchecked(std::slice::from_raw_parts(
+                    entry.key,
+                    entry.key_len as usize,
+                ));
+                let value = match entry.tag {
+                    TAG_STR => {
+                        let start = (entry.payload & 0xffff_ffff) as usize;
+                        let len = (entry.payload >> 32) as usize;
+                        Value::Str(std::str::from_utf8_unchecked(std::slice::from_raw_parts(
+                            strings.add(start),
+                            len,
+                        )))
+                    }
+                    TAG_INT => Value::Int(entry.payload as i64),
+                    TAG_FLOAT => Value::Float(f64::from_bits(entry.payload)),
+                    _ => Value::Bool(entry.payload != 0),
+                };
+                (key, value)
+            }));
             handle(
                 &Event::new(info.name, measurements, &metadata, span),
                 info.depth,
