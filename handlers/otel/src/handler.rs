@@ -142,8 +142,17 @@ impl Handler for SpanHandler {
             }
             return;
         }
-        if let Some(batch) = self.pipeline.push(route, span) {
-            self.hand_off(batch);
+        match self.pipeline.push(route, span) {
+            Some(batch) => self.hand_off(batch),
+            // Abandoned while this span was being built: the export thread may have taken the
+            // partial batch already, or not; whatever is left is counted here.
+            None if self.pipeline.is_abandoned() => {
+                add(
+                    &self.counters.dropped_at_deadline,
+                    self.pipeline.take().len() as u64,
+                );
+            }
+            None => {}
         }
     }
 }
@@ -177,6 +186,10 @@ impl SpanHandler {
     /// running export has taken.
     fn hand_off(&self, batch: Batch) {
         let count = batch.len() as u64;
+        if self.pipeline.is_abandoned() {
+            add(&self.counters.dropped_at_deadline, count);
+            return;
+        }
         let mut message = match self.sender.try_send(Message::Batch(batch)) {
             Ok(()) => return,
             Err(TrySendError::Disconnected(_)) => {

@@ -168,7 +168,13 @@ impl Worker {
             &counters.dropped_at_deadline,
             self.setup.pipeline.take().len() as u64,
         );
-        for message in receiver.try_iter() {
+        // A bus worker inside the handler when the abandonment began may still hand over one
+        // batch: wait for the channel to stay quiet a moment (bounded) so it is counted too.
+        let quiet = Duration::from_millis(50);
+        let given_up = Instant::now() + Duration::from_millis(500);
+        while let Ok(message) =
+            receiver.recv_timeout(quiet.min(given_up.saturating_duration_since(Instant::now())))
+        {
             match message {
                 Message::Batch(batch) => add(&counters.dropped_at_deadline, batch.len() as u64),
                 Message::ExportNow(_, _, done) => {
@@ -179,7 +185,14 @@ impl Worker {
                     let _ = answer.send(false);
                 }
             }
+            if Instant::now() >= given_up {
+                break;
+            }
         }
+        add(
+            &counters.dropped_at_deadline,
+            self.setup.pipeline.take().len() as u64,
+        );
     }
 
     fn shutdown_exporters(&mut self) -> bool {
