@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use llm_telemetry::catalog::{self, keys};
 use serde_json::Value as Json;
 
 /// The example binary next to this test, built on first use when `cargo test` did not build it
@@ -689,4 +690,90 @@ fn a_slow_collector_gets_what_a_fast_one_gets() {
         shares[1],
         shares[0]
     );
+}
+
+/// The value of the sample whose name and labels start with `prefix`.
+fn sample(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Export health on `/metrics` (issue 18, item 7): the OpenTelemetry handler's exported spans,
+/// drops by reason and failed exports appear on the Prometheus endpoint the same `Config`
+/// serves, with exact counts, against a collector that refuses every connection (a real socket
+/// on loopback), and the text passes `promtool check metrics`.
+#[test]
+#[ignore = "needs promtool: run scripts/test-all.sh"]
+fn export_failures_are_counted_on_metrics_exactly() {
+    const SPANS: u64 = 300;
+    let refusing = phoenix::free_port(); // nothing listens there any more
+    let metrics = phoenix::free_port();
+    let config = llm_telemetry::config::Config::builder()
+        .set(format!("tracing.endpoint=http://127.0.0.1:{refusing}"))
+        .set(format!("metrics.listen=127.0.0.1:{metrics}"))
+        .set("log.enabled=false")
+        .set("cost.enabled=false")
+        .build()
+        .expect("configuration");
+    let bus = llm_telemetry::Bus::new();
+    let mut telemetry = config.attach(&bus).expect("attach");
+    for i in 0..SPANS {
+        bus.span(
+            &catalog::LLM_CHAT,
+            &[
+                (keys::MODEL, llm_telemetry::Value::Str("gpt-4o")),
+                (keys::MAX_TOKENS, llm_telemetry::Value::Int(i as i64)),
+            ],
+            |_| (),
+        );
+    }
+    // Every span reaches an export, and every export fails: the flush says so.
+    assert!(!telemetry.flush(Duration::from_secs(30)).is_complete());
+    let (status, text) = http_get(metrics, "/metrics").expect("scrape /metrics");
+    assert_eq!(status, 200);
+    let handler = telemetry
+        .otel()
+        .expect("otel attached")
+        .handler_id()
+        .to_owned();
+    let of = |name: &str, reason: Option<&str>| {
+        let prefix = match reason {
+            Some(reason) => format!("{name}{{handler=\"{handler}\",reason=\"{reason}\"}}"),
+            None => format!("{name}{{handler=\"{handler}\"}}"),
+        };
+        sample(&text, &prefix).unwrap_or_else(|| panic!("no {prefix} in:\n{text}"))
+    };
+    let stats = telemetry.otel().expect("otel").stats();
+    assert_eq!(stats.exported + stats.dropped(), SPANS, "{stats:?}");
+    assert_eq!(of("llm_telemetry_spans_exported_total", None), 0.0);
+    assert_eq!(
+        of("llm_telemetry_spans_dropped_total", Some("export_failed")),
+        SPANS as f64,
+        "{stats:?}"
+    );
+    assert_eq!(
+        of("llm_telemetry_span_exports_failed_total", None),
+        stats.failed_exports as f64
+    );
+    assert!(stats.failed_exports >= 1);
+    for reason in [
+        "export_queue_full",
+        "no_exporter",
+        "after_shutdown",
+        "shutdown_deadline",
+    ] {
+        assert_eq!(
+            of("llm_telemetry_spans_dropped_total", Some(reason)),
+            0.0,
+            "{reason}"
+        );
+    }
+
+    promtool_check(&text);
+    // One shutdown ends them all; the counters stay readable after it.
+    let _ = telemetry.shutdown(Duration::from_secs(5));
+    let after = telemetry.otel().expect("otel").stats();
+    assert_eq!(after.exported + after.dropped(), SPANS, "{after:?}");
 }

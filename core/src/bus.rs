@@ -396,9 +396,7 @@ impl Bus {
         for lane in entries.iter().filter_map(|e| e.lane.as_ref()) {
             // A lane that drained has a worker that is about to exit; one stuck in a handler
             // is left behind rather than holding the caller past its deadline.
-            if lane.is_drained() {
-                lane.join();
-            }
+            settle(lane, Instant::now());
         }
         let report = ask_each(entries.iter().rev(), lanes_drained, |handler| {
             handler.shutdown(deadline.instant())
@@ -408,13 +406,7 @@ impl Bus {
         // in `stats()` when this returns.
         let grace = Instant::now() + DISCARD_GRACE;
         for lane in entries.iter().filter_map(|e| e.lane.as_ref()) {
-            while !lane.is_drained() && Instant::now() < grace {
-                lane.wake();
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            if lane.is_drained() {
-                lane.join();
-            }
+            settle(lane, grace);
         }
         report
     }
@@ -453,13 +445,8 @@ impl Bus {
         let entry = self.inner.detach(id, true)?;
         if let Some(lane) = &entry.lane {
             // `detach` closed the lane: its worker delivers what is queued, then exits.
-            while !lane.is_drained() && !deadline.has_passed() {
-                lane.wake();
-                std::thread::sleep(Duration::from_micros(200));
-            }
-            if lane.is_drained() {
-                lane.join();
-            } else {
+            settle(lane, deadline.instant());
+            if !lane.is_drained() {
                 // What is still queued at the deadline is counted as dropped, not delivered
                 // after this returns.
                 lane.close_discarding();
@@ -468,14 +455,7 @@ impl Bus {
         let result = guarded(|| entry.handler.shutdown(deadline.instant()));
         if let Some(lane) = &entry.lane {
             // As in `shutdown`: the handler let go of the worker; let it count the discarded.
-            let grace = Instant::now() + DISCARD_GRACE;
-            while !lane.is_drained() && Instant::now() < grace {
-                lane.wake();
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            if lane.is_drained() {
-                lane.join();
-            }
+            settle(lane, Instant::now() + DISCARD_GRACE);
         }
         Ok(result)
     }
@@ -911,6 +891,18 @@ pub fn panic_message(payload: &Box<dyn Any + Send>) -> String {
         s.clone()
     } else {
         "panic with a non-string payload".to_owned()
+    }
+}
+
+/// Waits until the closed `lane` is drained or `until` passes, then joins its worker if it
+/// drained (one stuck in a handler is left behind rather than holding the caller).
+fn settle(lane: &Lane, until: Instant) {
+    while !lane.is_drained() && Instant::now() < until {
+        lane.wake();
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    if lane.is_drained() {
+        lane.join();
     }
 }
 
