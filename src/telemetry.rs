@@ -74,6 +74,7 @@ pub struct TelemetryBuilder<'c> {
     prometheus: Option<Adjust<ReporterBuilder>>,
     cost: Option<Adjust<CostTrackerBuilder>>,
     otel: Option<Adjust<OtelHandlerBuilder>>,
+    global_metrics_recorder: bool,
 }
 
 impl<'c> TelemetryBuilder<'c> {
@@ -84,7 +85,20 @@ impl<'c> TelemetryBuilder<'c> {
             prometheus: None,
             cost: None,
             otel: None,
+            global_metrics_recorder: true,
         }
+    }
+
+    /// Whether [`TelemetryBuilder::attach`] installs the Prometheus reporter's `metrics` facade
+    /// recorder as the process's global recorder (default on, when `/metrics` is served), so the
+    /// program's own `metrics::counter!` / `gauge!` / `histogram!` calls appear on the same
+    /// `/metrics`. A recorder can be installed once per process: when another one already is,
+    /// attach still succeeds, says so once on stderr, and
+    /// [`Telemetry::installed_metrics_recorder`] reads false. Turn it off to compose the
+    /// recorder ([`PrometheusReporter::recorder`]) with your own instead.
+    pub fn global_metrics_recorder(mut self, install: bool) -> Self {
+        self.global_metrics_recorder = install;
+        self
     }
 
     /// Adjusts the log handler's builder (after the configuration is applied to it).
@@ -133,6 +147,7 @@ impl<'c> TelemetryBuilder<'c> {
             cost: None,
             otel: None,
             metrics_url: None,
+            installed_metrics_recorder: false,
         };
         match self.attach_into(&mut telemetry) {
             Ok(()) => Ok(telemetry),
@@ -182,6 +197,18 @@ impl<'c> TelemetryBuilder<'c> {
                 }
             };
             telemetry.metrics_url = Some(server.url());
+            if self.global_metrics_recorder {
+                match reporter.install_global_recorder() {
+                    Ok(()) => telemetry.installed_metrics_recorder = true,
+                    // Another recorder owns the facade: the program chose it, so attach goes on.
+                    Err(e) => eprintln!(
+                        "llm-telemetry: {e}; the program's own `metrics::` calls will not appear \
+                         on {} (turn TelemetryBuilder::global_metrics_recorder off to compose the \
+                         reporter's recorder with yours)",
+                        server.url()
+                    ),
+                }
+            }
             telemetry.metrics = Some((reporter, Some(server)));
         }
         if config.tracks_cost() {
@@ -279,6 +306,7 @@ pub struct Telemetry {
     cost: Option<CostTracker>,
     otel: Option<OtelHandler>,
     metrics_url: Option<String>,
+    installed_metrics_recorder: bool,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -317,6 +345,12 @@ impl Telemetry {
     /// [`Telemetry::shutdown`]).
     pub fn metrics_url(&self) -> Option<String> {
         self.metrics_url.clone()
+    }
+
+    /// Whether attach installed the reporter's recorder as the process's global `metrics`
+    /// recorder ([`TelemetryBuilder::global_metrics_recorder`]).
+    pub fn installed_metrics_recorder(&self) -> bool {
+        self.installed_metrics_recorder
     }
 
     /// The cost tracker, when `cost.enabled`.
