@@ -66,6 +66,9 @@ pub struct LogStats {
     pub sampled_out: u64,
     /// Events dropped by the lines-per-second limit.
     pub rate_limited: u64,
+    /// Warnings and errors dropped by their own, higher limit (they are exempt from the rate
+    /// and the ordinary limit; see [`crate::sample`]).
+    pub urgent_rate_limited: u64,
     /// Keys or values that redaction replaced or cut secrets out of.
     pub redactions: u64,
     /// Lines or flushes the sink refused (the lines are lost; the logger keeps going).
@@ -82,6 +85,7 @@ struct Counters {
     filtered: AtomicU64,
     sampled_out: AtomicU64,
     rate_limited: AtomicU64,
+    urgent_rate_limited: AtomicU64,
     redactions: AtomicU64,
     write_errors: AtomicU64,
 }
@@ -148,7 +152,7 @@ impl Logger {
             keys,
         } = &mut *state;
         if let Some(sampler) = sampler {
-            match sampler.decide(event.span().as_ref(), Instant::now()) {
+            match sampler.decide_at(level, event.span().as_ref(), Instant::now()) {
                 Decision::Keep => {}
                 Decision::SampledOut => {
                     bump(&inner.counters.sampled_out, 1);
@@ -156,6 +160,10 @@ impl Logger {
                 }
                 Decision::RateLimited => {
                     bump(&inner.counters.rate_limited, 1);
+                    return;
+                }
+                Decision::UrgentRateLimited => {
+                    bump(&inner.counters.urgent_rate_limited, 1);
                     return;
                 }
             }
@@ -198,6 +206,7 @@ impl Logger {
             filtered: get(&c.filtered),
             sampled_out: get(&c.sampled_out),
             rate_limited: get(&c.rate_limited),
+            urgent_rate_limited: get(&c.urgent_rate_limited),
             redactions: get(&c.redactions),
             write_errors: get(&c.write_errors),
             queue_dropped: 0,
@@ -333,6 +342,7 @@ pub struct LoggerBuilder {
     redactor: Redactor,
     sample_rate: f64,
     max_per_second: Option<u32>,
+    max_urgent_per_second: Option<u32>,
     globals: Vec<(String, String)>,
     colour: ColorChoice,
     flush_every_line: Option<bool>,
@@ -367,6 +377,7 @@ impl Default for LoggerBuilder {
             redactor: Redactor::default(),
             sample_rate: 1.0,
             max_per_second: None,
+            max_urgent_per_second: None,
             globals: Vec::new(),
             colour: ColorChoice::Auto,
             flush_every_line: None,
@@ -480,8 +491,17 @@ impl LoggerBuilder {
     }
 
     /// Writes at most this many lines per second (default: no limit); see [`crate::sample`].
+    /// Warnings and errors are exempt and have their own limit
+    /// ([`LoggerBuilder::max_urgent_lines_per_second`]).
     pub fn max_lines_per_second(mut self, max: u32) -> Self {
         self.max_per_second = Some(max);
+        self
+    }
+
+    /// With [`LoggerBuilder::max_lines_per_second`], the warnings' and errors' own limit
+    /// (default 10× that limit, at least 100); see [`crate::sample`].
+    pub fn max_urgent_lines_per_second(mut self, max: u32) -> Self {
+        self.max_urgent_per_second = Some(max);
         self
     }
 
@@ -560,7 +580,10 @@ impl LoggerBuilder {
         if let Some(error) = self.error {
             return Err(error);
         }
-        let sampler = Sampler::new(self.sample_rate, self.max_per_second)?;
+        let mut sampler = Sampler::new(self.sample_rate, self.max_per_second)?;
+        if let Some(max) = self.max_urgent_per_second {
+            sampler = sampler.urgent_limit(max)?;
+        }
         let output = self.sink.unwrap_or_else(Sink::stderr).open()?;
         let terminal = output.is_terminal();
         let colour = self.format == Format::Console && self.colour.resolve(terminal);

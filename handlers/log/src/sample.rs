@@ -10,6 +10,12 @@
 //!    refused trace is refused too. Decisions are remembered for the 4096 most recently seen
 //!    traces (direct-mapped by trace id), which covers every trace still in flight in practice.
 //!
+//! Warnings and errors are exempt from both ([`Sampler::decide_at`]): a failure is the line an
+//! operator needs, so it is written whatever the rate, even in a trace the rate left out. They
+//! have a limit of their own instead, a separate token bucket, 10× the lines-per-second limit by
+//! default (at least 100; [`Sampler::urgent_limit`]), so an error storm cannot flood the sink
+//! either; what that limit drops is counted apart ([`Decision::UrgentRateLimited`]).
+//!
 //! What each knob dropped is counted separately ([`crate::LogStats`]).
 
 use std::hash::{BuildHasher, Hasher};
@@ -18,6 +24,7 @@ use std::time::Instant;
 use llm_telemetry_core::{SpanContext, TraceId};
 
 use crate::error::LogError;
+use crate::level::Level;
 
 /// How many trace decisions the rate limiter remembers.
 const TRACE_SLOTS: usize = 4096;
@@ -31,6 +38,8 @@ pub enum Decision {
     SampledOut,
     /// Dropped by the lines-per-second limit.
     RateLimited,
+    /// A warning or error dropped by their own, higher limit ([`Sampler::urgent_limit`]).
+    UrgentRateLimited,
 }
 
 /// Whether a trace is kept at `rate`: the same answer for the same trace id, in every process.
@@ -111,6 +120,8 @@ impl Bucket {
 pub struct Sampler {
     rate: f64,
     bucket: Option<Bucket>,
+    /// The warnings' and errors' own limit, when lines are limited at all.
+    urgent: Option<Bucket>,
     /// (trace id, admitted) per slot, for the rate limiter.
     traces: Vec<Option<(u128, bool)>>,
     random: u64,
@@ -132,6 +143,14 @@ impl Sampler {
             }),
             None => None,
         };
+        let urgent = bucket.as_ref().map(|b| {
+            let capacity = (b.capacity * 10.0).max(100.0);
+            Bucket {
+                capacity,
+                tokens: capacity,
+                last: None,
+            }
+        });
         let seed = std::collections::hash_map::RandomState::new()
             .build_hasher()
             .finish();
@@ -143,8 +162,64 @@ impl Sampler {
                 Vec::new()
             },
             bucket,
+            urgent,
             random: seed,
         })
+    }
+
+    /// Sets the warnings' and errors' own lines-per-second limit (see the [module docs](self));
+    /// only meaningful with a lines-per-second limit, and 0 is refused like it.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use llm_telemetry_log::{Decision, Level, Sampler};
+    /// let mut sampler = Sampler::new(0.0, Some(1))?.urgent_limit(2)?;
+    /// let now = Instant::now();
+    /// // The rate drops every info line; errors pass, up to their own limit.
+    /// assert_eq!(sampler.decide_at(Level::Info, None, now), Decision::SampledOut);
+    /// assert_eq!(sampler.decide_at(Level::Error, None, now), Decision::Keep);
+    /// assert_eq!(sampler.decide_at(Level::Warn, None, now), Decision::Keep);
+    /// assert_eq!(sampler.decide_at(Level::Error, None, now), Decision::UrgentRateLimited);
+    /// # Ok::<(), llm_telemetry_log::LogError>(())
+    /// ```
+    pub fn urgent_limit(mut self, max_per_second: u32) -> Result<Self, LogError> {
+        if max_per_second == 0 {
+            return Err(LogError::ZeroRateLimit);
+        }
+        if self.bucket.is_some() {
+            let capacity = f64::from(max_per_second);
+            self.urgent = Some(Bucket {
+                capacity,
+                tokens: capacity,
+                last: None,
+            });
+        }
+        Ok(self)
+    }
+
+    /// Decides for one event at `level`: warnings and errors are exempt from the rate and the
+    /// lines-per-second limit and pass their own limit instead (see the [module docs](self));
+    /// other levels go through [`Sampler::decide`].
+    pub fn decide_at(
+        &mut self,
+        level: Level,
+        span: Option<&SpanContext>,
+        now: Instant,
+    ) -> Decision {
+        if level < Level::Warn {
+            return self.decide(span, now);
+        }
+        match self.urgent.as_mut() {
+            None => Decision::Keep,
+            Some(bucket) => {
+                bucket.refill(now);
+                if bucket.take() {
+                    Decision::Keep
+                } else {
+                    Decision::UrgentRateLimited
+                }
+            }
+        }
     }
 
     /// Whether this sampler keeps everything (rate 1, no limit): the logger then skips it.

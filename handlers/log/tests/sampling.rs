@@ -109,3 +109,62 @@ fn rate_limit_caps_lines_and_counts_the_rest() {
     assert!(stats.lines >= 50, "{stats:?}");
     assert_eq!(stats.lines + stats.rate_limited, 10_000);
 }
+
+/// The docs promise errors are always written: at rate 0 with a lines-per-second limit, every
+/// exception and warning of a trace the rate left out is still written, info lines are not.
+#[test]
+fn errors_and_warnings_survive_sample_rate_zero_and_the_limit() {
+    let stop = EventName::new("llm.chat.stop").unwrap();
+    let exception = EventName::new("llm.chat.exception").unwrap();
+    let rate_limit = EventName::new("llm.provider.rate_limit").unwrap();
+    let memory = MemoryWriter::default();
+    let logger = logger(0.0, Some(5), &memory);
+    for _ in 0..10 {
+        let span = SpanContext::new_root();
+        logger.log(&Event::new(stop, &[], &[], Some(span)));
+        logger.log(&Event::new(exception, &[], &[], Some(span)));
+    }
+    logger.log(&Event::new(rate_limit, &[], &[], None));
+    logger.flush().unwrap();
+    let stats = logger.stats();
+    assert_eq!(stats.sampled_out, 10, "{stats:?}");
+    assert_eq!(stats.lines, 11, "{stats:?}");
+    let lines = memory.lines();
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains("llm.chat.exception"))
+            .count(),
+        10
+    );
+    assert!(lines.iter().any(|l| l.contains("llm.provider.rate_limit")));
+}
+
+/// Warnings and errors have their own limit, counted apart: a storm of 1,000 errors against a
+/// limit of 20 per second writes at most one second of burst plus what refilled.
+#[test]
+fn an_error_storm_meets_its_own_limit_and_is_counted() {
+    let exception = EventName::new("llm.chat.exception").unwrap();
+    let memory = MemoryWriter::default();
+    let logger = Logger::builder()
+        .json()
+        .level(Level::Trace)
+        .max_lines_per_second(2)
+        .max_urgent_lines_per_second(20)
+        .sink(Sink::writer(memory.clone()))
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    for _ in 0..1_000 {
+        logger.log(&Event::new(exception, &[], &[], None));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let stats = logger.stats();
+    assert!(stats.lines >= 20, "{stats:?}");
+    assert!(
+        stats.lines as f64 <= (20.0 + 20.0 * elapsed).ceil(),
+        "{stats:?} in {elapsed} s"
+    );
+    assert_eq!(stats.lines + stats.urgent_rate_limited, 1_000, "{stats:?}");
+    assert_eq!(stats.rate_limited, 0, "{stats:?}");
+}
