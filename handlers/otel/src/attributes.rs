@@ -117,6 +117,16 @@ pub mod names {
     pub const EMBEDDING_DIMENSION: &str = "embedding.dimension";
     /// MLX: the pooling used.
     pub const EMBEDDING_POOLING_USED: &str = "embedding.pooling_used";
+    /// PMD: the pooling asked for (beside [`EMBEDDING_POOLING_USED`]).
+    pub const EMBEDDING_POOLING_STRATEGY: &str = "embedding.pooling_strategy";
+    /// PMD: the embedded input's length in characters.
+    pub const EMBEDDING_INPUT_LENGTH: &str = "embedding.input_length";
+    /// PMD: the sampling seed (beside GenAI's [`GEN_AI_REQUEST_SEED`]).
+    pub const GEN_AI_SEED: &str = "gen_ai.seed";
+    /// PMD: whether the generation was streamed (beside [`MLX_STREAMING`]).
+    pub const GEN_AI_STREAMING: &str = "gen_ai.streaming";
+    /// PMD: the tokens generated (beside GenAI's `gen_ai.usage.output_tokens`).
+    pub const GEN_AI_RESPONSE_TOKEN_COUNT: &str = "gen_ai.response.token_count";
     /// MLX: inputs in the batch.
     pub const EMBEDDING_BATCH_SIZE: &str = "embedding.batch_size";
     /// MLX: whether the input is a query.
@@ -390,6 +400,17 @@ impl AttributeWriter<'_> {
             }
             if let Some(s) = f.value(keys::STREAMING).and_then(|v| v.as_bool()) {
                 out.push(KeyValue::new(MLX_STREAMING, s));
+                out.push(KeyValue::new(GEN_AI_STREAMING, s));
+            }
+            if let Some(seed) = f.value(keys::SEED).and_then(|v| v.as_i64()) {
+                out.push(KeyValue::new(GEN_AI_SEED, seed));
+            }
+            if kind != SpanKindOi::Embedding {
+                push_count(
+                    &mut out,
+                    GEN_AI_RESPONSE_TOKEN_COUNT,
+                    f.measurement(keys::OUTPUT_TOKENS),
+                );
             }
             let prompt_len = f
                 .measurement(keys::PROMPT_LENGTH)
@@ -412,7 +433,9 @@ impl AttributeWriter<'_> {
                 );
                 if let Some(p) = f.str(keys::POOLING) {
                     out.push(KeyValue::new(EMBEDDING_POOLING_USED, shared(p)));
+                    out.push(KeyValue::new(EMBEDDING_POOLING_STRATEGY, shared(p)));
                 }
+                push_count(&mut out, EMBEDDING_INPUT_LENGTH, prompt_len);
                 if let Some(q) = f.value(keys::IS_QUERY).and_then(|v| v.as_bool()) {
                     out.push(KeyValue::new(EMBEDDING_IS_QUERY, q));
                 }

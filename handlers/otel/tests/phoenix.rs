@@ -58,6 +58,8 @@ fn emit_workload(bus: &Bus, tenant: Option<&'static str>) {
         ),
         (keys::DEVICE, Value::Str("gpu")),
         (keys::INPUT, Value::Str("Hello")),
+        (keys::SEED, Value::Int(7)),
+        (keys::STREAMING, Value::Bool(false)),
     ];
     md.extend(tenant_md.iter().copied());
     bus.span(&catalog::LLM_GENERATE, &md, |span| {
@@ -181,6 +183,10 @@ fn check_workload(spans: &[Json]) {
     assert_eq!(attribute(generate, "gen_ai.prompt.length"), 5);
     assert_eq!(attribute(generate, "gen_ai.response.length"), 9);
     assert!(attribute(generate, "mlx.latency_ms").is_number());
+    // PMD's names, as its documentation lists them.
+    assert_eq!(attribute(generate, "gen_ai.seed"), 7);
+    assert_eq!(attribute(generate, "gen_ai.streaming"), false);
+    assert_eq!(attribute(generate, "gen_ai.response.token_count"), 4);
 }
 
 fn send(

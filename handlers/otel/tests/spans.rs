@@ -279,6 +279,8 @@ fn mlx_spans_use_the_seed_names_and_attributes() {
             (keys::MODEL, Value::Str("mlx-community/Llama-3.2-1B-4bit")),
             (keys::DEVICE, Value::Str("gpu")),
             (keys::INPUT, Value::Str("héllo")),
+            (keys::SEED, Value::Int(42)),
+            (keys::STREAMING, Value::Bool(true)),
         ],
         |span| {
             span.measure(keys::OUTPUT_TOKENS, 3.0);
@@ -293,6 +295,7 @@ fn mlx_spans_use_the_seed_names_and_attributes() {
             (keys::MODEL, Value::Str("bge-small")),
             (keys::POOLING, Value::Str("mean")),
             (keys::IS_QUERY, Value::Bool(true)),
+            (keys::INPUT, Value::Str("two wörds")),
         ],
         |span| {
             span.measure(keys::DIMENSION, 384.0);
@@ -318,6 +321,10 @@ fn mlx_spans_use_the_seed_names_and_attributes() {
         "characters, not bytes"
     );
     assert_eq!(attr_i64(generate, "gen_ai.response.length"), Some(8));
+    // PMD's own names, beside the GenAI and MLX ones.
+    assert_eq!(attr_i64(generate, "gen_ai.seed"), Some(42));
+    assert_eq!(attr(generate, "gen_ai.streaming").as_deref(), Some("true"));
+    assert_eq!(attr_i64(generate, "gen_ai.response.token_count"), Some(3));
     assert_eq!(
         generate.span_kind,
         SpanKind::Internal,
@@ -342,6 +349,15 @@ fn mlx_spans_use_the_seed_names_and_attributes() {
         Some("mean")
     );
     assert_eq!(attr(embed, "embedding.is_query").as_deref(), Some("true"));
+    assert_eq!(
+        attr(embed, "embedding.pooling_strategy").as_deref(),
+        Some("mean")
+    );
+    assert_eq!(
+        attr_i64(embed, "embedding.input_length"),
+        Some(9),
+        "characters, not bytes"
+    );
     assert_eq!(attr_i64(embed, "embedding.batch_size"), Some(2));
     otel.shutdown(FLUSH);
 
