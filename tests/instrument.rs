@@ -33,6 +33,7 @@ fn full_request() -> GenerateRequest {
         .temperature(0.7)
         .top_p(0.9)
         .seed(42)
+        .device("cpu")
         .stop("\n\n")
         .stop("END")
         .provider("local")
@@ -109,6 +110,7 @@ fn generate_emits_start_and_stop_with_every_key() {
     assert_eq!(start.value(keys::TEMPERATURE), Some(Value::Float(0.7)));
     assert_eq!(start.value(keys::TOP_P), Some(Value::Float(0.9)));
     assert_eq!(start.value(keys::SEED), Some(Value::Int(42)));
+    assert_eq!(start.str(keys::DEVICE), Some("cpu"));
     assert_eq!(start.str(keys::STOP_SEQUENCES), Some("\n\n\nEND"));
     assert_eq!(start.str(keys::INPUT), Some("Why is the sky blue?"));
 
@@ -258,7 +260,8 @@ fn embed_emits_dimension_batch_size_and_the_pooling_used() {
         .with_batch_size(2)
         .pooling(Pooling::Mean)
         .provider("local")
-        .tenant("acme");
+        .tenant("acme")
+        .device("gpu");
     telemetry
         .embed(&request, || {
             Ok::<_, String>(Embeddings {
@@ -271,6 +274,11 @@ fn embed_emits_dimension_batch_size_and_the_pooling_used() {
     assert_eq!(capture.names(), ["llm.embed.start", "llm.embed.stop"]);
     let start = one(&capture, "llm.embed.start");
     assert_eq!(start.str(keys::OPERATION), Some("embeddings"));
+    assert_eq!(
+        start.str(keys::DEVICE),
+        Some("gpu"),
+        "the device rides on the span"
+    );
     assert_eq!(
         start.str(keys::POOLING),
         Some("mean"),

@@ -70,6 +70,9 @@ impl EmbeddingSpan {
         if let Some(pooling) = request.pooling {
             metadata.push((keys::POOLING, Value::Str(pooling.as_str())));
         }
+        if let Some(device) = &request.device {
+            metadata.push((keys::DEVICE, Value::Str(device)));
+        }
         if let Some(text) = &joined {
             metadata.push((keys::INPUT, Value::Str(text)));
         }

@@ -146,6 +146,9 @@ impl GenerationSpan {
             if let Some(seed) = options.seed {
                 metadata.push((keys::SEED, Value::from(seed)));
             }
+            if let Some(device) = &options.device {
+                metadata.push((keys::DEVICE, Value::Str(device)));
+            }
             if let Some(stop) = &stop_sequences {
                 metadata.push((keys::STOP_SEQUENCES, Value::Str(stop)));
             }

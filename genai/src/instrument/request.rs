@@ -19,6 +19,8 @@ pub struct GenerationOptions {
     pub top_p: Option<f64>,
     /// Sampling seed (`gen_ai.request.seed`).
     pub seed: Option<u64>,
+    /// The compute device the model runs on (`cpu`, `gpu`; `mlx.device` on MLX spans).
+    pub device: Option<String>,
     /// Stop sequences (`gen_ai.request.stop_sequences`, joined by newlines).
     pub stop: Vec<String>,
     /// Whether the response is streamed (`streaming`).
@@ -61,6 +63,11 @@ macro_rules! generation_builders {
             /// Sets the sampling seed.
             pub fn seed(mut self, seed: u64) -> Self {
                 self.options.seed = Some(seed);
+                self
+            }
+            /// Sets the compute device (`cpu`, `gpu`), shown as `mlx.device` on MLX spans.
+            pub fn device(mut self, device: impl Into<String>) -> Self {
+                self.options.device = Some(device.into());
                 self
             }
             /// Adds a stop sequence.
@@ -415,6 +422,8 @@ pub struct EmbedRequest {
     pub provider: Option<String>,
     /// The tenant the call is billed to.
     pub tenant: Option<String>,
+    /// The compute device the model runs on (`cpu`, `gpu`; `mlx.device` on MLX spans).
+    pub device: Option<String>,
 }
 
 impl EmbedRequest {
@@ -453,6 +462,11 @@ impl EmbedRequest {
     /// Sets the tenant.
     pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
         self.tenant = Some(tenant.into());
+        self
+    }
+    /// Sets the compute device (`cpu`, `gpu`), shown as `mlx.device` on MLX spans.
+    pub fn device(mut self, device: impl Into<String>) -> Self {
+        self.device = Some(device.into());
         self
     }
     /// The effective batch size (`batch_size` measurement): the configured one, capped at the
