@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::bus::Bus;
-use crate::error::{AttachError, DetachError};
-use crate::event::OwnedEvent;
+use crate::error::{AttachError, DetachError, PatternError};
+use crate::event::{OwnedEvent, Value};
+use crate::name::Pattern;
 use crate::patterns::IntoPatterns;
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
@@ -27,6 +28,8 @@ pub struct Capture {
     id: String,
     bus: Bus,
     events: Arc<Mutex<Vec<OwnedEvent>>>,
+    /// When each event of `events` (same index) was recorded.
+    times: Arc<Mutex<Vec<Instant>>>,
 }
 
 impl Capture {
@@ -35,16 +38,22 @@ impl Capture {
     pub fn attach(bus: &Bus, patterns: impl IntoPatterns) -> Result<Self, AttachError> {
         let id = format!("capture-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
         let events: Arc<Mutex<Vec<OwnedEvent>>> = Arc::default();
-        let sink = Arc::clone(&events);
+        let times: Arc<Mutex<Vec<Instant>>> = Arc::default();
+        let (sink, clock) = (Arc::clone(&events), Arc::clone(&times));
         bus.attach(id.clone(), patterns, move |e| {
-            sink.lock()
+            // Both under the events lock, so the two lists stay index-aligned.
+            let mut events = sink.lock().unwrap_or_else(PoisonError::into_inner);
+            events.push(e.to_owned_event());
+            clock
+                .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .push(e.to_owned_event())
+                .push(Instant::now());
         })?;
         Ok(Self {
             id,
             bus: bus.clone(),
             events,
+            times,
         })
     }
 
@@ -84,10 +93,44 @@ impl Capture {
 
     /// Forgets everything recorded so far.
     pub fn clear(&self) {
-        self.events
+        let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+        events.clear();
+        self.times
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+    }
+
+    /// A query over the recorded events: by name pattern, metadata value (a category or
+    /// severity, when the events carry one), time recorded and count, like TinyLLM's
+    /// `BufferedEventHandler.get_events(category, severity, limit)`.
+    ///
+    /// ```
+    /// use llm_telemetry_core::{Bus, StaticEventName, Value, testing::Capture};
+    /// static HIT: StaticEventName = StaticEventName::new("cache.lookup.hit");
+    /// static MISS: StaticEventName = StaticEventName::new("cache.lookup.miss");
+    /// let bus = Bus::new();
+    /// let capture = Capture::attach(&bus, "cache.*").unwrap();
+    /// for i in 0..5 {
+    ///     bus.execute(&HIT, &[], &[("severity", Value::Str("info")), ("n", Value::Int(i))]);
+    ///     bus.execute(&MISS, &[], &[("severity", Value::Str("warn"))]);
+    /// }
+    /// let hits = capture.query().matching("cache.*.hit")?.limit(2).run();
+    /// // The newest two, oldest first.
+    /// assert_eq!(hits.iter().map(|e| e.value("n")).collect::<Vec<_>>(),
+    ///            [Some(Value::Int(3)), Some(Value::Int(4))]);
+    /// assert_eq!(capture.query().with("severity", Value::Str("warn")).run().len(), 5);
+    /// # Ok::<(), llm_telemetry_core::PatternError>(())
+    /// ```
+    pub fn query(&self) -> CaptureQuery<'_> {
+        CaptureQuery {
+            capture: self,
+            patterns: Vec::new(),
+            equal: Vec::new(),
+            since: None,
+            until: None,
+            limit: None,
+        }
     }
 
     /// Waits until at least `count` events were recorded (for events emitted from other
@@ -114,6 +157,93 @@ impl Capture {
     /// Detaches it from the bus.
     pub fn detach(&self) -> Result<(), DetachError> {
         self.bus.detach(&self.id)
+    }
+}
+
+/// A query over a [`Capture`]'s events ([`Capture::query`]); every condition must hold.
+#[derive(Debug)]
+#[must_use = "a query does nothing until run()"]
+pub struct CaptureQuery<'c> {
+    capture: &'c Capture,
+    patterns: Vec<Pattern>,
+    equal: Vec<(String, Value<'static>)>,
+    since: Option<Instant>,
+    until: Option<Instant>,
+    limit: Option<usize>,
+}
+
+impl std::fmt::Debug for Capture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capture")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CaptureQuery<'_> {
+    /// Events whose name matches `pattern` (`llm.*`, `cache.lookup.hit`); given more than
+    /// once, any of them. An invalid pattern is an error naming it.
+    pub fn matching(mut self, pattern: &str) -> Result<Self, PatternError> {
+        self.patterns.push(Pattern::parse(pattern)?);
+        Ok(self)
+    }
+
+    /// Events whose metadata `key` equals `value` (a category, a severity, a tenant, …).
+    pub fn with(mut self, key: impl Into<String>, value: Value<'static>) -> Self {
+        self.equal.push((key.into(), value));
+        self
+    }
+
+    /// Events recorded at or after `at`.
+    pub fn since(mut self, at: Instant) -> Self {
+        self.since = Some(at);
+        self
+    }
+
+    /// Events recorded before `at`.
+    pub fn until(mut self, at: Instant) -> Self {
+        self.until = Some(at);
+        self
+    }
+
+    /// At most the newest `count` of the matching events.
+    pub fn limit(mut self, count: usize) -> Self {
+        self.limit = Some(count);
+        self
+    }
+
+    /// The matching events, oldest first.
+    pub fn run(self) -> Vec<OwnedEvent> {
+        let events = self
+            .capture
+            .events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let times = self
+            .capture
+            .times
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut found: Vec<OwnedEvent> = events
+            .iter()
+            .zip(times.iter())
+            .filter(|(_, at)| self.since.is_none_or(|since| **at >= since))
+            .filter(|(_, at)| self.until.is_none_or(|until| **at < until))
+            .filter(|(e, _)| {
+                self.patterns.is_empty() || self.patterns.iter().any(|p| p.matches(&e.name()))
+            })
+            .filter(|(e, _)| {
+                self.equal
+                    .iter()
+                    .all(|(key, value)| e.value(key).as_ref() == Some(value))
+            })
+            .map(|(e, _)| e.clone())
+            .collect();
+        if let Some(limit) = self.limit {
+            let skip = found.len().saturating_sub(limit);
+            found.drain(..skip);
+        }
+        found
     }
 }
 

@@ -261,3 +261,59 @@ fn the_last_of_repeated_keys_wins() {
     assert_eq!(stop.str("status"), Some("done"));
     assert_eq!(stop.measurement("tokens"), Some(2.0));
 }
+
+/// `Capture::query` by time window, pattern, metadata and count; a bad pattern is a typed error
+/// naming it.
+#[test]
+fn capture_queries_select_by_time_pattern_metadata_and_count() {
+    use llm_telemetry_core::testing::Capture;
+    use llm_telemetry_core::{PatternError, StaticEventName, Value};
+    static START: StaticEventName = StaticEventName::new("query.chat.start");
+    static STOP: StaticEventName = StaticEventName::new("query.chat.stop");
+    let bus = llm_telemetry_core::Bus::new();
+    let capture = Capture::attach(&bus, "query.*").unwrap();
+    for _ in 0..3 {
+        bus.execute(&START, &[], &[("category", Value::Str("model"))]);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let middle = std::time::Instant::now();
+    for i in 0..4 {
+        bus.execute(
+            &STOP,
+            &[],
+            &[("category", Value::Str("model")), ("i", Value::Int(i))],
+        );
+    }
+    bus.execute(&STOP, &[], &[("category", Value::Str("cache"))]);
+    assert_eq!(capture.query().until(middle).run().len(), 3);
+    assert_eq!(capture.query().since(middle).run().len(), 5);
+    let newest = capture
+        .query()
+        .matching("query.*.stop")
+        .unwrap()
+        .with("category", Value::Str("model"))
+        .limit(3)
+        .run();
+    let order: Vec<_> = newest.iter().map(|e| e.value("i")).collect();
+    assert_eq!(
+        order,
+        [
+            Some(Value::Int(1)),
+            Some(Value::Int(2)),
+            Some(Value::Int(3))
+        ]
+    );
+    assert_eq!(
+        capture
+            .query()
+            .with("category", Value::Str("cache"))
+            .run()
+            .len(),
+        1
+    );
+    assert_eq!(capture.query().limit(0).run().len(), 0);
+    let bad = capture.query().matching("query..stop").unwrap_err();
+    assert!(matches!(&bad, PatternError::Invalid { pattern, .. } if pattern == "query..stop"));
+    capture.clear();
+    assert!(capture.query().run().is_empty());
+}
