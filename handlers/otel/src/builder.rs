@@ -256,6 +256,14 @@ impl OtelHandlerBuilder {
         self.settings.span_names.push((prefix.into(), name.into()));
         self
     }
+    /// Puts `prefix` before the operation name of request spans (`llm.request`, see
+    /// `Instrumentation::start_request`): `pmd.` exports a `hybrid_search` request as
+    /// `pmd.hybrid_search`, PMD's `pmd.{operation}` naming, without a name per call. A
+    /// [`OtelHandlerBuilder::span_name`] for `llm.request` wins over it.
+    pub fn request_span_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.settings.request_span_prefix = Some(prefix.into());
+        self
+    }
     /// The stop/exception patterns to attach to (default `*.*.stop`, `*.*.exception`,
     /// `*.*.*.stop`, `*.*.*.exception`). Attach only to span ends: start events then cost the
     /// emitter nothing.

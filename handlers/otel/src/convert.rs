@@ -33,6 +33,9 @@ pub const MAX_INTERNED_NAMES: usize = 1024;
 /// Longest span name kept for reuse.
 const MAX_INTERNED_LEN: usize = 160;
 
+/// The event prefix of request spans, which [`OtelConfig::request_span_prefix`] renames.
+const REQUEST_PREFIX: &str = "llm.request";
+
 /// `{operation} {model}` (or the operation alone) as a `'static` name when it is one of the first
 /// [`MAX_INTERNED_NAMES`] seen, so that the common case allocates nothing per span.
 fn interned_name(op: &str, model: Option<&str>) -> Cow<'static, str> {
@@ -102,6 +105,7 @@ pub(crate) struct Converter {
     privacy: Privacy,
     naming: SpanNaming,
     overrides: Vec<(String, String)>,
+    request_prefix: Option<String>,
     scope: InstrumentationScope,
 }
 
@@ -114,6 +118,7 @@ impl Converter {
             privacy: config.privacy,
             naming: config.span_naming,
             overrides: config.span_names.clone(),
+            request_prefix: config.request_span_prefix.clone(),
             scope: InstrumentationScope::builder(SCOPE_NAME)
                 .with_version(env!("CARGO_PKG_VERSION"))
                 .build(),
@@ -217,6 +222,11 @@ impl Converter {
     ) -> Cow<'static, str> {
         if let Some((_, name)) = self.overrides.iter().find(|(p, _)| p == prefix) {
             return Cow::Owned(name.clone());
+        }
+        if let (Some(request_prefix), Some(op)) = (&self.request_prefix, op) {
+            if prefix == REQUEST_PREFIX {
+                return Cow::Owned(format!("{request_prefix}{op}"));
+            }
         }
         let genai = || match op {
             Some(op) => match fields.str(keys::MODEL).or(fields.str(keys::RESPONSE_MODEL)) {

@@ -777,3 +777,38 @@ fn debug_output_never_shows_header_values() {
     assert!(!shown.contains("top-secret"), "{shown}");
     assert!(shown.contains("authorization"), "{shown}");
 }
+
+/// PMD names its request spans `pmd.{operation}`: a request-span prefix does that for every
+/// request span without a name per call; without it the operation alone names the span.
+#[test]
+fn a_request_span_prefix_gives_pmds_names() {
+    for (prefix, expected) in [(Some("pmd."), "pmd.hybrid_search"), (None, "hybrid_search")] {
+        let (bus, capture, otel) = attached(|b| match prefix {
+            Some(p) => b.request_span_prefix(p),
+            None => b,
+        });
+        bus.span(
+            &catalog::LLM_REQUEST,
+            &[(keys::OPERATION, Value::Str("hybrid_search"))],
+            |_| {
+                bus.span(
+                    &catalog::LLM_EMBED,
+                    &[
+                        (keys::PROVIDER, Value::Str("mlx")),
+                        (keys::MODEL, Value::Str("bge")),
+                    ],
+                    |_| {},
+                );
+            },
+        );
+        assert!(otel.force_flush(FLUSH));
+        let spans = capture.spans();
+        let names: Vec<_> = spans.iter().map(|s| s.span.name.to_string()).collect();
+        assert!(names.iter().any(|n| n == expected), "{names:?}");
+        // Only request spans take the prefix.
+        assert!(
+            names.iter().any(|n| n == "mlx_embedding.embed"),
+            "{names:?}"
+        );
+    }
+}

@@ -243,6 +243,9 @@ pub struct OtelConfig {
     pub span_naming: SpanNaming,
     /// Span name overrides by event prefix (`llm.chat` → `my chat`).
     pub span_names: Vec<(String, String)>,
+    /// Put before the operation name of request spans (`llm.request`): `pmd.` makes a
+    /// `hybrid_search` request span `pmd.hybrid_search`, PMD's `pmd.{operation}`.
+    pub request_span_prefix: Option<String>,
     /// The bus patterns the handler attaches to (stop and exception events).
     pub patterns: Vec<String>,
     /// Whether events emitted inside a span become its span events (default true).
@@ -310,6 +313,7 @@ impl std::fmt::Debug for OtelConfig {
             .field("tenants", &self.tenants)
             .field("span_naming", &self.span_naming)
             .field("span_names", &self.span_names)
+            .field("request_span_prefix", &self.request_span_prefix)
             .field("patterns", &self.patterns)
             .field("queue_capacity", &self.queue_capacity)
             .field("handler_id", &self.handler_id)
@@ -351,6 +355,7 @@ pub(crate) struct Settings {
     pub tenant_ttl: Option<Duration>,
     pub span_naming: Option<SpanNaming>,
     pub span_names: Vec<(String, String)>,
+    pub request_span_prefix: Option<String>,
     pub patterns: Option<Vec<String>>,
     pub span_events: Option<bool>,
     pub span_event_patterns: Option<Vec<String>>,
@@ -605,6 +610,7 @@ pub(crate) fn resolve_with(settings: &Settings, env: Layer) -> Result<OtelConfig
         tenants,
         span_naming: settings.span_naming.unwrap_or(SpanNaming::Seed),
         span_names: settings.span_names.clone(),
+        request_span_prefix: settings.request_span_prefix.clone(),
         patterns: settings
             .patterns
             .clone()
