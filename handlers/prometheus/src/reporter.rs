@@ -197,6 +197,7 @@ impl ReporterBuilder {
                 }
             }
         }
+        check_openmetrics_names(&self.metrics)?;
         let hasher = LabelHasher::default();
         let mut tagsets: Vec<&[Tag]> = Vec::new();
         let mut tables: Vec<TableEntry> = Vec::new();
@@ -766,6 +767,61 @@ fn capitalize(text: &str) -> String {
         .next()
         .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
         .unwrap_or_default()
+}
+
+/// The names a metric renders in OpenMetrics, its family first: a counter `foo_total` or `foo`
+/// is the family `foo` writing `foo_total` (and reserving `foo_created`), a histogram `bar`
+/// writes `bar_bucket`, `bar_count`, `bar_sum` (and reserves `bar_created`), a gauge its name.
+fn openmetrics_names(metric: &Metric) -> Vec<String> {
+    let name = metric.name();
+    match metric.kind() {
+        MetricKind::Counter | MetricKind::Sum => {
+            let family = name.strip_suffix("_total").unwrap_or(name);
+            vec![
+                family.to_owned(),
+                format!("{family}_total"),
+                format!("{family}_created"),
+            ]
+        }
+        MetricKind::Distribution => {
+            let mut names = vec![name.to_owned()];
+            names.extend(
+                ["_bucket", "_count", "_sum", "_created"]
+                    .iter()
+                    .map(|suffix| format!("{name}{suffix}")),
+            );
+            names
+        }
+        MetricKind::LastValue | MetricKind::UpDown => vec![name.to_owned()],
+    }
+}
+
+/// Refuses two differently named metrics that would render a name in common in OpenMetrics
+/// (definitions sharing one name are checked to agree by [`ReporterBuilder::metric`]).
+fn check_openmetrics_names(metrics: &[Metric]) -> Result<(), DefinitionError> {
+    let mut seen: Vec<(String, &str)> = Vec::new();
+    for metric in metrics {
+        if seen.iter().any(|(_, owner)| *owner == metric.name()) {
+            continue;
+        }
+        let names = openmetrics_names(metric);
+        for name in &names {
+            if let Some((_, owner)) = seen.iter().find(|(n, _)| n == name) {
+                let (metric, other) = if *owner < metric.name() {
+                    (owner.to_string(), metric.name().to_owned())
+                } else {
+                    (metric.name().to_owned(), owner.to_string())
+                };
+                return Err(DefinitionError::NameClash {
+                    metric,
+                    other,
+                    name: name.clone(),
+                });
+            }
+        }
+        seen.extend(names.into_iter().map(|n| (n, metric.name())));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
