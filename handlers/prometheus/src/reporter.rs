@@ -43,7 +43,7 @@ use crate::label_value::{
 use crate::self_metrics::{self, BusMetrics};
 use crate::series::{CardinalityStats, LabelHasher, SeriesTable};
 use crate::sources::{CounterSample, CounterSource, Sources};
-use crate::stats::{BusCounts, ReporterStats, ScrapeCounters};
+use crate::stats::{BusCounts, ReporterStats, ScrapeCounters, ScrapeFailure};
 
 /// The default handler id prefix on the bus.
 pub const DEFAULT_HANDLER_PREFIX: &str = "prometheus";
@@ -291,6 +291,7 @@ impl ReporterBuilder {
             .collect();
         self_metrics::describe(&recorder);
         let facade_refused_metric = self_metrics::facade_refused(&recorder);
+        let scrapes_failed_metric = self_metrics::scrapes_failed(&recorder);
         let mut groups: Vec<Group> = Vec::new();
         let mut by_tagset: Vec<&Arc<Instrument>> = instruments.iter().collect();
         // Adjacent instruments with the same tag set share one resolution per event.
@@ -327,6 +328,7 @@ impl ReporterBuilder {
                 bus_metrics: Mutex::new(BusMetrics::default()),
                 sources: Mutex::new(Sources::default()),
                 scrapes: ScrapeCounters::default(),
+                scrapes_failed_metric,
                 reserved,
                 facade_refused,
                 facade_refused_metric,
@@ -376,6 +378,8 @@ struct ReporterInner {
     /// Counters kept by other handlers, read at every render.
     sources: Mutex<Sources>,
     scrapes: ScrapeCounters,
+    /// `llm_telemetry_scrapes_failed_total`, by reason.
+    scrapes_failed_metric: [metrics::Counter; 3],
     /// Names the `metrics` facade may not write (see [`crate::facade`]).
     reserved: Arc<[String]>,
     /// Facade registrations refused.
@@ -699,6 +703,9 @@ impl PrometheusReporter {
         inner
             .facade_refused_metric
             .absolute(inner.facade_refused.load(Ordering::Relaxed));
+        for (counter, reason) in inner.scrapes_failed_metric.iter().zip(ScrapeFailure::ALL) {
+            counter.absolute(inner.scrapes.failed_for(reason));
+        }
         for (entry, metrics) in inner.tables.iter().zip(&inner.table_metrics) {
             let skipped = |reason| {
                 entry
