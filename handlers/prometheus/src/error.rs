@@ -123,6 +123,20 @@ pub enum DefinitionError {
         /// The distribution.
         distribution: String,
     },
+    /// Two metrics would render the same name in OpenMetrics: a counter `foo_total` is the
+    /// family `foo` (so no gauge may be named `foo`), a counter `foo` writes `foo_total`, a
+    /// histogram `bar` writes `bar_bucket`, `bar_count` and `bar_sum`.
+    #[error(
+        "metric {metric:?} and metric {other:?} both render {name:?} in OpenMetrics (a counter foo_total is the family foo, a histogram bar writes bar_bucket/bar_count/bar_sum); Prometheus would refuse the scrape: rename {metric:?} or {other:?}"
+    )]
+    NameClash {
+        /// One of the metrics (the first in name order).
+        metric: String,
+        /// The other metric.
+        other: String,
+        /// The name both would render.
+        name: String,
+    },
     /// Two definitions share a name but disagree on kind, labels, buckets or cap.
     #[error(
         "metric {metric:?}: defined twice with different {what}; definitions sharing a name must agree on kind, labels, buckets and max_series"

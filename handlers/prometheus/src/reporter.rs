@@ -43,7 +43,7 @@ use crate::label_value::{
 use crate::self_metrics::{self, BusMetrics};
 use crate::series::{CardinalityStats, LabelHasher, SeriesTable};
 use crate::sources::{CounterSample, CounterSource, Sources};
-use crate::stats::{BusCounts, ReporterStats, ScrapeCounters};
+use crate::stats::{BusCounts, ReporterStats, ScrapeCounters, ScrapeFailure};
 
 /// The default handler id prefix on the bus.
 pub const DEFAULT_HANDLER_PREFIX: &str = "prometheus";
@@ -197,6 +197,7 @@ impl ReporterBuilder {
                 }
             }
         }
+        check_openmetrics_names(&self.metrics)?;
         let hasher = LabelHasher::default();
         let mut tagsets: Vec<&[Tag]> = Vec::new();
         let mut tables: Vec<TableEntry> = Vec::new();
@@ -290,6 +291,7 @@ impl ReporterBuilder {
             .collect();
         self_metrics::describe(&recorder);
         let facade_refused_metric = self_metrics::facade_refused(&recorder);
+        let scrapes_failed_metric = self_metrics::scrapes_failed(&recorder);
         let mut groups: Vec<Group> = Vec::new();
         let mut by_tagset: Vec<&Arc<Instrument>> = instruments.iter().collect();
         // Adjacent instruments with the same tag set share one resolution per event.
@@ -326,6 +328,7 @@ impl ReporterBuilder {
                 bus_metrics: Mutex::new(BusMetrics::default()),
                 sources: Mutex::new(Sources::default()),
                 scrapes: ScrapeCounters::default(),
+                scrapes_failed_metric,
                 reserved,
                 facade_refused,
                 facade_refused_metric,
@@ -375,6 +378,8 @@ struct ReporterInner {
     /// Counters kept by other handlers, read at every render.
     sources: Mutex<Sources>,
     scrapes: ScrapeCounters,
+    /// `llm_telemetry_scrapes_failed_total`, by reason.
+    scrapes_failed_metric: [metrics::Counter; 3],
     /// Names the `metrics` facade may not write (see [`crate::facade`]).
     reserved: Arc<[String]>,
     /// Facade registrations refused.
@@ -698,6 +703,9 @@ impl PrometheusReporter {
         inner
             .facade_refused_metric
             .absolute(inner.facade_refused.load(Ordering::Relaxed));
+        for (counter, reason) in inner.scrapes_failed_metric.iter().zip(ScrapeFailure::ALL) {
+            counter.absolute(inner.scrapes.failed_for(reason));
+        }
         for (entry, metrics) in inner.tables.iter().zip(&inner.table_metrics) {
             let skipped = |reason| {
                 entry
@@ -766,6 +774,61 @@ fn capitalize(text: &str) -> String {
         .next()
         .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
         .unwrap_or_default()
+}
+
+/// The names a metric renders in OpenMetrics, its family first: a counter `foo_total` or `foo`
+/// is the family `foo` writing `foo_total` (and reserving `foo_created`), a histogram `bar`
+/// writes `bar_bucket`, `bar_count`, `bar_sum` (and reserves `bar_created`), a gauge its name.
+fn openmetrics_names(metric: &Metric) -> Vec<String> {
+    let name = metric.name();
+    match metric.kind() {
+        MetricKind::Counter | MetricKind::Sum => {
+            let family = name.strip_suffix("_total").unwrap_or(name);
+            vec![
+                family.to_owned(),
+                format!("{family}_total"),
+                format!("{family}_created"),
+            ]
+        }
+        MetricKind::Distribution => {
+            let mut names = vec![name.to_owned()];
+            names.extend(
+                ["_bucket", "_count", "_sum", "_created"]
+                    .iter()
+                    .map(|suffix| format!("{name}{suffix}")),
+            );
+            names
+        }
+        MetricKind::LastValue | MetricKind::UpDown => vec![name.to_owned()],
+    }
+}
+
+/// Refuses two differently named metrics that would render a name in common in OpenMetrics
+/// (definitions sharing one name are checked to agree by [`ReporterBuilder::metric`]).
+fn check_openmetrics_names(metrics: &[Metric]) -> Result<(), DefinitionError> {
+    let mut seen: Vec<(String, &str)> = Vec::new();
+    for metric in metrics {
+        if seen.iter().any(|(_, owner)| *owner == metric.name()) {
+            continue;
+        }
+        let names = openmetrics_names(metric);
+        for name in &names {
+            if let Some((_, owner)) = seen.iter().find(|(n, _)| n == name) {
+                let (metric, other) = if *owner < metric.name() {
+                    (owner.to_string(), metric.name().to_owned())
+                } else {
+                    (metric.name().to_owned(), owner.to_string())
+                };
+                return Err(DefinitionError::NameClash {
+                    metric,
+                    other,
+                    name: name.clone(),
+                });
+            }
+        }
+        seen.extend(names.into_iter().map(|n| (n, metric.name())));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

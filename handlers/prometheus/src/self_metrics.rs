@@ -15,6 +15,7 @@
 //! | `llm_telemetry_non_finite_measurements_total` | counter | — | NaN/infinite measurements the bus removed |
 //! | `llm_telemetry_depth_exceeded_total` | counter | — | events dropped for nesting deeper than the bus allows |
 //! | `llm_telemetry_handler_failures_total` | counter | — | handlers that panicked (and were detached) |
+//! | `llm_telemetry_scrapes_failed_total` | counter | `reason` | `/metrics` scrapes that failed: `write_timeout`, `disconnected`, `malformed` |
 //!
 //! The bus rows come from [`llm_telemetry_core::Bus::stats`] of the bus the reporter is attached to, so
 //! they cover every handler on that bus, not only this crate's.
@@ -28,10 +29,11 @@ use metrics_exporter_prometheus::PrometheusRecorder;
 use crate::instrument::SkipReason;
 use crate::register::{counter, gauge};
 use crate::series::CardinalityStats;
+use crate::stats::ScrapeFailure;
 
 /// Writes the `# HELP` lines of the self-metrics.
 pub(crate) fn describe(recorder: &PrometheusRecorder) {
-    let help: [(&'static str, &'static str, bool); 13] = [
+    let help: [(&'static str, &'static str, bool); 14] = [
         (
             "llm_telemetry_metric_series",
             "Label sets held per metric, without the overflow series.",
@@ -97,6 +99,11 @@ pub(crate) fn describe(recorder: &PrometheusRecorder) {
             "Bus handlers that panicked and were detached.",
             true,
         ),
+        (
+            "llm_telemetry_scrapes_failed_total",
+            "/metrics scrapes that failed, by reason (write_timeout, disconnected, malformed).",
+            true,
+        ),
     ];
     for (name, text, is_counter) in help {
         if is_counter {
@@ -110,6 +117,17 @@ pub(crate) fn describe(recorder: &PrometheusRecorder) {
 /// The counter of refused `metrics` facade calls.
 pub(crate) fn facade_refused(recorder: &PrometheusRecorder) -> Counter {
     counter(recorder, "llm_telemetry_facade_refused_total", &[])
+}
+
+/// The counters of failed scrapes, indexed like [`ScrapeFailure::ALL`].
+pub(crate) fn scrapes_failed(recorder: &PrometheusRecorder) -> [Counter; 3] {
+    ScrapeFailure::ALL.map(|reason| {
+        counter(
+            recorder,
+            "llm_telemetry_scrapes_failed_total",
+            &[("reason", reason.as_str())],
+        )
+    })
 }
 
 /// The self-metric handles of one metric name.

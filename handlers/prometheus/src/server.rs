@@ -22,7 +22,9 @@
 //!   `431`, a malformed one `400` (hyper's parser), another method `405`, another path `404`.
 //!
 //! Every `GET /metrics` is counted in the reporter's [`crate::ReporterStats`]: served once its
-//! response is handed to the kernel in full, failed if the connection ends first.
+//! response is handed to the kernel in full, failed if the connection ends first; failures (and
+//! malformed requests) are exported as `llm_telemetry_scrapes_failed_total{reason}` with reason
+//! `write_timeout`, `disconnected` or `malformed` (`tests/scrape_failures.rs`).
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;

@@ -41,7 +41,9 @@ pub struct ReporterStats {
     pub failed: u64,
     /// `/metrics` responses written in full by a [`crate::MetricsServer`] of this reporter.
     pub scrapes_served: u64,
-    /// `/metrics` responses that could not be written (the scraper hung up or timed out).
+    /// `/metrics` scrapes that failed: responses that could not be written (the scraper hung
+    /// up or its write timed out) and malformed requests (see
+    /// `llm_telemetry_scrapes_failed_total{reason}`).
     pub scrapes_failed: u64,
 }
 
@@ -75,25 +77,64 @@ impl BusCounts {
     }
 }
 
+/// Why a `/metrics` scrape failed: the `reason` label of `llm_telemetry_scrapes_failed_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ScrapeFailure {
+    /// Writing the response stalled past the write timeout (a client that stopped reading).
+    WriteTimeout,
+    /// The client hung up (or reset) before the response was written in full.
+    Disconnected,
+    /// The request could not be parsed (hyper answered `400`/`431`).
+    Malformed,
+}
+
+impl ScrapeFailure {
+    /// Every reason, in label order.
+    pub(crate) const ALL: [ScrapeFailure; 3] = [
+        ScrapeFailure::WriteTimeout,
+        ScrapeFailure::Disconnected,
+        ScrapeFailure::Malformed,
+    ];
+
+    /// The `reason` label value.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ScrapeFailure::WriteTimeout => "write_timeout",
+            ScrapeFailure::Disconnected => "disconnected",
+            ScrapeFailure::Malformed => "malformed",
+        }
+    }
+}
+
 /// Scrapes of `/metrics`, bumped by the endpoint once per scrape.
 #[derive(Debug, Default)]
 pub(crate) struct ScrapeCounters {
     served: AtomicU64,
-    failed: AtomicU64,
+    /// Indexed like [`ScrapeFailure::ALL`].
+    failed: [AtomicU64; 3],
 }
 
 impl ScrapeCounters {
-    /// Counts one scrape, written in full or not.
-    pub(crate) fn count(&self, written: bool) {
-        let counter = if written { &self.served } else { &self.failed };
-        counter.fetch_add(1, Ordering::Relaxed);
+    /// Counts one scrape written in full.
+    pub(crate) fn served(&self) {
+        self.served.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// (served, failed).
+    /// Counts one failed scrape.
+    pub(crate) fn failed(&self, reason: ScrapeFailure) {
+        self.failed[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Failed scrapes for one reason.
+    pub(crate) fn failed_for(&self, reason: ScrapeFailure) -> u64 {
+        self.failed[reason as usize].load(Ordering::Relaxed)
+    }
+
+    /// (served, failed for any reason).
     pub(crate) fn get(&self) -> (u64, u64) {
         (
             self.served.load(Ordering::Relaxed),
-            self.failed.load(Ordering::Relaxed),
+            self.failed.iter().map(|f| f.load(Ordering::Relaxed)).sum(),
         )
     }
 }

@@ -273,8 +273,19 @@ fn malformed_requests_and_a_1_mb_header_get_4xx_and_the_server_keeps_serving() {
         assert_eq!(get(addr, "/metrics").status, 200, "after {what}");
     }
     assert_eq!(raw_request(addr, &cases[15].1).status, 431);
+    // Each one (the 1 MB header twice) is a failed scrape for reason `malformed`, nothing else.
+    let text = get(addr, "/metrics").body;
+    let failed = |reason: &str| {
+        common::sample(
+            &text,
+            &format!("llm_telemetry_scrapes_failed_total{{reason=\"{reason}\"}}"),
+        )
+    };
+    assert_eq!(failed("malformed"), Some(cases.len() as f64 + 1.0));
+    assert_eq!(failed("disconnected"), Some(0.0));
+    assert_eq!(failed("write_timeout"), Some(0.0));
     let stats = reporter.stats();
-    assert_eq!(stats.scrapes_failed, 0);
+    assert_eq!(stats.scrapes_failed, cases.len() as u64 + 1, "{stats:?}");
 }
 
 #[test]

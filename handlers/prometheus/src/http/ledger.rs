@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::reporter::PrometheusReporter;
+use crate::stats::ScrapeFailure;
 
 /// The scrape accounting of one connection (shared by its responses and its I/O).
 #[derive(Debug)]
@@ -31,20 +32,25 @@ impl Ledger {
 
     /// A `/metrics` body was dropped before hyper took it.
     pub(crate) fn dropped(&self) {
-        self.reporter.scrapes().count(false);
+        self.reporter.scrapes().failed(ScrapeFailure::Disconnected);
     }
 
     /// A flush succeeded: every body handed so far is written.
     pub(crate) fn flushed(&self) {
         for _ in 0..self.handed.swap(0, Ordering::Relaxed) {
-            self.reporter.scrapes().count(true);
+            self.reporter.scrapes().served();
         }
     }
 
-    /// The connection ended: what is still unconfirmed failed.
-    pub(crate) fn closed(&self) {
+    /// The connection ended: what is still unconfirmed failed, for `reason`.
+    pub(crate) fn closed(&self, reason: ScrapeFailure) {
         for _ in 0..self.handed.swap(0, Ordering::Relaxed) {
-            self.reporter.scrapes().count(false);
+            self.reporter.scrapes().failed(reason);
         }
+    }
+
+    /// A request could not be parsed (hyper answered it).
+    pub(crate) fn malformed(&self) {
+        self.reporter.scrapes().failed(ScrapeFailure::Malformed);
     }
 }

@@ -19,6 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::reporter::PrometheusReporter;
+use crate::stats::ScrapeFailure;
 
 /// The endpoint's settings (checked by `crate::server`).
 #[derive(Clone, Debug)]
@@ -111,14 +112,37 @@ async fn serve(
         async move { Ok::<_, std::convert::Infallible>(response.await) }
     });
     // Errors are the client's (a malformed request, already answered; a timeout; a hang-up).
-    let _ = http1::Builder::new()
+    let result = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(settings.read_timeout)
         .max_buf_size(settings.max_request_bytes)
         .keep_alive(true)
         .serve_connection(io, service)
         .await;
-    ledger.closed();
+    let reason = match &result {
+        Err(e) if e.is_parse() => {
+            ledger.malformed();
+            ScrapeFailure::Disconnected
+        }
+        Err(e) if timed_out(e) => ScrapeFailure::WriteTimeout,
+        _ => ScrapeFailure::Disconnected,
+    };
+    ledger.closed(reason);
+}
+
+/// Whether a connection error is the write deadline of [`io::DeadlineIo`] (an I/O `TimedOut`
+/// somewhere in its chain of sources).
+fn timed_out(error: &hyper::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                return true;
+            }
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// Answers 503 without waiting (the socket's send buffer takes it) and closes, after consuming
