@@ -41,6 +41,12 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "cargo clippy -D warnings, otel handler with one transport (grpc alone, http alone)"
+for transport in grpc http; do
+    cargo clippy -p llm-telemetry-otel --no-default-features --features "$transport" \
+        --all-targets -- -D warnings
+done
+
 step "no import circles between the modules of a crate"
 python3 scripts/module-cycles.py
 

@@ -2,9 +2,9 @@
 //! certificate and key; for mTLS also `PHOENIX_TLS_CA_FILE` and `PHOENIX_TLS_VERIFY_CLIENT`),
 //! with a CA and certificates each run makes with `openssl`: spans sent over HTTPS and over
 //! gRPC with TLS, with and without a client certificate, are read back through Phoenix's REST
-//! API; a wrong CA, a TLS server behind `http://`, a plain server behind `https://` and a missing
-//! client certificate are each a clear error in the stats and one warning, and the emitter never
-//! waits.
+//! API; a wrong CA, an expired collector certificate (served by `openssl s_server` on loopback),
+//! a TLS server behind `http://`, a plain server behind `https://` and a missing client
+//! certificate are each a clear error in the stats and one warning, and the emitter never waits.
 //!
 //! Needs Phoenix (`LLM_TELEMETRY_PHOENIX`) and the `openssl` and `curl` commands: run through
 //! `scripts/test-all.sh`.
@@ -12,8 +12,9 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,7 @@ use llm_telemetry_core::{Bus, Value};
 use llm_telemetry_genai::catalog::{self, keys};
 use llm_telemetry_otel::{OtelHandler, OtelHandlerBuilder, OtelStats, Processor, Protocol};
 use support::certs::Certs;
-use support::phoenix::{ClientTls, Phoenix};
+use support::phoenix::{ClientTls, Phoenix, free_port};
 
 const FLUSH: Duration = Duration::from_secs(30);
 const STORED: Duration = Duration::from_secs(60);
@@ -201,7 +202,7 @@ fn spans_reach_an_mtls_phoenix_with_a_client_certificate_over_both_transports() 
 
 /// Sends 200 one-by-one exports that all fail; returns the stats, the warnings and how long the
 /// emitter took.
-fn failing(builder: OtelHandlerBuilder) -> (OtelStats, Vec<String>, Duration) {
+fn failing(builder: OtelHandlerBuilder) -> (OtelStats, Vec<String>, Duration, usize) {
     let warnings = Arc::new(Mutex::new(Vec::<String>::new()));
     let sink = warnings.clone();
     let bus = Bus::new();
@@ -214,21 +215,24 @@ fn failing(builder: OtelHandlerBuilder) -> (OtelStats, Vec<String>, Duration) {
         .attach(&bus)
         .expect("attach");
     let started = Instant::now();
+    let mut returned = 0;
     for _ in 0..100 {
         emit_trace(&bus);
+        returned += 1;
     }
     let emitting = started.elapsed();
     assert!(!otel.force_flush(FLUSH), "every export fails");
     otel.shutdown(FLUSH);
     let stats = otel.stats();
     let warnings = warnings.lock().unwrap().clone();
-    (stats, warnings, emitting)
+    (stats, warnings, emitting, returned)
 }
 
 fn assert_clear_failure(
-    (stats, warnings, emitting): (OtelStats, Vec<String>, Duration),
+    (stats, warnings, emitting, returned): (OtelStats, Vec<String>, Duration, usize),
     wants: &[&str],
 ) {
+    assert_eq!(returned, 100, "every emit returned");
     assert_eq!(stats.exported, 0, "{stats:?}");
     assert_eq!(
         stats.dropped_export_failed, 200,
@@ -260,6 +264,79 @@ fn a_wrong_ca_is_a_clear_error_in_stats_and_one_warning() {
         assert_clear_failure(
             failing(b),
             &["UnknownIssuer", "OTEL_EXPORTER_OTLP_CERTIFICATE"],
+        );
+    }
+}
+
+/// `openssl s_server` on a loopback port presenting a certificate; killed on drop.
+struct OpensslServer {
+    child: Child,
+    port: u16,
+}
+
+impl OpensslServer {
+    /// Starts it with `cert` and `key` and waits (up to 10 s) until it accepts connections.
+    fn start(cert: &PathBuf, key: &PathBuf) -> OpensslServer {
+        let port = free_port();
+        let child = Command::new("openssl")
+            .arg("s_server")
+            .args(["-accept", &format!("127.0.0.1:{port}"), "-www", "-quiet"])
+            .arg("-cert")
+            .arg(cert)
+            .arg("-key")
+            .arg(key)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("the openssl command is required for this test: {e}"));
+        let mut server = OpensslServer { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("openssl s_server exited early ({status})");
+            }
+            assert!(Instant::now() < deadline, "openssl s_server not listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+}
+
+impl Drop for OpensslServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn an_expired_collector_certificate_is_a_clear_error_in_stats_and_one_warning() {
+    // The collector's certificate is signed by the trusted CA and names 127.0.0.1, but its
+    // validity ended on 2000-01-02: rustls refuses it over both transports.
+    let certs = certs();
+    let server = OpensslServer::start(&certs.expired_server_cert, &certs.expired_server_key);
+    for protocol in [Protocol::HttpProtobuf, Protocol::Grpc] {
+        let b = builder(
+            protocol,
+            format!("https://127.0.0.1:{}", server.port),
+            "tls-expired",
+        )
+        .certificate(&certs.ca);
+        let outcome = failing(b);
+        // The one warning names the problem too, not only the stats.
+        let warnings = &outcome.1;
+        assert!(
+            warnings.iter().all(|w| w.contains("certificate expired")),
+            "{warnings:?}"
+        );
+        assert_clear_failure(
+            outcome,
+            &[
+                "invalid peer certificate",
+                "certificate expired",
+                "renew it",
+            ],
         );
     }
 }

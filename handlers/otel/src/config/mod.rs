@@ -882,7 +882,39 @@ fn resolve_sampler(layers: &Layers, warnings: &mut Vec<String>) -> Result<Sample
     })
 }
 
-#[cfg(test)]
+/// A build with one transport refuses the other's protocol with a typed error naming the feature.
+#[cfg(all(test, not(all(feature = "grpc", feature = "http"))))]
+mod single_transport_tests {
+    use super::*;
+
+    #[test]
+    fn the_left_out_transport_is_a_typed_error_naming_its_feature() {
+        let (asked, protocol, feature) = if cfg!(feature = "http") {
+            (Some(Protocol::Grpc), "grpc", "grpc")
+        } else {
+            // The default protocol is http/protobuf.
+            (None, "http/protobuf", "http")
+        };
+        let settings = Settings {
+            read_env: Some(false),
+            protocol: asked,
+            ..Settings::default()
+        };
+        let err = resolve_with(&settings, Layer::from_pairs(std::iter::empty())).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::TransportLeftOut { protocol: p, feature: f } if p == protocol && f == feature),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("OTEL_EXPORTER_OTLP_PROTOCOL"),
+            "{err}"
+        );
+    }
+}
+
+// These resolve the default protocol (http/protobuf), so they need the `http` transport; the
+// ones that also resolve `grpc` need both.
+#[cfg(all(test, feature = "http"))]
 mod tests {
     use super::*;
 
@@ -938,6 +970,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "grpc")]
     fn environment_is_read_and_builder_wins() {
         let e = env(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
@@ -1016,6 +1049,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "grpc")]
     fn resolution_follows_the_standard_precedence() {
         // The same rules StandardEnv gives a composing configuration: the traces-only variables
         // beat the generic ones, and the traces endpoint is used as given even without a path.
@@ -1177,6 +1211,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "grpc")]
     fn otel_exporter_otlp_endpoint_is_a_base_and_http_appends_v1_traces_keeping_its_path() {
         for (base, want) in [
             (
@@ -1227,6 +1262,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "grpc")]
     fn phoenix_collector_endpoint_api_key_and_client_headers_in_phoenix_forms() {
         let c = resolve_with(
             &no_file(),

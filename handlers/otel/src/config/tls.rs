@@ -36,9 +36,13 @@ pub struct TlsConfig {
 /// The contents of the TLS files, parsed.
 #[derive(Debug)]
 pub(crate) struct TlsMaterial {
-    /// The trusted CA certificates, `None` for the platform's roots.
+    /// The trusted CA certificates, `None` for the platform's roots. Parsed whatever the
+    /// transports (the parse is the check that makes a bad file a `ConfigError`); only the HTTP
+    /// transport's rustls configuration reads the result.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub roots: Option<Vec<CertificateDer<'static>>>,
-    /// The CA file as read (PEM), for transports that take PEM.
+    /// The CA file as read (PEM), for the gRPC transport (tonic takes PEM).
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
     pub roots_pem: Option<Vec<u8>>,
     /// The client certificate chain and key, PEM as read and parsed.
     pub identity: Option<Identity>,
@@ -47,9 +51,17 @@ pub(crate) struct TlsMaterial {
 /// A client identity for mTLS.
 #[derive(Debug)]
 pub(crate) struct Identity {
+    /// The chain, parsed (read by the HTTP transport's rustls configuration only).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub chain: Vec<CertificateDer<'static>>,
+    /// The key, parsed (read by the HTTP transport's rustls configuration only).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub key: PrivateKeyDer<'static>,
+    /// The chain as read (PEM), for the gRPC transport (tonic takes PEM).
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
     pub chain_pem: Vec<u8>,
+    /// The key as read (PEM), for the gRPC transport (tonic takes PEM).
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
     pub key_pem: Vec<u8>,
 }
 

@@ -1,6 +1,7 @@
 //! Test certificates made per run with the `openssl` command: a CA, a server certificate for
-//! `127.0.0.1` and `localhost` signed by it, a client certificate signed by it (mTLS), and a
-//! second, unrelated CA (the "wrong CA" case).
+//! `127.0.0.1` and `localhost` signed by it, a client certificate signed by it (mTLS), a server
+//! certificate signed by it that expired long ago (`openssl ca` with a start and end date in the
+//! past), and a second, unrelated CA (the "wrong CA" case).
 //!
 //! Self-contained (std only), so other test suites can include it with
 //! `#[path = "<dir>/certs.rs"] mod certs;`.
@@ -23,6 +24,10 @@ pub struct Certs {
     pub client_key: PathBuf,
     /// A CA that signed nothing here.
     pub other_ca: PathBuf,
+    /// A server certificate signed by the CA (same names as `server_cert`) valid only from
+    /// 2000-01-01 to 2000-01-02, and its key.
+    pub expired_server_cert: PathBuf,
+    pub expired_server_key: PathBuf,
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
@@ -110,6 +115,62 @@ fn leaf(dir: &Path, name: &str, usage: &str) {
     );
 }
 
+/// The minimal `openssl ca` configuration: a database in the directory, any subject.
+const CA_CONFIG: &str = "[ca]\ndefault_ca = test_ca\n[test_ca]\ndatabase = index.txt\n\
+                         new_certs_dir = .\nserial = ca.srl\ndefault_md = sha256\n\
+                         policy = any\nunique_subject = no\n[any]\ncommonName = supplied\n";
+
+/// A server certificate signed by `ca.pem` whose validity ended in 2000 (`openssl x509` in
+/// OpenSSL 3.0 cannot set a start date; `openssl ca` can).
+fn expired_leaf(dir: &Path, name: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={name}"),
+        ],
+    );
+    let ext = "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+               keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n";
+    std::fs::write(dir.join(format!("{name}.ext")), ext).expect("write the extensions");
+    std::fs::write(dir.join("ca.cnf"), CA_CONFIG).expect("write the openssl ca configuration");
+    std::fs::write(dir.join("index.txt"), "").expect("write the openssl ca database");
+    openssl(
+        dir,
+        &[
+            "ca",
+            "-batch",
+            "-notext",
+            "-config",
+            "ca.cnf",
+            "-cert",
+            "ca.pem",
+            "-keyfile",
+            "ca.key",
+            "-in",
+            &format!("{name}.csr"),
+            "-out",
+            &format!("{name}.pem"),
+            "-startdate",
+            "20000101000000Z",
+            "-enddate",
+            "20000102000000Z",
+            "-extfile",
+            &format!("{name}.ext"),
+        ],
+    );
+}
+
 impl Certs {
     /// Makes every file in a new directory under the system's temporary directory.
     pub fn make(tag: &str) -> Certs {
@@ -121,6 +182,7 @@ impl Certs {
         ca(&dir, "other-ca");
         leaf(&dir, "server", "serverAuth");
         leaf(&dir, "client", "clientAuth");
+        expired_leaf(&dir, "expired-server");
         Certs {
             ca: dir.join("ca.pem"),
             server_cert: dir.join("server.pem"),
@@ -128,6 +190,8 @@ impl Certs {
             client_cert: dir.join("client.pem"),
             client_key: dir.join("client.key"),
             other_ca: dir.join("other-ca.pem"),
+            expired_server_cert: dir.join("expired-server.pem"),
+            expired_server_key: dir.join("expired-server.key"),
             dir,
         }
     }
