@@ -41,10 +41,11 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "cargo clippy -D warnings, otel handler with one transport (grpc alone, http alone)"
+step "otel handler with one transport (grpc alone, http alone): clippy -D warnings and its unit tests"
 for transport in grpc http; do
     cargo clippy -p llm-telemetry-otel --no-default-features --features "$transport" \
         --all-targets -- -D warnings
+    cargo test -p llm-telemetry-otel --no-default-features --features "$transport" --lib
 done
 
 step "no import circles between the modules of a crate"
