@@ -35,7 +35,7 @@ use llm_telemetry_prometheus::{
 };
 use thiserror::Error;
 
-use crate::config::{Config, EndpointForm, ExportMode, LogFormat};
+use crate::config::{Config, LogFormat};
 
 /// Why [`Config::attach`] failed. Nothing it attached before the failure stays attached.
 #[derive(Debug, Error)]
@@ -220,32 +220,7 @@ impl<'c> TelemetryBuilder<'c> {
             }
             telemetry.cost = Some(builder.attach(&bus)?);
         }
-        if let Some(endpoint) = config.exports_traces() {
-            let builder = OtelHandler::builder();
-            // The endpoint goes to the handler with its form, which decides how it is completed
-            // (a traces URL is used as given; a base URL gets `v1/traces` for HTTP).
-            let builder = match config.tracing.endpoint_form {
-                EndpointForm::Traces => builder.traces_endpoint(endpoint.to_owned()),
-                EndpointForm::Phoenix => builder.phoenix_endpoint(endpoint.to_owned()),
-                _ => builder.endpoint(endpoint.to_owned()),
-            };
-            let mut builder = builder
-                .service_name(service)
-                .protocol(config.tracing.protocol)
-                .processor(match config.tracing.export {
-                    ExportMode::Batch => llm_telemetry_otel::Processor::Batch,
-                    ExportMode::Simple => llm_telemetry_otel::Processor::Simple,
-                })
-                .hide_inputs(config.tracing.hide_inputs)
-                .hide_outputs(config.tracing.hide_outputs);
-            if config.tracing.sample_rate < 1.0 {
-                builder = builder.sampler(llm_telemetry_otel::Sampler::ParentBased(
-                    config.tracing.sample_rate,
-                ));
-            }
-            if let Some(version) = &config.tracing.service_version {
-                builder = builder.service_version(version.clone());
-            }
+        if let Some(mut builder) = config.otel_builder() {
             if let Some(adjust) = self.otel {
                 builder = adjust(builder);
             }

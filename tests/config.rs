@@ -11,6 +11,9 @@ use llm_telemetry::config::{
 };
 use llm_telemetry::instrument::TelemetryLevel;
 
+#[path = "../handlers/otel/tests/support/certs.rs"]
+mod certs;
+
 fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
     let map: HashMap<String, String> = pairs
         .iter()
@@ -88,6 +91,7 @@ fn full_config() -> Config {
             export: ExportMode::Simple,
             hide_inputs: true,
             hide_outputs: true,
+            ..TracingConfig::default()
         },
         metrics: MetricsConfig {
             enabled: false,
@@ -1120,12 +1124,23 @@ fn a_bad_value_a_higher_layer_overrides_is_not_in_force_and_not_an_error() {
 
 #[test]
 fn value_in_reads_back_what_an_argument_set() {
-    let config = full_config();
+    let mut config = full_config();
+    let t = &mut config.tracing;
+    t.exporter = llm_telemetry::config::TracingExporter::Console;
+    t.certificate = Some("/ca.pem".into());
+    t.client_certificate = Some("/client.pem".into());
+    t.client_key = Some("/client.key".into());
+    t.compression = Some(llm_telemetry::config::OtlpCompression::Gzip);
+    t.span_events = Some(false);
+    t.span_event_patterns = Some(vec!["llm.*.first_token".into(), "myapp.*".into()]);
     for key in Key::ALL {
         let text = key
             .value_in(&config)
             .unwrap_or_else(|| panic!("{key} is set in the full config"));
+        // The mTLS pair is set together or not at all; the key under test is set last and wins.
         let rebuilt = Config::builder()
+            .set("tracing.client_certificate=/client.pem")
+            .set("tracing.client_key=/client.key")
             .set(format!("{}={text}", key.name()))
             .build()
             .unwrap_or_else(|e| panic!("{key}={text}: {e}"));
@@ -1280,4 +1295,251 @@ fn a_value_overridden_by_a_higher_source_is_not_validated() {
     assert_eq!(config.log.level, LogLevel::Warn);
     // The bad value alone is still an error.
     assert!(Config::from_env_with(env(&[("LLM_TELEMETRY_LOG_LEVEL", "loud")])).is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// the OpenTelemetry handler's exporter, TLS, compression and span-event keys
+// ---------------------------------------------------------------------------------------------
+
+fn otel_file(certs: &certs::Certs) -> String {
+    format!(
+        r#"
+[tracing]
+endpoint = "https://127.0.0.1:4318"
+exporter = "console"
+certificate = "{}"
+client_certificate = "{}"
+client_key = "{}"
+compression = "gzip"
+span_events = false
+span_event_patterns = ["llm.*.first_token", "myapp.*"]
+"#,
+        certs.ca.display(),
+        certs.client_cert.display(),
+        certs.client_key.display()
+    )
+}
+
+/// The builder `config` hands the handler, resolved without the process environment.
+fn resolved(config: &Config) -> llm_telemetry_otel::config::OtelConfig {
+    config
+        .otel_builder()
+        .expect("tracing is on")
+        .read_env(false)
+        .resolve()
+        .unwrap()
+}
+
+fn assert_otel_keys_reached(config: &Config, certs: &certs::Certs) {
+    use llm_telemetry::config::{OtlpCompression, TracingExporter};
+    assert_eq!(config.tracing.exporter, TracingExporter::Console);
+    let builder = config.otel_builder().unwrap();
+    assert!(format!("{builder:?}").contains("custom_exporter: true"));
+    let otel = resolved(config);
+    assert_eq!(otel.compression, OtlpCompression::Gzip);
+    let path = |f: &Option<llm_telemetry_otel::config::TlsFile>| f.as_ref().map(|f| f.path.clone());
+    assert_eq!(path(&otel.tls.certificate), Some(certs.ca.clone()));
+    assert_eq!(
+        path(&otel.tls.client_certificate),
+        Some(certs.client_cert.clone())
+    );
+    assert_eq!(path(&otel.tls.client_key), Some(certs.client_key.clone()));
+    assert!(!otel.span_events);
+    assert_eq!(otel.span_event_patterns, ["llm.*.first_token", "myapp.*"]);
+}
+
+#[test]
+fn the_otel_keys_reach_the_handler_from_the_file() {
+    let certs = certs::Certs::make("config-file");
+    let c = Config::from_toml_str(&otel_file(&certs)).unwrap();
+    assert_otel_keys_reached(&c, &certs);
+    // The written TOML reads back unchanged, the list as an array.
+    assert_eq!(Config::from_toml_str(&c.to_toml_string()).unwrap(), c);
+}
+
+#[test]
+fn the_otel_keys_reach_the_handler_from_the_environment() {
+    let certs = certs::Certs::make("config-env");
+    let (ca, cert, key) = (
+        certs.ca.display().to_string(),
+        certs.client_cert.display().to_string(),
+        certs.client_key.display().to_string(),
+    );
+    let c = Config::from_env_with(env(&[
+        ("LLM_TELEMETRY_TRACING_ENDPOINT", "https://127.0.0.1:4318"),
+        ("LLM_TELEMETRY_TRACING_EXPORTER", "CONSOLE"),
+        ("LLM_TELEMETRY_TRACING_CERTIFICATE", &ca),
+        ("LLM_TELEMETRY_TRACING_CLIENT_CERTIFICATE", &cert),
+        ("LLM_TELEMETRY_TRACING_CLIENT_KEY", &key),
+        ("LLM_TELEMETRY_TRACING_COMPRESSION", "gzip"),
+        ("LLM_TELEMETRY_TRACING_SPAN_EVENTS", "off"),
+        (
+            "LLM_TELEMETRY_TRACING_SPAN_EVENT_PATTERNS",
+            "llm.*.first_token, myapp.*",
+        ),
+    ]))
+    .unwrap();
+    assert_otel_keys_reached(&c, &certs);
+}
+
+#[test]
+fn the_otel_keys_reach_the_handler_from_arguments() {
+    let certs = certs::Certs::make("config-args");
+    let c = Config::builder()
+        .set(format!("tracing.certificate={}", certs.ca.display()))
+        .set(format!(
+            "tracing.client_certificate={}",
+            certs.client_cert.display()
+        ))
+        .set(format!("tracing.client_key={}", certs.client_key.display()))
+        .set_all([
+            "tracing.endpoint=https://127.0.0.1:4318",
+            "tracing.exporter=console",
+            "tracing.compression=gzip",
+            "tracing.span_events=false",
+            "tracing.span_event_patterns=llm.*.first_token,myapp.*",
+        ])
+        .build()
+        .unwrap();
+    assert_otel_keys_reached(&c, &certs);
+}
+
+#[test]
+fn the_otel_keys_follow_the_precedence() {
+    use llm_telemetry::config::OtlpCompression;
+    let c = Config::builder()
+        .toml_str("[tracing]\nendpoint = \"http://127.0.0.1:4318\"\ncompression = \"gzip\"\nspan_events = true")
+        .env_with(env(&[("LLM_TELEMETRY_TRACING_SPAN_EVENTS", "false")]))
+        .set("tracing.compression=none")
+        .build()
+        .unwrap();
+    let otel = resolved(&c);
+    assert_eq!(otel.compression, OtlpCompression::None); // argument beats file
+    assert!(!otel.span_events); // environment beats file
+}
+
+#[test]
+fn unset_otel_keys_leave_the_handler_defaults() {
+    let c = Config::builder()
+        .set("tracing.endpoint=http://127.0.0.1:4318")
+        .build()
+        .unwrap();
+    let builder = c.otel_builder().unwrap();
+    assert!(format!("{builder:?}").contains("custom_exporter: false"));
+    let otel = resolved(&c);
+    assert!(otel.span_events);
+    let defaults: Vec<String> = llm_telemetry_otel::config::DEFAULT_SPAN_EVENT_PATTERNS
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    assert_eq!(otel.span_event_patterns, defaults);
+    assert!(otel.tls.certificate.is_none() && otel.tls.client_key.is_none());
+}
+
+#[test]
+fn the_console_exporter_needs_no_endpoint() {
+    let c = Config::builder()
+        .set("tracing.exporter=console")
+        .build()
+        .unwrap();
+    assert!(c.otel_builder().is_some());
+    let otlp = Config::builder().build().unwrap();
+    assert!(otlp.otel_builder().is_none());
+}
+
+#[test]
+fn bad_otel_values_name_key_source_value_and_what_is_allowed() {
+    let (origin, key, value, expected) = invalid(
+        Config::builder()
+            .env_with(env(&[("LLM_TELEMETRY_TRACING_EXPORTER", "jaeger")]))
+            .build(),
+    );
+    assert_eq!(origin, from_env("LLM_TELEMETRY_TRACING_EXPORTER"));
+    assert_eq!(
+        (key.as_str(), value.as_str()),
+        ("tracing.exporter", "\"jaeger\"")
+    );
+    assert_eq!(expected, "one of \"otlp\", \"console\"");
+
+    let (origin, key, value, expected) =
+        invalid(Config::builder().set("tracing.compression=zstd").build());
+    assert_eq!(origin, Origin::Argument);
+    assert_eq!(
+        (key.as_str(), value.as_str()),
+        ("tracing.compression", "\"zstd\"")
+    );
+    assert_eq!(expected, "one of \"none\", \"gzip\"");
+
+    let (origin, key, value, _) =
+        invalid(Config::from_toml_str("[tracing]\nspan_events = \"yes\""));
+    assert_eq!(origin, inline());
+    assert_eq!(
+        (key.as_str(), value.as_str()),
+        ("tracing.span_events", "\"yes\"")
+    );
+
+    let (origin, key, value, expected) = invalid(Config::from_toml_str(
+        "[tracing]\nspan_event_patterns = [\"a.*\", 3]",
+    ));
+    assert_eq!(origin, inline());
+    assert_eq!(
+        (key.as_str(), value.as_str()),
+        ("tracing.span_event_patterns", "[\"a.*\", 3]")
+    );
+    assert!(expected.contains("list of event names"), "{expected}");
+
+    let (origin, key, _, _) = invalid(
+        Config::builder()
+            .env_with(env(&[("LLM_TELEMETRY_TRACING_SPAN_EVENT_PATTERNS", " , ")]))
+            .build(),
+    );
+    assert_eq!(
+        origin,
+        from_env("LLM_TELEMETRY_TRACING_SPAN_EVENT_PATTERNS")
+    );
+    assert_eq!(key, "tracing.span_event_patterns");
+
+    let (origin, key, value, expected) =
+        invalid(Config::from_toml_str("[tracing]\ncertificate = \"\""));
+    assert_eq!(origin, inline());
+    assert_eq!(
+        (key.as_str(), value.as_str()),
+        ("tracing.certificate", "\"\"")
+    );
+    assert!(expected.contains("PEM file"), "{expected}");
+}
+
+#[test]
+fn a_client_certificate_without_its_key_is_an_error_either_way() {
+    let err = Config::builder()
+        .set("tracing.client_certificate=/etc/pki/client.pem")
+        .build()
+        .unwrap_err();
+    match &err {
+        ConfigError::IncompletePair {
+            key,
+            value,
+            missing,
+        } => {
+            assert_eq!(key, "tracing.client_certificate");
+            assert_eq!(value, "\"/etc/pki/client.pem\"");
+            assert_eq!(missing, "tracing.client_key");
+        }
+        other => panic!("expected IncompletePair, got {other:?}"),
+    }
+    assert!(err.to_string().contains("set both"), "{err}");
+    let err =
+        Config::from_env_with(env(&[("LLM_TELEMETRY_TRACING_CLIENT_KEY", "/k.pem")])).unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::IncompletePair { key, missing, .. }
+            if key == "tracing.client_key" && missing == "tracing.client_certificate"),
+        "{err:?}"
+    );
+    // Together from two sources is fine.
+    let c = Config::builder()
+        .toml_str("[tracing]\nclient_key = \"/k.pem\"")
+        .set("tracing.client_certificate=/c.pem")
+        .build()
+        .unwrap();
+    assert_eq!(c.tracing.client_key, Some(PathBuf::from("/k.pem")));
 }

@@ -77,6 +77,20 @@ pub enum ConfigError {
         /// What is allowed.
         expected: String,
     },
+    /// One of a pair of keys that must be set together (the mTLS client certificate and key)
+    /// is set and the other is not, after every source is applied.
+    #[error(
+        "`{key}` is set to {value} but `{missing}` is not: set both (mutual TLS needs the client \
+         certificate and its private key) or neither"
+    )]
+    IncompletePair {
+        /// The key that is set.
+        key: String,
+        /// Its value (quoted).
+        value: String,
+        /// The key that is missing.
+        missing: String,
+    },
     /// A `key=value` argument without `=`.
     #[error("setting `{argument}` is not of the form key=value (e.g. tracing.sample_rate=0.5)")]
     MalformedArgument {
@@ -89,9 +103,9 @@ impl ConfigError {
     /// The dotted key the error is about, if it is about one.
     pub fn key(&self) -> Option<&str> {
         match self {
-            ConfigError::UnknownKey { key, .. } | ConfigError::InvalidValue { key, .. } => {
-                Some(key)
-            }
+            ConfigError::UnknownKey { key, .. }
+            | ConfigError::InvalidValue { key, .. }
+            | ConfigError::IncompletePair { key, .. } => Some(key),
             _ => None,
         }
     }

@@ -92,6 +92,26 @@ pub(crate) fn to_toml(config: &Config) -> String {
     tracing.insert("export".into(), text(t.export.as_str()));
     tracing.insert("hide_inputs".into(), Value::Boolean(t.hide_inputs));
     tracing.insert("hide_outputs".into(), Value::Boolean(t.hide_outputs));
+    tracing.insert("exporter".into(), text(t.exporter.as_str()));
+    for (name, path) in [
+        ("certificate", &t.certificate),
+        ("client_certificate", &t.client_certificate),
+        ("client_key", &t.client_key),
+    ] {
+        if let Some(path) = path {
+            tracing.insert(name.into(), text(&path.display().to_string()));
+        }
+    }
+    if let Some(compression) = t.compression {
+        tracing.insert("compression".into(), text(compression.as_str()));
+    }
+    if let Some(enabled) = t.span_events {
+        tracing.insert("span_events".into(), Value::Boolean(enabled));
+    }
+    if let Some(patterns) = &t.span_event_patterns {
+        let list = patterns.iter().map(|p| text(p)).collect();
+        tracing.insert("span_event_patterns".into(), Value::Array(list));
+    }
     root.insert("tracing".into(), Value::Table(tracing));
 
     let mut metrics = Table::new();

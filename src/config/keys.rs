@@ -6,10 +6,11 @@
 //! files or the environment.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use super::{
     BudgetWindow, Choice, Config, ConfigError, EndpointForm, ExportMode, LogFormat, LogLevel,
-    Origin, OtlpProtocol,
+    Origin, OtlpCompression, OtlpProtocol, TracingExporter,
 };
 use crate::instrument::TelemetryLevel;
 use llm_telemetry_otel::config::standard::StandardSetting;
@@ -38,6 +39,20 @@ pub enum Key {
     TracingHideInputs,
     /// `tracing.hide_outputs`.
     TracingHideOutputs,
+    /// `tracing.exporter`.
+    TracingExporter,
+    /// `tracing.certificate`.
+    TracingCertificate,
+    /// `tracing.client_certificate`.
+    TracingClientCertificate,
+    /// `tracing.client_key`.
+    TracingClientKey,
+    /// `tracing.compression`.
+    TracingCompression,
+    /// `tracing.span_events`.
+    TracingSpanEvents,
+    /// `tracing.span_event_patterns`.
+    TracingSpanEventPatterns,
     /// `metrics.enabled`.
     MetricsEnabled,
     /// `metrics.listen`.
@@ -94,6 +109,32 @@ impl Raw<'_> {
             Raw::Toml(value) => value.as_bool(),
         }
     }
+    /// A list: comma-separated text, or a TOML array of strings (or one comma-separated string).
+    fn as_list(&self) -> Option<Vec<String>> {
+        let split = |text: &str| -> Vec<String> {
+            text.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        match self {
+            Raw::Text(text) => Some(split(text)),
+            #[cfg(feature = "toml")]
+            Raw::Toml(value) => match value {
+                toml::Value::String(text) => Some(split(text)),
+                toml::Value::Array(items) => items
+                    .iter()
+                    .map(|item| {
+                        item.as_str()
+                            .map(|s| s.trim().to_owned())
+                            .filter(|s| !s.is_empty())
+                    })
+                    .collect(),
+                _ => None,
+            },
+        }
+    }
     fn as_f64(&self) -> Option<f64> {
         match self {
             Raw::Text(text) => text.trim().parse().ok(),
@@ -148,6 +189,8 @@ const EXPECT_USD: &str = "a finite number of US dollars, 0 or more and at most 1
 const EXPECT_URL: &str = "an http:// or https:// URL with a host and, if given, a port from 1 to 65535, e.g. http://127.0.0.1:6006";
 const EXPECT_NAME: &str = "a non-empty string";
 const EXPECT_ADDR: &str = "an IP address and port, e.g. 127.0.0.1:9568";
+const EXPECT_PATH: &str = "the path of a PEM file (a non-empty string)";
+const EXPECT_PATTERNS: &str = "a non-empty list of event names or patterns (e.g. \"llm.*.first_token,myapp.*\"; in TOML an array of non-empty strings)";
 const EXPECT_LABEL_BYTES: &str = "a whole number of bytes from 16 to 1048576";
 const EXPECT_BUDGETS: &str =
     "a table of tenant = US dollars (0 or more), or text like \"acme=10,globex=2.5\"";
@@ -200,6 +243,17 @@ fn parse_url(raw: &Raw<'_>) -> Result<String, Invalid> {
         .filter(|s| is_url(s))
         .map(|s| s.trim_end_matches('/').to_owned())
         .ok_or_else(|| Invalid::of(raw, EXPECT_URL))
+}
+fn parse_path(raw: &Raw<'_>) -> Result<PathBuf, Invalid> {
+    raw.as_str()
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .ok_or_else(|| Invalid::of(raw, EXPECT_PATH))
+}
+fn parse_patterns(raw: &Raw<'_>) -> Result<Vec<String>, Invalid> {
+    raw.as_list()
+        .filter(|list| !list.is_empty())
+        .ok_or_else(|| Invalid::of(raw, EXPECT_PATTERNS))
 }
 pub(crate) fn is_label_bytes(bytes: usize) -> bool {
     (llm_telemetry_prometheus::MIN_LABEL_VALUE_BYTES
@@ -282,7 +336,7 @@ fn parse_budgets(raw: &Raw<'_>) -> Result<Vec<(String, f64)>, Invalid> {
 
 impl Key {
     /// Every key, in documentation order.
-    pub const ALL: [Key; 21] = [
+    pub const ALL: [Key; 28] = [
         Key::Level,
         Key::TracingEnabled,
         Key::TracingEndpoint,
@@ -293,6 +347,13 @@ impl Key {
         Key::TracingExport,
         Key::TracingHideInputs,
         Key::TracingHideOutputs,
+        Key::TracingExporter,
+        Key::TracingCertificate,
+        Key::TracingClientCertificate,
+        Key::TracingClientKey,
+        Key::TracingCompression,
+        Key::TracingSpanEvents,
+        Key::TracingSpanEventPatterns,
         Key::MetricsEnabled,
         Key::MetricsListen,
         Key::MetricsMaxLabelValueBytes,
@@ -319,6 +380,13 @@ impl Key {
             Key::TracingExport => "tracing.export",
             Key::TracingHideInputs => "tracing.hide_inputs",
             Key::TracingHideOutputs => "tracing.hide_outputs",
+            Key::TracingExporter => "tracing.exporter",
+            Key::TracingCertificate => "tracing.certificate",
+            Key::TracingClientCertificate => "tracing.client_certificate",
+            Key::TracingClientKey => "tracing.client_key",
+            Key::TracingCompression => "tracing.compression",
+            Key::TracingSpanEvents => "tracing.span_events",
+            Key::TracingSpanEventPatterns => "tracing.span_event_patterns",
             Key::MetricsEnabled => "metrics.enabled",
             Key::MetricsListen => "metrics.listen",
             Key::MetricsMaxLabelValueBytes => "metrics.max_label_value_bytes",
@@ -352,6 +420,13 @@ impl Key {
             Key::TracingExport => "LLM_TELEMETRY_TRACING_EXPORT",
             Key::TracingHideInputs => "LLM_TELEMETRY_TRACING_HIDE_INPUTS",
             Key::TracingHideOutputs => "LLM_TELEMETRY_TRACING_HIDE_OUTPUTS",
+            Key::TracingExporter => "LLM_TELEMETRY_TRACING_EXPORTER",
+            Key::TracingCertificate => "LLM_TELEMETRY_TRACING_CERTIFICATE",
+            Key::TracingClientCertificate => "LLM_TELEMETRY_TRACING_CLIENT_CERTIFICATE",
+            Key::TracingClientKey => "LLM_TELEMETRY_TRACING_CLIENT_KEY",
+            Key::TracingCompression => "LLM_TELEMETRY_TRACING_COMPRESSION",
+            Key::TracingSpanEvents => "LLM_TELEMETRY_TRACING_SPAN_EVENTS",
+            Key::TracingSpanEventPatterns => "LLM_TELEMETRY_TRACING_SPAN_EVENT_PATTERNS",
             Key::MetricsEnabled => "LLM_TELEMETRY_METRICS_ENABLED",
             Key::MetricsListen => "LLM_TELEMETRY_METRICS_LISTEN",
             Key::MetricsMaxLabelValueBytes => "LLM_TELEMETRY_METRICS_MAX_LABEL_VALUE_BYTES",
@@ -410,6 +485,7 @@ impl Key {
             Key::TracingEnabled
             | Key::TracingHideInputs
             | Key::TracingHideOutputs
+            | Key::TracingSpanEvents
             | Key::MetricsEnabled
             | Key::LogEnabled
             | Key::CostEnabled => EXPECT_BOOL.to_owned(),
@@ -418,6 +494,12 @@ impl Key {
             Key::TracingServiceName | Key::TracingServiceVersion => EXPECT_NAME.to_owned(),
             Key::TracingSampleRate | Key::LogSampleRate => EXPECT_RATE.to_owned(),
             Key::TracingExport => ExportMode::expected(),
+            Key::TracingExporter => TracingExporter::expected(),
+            Key::TracingCertificate | Key::TracingClientCertificate | Key::TracingClientKey => {
+                EXPECT_PATH.to_owned()
+            }
+            Key::TracingCompression => OtlpCompression::expected(),
+            Key::TracingSpanEventPatterns => EXPECT_PATTERNS.to_owned(),
             Key::MetricsListen => EXPECT_ADDR.to_owned(),
             Key::MetricsMaxLabelValueBytes => EXPECT_LABEL_BYTES.to_owned(),
             Key::LogFormat => LogFormat::expected(),
@@ -455,6 +537,13 @@ impl Key {
             Key::TracingExport => t.export.as_str().to_owned(),
             Key::TracingHideInputs => t.hide_inputs.to_string(),
             Key::TracingHideOutputs => t.hide_outputs.to_string(),
+            Key::TracingExporter => t.exporter.as_str().to_owned(),
+            Key::TracingCertificate => t.certificate.as_ref()?.display().to_string(),
+            Key::TracingClientCertificate => t.client_certificate.as_ref()?.display().to_string(),
+            Key::TracingClientKey => t.client_key.as_ref()?.display().to_string(),
+            Key::TracingCompression => t.compression?.as_str().to_owned(),
+            Key::TracingSpanEvents => t.span_events?.to_string(),
+            Key::TracingSpanEventPatterns => t.span_event_patterns.as_ref()?.join(","),
             Key::MetricsEnabled => config.metrics.enabled.to_string(),
             Key::MetricsListen => config.metrics.listen.to_string(),
             Key::MetricsMaxLabelValueBytes => config.metrics.max_label_value_bytes.to_string(),
@@ -497,6 +586,17 @@ impl Key {
             Key::TracingExport => config.tracing.export = parse_choice(raw)?,
             Key::TracingHideInputs => config.tracing.hide_inputs = parse_bool(raw)?,
             Key::TracingHideOutputs => config.tracing.hide_outputs = parse_bool(raw)?,
+            Key::TracingExporter => config.tracing.exporter = parse_choice(raw)?,
+            Key::TracingCertificate => config.tracing.certificate = Some(parse_path(raw)?),
+            Key::TracingClientCertificate => {
+                config.tracing.client_certificate = Some(parse_path(raw)?)
+            }
+            Key::TracingClientKey => config.tracing.client_key = Some(parse_path(raw)?),
+            Key::TracingCompression => config.tracing.compression = Some(parse_choice(raw)?),
+            Key::TracingSpanEvents => config.tracing.span_events = Some(parse_bool(raw)?),
+            Key::TracingSpanEventPatterns => {
+                config.tracing.span_event_patterns = Some(parse_patterns(raw)?)
+            }
             Key::MetricsEnabled => config.metrics.enabled = parse_bool(raw)?,
             Key::MetricsListen => config.metrics.listen = parse_addr(raw)?,
             Key::MetricsMaxLabelValueBytes => {
@@ -598,6 +698,43 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
         return Err(invalid(
             Key::TracingSampleRate,
             config.tracing.sample_rate.to_string(),
+        ));
+    }
+    let t = &config.tracing;
+    for (key, path) in [
+        (Key::TracingCertificate, &t.certificate),
+        (Key::TracingClientCertificate, &t.client_certificate),
+        (Key::TracingClientKey, &t.client_key),
+    ] {
+        if let Some(path) = path.as_ref().filter(|p| p.as_os_str().is_empty()) {
+            return Err(invalid(key, format!("{path:?}")));
+        }
+    }
+    match (&t.client_certificate, &t.client_key) {
+        (Some(path), None) => {
+            return Err(ConfigError::IncompletePair {
+                key: Key::TracingClientCertificate.name().to_owned(),
+                value: format!("{:?}", path.display().to_string()),
+                missing: Key::TracingClientKey.name().to_owned(),
+            });
+        }
+        (None, Some(path)) => {
+            return Err(ConfigError::IncompletePair {
+                key: Key::TracingClientKey.name().to_owned(),
+                value: format!("{:?}", path.display().to_string()),
+                missing: Key::TracingClientCertificate.name().to_owned(),
+            });
+        }
+        _ => {}
+    }
+    if let Some(patterns) = t
+        .span_event_patterns
+        .as_ref()
+        .filter(|p| p.is_empty() || p.iter().any(|s| s.trim().is_empty()))
+    {
+        return Err(invalid(
+            Key::TracingSpanEventPatterns,
+            format!("{patterns:?}"),
         ));
     }
     if !is_label_bytes(config.metrics.max_label_value_bytes) {

@@ -107,6 +107,7 @@ mod error;
 #[cfg(feature = "toml")]
 mod file;
 mod keys;
+mod otel;
 mod standard;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -120,7 +121,12 @@ pub use llm_telemetry_cost::{CostSettings as CostConfig, Window as BudgetWindow}
 pub use llm_telemetry_log::{Format as LogFormat, Level as LogLevel};
 /// `tracing.protocol` and `tracing.export`: the OpenTelemetry handler's own types; how the
 /// endpoint is completed ([`TracingConfig::endpoint_form`]).
-pub use llm_telemetry_otel::{EndpointForm, Processor as ExportMode, Protocol as OtlpProtocol};
+/// `tracing.compression` is the handler's [`llm_telemetry_otel::Compression`].
+pub use llm_telemetry_otel::{
+    Compression as OtlpCompression, EndpointForm, Processor as ExportMode, Protocol as OtlpProtocol,
+};
+
+use std::path::PathBuf;
 
 use crate::instrument::TelemetryLevel;
 
@@ -177,6 +183,39 @@ pub struct TracingConfig {
     pub hide_inputs: bool,
     /// Leave responses out of exported spans (`tracing.hide_outputs`, default `false`).
     pub hide_outputs: bool,
+    /// Where spans go (`tracing.exporter`, default `otlp`): the OTLP collector, or JSON lines
+    /// on standard output (`console`, no endpoint needed).
+    pub exporter: TracingExporter,
+    /// A PEM file of the CA certificate(s) that verify an `https://` collector
+    /// (`tracing.certificate`). `None`: the handler's own rule (`OTEL_EXPORTER_OTLP_CERTIFICATE`,
+    /// else the platform's roots).
+    pub certificate: Option<PathBuf>,
+    /// A PEM file of the client certificate for mutual TLS (`tracing.client_certificate`); set
+    /// together with `client_key` or not at all.
+    pub client_certificate: Option<PathBuf>,
+    /// A PEM file of the client's private key for mutual TLS (`tracing.client_key`).
+    pub client_key: Option<PathBuf>,
+    /// Body compression (`tracing.compression`). `None`: the handler's own rule
+    /// (`OTEL_EXPORTER_OTLP_COMPRESSION`, else none).
+    pub compression: Option<OtlpCompression>,
+    /// Whether events inside a span become its span events (`tracing.span_events`). `None`:
+    /// the handler's own rule (default true).
+    pub span_events: Option<bool>,
+    /// The events that become span events (`tracing.span_event_patterns`). `None`: the
+    /// handler's defaults ([`llm_telemetry_otel::config::DEFAULT_SPAN_EVENT_PATTERNS`]).
+    pub span_event_patterns: Option<Vec<String>>,
+}
+
+/// Where spans are exported (`tracing.exporter`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TracingExporter {
+    /// OTLP to `tracing.endpoint` (the default).
+    #[default]
+    Otlp,
+    /// One JSON line per span on standard output
+    /// ([`llm_telemetry_otel::ConsoleExporter::stdout`]); needs no endpoint.
+    Console,
 }
 
 impl Default for TracingConfig {
@@ -192,6 +231,13 @@ impl Default for TracingConfig {
             export: ExportMode::Batch,
             hide_inputs: false,
             hide_outputs: false,
+            exporter: TracingExporter::Otlp,
+            certificate: None,
+            client_certificate: None,
+            client_key: None,
+            compression: None,
+            span_events: None,
+            span_event_patterns: None,
         }
     }
 }
@@ -293,6 +339,14 @@ choice_of! {
 choice_of! {
     /// How finished spans are exported (`tracing.export`).
     ExportMode { Batch = "batch", Simple = "simple" }
+}
+choice_of! {
+    /// Where spans go (`tracing.exporter`).
+    TracingExporter { Otlp = "otlp", Console = "console" }
+}
+choice_of! {
+    /// Body compression (`tracing.compression`).
+    OtlpCompression { None = "none", Gzip = "gzip" }
 }
 choice_of! {
     /// The log line format (`log.format`).
