@@ -70,7 +70,8 @@ fn ca(dir: &Path, name: &str) {
     );
 }
 
-fn leaf(dir: &Path, name: &str, usage: &str) {
+/// `{name}.key` (P-256) and its certificate request `{name}.csr` with CN `name`.
+fn key_and_request(dir: &Path, name: &str) {
     openssl(
         dir,
         &[
@@ -88,11 +89,20 @@ fn leaf(dir: &Path, name: &str, usage: &str) {
             &format!("/CN={name}"),
         ],
     );
+}
+
+/// `{name}.ext`: a leaf for 127.0.0.1 / localhost with extended key usage `usage`.
+fn leaf_extensions(dir: &Path, name: &str, usage: &str) {
     let ext = format!(
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
          keyUsage=critical,digitalSignature\nextendedKeyUsage={usage}\n"
     );
     std::fs::write(dir.join(format!("{name}.ext")), ext).expect("write the extensions");
+}
+
+fn leaf(dir: &Path, name: &str, usage: &str) {
+    key_and_request(dir, name);
+    leaf_extensions(dir, name, usage);
     openssl(
         dir,
         &[
@@ -123,26 +133,8 @@ const CA_CONFIG: &str = "[ca]\ndefault_ca = test_ca\n[test_ca]\ndatabase = index
 /// A server certificate signed by `ca.pem` whose validity ended in 2000 (`openssl x509` in
 /// OpenSSL 3.0 cannot set a start date; `openssl ca` can).
 fn expired_leaf(dir: &Path, name: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-            "-subj",
-            &format!("/CN={name}"),
-        ],
-    );
-    let ext = "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
-               keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n";
-    std::fs::write(dir.join(format!("{name}.ext")), ext).expect("write the extensions");
+    key_and_request(dir, name);
+    leaf_extensions(dir, name, "serverAuth");
     std::fs::write(dir.join("ca.cnf"), CA_CONFIG).expect("write the openssl ca configuration");
     std::fs::write(dir.join("index.txt"), "").expect("write the openssl ca database");
     openssl(
