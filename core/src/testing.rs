@@ -27,9 +27,8 @@ static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
 pub struct Capture {
     id: String,
     bus: Bus,
-    events: Arc<Mutex<Vec<OwnedEvent>>>,
-    /// When each event of `events` (same index) was recorded.
-    times: Arc<Mutex<Vec<Instant>>>,
+    /// Every event with the time it was recorded.
+    events: Arc<Mutex<Vec<(Instant, OwnedEvent)>>>,
 }
 
 impl Capture {
@@ -37,23 +36,17 @@ impl Capture {
     /// `patterns` is anything [`IntoPatterns`]: `"cache.*"`, `&["a.*", "b.*"]`, `&catalog::LLM_CHAT`, …
     pub fn attach(bus: &Bus, patterns: impl IntoPatterns) -> Result<Self, AttachError> {
         let id = format!("capture-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
-        let events: Arc<Mutex<Vec<OwnedEvent>>> = Arc::default();
-        let times: Arc<Mutex<Vec<Instant>>> = Arc::default();
-        let (sink, clock) = (Arc::clone(&events), Arc::clone(&times));
+        let events: Arc<Mutex<Vec<(Instant, OwnedEvent)>>> = Arc::default();
+        let sink = Arc::clone(&events);
         bus.attach(id.clone(), patterns, move |e| {
-            // Both under the events lock, so the two lists stay index-aligned.
-            let mut events = sink.lock().unwrap_or_else(PoisonError::into_inner);
-            events.push(e.to_owned_event());
-            clock
-                .lock()
+            sink.lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .push(Instant::now());
+                .push((Instant::now(), e.to_owned_event()))
         })?;
         Ok(Self {
             id,
             bus: bus.clone(),
             events,
-            times,
         })
     }
 
@@ -67,7 +60,9 @@ impl Capture {
         self.events
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .iter()
+            .map(|(_, e)| e.clone())
+            .collect()
     }
 
     /// The names of every event so far.
@@ -76,7 +71,7 @@ impl Capture {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .map(|e| e.name().as_str())
+            .map(|(_, e)| e.name().as_str())
             .collect()
     }
 
@@ -86,16 +81,14 @@ impl Capture {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .filter(|e| e.name() == name)
-            .cloned()
+            .filter(|(_, e)| e.name() == name)
+            .map(|(_, e)| e.clone())
             .collect()
     }
 
     /// Forgets everything recorded so far.
     pub fn clear(&self) {
-        let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
-        events.clear();
-        self.times
+        self.events
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
@@ -219,25 +212,19 @@ impl CaptureQuery<'_> {
             .events
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let times = self
-            .capture
-            .times
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
         let mut found: Vec<OwnedEvent> = events
             .iter()
-            .zip(times.iter())
-            .filter(|(_, at)| self.since.is_none_or(|since| **at >= since))
-            .filter(|(_, at)| self.until.is_none_or(|until| **at < until))
-            .filter(|(e, _)| {
+            .filter(|(at, _)| self.since.is_none_or(|since| *at >= since))
+            .filter(|(at, _)| self.until.is_none_or(|until| *at < until))
+            .filter(|(_, e)| {
                 self.patterns.is_empty() || self.patterns.iter().any(|p| p.matches(&e.name()))
             })
-            .filter(|(e, _)| {
+            .filter(|(_, e)| {
                 self.equal
                     .iter()
                     .all(|(key, value)| e.value(key).as_ref() == Some(value))
             })
-            .map(|(e, _)| e.clone())
+            .map(|(_, e)| e.clone())
             .collect();
         if let Some(limit) = self.limit {
             let skip = found.len().saturating_sub(limit);
