@@ -376,7 +376,7 @@ fn exported_names(exposition: &str) -> BTreeSet<String> {
 }
 
 /// The metrics the docs promise per required panel: `(title, metric the expression must use)`.
-const REQUIRED_PANELS: [(&str, &str); 12] = [
+const REQUIRED_PANELS: [(&str, &str); 13] = [
     (
         "Latency percentiles",
         "gen_ai_client_operation_duration_seconds_bucket",
@@ -403,6 +403,10 @@ const REQUIRED_PANELS: [(&str, &str); 12] = [
     (
         "Provider HTTP p95 latency",
         "llm_provider_request_duration_seconds_bucket",
+    ),
+    (
+        "Failed /metrics scrapes",
+        "llm_telemetry_scrapes_failed_total",
     ),
 ];
 

@@ -9,11 +9,13 @@
 //!   (` # {trace_id="…",span_id="…"} <value> <timestamp>`): the latest observation made in a span,
 //!   on counter samples and histogram buckets (see `crate::exemplar`).
 //!
-//! The reporter's own series are written straight from their atomics by [`write_table`] (no
+//! The reporter's own series are written straight from their atomics by [`write_table_from`] (no
 //! intermediate registry, no per-line allocation); what the `metrics-exporter-prometheus`
 //! recorder holds (the self-metrics) is rendered by its handle in the text format and converted
 //! by [`openmetrics_from_text`]. [`Format::negotiate`] reads an `Accept` header as Prometheus
 //! writes it, with quality values.
+
+use std::ops::ControlFlow;
 
 use crate::definition::MetricKind;
 use crate::exemplar::Exemplar;
@@ -79,21 +81,35 @@ impl Format {
     }
 }
 
-/// Writes one metric family of the reporter (nothing before its first series). `now_ms`
+/// Writes one metric family of the reporter (nothing before its first series) from its
+/// series at position `from` on (`0`: from the start, its `# HELP`/`# TYPE` first), stopping
+/// after the series that brings what this call wrote to `budget` bytes or more: returns the position to resume from, or `None` once the family is
+/// complete. This is how `/metrics` streams a large page a part at a time (see
+/// `crate::reporter::RenderStream`; a whole family is one call with `usize::MAX`). `now_ms`
 /// stamps exemplars seen for the first time (see `crate::exemplar`).
-pub(crate) fn write_table(
+pub(crate) fn write_table_from(
     out: &mut String,
     table: &SeriesTable,
     help: &str,
     format: Format,
     now_ms: u64,
-) {
-    if table.is_empty() {
-        return;
+    from: usize,
+    budget: usize,
+) -> Option<usize> {
+    if from == 0 && table.is_empty() {
+        return None;
     }
+    let limit = out.len().saturating_add(budget);
+    let full = |out: &String| {
+        if out.len() >= limit {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
     let name = table.name();
     let openmetrics = format == Format::OpenMetrics;
-    match table.kind() {
+    let next = match table.kind() {
         MetricKind::Counter | MetricKind::Sum => {
             // OpenMetrics names a counter family without `_total`; a counter named otherwise
             // cannot be an OpenMetrics counter, so it is declared `unknown` there.
@@ -103,8 +119,10 @@ pub(crate) fn write_table(
                 (true, None) => (name, "unknown"),
             };
             let exemplars = openmetrics && kind == "counter";
-            write_header(out, family, help, kind, format);
-            table.for_each_series(|labels, handle| {
+            if from == 0 {
+                write_header(out, family, help, kind, format);
+            }
+            table.for_each_series_from(from, |labels, handle| {
                 let (value, exemplar) = match handle {
                     SeriesHandle::Counter { count, exemplar } => (
                         Value::Int(count.load(std::sync::atomic::Ordering::Relaxed)),
@@ -116,37 +134,45 @@ pub(crate) fn write_table(
                         )),
                         exemplar,
                     ),
-                    SeriesHandle::Histogram(_) => return,
+                    SeriesHandle::Histogram(_) => return ControlFlow::Continue(()),
                 };
                 let exemplar = exemplars.then(|| exemplar.read(now_ms)).flatten();
                 write_sample(out, name, "", labels, None, value, exemplar.as_ref());
-            });
+                full(out)
+            })
         }
         MetricKind::LastValue | MetricKind::UpDown => {
-            write_header(out, name, help, "gauge", format);
-            table.for_each_series(|labels, handle| {
+            if from == 0 {
+                write_header(out, name, help, "gauge", format);
+            }
+            table.for_each_series_from(from, |labels, handle| {
                 if let SeriesHandle::Gauge { bits, .. } = handle {
                     let value = f64::from_bits(bits.load(std::sync::atomic::Ordering::Relaxed));
                     write_sample(out, name, "", labels, None, Value::Float(value), None);
                 }
-            });
+                full(out)
+            })
         }
         MetricKind::Distribution => {
-            write_header(out, name, help, "histogram", format);
+            if from == 0 {
+                write_header(out, name, help, "histogram", format);
+            }
             let mut bounds: Vec<String> = Vec::new();
-            table.for_each_series(|labels, handle| {
+            table.for_each_series_from(from, |labels, handle| {
                 if let SeriesHandle::Histogram(h) = handle {
                     if bounds.is_empty() {
                         bounds = h.bounds().iter().map(|b| float_text(*b)).collect();
                     }
                     write_histogram(out, name, labels, h, &bounds, format, now_ms);
                 }
-            });
+                full(out)
+            })
         }
-    }
-    if !openmetrics {
+    };
+    if next.is_none() && !openmetrics {
         out.push('\n');
     }
+    next
 }
 
 /// Writes the `_bucket`, `_sum` and `_count` lines of one histogram series; `bounds` are its

@@ -32,9 +32,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use llm_telemetry_core::{Bus, Deadline, Delivery, DetachError, Event, LifecycleError};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
+mod render;
+
+pub(crate) use render::RenderStream;
+
 use crate::definition::{Measure, Metric, MetricKind, Tag};
 use crate::error::{DefinitionError, ReporterError};
-use crate::exposition::{self, Format};
+use crate::exposition::Format;
 use crate::facade::FacadeRecorder;
 use crate::instrument::{Instrument, SkipReason, record_group};
 use crate::label_value::{
@@ -616,23 +620,15 @@ impl PrometheusReporter {
     /// reporter's metrics come first, in definition order, each family from its series' atomics;
     /// then the self-metrics.
     pub fn render_as(&self, format: Format) -> String {
-        let inner = &self.inner;
-        self.refresh_self_metrics();
-        let mut out = String::with_capacity(inner.last_render_len.load(Ordering::Relaxed) + 256);
-        let now_ms = llm_telemetry_core::context::unix_nanos_now() / 1_000_000;
-        for entry in &inner.tables {
-            exposition::write_table(&mut out, &entry.table, &entry.help, format, now_ms);
-        }
-        let rest = inner.handle.render();
-        match format {
-            Format::Text => out.push_str(&rest),
-            Format::OpenMetrics => {
-                exposition::openmetrics_from_text(&rest, &mut out);
-                out.push_str(exposition::EOF);
-            }
-        }
-        inner.last_render_len.store(out.len(), Ordering::Relaxed);
+        let mut stream = RenderStream::new(self.clone(), format);
+        let mut out = String::with_capacity(stream.previous_len() + 256);
+        while stream.next_part(&mut out, usize::MAX) {}
         out
+    }
+
+    /// The length in bytes of the last complete render (0 before the first).
+    pub(crate) fn last_render_len(&self) -> usize {
+        self.inner.last_render_len.load(Ordering::Relaxed)
     }
 
     /// The underlying `metrics-exporter-prometheus` handle: the self-metrics (its `render`
@@ -698,7 +694,7 @@ impl PrometheusReporter {
             .map_err(|_| ReporterError::GlobalRecorderTaken)
     }
 
-    fn refresh_self_metrics(&self) {
+    pub(crate) fn refresh_self_metrics(&self) {
         let inner = &self.inner;
         inner
             .facade_refused_metric

@@ -26,6 +26,7 @@
 //! entry per series.
 
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
@@ -396,15 +397,30 @@ impl SeriesTable {
         }
     }
 
-    /// Calls `each` with the rendered labels and the storage of every series, the overflow
-    /// series last; nothing before the first series.
-    pub(crate) fn for_each_series(&self, mut each: impl FnMut(&str, &SeriesHandle)) {
-        for series in self.slots.iter().filter_map(OnceLock::get) {
-            each(&series.rendered_labels, &series.handle);
+    /// Calls `each` with the rendered labels and the storage of every series from position
+    /// `from` on (`0`: all), the overflow series last, until `each` breaks: returns the position to resume from (`Some`), or `None` once every series
+    /// (the overflow series last) was visited. Positions are the table's slots, which never
+    /// move, so a render resumed later visits each series at most once; a series inserted
+    /// meanwhile behind the position waits for the next render.
+    pub(crate) fn for_each_series_from(
+        &self,
+        from: usize,
+        mut each: impl FnMut(&str, &SeriesHandle) -> ControlFlow<()>,
+    ) -> Option<usize> {
+        for (i, slot) in self.slots.iter().enumerate().skip(from) {
+            if let Some(series) = slot.get() {
+                if each(&series.rendered_labels, &series.handle).is_break() {
+                    return Some(i + 1);
+                }
+            }
         }
-        if let Some(overflow) = self.overflow.get() {
-            each(OVERFLOW_LABELS, overflow);
+        if from <= self.slots.len() {
+            if let Some(overflow) = self.overflow.get() {
+                // The last series: whether `each` breaks or not, nothing is left.
+                let _ = each(OVERFLOW_LABELS, overflow);
+            }
         }
+        None
     }
 
     /// Whether the table holds no series yet (not even the overflow series).
@@ -428,7 +444,7 @@ impl SeriesTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exposition::{Format, write_table};
+    use crate::exposition::{Format, write_table_from};
     use llm_telemetry_core::Value;
 
     fn lv(value: Value<'_>) -> LabelValue<'_> {
@@ -438,7 +454,7 @@ mod tests {
     /// The table rendered in the text format.
     fn render(table: &SeriesTable) -> String {
         let mut out = String::new();
-        write_table(&mut out, table, "help", Format::Text, 0);
+        let _ = write_table_from(&mut out, table, "help", Format::Text, 0, 0, usize::MAX);
         out
     }
 

@@ -12,6 +12,10 @@
 //!   [`crate::exposition::Format::negotiate`]).
 //! - **gzip**: `Content-Encoding: gzip` when `Accept-Encoding` allows it (Prometheus asks; a
 //!   scrape of a hundred kilobytes shrinks about twentyfold).
+//! - **Large pages stream**: a page of 1 MiB or more (at its previous render) is rendered and
+//!   sent 64 KiB at a time as the socket takes it (chunked, gzipped on the way when asked), so a
+//!   scrape's memory does not grow with the page (`tests/streaming_render.rs`); smaller pages
+//!   are rendered once for the requests that arrive together and sent with `Content-Length`.
 //! - **Slow clients are cut, not queued**: a request head (and, on a kept-alive connection, the
 //!   next one) must arrive within [`ServerConfig::read_timeout`] (hyper's
 //!   `header_read_timeout`); a response whose writing stalls longer than

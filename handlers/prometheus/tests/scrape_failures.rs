@@ -11,38 +11,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use llm_telemetry_core::{Bus, StaticEventName, Value};
-use llm_telemetry_prometheus::{Metric, PrometheusReporter, ServerConfig};
+use llm_telemetry_core::Bus;
+use llm_telemetry_prometheus::{PrometheusReporter, ServerConfig};
 
-use common::{get, promtool_check, raw_request, sample};
-
-static BIG: StaticEventName = StaticEventName::new("t.big");
-
-const SERIES: usize = 10_000;
-/// Bytes of each series' label value: 10,000 series make a body of about 16 MB, more than the
-/// loopback socket buffers (128 KiB to receive while nobody reads, 4 MiB at most to send).
-const VALUE_BYTES: usize = 1600;
-
-/// A reporter holding [`SERIES`] series of one counter, attached to `bus`.
-fn big_reporter(bus: &Bus) -> PrometheusReporter {
-    let reporter = PrometheusReporter::builder()
-        .max_label_value_bytes(2 * VALUE_BYTES)
-        .metric(
-            Metric::counter("big_total", &["t.big"])
-                .tags(&["k"])
-                .max_series(SERIES),
-        )
-        .unwrap()
-        .attach(bus)
-        .unwrap();
-    let mut value = "v".repeat(VALUE_BYTES).into_bytes();
-    for i in 0..SERIES {
-        value[..8].copy_from_slice(format!("{i:08}").as_bytes());
-        let value = std::str::from_utf8(&value).unwrap();
-        bus.execute(&BIG, &[], &[("k", Value::Str(value))]);
-    }
-    reporter
-}
+use common::{big_reporter, get, promtool_check, raw_request, sample};
 
 fn failed(text: &str, reason: &str) -> Option<f64> {
     sample(

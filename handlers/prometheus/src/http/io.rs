@@ -51,10 +51,13 @@ impl DeadlineIo {
             .stalled
             .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
         match sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "writing the response stalled past the write timeout",
-            ))),
+            Poll::Ready(()) => {
+                self.ledger.write_timed_out();
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "writing the response stalled past the write timeout",
+                )))
+            }
             Poll::Pending => Poll::Pending,
         }
     }

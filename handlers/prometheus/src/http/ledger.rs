@@ -1,10 +1,12 @@
 //! Counting scrapes as served or failed, per connection: a `/metrics` response is *handed over*
 //! when hyper takes its body, and *served* once a flush succeeds after that (hyper flushes only
 //! when everything it buffered is in the kernel's send buffer). Responses still unconfirmed
-//! when the connection ends, and bodies dropped before hyper took them, are *failed*.
+//! when the connection ends, and bodies dropped before hyper took them, are *failed*. A
+//! streamed body (`super::stream`) is handed over with its last part; dropped before that, it
+//! failed for the connection's reason: the write deadline if it fired, a hang-up otherwise.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::reporter::PrometheusReporter;
 use crate::stats::ScrapeFailure;
@@ -15,6 +17,8 @@ pub(crate) struct Ledger {
     reporter: PrometheusReporter,
     /// Bodies handed to hyper and not yet confirmed by a flush.
     handed: AtomicU64,
+    /// Whether the connection's write deadline fired.
+    timed_out: AtomicBool,
 }
 
 impl Ledger {
@@ -22,6 +26,7 @@ impl Ledger {
         Arc::new(Self {
             reporter,
             handed: AtomicU64::new(0),
+            timed_out: AtomicBool::new(false),
         })
     }
 
@@ -33,6 +38,22 @@ impl Ledger {
     /// A `/metrics` body was dropped before hyper took it.
     pub(crate) fn dropped(&self) {
         self.reporter.scrapes().failed(ScrapeFailure::Disconnected);
+    }
+
+    /// The connection's write deadline fired (it is about to end).
+    pub(crate) fn write_timed_out(&self) {
+        self.timed_out.store(true, Ordering::Relaxed);
+    }
+
+    /// A streamed body was dropped before its last part was taken: a failed scrape, for the
+    /// write deadline if it fired, for a hang-up otherwise.
+    pub(crate) fn cut_short(&self) {
+        let reason = if self.timed_out.load(Ordering::Relaxed) {
+            ScrapeFailure::WriteTimeout
+        } else {
+            ScrapeFailure::Disconnected
+        };
+        self.reporter.scrapes().failed(reason);
     }
 
     /// A flush succeeded: every body handed so far is written.

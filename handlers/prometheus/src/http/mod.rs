@@ -5,6 +5,7 @@
 mod io;
 mod ledger;
 mod response;
+mod stream;
 
 use std::future::poll_fn;
 use std::pin::pin;

@@ -9,6 +9,10 @@
 //! at least as fresh as its request (an event emitted before the request is in it), yet under a
 //! flood of N requests one render serves them all instead of N renders queueing in front of
 //! Prometheus's scrape.
+//!
+//! **Large pages stream.** A page whose previous render was 1 MiB or more is not rendered
+//! whole: it is sent a part at a time, each part rendered when the socket took the previous
+//! one (`super::stream`), so a scrape's memory does not grow with the page.
 
 use std::convert::Infallible;
 use std::io::Write as _;
@@ -24,8 +28,9 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::ledger::Ledger;
+use super::stream::{STREAM_ABOVE, StreamBody};
 use crate::exposition::Format;
-use crate::reporter::PrometheusReporter;
+use crate::reporter::{PrometheusReporter, RenderStream};
 
 /// The latest render of the endpoint (see the module docs): when it started, in which format
 /// and encoding, and the bytes.
@@ -99,10 +104,19 @@ pub(crate) async fn respond<B>(
             .any(accepts_gzip);
     // Let the requests that arrived with this one be read: one render can then serve them all.
     tokio::task::yield_now().await;
-    let (bytes, encoded) = cache.get(arrived, format, gzip, &reporter);
     // HEAD gets the headers of a GET; hyper writes no body for it. Only GETs count as scrapes.
     let ledger = (!head_only).then_some(ledger);
-    let mut response = Response::new(ScrapeBody::new(bytes, ledger));
+    let (body, encoded) = if reporter.last_render_len() >= STREAM_ABOVE {
+        let render = RenderStream::new(reporter, format);
+        (
+            ScrapeBody::Stream(Box::new(StreamBody::new(render, gzip, ledger))),
+            gzip,
+        )
+    } else {
+        let (bytes, encoded) = cache.get(arrived, format, gzip, &reporter);
+        (ScrapeBody::Whole(WholeBody::new(bytes, ledger)), encoded)
+    };
+    let mut response = Response::new(body);
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -139,7 +153,8 @@ fn gzipped(text: &[u8]) -> Option<Bytes> {
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<ScrapeBody> {
-    let mut response = Response::new(ScrapeBody::new(Bytes::from_static(text.as_bytes()), None));
+    let body = WholeBody::new(Bytes::from_static(text.as_bytes()), None);
+    let mut response = Response::new(ScrapeBody::Whole(body));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -148,15 +163,54 @@ fn plain(status: StatusCode, text: &'static str) -> Response<ScrapeBody> {
     response
 }
 
+/// A response: a whole body, or a large `/metrics` page streamed a part at a time.
+pub(crate) enum ScrapeBody {
+    /// One chunk with its exact length.
+    Whole(WholeBody),
+    /// A large page (see `super::stream`).
+    Stream(Box<StreamBody>),
+}
+
+impl Body for ScrapeBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            ScrapeBody::Whole(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map(|frame| frame.map(|r| r.map_err(|never| match never {}))),
+            ScrapeBody::Stream(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ScrapeBody::Whole(body) => body.is_end_stream(),
+            ScrapeBody::Stream(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ScrapeBody::Whole(body) => body.size_hint(),
+            ScrapeBody::Stream(body) => body.size_hint(),
+        }
+    }
+}
+
 /// A response body of one chunk with its exact length (hyper writes `Content-Length`), telling
 /// the connection's [`Ledger`] when hyper takes it (a `/metrics` body).
-pub(crate) struct ScrapeBody {
+pub(crate) struct WholeBody {
     data: Option<Bytes>,
     len: u64,
     ledger: Option<Arc<Ledger>>,
 }
 
-impl ScrapeBody {
+impl WholeBody {
     fn new(data: Bytes, ledger: Option<Arc<Ledger>>) -> Self {
         // hyper never polls an empty body: it is handed over with the head.
         let ledger = match ledger {
@@ -174,7 +228,7 @@ impl ScrapeBody {
     }
 }
 
-impl Body for ScrapeBody {
+impl Body for WholeBody {
     type Data = Bytes;
     type Error = Infallible;
 
@@ -198,7 +252,7 @@ impl Body for ScrapeBody {
     }
 }
 
-impl Drop for ScrapeBody {
+impl Drop for WholeBody {
     fn drop(&mut self) {
         if let Some(ledger) = self.ledger.take() {
             ledger.dropped();

@@ -8,9 +8,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use llm_telemetry_core::StaticEventName;
 use llm_telemetry_core::{Bus, Value};
 use llm_telemetry_genai::catalog::{self, keys};
-use llm_telemetry_prometheus::{PrometheusReporter, defaults};
+use llm_telemetry_prometheus::{Metric, PrometheusReporter, defaults};
 
 /// A reporter with the default LLM metric set, attached to `bus`.
 pub fn default_reporter(bus: &Bus) -> PrometheusReporter {
@@ -74,8 +75,12 @@ pub fn read_response(stream: &mut TcpStream, head_only: bool) -> std::io::Result
     let length: Option<usize> = response
         .header("content-length")
         .and_then(|v| v.parse().ok());
+    let chunked = response
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
     match (head_only, length) {
         (true, _) => body.clear(),
+        (false, None) if chunked => body = read_chunked(stream, body)?,
         (false, Some(length)) => {
             while body.len() < length {
                 let n = stream.read(&mut buf)?;
@@ -93,6 +98,44 @@ pub fn read_response(stream: &mut TcpStream, head_only: bool) -> std::io::Result
     response.body = String::from_utf8_lossy(&body).into_owned();
     response.bytes = body;
     Ok(response)
+}
+
+/// The body of a `Transfer-Encoding: chunked` response (a streamed `/metrics` page), decoded:
+/// `read` holds what was read past the head so far; reads more from `stream` as needed.
+fn read_chunked(stream: &mut TcpStream, mut read: Vec<u8>) -> std::io::Result<Vec<u8>> {
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+    let mut buf = [0u8; 64 * 1024];
+    let mut more = |read: &mut Vec<u8>| -> std::io::Result<()> {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Err(bad("connection closed inside a chunked body"));
+        }
+        read.extend_from_slice(&buf[..n]);
+        Ok(())
+    };
+    let mut body = Vec::new();
+    let mut at = 0;
+    loop {
+        let line_end = loop {
+            if let Some(i) = read[at..].windows(2).position(|w| w == b"\r\n") {
+                break at + i;
+            }
+            more(&mut read)?;
+        };
+        let size_text = std::str::from_utf8(&read[at..line_end]).map_err(|_| bad("chunk size"))?;
+        let size_text = size_text.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_text, 16).map_err(|_| bad("chunk size"))?;
+        at = line_end + 2;
+        // The chunk, then its CRLF (after the last, empty chunk: the end of the trailers).
+        while read.len() < at + size + 2 {
+            more(&mut read)?;
+        }
+        if size == 0 {
+            return Ok(body);
+        }
+        body.extend_from_slice(&read[at..at + size]);
+        at += size + 2;
+    }
 }
 
 /// Sends raw bytes and reads one response.
@@ -387,4 +430,33 @@ impl Drop for PrometheusServer {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+static BIG: StaticEventName = StaticEventName::new("t.big");
+
+pub const BIG_SERIES: usize = 10_000;
+/// Bytes of each series' label value: 10,000 series make a body of about 16 MB, more than the
+/// loopback socket buffers (128 KiB to receive while nobody reads, 4 MiB at most to send).
+pub const BIG_VALUE_BYTES: usize = 1600;
+
+/// A reporter holding [`BIG_SERIES`] series of one counter `big_total` (a page of about 16 MB),
+/// attached to `bus`.
+pub fn big_reporter(bus: &Bus) -> PrometheusReporter {
+    let reporter = PrometheusReporter::builder()
+        .max_label_value_bytes(2 * BIG_VALUE_BYTES)
+        .metric(
+            Metric::counter("big_total", &["t.big"])
+                .tags(&["k"])
+                .max_series(BIG_SERIES),
+        )
+        .unwrap()
+        .attach(bus)
+        .unwrap();
+    let mut value = "v".repeat(BIG_VALUE_BYTES).into_bytes();
+    for i in 0..BIG_SERIES {
+        value[..8].copy_from_slice(format!("{i:08}").as_bytes());
+        let value = std::str::from_utf8(&value).unwrap();
+        bus.execute(&BIG, &[], &[("k", Value::Str(value))]);
+    }
+    reporter
 }
