@@ -239,17 +239,53 @@ impl Scraper {
             self.buf.extend_from_slice(&chunk[..n]);
         };
         let head = String::from_utf8_lossy(&self.buf[..head_end]).to_lowercase();
-        let length: usize = head
+        let length = head
             .lines()
             .find_map(|l| l.strip_prefix("content-length:"))
-            .and_then(|v| v.trim().parse().ok())
-            .expect("a Content-Length");
-        while self.buf.len() < head_end + length {
-            let n = self.stream.read(&mut chunk).expect("read the body");
-            assert!(n > 0, "the server closed the connection inside the body");
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
+            .and_then(|v| v.trim().parse().ok());
+        let length = match length {
+            Some(length) => {
+                while self.buf.len() < head_end + length {
+                    self.read_more(&mut chunk);
+                }
+                length
+            }
+            // A streamed page (`Transfer-Encoding: chunked`): read chunk by chunk to the last.
+            None => self.read_chunked(head_end, &mut chunk),
+        };
         (head.lines().next().unwrap_or("").to_owned(), length)
+    }
+
+    fn read_more(&mut self, chunk: &mut [u8]) {
+        let n = self.stream.read(chunk).expect("read the body");
+        assert!(n > 0, "the server closed the connection inside the body");
+        self.buf.extend_from_slice(&chunk[..n]);
+    }
+
+    /// Reads a chunked body starting at `at`; returns its decoded length.
+    fn read_chunked(&mut self, mut at: usize, chunk: &mut [u8]) -> usize {
+        let mut length = 0;
+        loop {
+            let line_end = loop {
+                if let Some(i) = self.buf[at..].windows(2).position(|w| w == b"\r\n") {
+                    break at + i;
+                }
+                self.read_more(chunk);
+            };
+            let size = std::str::from_utf8(&self.buf[at..line_end])
+                .ok()
+                .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
+                .expect("a chunk size");
+            at = line_end + 2;
+            while self.buf.len() < at + size + 2 {
+                self.read_more(chunk);
+            }
+            at += size + 2;
+            length += size;
+            if size == 0 {
+                return length;
+            }
+        }
     }
 }
 
