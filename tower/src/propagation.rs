@@ -116,12 +116,18 @@ mod tests {
         assert!(extract(&with(&[("traceparent", "garbage"), ("tracestate", "a=b")])).is_none());
         let bad = extract(&with(&[("traceparent", TP), ("tracestate", "novalue")])).unwrap();
         assert_eq!(bad.tracestate, None);
-        let joined =
-            extract(&with(&[("traceparent", TP), ("tracestate", "a=1"), ("tracestate", "b=2")]))
-                .unwrap();
+        let joined = extract(&with(&[
+            ("traceparent", TP),
+            ("tracestate", "a=1"),
+            ("tracestate", "b=2"),
+        ]))
+        .unwrap();
         assert_eq!(joined.tracestate.as_deref(), Some("a=1,b=2"));
         let too_many: Vec<String> = (0..33).map(|i| format!("k{i}=v")).collect();
-        let many = extract(&with(&[("traceparent", TP), ("tracestate", &too_many.join(","))]));
+        let many = extract(&with(&[
+            ("traceparent", TP),
+            ("tracestate", &too_many.join(",")),
+        ]));
         assert_eq!(many.unwrap().tracestate, None);
     }
 
