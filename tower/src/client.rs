@@ -5,6 +5,9 @@
 //!
 //! A 429 emits `llm.provider.rate_limit` with the `Retry-After` the provider sent; a failing
 //! status or transport error ends both spans in error. Streaming is not offered here.
+//!
+//! The reqwest client is the caller's: when reqwest's `rustls-no-provider` feature is on (as in
+//! this workspace, through the OTLP handler), install a rustls crypto provider before building it.
 
 use std::time::Duration;
 
