@@ -1,0 +1,212 @@
+//! Load bench of the main job's OpenAI-compatible server: requests per second and latency
+//! quantiles of `POST /v1/chat/completions` (non-streamed, 16 output tokens) on the simulated
+//! backend with zero latency, with every handler attached (console log into a sink, Prometheus,
+//! cost, OpenTelemetry exporting to a loopback OTLP receiver) against none (the bus idle, so
+//! the tower layer and the helpers record nothing): the telemetry's share of a request.
+//!
+//! Closed loop: `CLIENTS` keep-alive connections, each sending its next request when the
+//! previous answer is read. The arms alternate (none, all, none, all, …) so that a noisy
+//! neighbour hurts both; each arm's figure is the median of its rounds. Writes
+//! `target/bench/serve.json`. Run with `cargo bench --bench serve`.
+
+#[path = "../examples/inference_service/serve/mod.rs"]
+#[allow(dead_code)]
+mod serve;
+#[path = "../handlers/otel/tests/support/receiver.rs"]
+mod otlp_receiver;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use llm_telemetry::instrument::{Instrumentation, SimulatedBackend, TelemetryLevel};
+use llm_telemetry::log::Sink;
+use llm_telemetry::{Bus, Config, Telemetry};
+use serde_json::json;
+
+/// Concurrent keep-alive connections.
+const CLIENTS: usize = 4;
+/// Warm-up before each measured round.
+const WARMUP: Duration = Duration::from_secs(1);
+/// Each measured round.
+const ROUND: Duration = Duration::from_secs(4);
+/// Rounds per arm.
+const ROUNDS: usize = 3;
+
+const BODY: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"system","content":"Answer briefly."},{"role":"user","content":"Why is the sky blue?"}],"max_tokens":16}"#;
+
+/// One arm's round: requests answered and their latencies.
+struct Round {
+    requests: usize,
+    elapsed: Duration,
+    latencies_us: Vec<u64>,
+}
+
+/// One request on a keep-alive connection; the status code.
+fn request(stream: &mut TcpStream, reader: &mut BufReader<TcpStream>) -> u16 {
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    stream.write_all(head.as_bytes()).expect("send a request");
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("read the status line");
+    let status: u16 = line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status code");
+    let mut length = 0usize;
+    loop {
+        line.clear();
+        reader.read_line(&mut line).expect("read a header");
+        if line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().expect("a content length");
+            }
+        }
+    }
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body).expect("read the body");
+    status
+}
+
+/// `CLIENTS` connections hammering `addr` for `WARMUP + ROUND`; what the measured part saw.
+fn round(addr: SocketAddr) -> Round {
+    let start = Instant::now();
+    let measure_from = start + WARMUP;
+    let end = measure_from + ROUND;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(addr).expect("connect");
+                stream.set_nodelay(true).expect("nodelay");
+                let mut reader = BufReader::new(stream.try_clone().expect("clone the socket"));
+                let mut latencies = Vec::new();
+                loop {
+                    let sent = Instant::now();
+                    if sent >= end {
+                        return latencies;
+                    }
+                    assert_eq!(request(&mut stream, &mut reader), 200);
+                    if sent >= measure_from {
+                        latencies.push(sent.elapsed().as_micros() as u64);
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut latencies_us: Vec<u64> = clients
+        .into_iter()
+        .flat_map(|c| c.join().expect("client thread"))
+        .collect();
+    latencies_us.sort_unstable();
+    Round {
+        requests: latencies_us.len(),
+        elapsed: ROUND,
+        latencies_us,
+    }
+}
+
+fn quantile(sorted: &[u64], q: f64) -> u64 {
+    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
+}
+
+/// Every handler of the main job, attached to `bus`, exporting spans to a loopback receiver.
+fn all_handlers(bus: &Bus, otlp_port: u16) -> Telemetry {
+    Config::builder()
+        .set(format!("tracing.endpoint=http://127.0.0.1:{otlp_port}"))
+        .set("metrics.listen=127.0.0.1:0")
+        .build()
+        .expect("bench configuration")
+        .telemetry()
+        .log(|log| log.sink(Sink::writer(std::io::sink())))
+        .attach(bus)
+        .expect("attach every handler")
+}
+
+fn start(bus: &Bus) -> serve::Server {
+    let options = serve::ServeOptions {
+        threads: 1,
+        ..serve::ServeOptions::default()
+    };
+    serve::start(
+        "127.0.0.1:0".parse().expect("an address"),
+        SimulatedBackend::new("openai"),
+        Instrumentation::new(bus, TelemetryLevel::Basic),
+        options,
+    )
+    .expect("start the server")
+}
+
+fn summary(rounds: &[Round]) -> serde_json::Value {
+    let mut rps: Vec<f64> = rounds
+        .iter()
+        .map(|r| r.requests as f64 / r.elapsed.as_secs_f64())
+        .collect();
+    rps.sort_by(f64::total_cmp);
+    let mut p50: Vec<u64> = rounds.iter().map(|r| quantile(&r.latencies_us, 0.50)).collect();
+    let mut p99: Vec<u64> = rounds.iter().map(|r| quantile(&r.latencies_us, 0.99)).collect();
+    p50.sort_unstable();
+    p99.sort_unstable();
+    json!({
+        "requests_per_second": rps[rps.len() / 2],
+        "p50_us": p50[p50.len() / 2],
+        "p99_us": p99[p99.len() / 2],
+        "rounds_requests_per_second": rps,
+        "rounds_p99_us": p99,
+    })
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let (otlp_port, exports) = otlp_receiver::answering(Duration::ZERO, stop.clone());
+    let idle_bus = Bus::new();
+    let idle = start(&idle_bus);
+    let busy_bus = Bus::new();
+    let mut telemetry = all_handlers(&busy_bus, otlp_port);
+    let busy = start(&busy_bus);
+
+    let (mut none, mut all) = (Vec::new(), Vec::new());
+    for r in 0..ROUNDS {
+        none.push(round(idle.addr()));
+        all.push(round(busy.addr()));
+        println!(
+            "round {r}: none {} requests, all {} requests",
+            none[r].requests, all[r].requests
+        );
+    }
+    let none = summary(&none);
+    let all = summary(&all);
+    let rps_none = none["requests_per_second"].as_f64().unwrap_or(0.0);
+    let rps_all = all["requests_per_second"].as_f64().unwrap_or(0.0);
+    let p99_none = none["p99_us"].as_f64().unwrap_or(0.0);
+    let p99_all = all["p99_us"].as_f64().unwrap_or(0.0);
+    idle.stop();
+    busy.stop();
+    let report = telemetry.shutdown(Duration::from_secs(5));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let value = json!({
+        "case": "POST /v1/chat/completions, simulated backend with zero latency, 16 output tokens",
+        "clients": CLIENTS,
+        "server_threads": 1,
+        "round_seconds": ROUND.as_secs_f64(),
+        "rounds": ROUNDS,
+        "none": none,
+        "all_handlers": all,
+        "telemetry_share_of_throughput": 1.0 - rps_all / rps_none,
+        "p99_ratio_all_over_none": p99_all / p99_none,
+        "otlp_exports_received": exports.load(std::sync::atomic::Ordering::SeqCst),
+        "telemetry_shutdown_complete": report.is_complete(),
+    });
+    println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+    llm_telemetry_bench_support::write_json("serve", &value);
+}
