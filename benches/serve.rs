@@ -9,11 +9,11 @@
 //! neighbour hurts both; each arm's figure is the median of its rounds. Writes
 //! `target/bench/serve.json`. Run with `cargo bench --bench serve`.
 
+#[path = "../handlers/otel/tests/support/receiver.rs"]
+mod otlp_receiver;
 #[path = "../examples/inference_service/serve/mod.rs"]
 #[allow(dead_code)]
 mod serve;
-#[path = "../handlers/otel/tests/support/receiver.rs"]
-mod otlp_receiver;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -150,8 +150,14 @@ fn summary(rounds: &[Round]) -> serde_json::Value {
         .map(|r| r.requests as f64 / r.elapsed.as_secs_f64())
         .collect();
     rps.sort_by(f64::total_cmp);
-    let mut p50: Vec<u64> = rounds.iter().map(|r| quantile(&r.latencies_us, 0.50)).collect();
-    let mut p99: Vec<u64> = rounds.iter().map(|r| quantile(&r.latencies_us, 0.99)).collect();
+    let mut p50: Vec<u64> = rounds
+        .iter()
+        .map(|r| quantile(&r.latencies_us, 0.50))
+        .collect();
+    let mut p99: Vec<u64> = rounds
+        .iter()
+        .map(|r| quantile(&r.latencies_us, 0.99))
+        .collect();
     p50.sort_unstable();
     p99.sort_unstable();
     json!({
@@ -207,6 +213,9 @@ fn main() {
         "otlp_exports_received": exports.load(std::sync::atomic::Ordering::SeqCst),
         "telemetry_shutdown_complete": report.is_complete(),
     });
-    println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&value).unwrap_or_default()
+    );
     llm_telemetry_bench_support::write_json("serve", &value);
 }

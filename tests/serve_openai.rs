@@ -218,6 +218,7 @@ fn the_official_openai_client_drives_the_served_api_with_traces_in_phoenix() {
     // Phoenix: models + chat + stream + embeddings + two refusals = 6 request spans, 3 LLM spans.
     let spans = phoenix.wait_for_spans(&project, 9, Duration::from_secs(60));
     let (request, chat) = request_and_llm_span(&spans, TP_CHAT);
+    assert_eq!(request["name"], "POST /v1/chat/completions");
     assert_eq!(request["attributes"]["http.route"], "/v1/chat/completions");
     assert_eq!(request["attributes"]["http.request.method"], "POST");
     assert_eq!(request["attributes"]["http.response.status_code"], 200);
