@@ -12,8 +12,8 @@ use http_body::{Body, Frame, SizeHint};
 use llm_telemetry_core::context;
 use llm_telemetry_core::event::Value;
 
-use crate::future::Pending;
 use crate::names::keys;
+use crate::pending::Pending;
 
 pin_project_lite::pin_project! {
     /// The request body as the inner service sees it: the original, counted.

@@ -3,27 +3,15 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::task::{Context, Poll};
 
 use http::Response;
+use llm_telemetry_core::context;
 use llm_telemetry_core::span::short_type_name;
-use llm_telemetry_core::{ActiveSpan, SpanContext, context};
 
 use crate::body::ResponseBody;
+use crate::pending::Pending;
 use crate::propagation;
-
-/// What the future hands to the response body: the span and what its stop needs.
-#[derive(Debug)]
-pub(crate) struct Pending {
-    /// The request span (not recording when nobody listens).
-    pub span: ActiveSpan,
-    /// The context made current while polling: the span's, or the caller's.
-    pub context: Option<SpanContext>,
-    /// Request body bytes read so far (only while recording).
-    pub request_bytes: Option<Arc<AtomicU64>>,
-}
 
 pin_project_lite::pin_project! {
     /// The future of [`crate::TelemetryService`].

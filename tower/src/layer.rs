@@ -13,8 +13,9 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::body::{RequestBody, ResponseBody};
-use crate::future::{Pending, ResponseFuture};
+use crate::future::ResponseFuture;
 use crate::names::{HTTP_SERVER_REQUEST, keys};
+use crate::pending::Pending;
 use crate::propagation;
 
 /// Maps a request path to its route template (`http.route`), `None` for an unknown path.

@@ -30,6 +30,7 @@ pub mod client;
 mod future;
 mod layer;
 pub mod names;
+mod pending;
 pub mod propagation;
 
 pub use body::{RequestBody, ResponseBody};
