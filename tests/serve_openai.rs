@@ -5,7 +5,8 @@
 //! request span and the request span as the parent of the LLM span; the counters from `/metrics`.
 //!
 //! `#[ignore]`d in a plain `cargo test`; `scripts/test-all.sh` installs the client and runs it.
-//! It fails when the client or Phoenix is missing.
+//! It fails when the client or Phoenix is missing. Also here, not ignored: `--serve` given a bad
+//! or taken address is a clear error.
 
 // The harness allows its own unused items (`#![allow(dead_code)]` inside).
 #[path = "../handlers/otel/tests/support/phoenix.rs"]
@@ -254,4 +255,38 @@ fn the_official_openai_client_drives_the_served_api_with_traces_in_phoenix() {
         .collect();
     refused.sort_unstable();
     assert_eq!(refused, [400, 404]);
+}
+
+#[test]
+fn a_bad_or_taken_serve_address_is_a_clear_error() {
+    let run = |args: &[&str]| {
+        Command::new(service_binary::service_binary())
+            .args(args)
+            .stdin(Stdio::null())
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("PHOENIX_COLLECTOR_ENDPOINT")
+            .output()
+            .expect("run the inference_service example")
+    };
+    let bad = run(&["--serve", "localhost:eighty"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains(
+            "--serve expects an address such as 127.0.0.1:8080, got \"localhost:eighty\""
+        ),
+        "{stderr}"
+    );
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let metrics = format!("metrics.listen=127.0.0.1:{}", phoenix::free_port());
+    let busy = run(&["--serve", &format!("127.0.0.1:{port}"), "--set", &metrics]);
+    assert_eq!(busy.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&busy.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}"))
+            && stderr.contains("port 0 picks one"),
+        "{stderr}"
+    );
 }

@@ -113,7 +113,9 @@ pin_project_lite::pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if let Some(tracking) = this.tracking.take() {
-                // hyper stops polling a body that says it has ended: that is a normal end.
+                // A body that ended was finished when it said so (`poll_frame` checks
+                // `is_end_stream` after every frame, as hyper does before dropping it): this one
+                // was cut short, the client went away.
                 tracking.cancel();
             }
         }

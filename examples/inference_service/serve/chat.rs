@@ -244,13 +244,6 @@ fn produce<B: InferenceBackend>(shared: &Shared<B>, call: ChatCall, sender: &mps
     let id = completion_id();
     let created = unix_now();
     let model = call.request.options.model.clone();
-    let usage_field = |usage: Value| {
-        if call.include_usage {
-            usage
-        } else {
-            Value::Null
-        }
-    };
     let chunk = |delta: Value, finish: Option<&str>| {
         let mut value = json!({
             "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
@@ -314,7 +307,7 @@ fn produce<B: InferenceBackend>(shared: &Shared<B>, call: ChatCall, sender: &mps
         let last = json!({
             "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
             "system_fingerprint": null, "choices": [],
-            "usage": usage_field(usage(input_tokens, output_tokens)),
+            "usage": usage(input_tokens, output_tokens),
         });
         if !send(&last) {
             return;

@@ -62,7 +62,7 @@ impl Default for ServeOptions {
 /// A running server; stops when dropped.
 pub struct Server {
     addr: SocketAddr,
-    active_streams: Arc<dyn Fn() -> usize + Send + Sync>,
+    active_streams: Arc<AtomicUsize>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -75,7 +75,7 @@ impl Server {
 
     /// Streamed responses whose producer is still running.
     pub fn active_streams(&self) -> usize {
-        (self.active_streams)()
+        self.active_streams.load(Ordering::SeqCst)
     }
 
     /// Stops accepting, gives requests in flight a short grace, and joins the server thread.
@@ -128,6 +128,7 @@ where
         tokio::net::TcpListener::from_std(listener).map_err(ServeError::Runtime)?
     };
     let bus = telemetry.bus().clone();
+    let active_streams = Arc::new(AtomicUsize::new(0));
     let shared = Arc::new(state::Shared {
         backend: InstrumentedBackend::new(backend, telemetry),
         models: options.models,
@@ -135,11 +136,11 @@ where
         started_unix: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
-        active_streams: AtomicUsize::new(0),
+        active_streams: active_streams.clone(),
     });
     let service = TelemetryLayer::new(&bus)
         .routes(api::route)
-        .layer(api::Api::new(shared.clone()));
+        .layer(api::Api::new(shared));
     let (shutdown, stopped) = oneshot::channel::<()>();
     runtime.spawn(async move {
         loop {
@@ -165,10 +166,9 @@ where
             runtime.shutdown_timeout(STOP_GRACE);
         })
         .map_err(ServeError::Runtime)?;
-    let counted = shared;
     Ok(Server {
         addr: local,
-        active_streams: Arc::new(move || counted.active_streams.load(Ordering::SeqCst)),
+        active_streams,
         shutdown: Some(shutdown),
         thread: Some(thread),
     })

@@ -1,6 +1,7 @@
 //! What every request handler shares: the instrumented backend, the served models, the limits,
 //! and the count of streams in flight.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use llm_telemetry::instrument::{InferenceBackend, Instrumentation, InstrumentedBackend};
@@ -17,8 +18,8 @@ pub struct Shared<B> {
     pub max_body_bytes: usize,
     /// When the server started (Unix seconds): `created` of `/v1/models`.
     pub started_unix: u64,
-    /// Streamed responses whose producer is still running.
-    pub active_streams: AtomicUsize,
+    /// Streamed responses whose producer is still running (shared with [`super::Server`]).
+    pub active_streams: Arc<AtomicUsize>,
 }
 
 impl<B: InferenceBackend> Shared<B> {
