@@ -35,6 +35,11 @@ pub type RouteMatcher = fn(&str) -> Option<&'static str>;
 ///
 /// When nobody listens to the span, the caller's trace context is still made current (LLM spans
 /// continue the caller's trace) and nothing is recorded.
+///
+/// The request reaches the inner service with two extensions: the [`SpanContext`] to parent work
+/// moved to another thread (`spawn_blocking`: enter it there with
+/// [`llm_telemetry_core::context::enter`]), and the caller's [`crate::IncomingContext`] (its
+/// `traceparent` and `tracestate`, for calls the handler makes onwards).
 #[derive(Clone, Debug)]
 pub struct TelemetryLayer {
     bus: Bus,
