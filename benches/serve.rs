@@ -2,11 +2,14 @@
 //! quantiles of `POST /v1/chat/completions` (non-streamed, 16 output tokens) on the simulated
 //! backend with zero latency, with every handler attached (console log into a sink, Prometheus,
 //! cost, OpenTelemetry exporting to a loopback OTLP receiver) against none (the bus idle, so
-//! the tower layer and the helpers record nothing): the telemetry's share of a request.
+//! the tower layer and the helpers record nothing): the telemetry's share of a request. A third
+//! arm attaches one handler that does nothing to every event: what recording the spans costs
+//! (the layer's request span, the helpers' LLM spans, dispatch) before any handler works; one
+//! arm per handler alone says which handler costs what.
 //!
 //! Closed loop: `CLIENTS` keep-alive connections, each sending its next request when the
-//! previous answer is read. The arms alternate (none, all, none, all, …) so that a noisy
-//! neighbour hurts both; each arm's figure is the median of its rounds. Writes
+//! previous answer is read. The arms take turns, round after round, so that a noisy
+//! neighbour hurts every arm alike; each arm's figure is the median of its rounds. Writes
 //! `target/bench/serve.json`. Run with `cargo bench --bench serve`.
 
 #[path = "../handlers/otel/tests/support/receiver.rs"]
@@ -117,17 +120,30 @@ fn quantile(sorted: &[u64], q: f64) -> u64 {
     sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
 }
 
-/// Every handler of the main job, attached to `bus`, exporting spans to a loopback receiver.
-fn all_handlers(bus: &Bus, otlp_port: u16) -> Telemetry {
-    Config::builder()
+/// The handlers named in `enabled` (of `log`, `metrics`, `cost`, `tracing`) attached to `bus`,
+/// configured as the main job configures them; spans go to a loopback receiver.
+fn handlers(bus: &Bus, otlp_port: u16, enabled: &[&str]) -> Telemetry {
+    let mut config = Config::builder()
         .set(format!("tracing.endpoint=http://127.0.0.1:{otlp_port}"))
-        .set("metrics.listen=127.0.0.1:0")
+        .set("metrics.listen=127.0.0.1:0");
+    for section in ["log", "metrics", "cost", "tracing"] {
+        config = config.set(format!("{section}.enabled={}", enabled.contains(&section)));
+    }
+    config
         .build()
         .expect("bench configuration")
         .telemetry()
         .log(|log| log.sink(Sink::writer(std::io::sink())))
         .attach(bus)
-        .expect("attach every handler")
+        .expect("attach the handlers")
+}
+
+/// One configuration under load: its server, and the handlers to shut down at the end.
+struct Arm {
+    name: &'static str,
+    server: serve::Server,
+    telemetry: Option<Telemetry>,
+    rounds: Vec<Round>,
 }
 
 fn start(bus: &Bus) -> serve::Server {
@@ -175,30 +191,59 @@ fn main() {
     }
     let stop = Arc::new(AtomicBool::new(false));
     let (otlp_port, exports) = otlp_receiver::answering(Duration::ZERO, stop.clone());
-    let idle_bus = Bus::new();
-    let idle = start(&idle_bus);
-    let busy_bus = Bus::new();
-    let mut telemetry = all_handlers(&busy_bus, otlp_port);
-    let busy = start(&busy_bus);
-
-    let (mut none, mut all) = (Vec::new(), Vec::new());
-    for r in 0..ROUNDS {
-        none.push(round(idle.addr()));
-        all.push(round(busy.addr()));
-        println!(
-            "round {r}: none {} requests, all {} requests",
-            none[r].requests, all[r].requests
-        );
+    let arm = |name: &'static str, bus: Bus, telemetry: Option<Telemetry>| Arm {
+        name,
+        server: start(&bus),
+        telemetry,
+        rounds: Vec::new(),
+    };
+    let noop_bus = Bus::new();
+    noop_bus
+        .attach("noop", ["*.*", "*.*.*", "*.*.*.*"], |_| {})
+        .expect("attach the no-op handler");
+    let mut arms = vec![
+        arm("none", Bus::new(), None),
+        arm("spans_only_noop_handler", noop_bus, None),
+    ];
+    for (name, enabled) in [
+        ("log_only", &["log"][..]),
+        ("prometheus_only", &["metrics"][..]),
+        ("cost_only", &["cost"][..]),
+        ("otel_only", &["tracing"][..]),
+        ("all_handlers", &["log", "metrics", "cost", "tracing"][..]),
+    ] {
+        let bus = Bus::new();
+        let telemetry = handlers(&bus, otlp_port, enabled);
+        arms.push(arm(name, bus, Some(telemetry)));
     }
-    let none = summary(&none);
-    let all = summary(&all);
-    let rps_none = none["requests_per_second"].as_f64().unwrap_or(0.0);
-    let rps_all = all["requests_per_second"].as_f64().unwrap_or(0.0);
-    let p99_none = none["p99_us"].as_f64().unwrap_or(0.0);
-    let p99_all = all["p99_us"].as_f64().unwrap_or(0.0);
-    idle.stop();
-    busy.stop();
-    let report = telemetry.shutdown(Duration::from_secs(5));
+
+    for r in 0..ROUNDS {
+        let mut line = format!("round {r}:");
+        for arm in &mut arms {
+            arm.rounds.push(round(arm.server.addr()));
+            line.push_str(&format!(" {} {}", arm.name, arm.rounds[r].requests));
+        }
+        println!("{line}");
+    }
+    let mut results = serde_json::Map::new();
+    let mut rps_none = 0.0;
+    let mut p99_none = 0.0;
+    let mut complete = true;
+    for arm in arms {
+        let mut summary = summary(&arm.rounds);
+        let rps = summary["requests_per_second"].as_f64().unwrap_or(0.0);
+        let p99 = summary["p99_us"].as_f64().unwrap_or(0.0);
+        if arm.name == "none" {
+            (rps_none, p99_none) = (rps, p99);
+        }
+        summary["share_of_throughput"] = json!(1.0 - rps / rps_none);
+        summary["p99_over_none"] = json!(p99 / p99_none);
+        arm.server.stop();
+        if let Some(mut telemetry) = arm.telemetry {
+            complete &= telemetry.shutdown(Duration::from_secs(5)).is_complete();
+        }
+        results.insert(arm.name.to_owned(), summary);
+    }
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let value = json!({
         "case": "POST /v1/chat/completions, simulated backend with zero latency, 16 output tokens",
@@ -206,12 +251,9 @@ fn main() {
         "server_threads": 1,
         "round_seconds": ROUND.as_secs_f64(),
         "rounds": ROUNDS,
-        "none": none,
-        "all_handlers": all,
-        "telemetry_share_of_throughput": 1.0 - rps_all / rps_none,
-        "p99_ratio_all_over_none": p99_all / p99_none,
+        "arms": results,
         "otlp_exports_received": exports.load(std::sync::atomic::Ordering::SeqCst),
-        "telemetry_shutdown_complete": report.is_complete(),
+        "telemetry_shutdown_complete": complete,
     });
     println!(
         "{}",
