@@ -25,7 +25,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use llm_telemetry::instrument::{InferenceBackend, Instrumentation, InstrumentedBackend};
 use llm_telemetry_tower::TelemetryLayer;
@@ -152,8 +152,10 @@ where
             let _ = stream.set_nodelay(true);
             let service = TowerToHyperService::new(service.clone());
             tokio::spawn(async move {
-                // A client that hangs up is not the server's error.
+                // A client that hangs up is not the server's error. The timer gives hyper its
+                // header read timeout (30 s): a client that never finishes its headers is cut off.
                 let _ = http1::Builder::new()
+                    .timer(TokioTimer::new())
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
             });
