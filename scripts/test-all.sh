@@ -29,6 +29,12 @@ if [ ! -x "$PHOENIX_VENV/bin/phoenix" ]; then
   "$PHOENIX_VENV/bin/pip" install -q --disable-pip-version-check arize-phoenix
 fi
 
+step "the official openai Python client in $PHOENIX_VENV (tests/serve_openai.rs)"
+if ! "$PHOENIX_VENV/bin/python" -c "import openai" >/dev/null 2>&1; then
+  "$PHOENIX_VENV/bin/pip" install -q --disable-pip-version-check openai
+fi
+export LLM_TELEMETRY_OPENAI_PYTHON="$PHOENIX_VENV/bin/python"
+
 export LLM_TELEMETRY_PROMTOOL="$(command -v promtool)"
 export LLM_TELEMETRY_PROMETHEUS="$(command -v prometheus)"
 export LLM_TELEMETRY_PHOENIX="$PHOENIX_VENV/bin/phoenix"

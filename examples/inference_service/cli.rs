@@ -15,6 +15,9 @@ pub struct Options {
     pub latency_scale: f64,
     /// `key=value` configuration overrides, highest precedence.
     pub sets: Vec<String>,
+    /// `--serve ADDR`: also serve the OpenAI-compatible API there (the workload then defaults
+    /// to no workers unless `--workers` is given).
+    pub serve: Option<std::net::SocketAddr>,
 }
 
 /// Why the command line was rejected.
@@ -43,7 +46,7 @@ pub enum CliError {
 
 /// The usage text.
 pub const USAGE: &str = "\
-usage: inference_service [--seconds N] [--workers N] [--latency-scale X] [--set key=value]...
+usage: inference_service [--seconds N] [--workers N] [--latency-scale X] [--serve ADDR] [--set key=value]...
 
 Runs a simulated LLM service (chat, generate, embed, streaming, hybrid search; two tenants,
 a response cache, provider rate limits and failures) instrumented with llm-telemetry:
@@ -51,7 +54,10 @@ console log on stderr, Prometheus /metrics (default 127.0.0.1:9568), cost with a
 gets crossed, and OTLP traces when OTEL_EXPORTER_OTLP_ENDPOINT or PHOENIX_COLLECTOR_ENDPOINT
 is set. Without --seconds it runs until Ctrl-C. --workers defaults to 8; --latency-scale
 (default 0.1) multiplies the simulated model latency (1.0 = a hosted 8B-class model). Configuration keys: see the README
-(e.g. --set log.format=json --set metrics.listen=127.0.0.1:9100 --set level=basic).";
+(e.g. --set log.format=json --set metrics.listen=127.0.0.1:9100 --set level=basic).
+--serve ADDR (e.g. 127.0.0.1:8080, port 0 picks one) also serves an OpenAI-compatible API there:
+POST /v1/chat/completions (stream: true as server-sent events), POST /v1/embeddings,
+GET /v1/models; with --serve the self-driving workload runs only when --workers is given.";
 
 /// Parses `args` (without the program name).
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError> {
@@ -61,6 +67,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError
         ..Options::default()
     };
     let mut args = args.into_iter();
+    let mut workers_given = false;
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) if f.starts_with("--") && f != "--set" => {
@@ -89,6 +96,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError
                 options.seconds = Some(Duration::from_secs_f64(secs));
             }
             "--workers" => {
+                workers_given = true;
                 let v = value("--workers")?;
                 options.workers =
                     v.parse()
@@ -113,9 +121,20 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError
                     })?;
             }
             "--set" => options.sets.push(value("--set")?),
+            "--serve" => {
+                let v = value("--serve")?;
+                options.serve = Some(v.parse().map_err(|_| CliError::BadValue {
+                    option: "--serve",
+                    expected: "an address such as 127.0.0.1:8080",
+                    value: v,
+                })?);
+            }
             "-h" | "--help" => return Err(CliError::Help),
             other => return Err(CliError::Unknown(other.to_owned())),
         }
+    }
+    if options.serve.is_some() && !workers_given {
+        options.workers = 0;
     }
     Ok(options)
 }

@@ -15,7 +15,10 @@
 //! - a live progress line on stdout, and a summary table at the end.
 
 mod cli;
+// Some of the server's API is used only by tests/serve*.rs, which include the module.
 mod report;
+#[allow(dead_code)]
+mod serve;
 mod workload;
 
 use std::io::{IsTerminal, Write};
@@ -67,6 +70,10 @@ fn run(options: cli::Options) -> Result<(), Error> {
     let bus = Bus::new();
     let mut handlers = attach_handlers(&bus, &config)?;
     let telemetry = handlers.telemetry.instrumentation();
+    let server = match options.serve {
+        Some(addr) => Some(serve_api(addr, &telemetry, options.latency_scale)?),
+        None => None,
+    };
 
     let report = Arc::new(Report::default());
     let workload = Arc::new(workload::Workload::new(
@@ -109,6 +116,9 @@ fn run(options: cli::Options) -> Result<(), Error> {
     for worker in workers {
         let _ = worker.join();
     }
+    if let Some(server) = server {
+        server.stop();
+    }
     // The run's own time: throughput is divided by this, not by the time the shutdown took.
     let ran = started.elapsed();
     if tty {
@@ -128,6 +138,30 @@ fn run(options: cli::Options) -> Result<(), Error> {
         shutdown.is_complete(),
     );
     Ok(())
+}
+
+/// Starts the OpenAI-compatible API on `addr` over the simulated backend and says where on
+/// stdout (`serving the OpenAI-compatible API at http://ADDR/v1`).
+fn serve_api(
+    addr: std::net::SocketAddr,
+    telemetry: &llm_telemetry::instrument::Instrumentation,
+    latency_scale: f64,
+) -> Result<serve::Server, Error> {
+    use llm_telemetry::instrument::{LatencyProfile, SimulatedBackend};
+    let backend = SimulatedBackend::new("openai")
+        .with_latency(LatencyProfile::realistic().scaled(latency_scale));
+    let server = serve::start(
+        addr,
+        backend,
+        telemetry.clone(),
+        serve::ServeOptions::default(),
+    )?;
+    println!(
+        "serving the OpenAI-compatible API at http://{}/v1",
+        server.addr()
+    );
+    std::io::stdout().flush()?;
+    Ok(server)
 }
 
 fn attach_handlers(bus: &Bus, config: &Config) -> Result<Handlers, Error> {

@@ -7,7 +7,9 @@
 //! `exception.type` and `exception.message`; a stop naming an `error.type` has status ERROR too,
 //! and any other span keeps status Unset, as the specification asks of instrumentation. Names: the MLX seed names (`mlx_lm.generate`,
 //! `mlx_embedding.embed`) for provider `mlx`, GenAI's `{operation} {model}` otherwise, the event
-//! prefix for spans that are not model calls; all overridable per prefix.
+//! prefix for spans that are not model calls; all overridable per prefix. An HTTP server request
+//! span (`http.server.request`, from `llm-telemetry-tower`) is of kind SERVER and named
+//! `{method} {route}` (the method alone without a route), as HTTP's semantic conventions ask.
 
 use std::borrow::Cow;
 use std::time::{Duration, UNIX_EPOCH};
@@ -35,6 +37,9 @@ const MAX_INTERNED_LEN: usize = 160;
 
 /// The event prefix of request spans, which [`OtelConfig::request_span_prefix`] renames.
 const REQUEST_PREFIX: &str = "llm.request";
+
+/// The event prefix of HTTP server request spans (`llm-telemetry-tower`'s layer).
+const HTTP_SERVER_PREFIX: &str = "http.server.request";
 
 /// `{operation} {model}` (or the operation alone) as a `'static` name when it is one of the first
 /// [`MAX_INTERNED_NAMES`] seen, so that the common case allocates nothing per span.
@@ -185,6 +190,7 @@ impl Converter {
             TraceFlags::default()
         };
         let span_kind = match (op, provider) {
+            _ if prefix == HTTP_SERVER_PREFIX => SpanKind::Server,
             (Some(_), Some("mlx")) | (None, _) => SpanKind::Internal,
             (Some(_), _) => SpanKind::Client,
         };
@@ -222,6 +228,11 @@ impl Converter {
     ) -> Cow<'static, str> {
         if let Some((_, name)) = self.overrides.iter().find(|(p, _)| p == prefix) {
             return Cow::Owned(name.clone());
+        }
+        if prefix == HTTP_SERVER_PREFIX {
+            if let Some(method) = fields.str("http.request.method") {
+                return interned_name(method, fields.str("http.route"));
+            }
         }
         if let (Some(request_prefix), Some(op)) = (&self.request_prefix, op) {
             if prefix == REQUEST_PREFIX {

@@ -476,3 +476,32 @@ fn list_valued_attributes_are_string_arrays() {
     );
     assert_eq!(value("span.list"), None, "the marker is not an attribute");
 }
+
+#[test]
+fn an_http_server_request_span_is_a_server_span_named_method_and_route() {
+    use llm_telemetry_otel::otel::opentelemetry::trace::SpanKind;
+    static HTTP_SERVER_REQUEST: StaticSpanName = StaticSpanName::new("http.server.request");
+    let (bus, capture, otel) = attached();
+    bus.span(
+        &HTTP_SERVER_REQUEST,
+        &[
+            ("http.request.method", Value::Str("POST")),
+            ("http.route", Value::Str("/v1/chat/completions")),
+        ],
+        |_| {},
+    );
+    bus.span(
+        &HTTP_SERVER_REQUEST,
+        &[("http.request.method", Value::Str("GET"))],
+        |_| {},
+    );
+    otel.flush(FLUSH).unwrap();
+    let spans = capture.spans();
+    let names: Vec<&str> = spans.iter().map(|s| s.span.name.as_ref()).collect();
+    assert_eq!(names, ["POST /v1/chat/completions", "GET"]);
+    assert!(spans.iter().all(|s| s.span.span_kind == SpanKind::Server));
+    assert_eq!(
+        attr(&named(&spans, "GET").span, "http.request.method"),
+        Some("GET".into())
+    );
+}
