@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use llm_telemetry::config::{Alias, AliasKind};
+
 /// What the command line asked for.
 #[derive(Debug, Default)]
 pub struct Options {
@@ -15,6 +17,9 @@ pub struct Options {
     pub latency_scale: f64,
     /// `key=value` configuration overrides, highest precedence.
     pub sets: Vec<String>,
+    /// The seeds' flags (`--tracing`, `--otlp-endpoint`, `--metrics-port`, `--log-format`:
+    /// [`llm_telemetry::config::Alias`]) with their values, below `--set` for the same key.
+    pub seed_flags: Vec<(&'static Alias, String)>,
 }
 
 /// Why the command line was rejected.
@@ -44,6 +49,7 @@ pub enum CliError {
 /// The usage text.
 pub const USAGE: &str = "\
 usage: inference_service [--seconds N] [--workers N] [--latency-scale X] [--set key=value]...
+                         [--tracing] [--otlp-endpoint URL] [--metrics-port N] [--log-format F]
 
 Runs a simulated LLM service (chat, generate, embed, streaming, hybrid search; two tenants,
 a response cache, provider rate limits and failures) instrumented with llm-telemetry:
@@ -51,7 +57,9 @@ console log on stderr, Prometheus /metrics (default 127.0.0.1:9568), cost with a
 gets crossed, and OTLP traces when OTEL_EXPORTER_OTLP_ENDPOINT or PHOENIX_COLLECTOR_ENDPOINT
 is set. Without --seconds it runs until Ctrl-C. --workers defaults to 8; --latency-scale
 (default 0.1) multiplies the simulated model latency (1.0 = a hosted 8B-class model). Configuration keys: see the README
-(e.g. --set log.format=json --set metrics.listen=127.0.0.1:9100 --set level=basic).";
+(e.g. --set log.format=json --set metrics.listen=127.0.0.1:9100 --set level=basic).
+TinyLLM's flags are aliases: --tracing (tracing.enabled), --otlp-endpoint (tracing.endpoint),
+--metrics-port (the port of metrics.listen), --log-format (log.format); --set wins over them.";
 
 /// Parses `args` (without the program name).
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError> {
@@ -113,6 +121,18 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError
                     })?;
             }
             "--set" => options.sets.push(value("--set")?),
+            seed if Alias::find(AliasKind::Flag, seed).is_some() => {
+                // Just matched by the guard.
+                let Some(alias) = Alias::find(AliasKind::Flag, seed) else {
+                    return Err(CliError::Unknown(seed.to_owned()));
+                };
+                let value = match (alias.takes_value(), inline.clone()) {
+                    (_, Some(v)) => v,
+                    (true, None) => value(alias.name)?,
+                    (false, None) => String::new(),
+                };
+                options.seed_flags.push((alias, value));
+            }
             "-h" | "--help" => return Err(CliError::Help),
             other => return Err(CliError::Unknown(other.to_owned())),
         }

@@ -60,10 +60,16 @@ fn main() {
 }
 
 fn run(options: cli::Options) -> Result<(), Error> {
-    let config = Config::builder()
-        .process_env()
+    let mut builder = Config::builder().process_env();
+    for (alias, value) in &options.seed_flags {
+        builder = builder.seed_flag(alias, value.clone());
+    }
+    let (config, warnings) = builder
         .set_all(options.sets.iter().map(String::as_str))
-        .build()?;
+        .build_with_warnings()?;
+    for warning in &warnings {
+        eprintln!("inference_service: warning: {warning}");
+    }
     let bus = Bus::new();
     let mut handlers = attach_handlers(&bus, &config)?;
     let telemetry = handlers.telemetry.instrumentation();
