@@ -631,6 +631,44 @@ impl BusInner {
         metadata: Metadata<'_>,
         span: Span<'_>,
     ) {
+        // Fields bound to this thread's scope ride ahead of the event's own metadata (one
+        // relaxed load when nothing was ever bound: see `bound.rs`).
+        let merged = crate::bound::with_current(|fields| {
+            self.dispatch_bound(fields, name, measurements, metadata, span)
+        });
+        if merged.is_none() {
+            self.dispatch_plain(name, measurements, metadata, span);
+        }
+    }
+
+    /// [`BusInner::dispatch`] inside a binding scope: the bound fields, then the event's own
+    /// metadata (which wins for a key both name), on the stack up to 32 entries.
+    #[inline(never)]
+    fn dispatch_bound(
+        &self,
+        fields: &[(&'static str, crate::event::OwnedValue)],
+        name: EventName,
+        measurements: Measurements<'_>,
+        metadata: Metadata<'_>,
+        span: Span<'_>,
+    ) {
+        let merged: SmallVec<[(&'static str, Value<'_>); 32]> = fields
+            .iter()
+            .map(|(key, value)| (*key, value.as_value()))
+            .chain(metadata.iter().copied())
+            .collect();
+        self.dispatch_plain(name, measurements, &merged, span);
+    }
+
+    /// [`BusInner::dispatch`] with the metadata complete.
+    #[inline(always)]
+    fn dispatch_plain(
+        &self,
+        name: EventName,
+        measurements: Measurements<'_>,
+        metadata: Metadata<'_>,
+        span: Span<'_>,
+    ) {
         let state = nesting::state();
         if state & nesting::DEPTH_MASK >= u64::from(MAX_DEPTH) {
             bump(&self.counters.depth_exceeded, 1);

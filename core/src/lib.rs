@@ -83,6 +83,7 @@
 
 pub mod attachment;
 pub mod baggage;
+pub mod bound;
 pub mod bus;
 pub mod calendar;
 pub mod catalog;
@@ -113,6 +114,7 @@ pub mod loom_hooks;
 
 pub use attachment::Attachment;
 pub use baggage::Baggage;
+pub use bound::{BindGuard, Bound, BoundContext, bind, unbind};
 pub use bus::{Bus, MAX_DEPTH, panic_message};
 pub use calendar::UtcDate;
 pub use clock::{Clock, ManualClock, SystemClock};
