@@ -119,6 +119,7 @@ mod histogram;
 mod http;
 mod instrument;
 pub mod label_value;
+pub mod page;
 mod register;
 pub mod reporter;
 pub mod sanitize;
@@ -144,6 +145,7 @@ pub use instrument::SkipReason;
 pub use label_value::{
     DEFAULT_MAX_LABEL_VALUE_BYTES, MAX_LABEL_VALUE_BYTES, MIN_LABEL_VALUE_BYTES, TRUNCATION_MARKER,
 };
+pub use page::Page;
 pub use reporter::{PrometheusReporter, ReporterBuilder};
 pub use series::CardinalityStats;
 pub use server::{DEFAULT_ADDRESS, MetricsServer, ServerConfig};
