@@ -6,9 +6,29 @@ use std::time::Duration;
 
 use llm_telemetry::config::{Alias, AliasKind};
 
+/// Which command: run the service (the default), inspect a running one, or send a test trace.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub enum Command {
+    /// Run the simulated service.
+    #[default]
+    Run,
+    /// `inspect [--json] [--url HOST:PORT]`: print a running service's handlers, metrics,
+    /// exporter and configuration (from its `/inspect`, beside `/metrics`).
+    Inspect {
+        /// Print the JSON document instead of text.
+        json: bool,
+        /// Where the running service's `/metrics` listens (default: `metrics.listen`).
+        url: Option<String>,
+    },
+    /// `test-trace`: emit one trace with this configuration, print its id and where it went.
+    TestTrace,
+}
+
 /// What the command line asked for.
 #[derive(Debug, Default)]
 pub struct Options {
+    /// The command (first argument `inspect` or `test-trace`; otherwise run).
+    pub command: Command,
     /// Stop after this long (flush, print the summary, exit 0); `None` runs until Ctrl-C.
     pub seconds: Option<Duration>,
     /// Concurrent request loops.
@@ -50,6 +70,8 @@ pub enum CliError {
 pub const USAGE: &str = "\
 usage: inference_service [--seconds N] [--workers N] [--latency-scale X] [--set key=value]...
                          [--tracing] [--otlp-endpoint URL] [--metrics-port N] [--log-format F]
+       inference_service inspect [--json] [--url HOST:PORT] [--set key=value]...
+       inference_service test-trace [--set key=value]... [--otlp-endpoint URL]
 
 Runs a simulated LLM service (chat, generate, embed, streaming, hybrid search; two tenants,
 a response cache, provider rate limits and failures) instrumented with llm-telemetry:
@@ -58,7 +80,10 @@ gets crossed, and OTLP traces when OTEL_EXPORTER_OTLP_ENDPOINT or PHOENIX_COLLEC
 is set. Without --seconds it runs until Ctrl-C. --workers defaults to 8; --latency-scale
 (default 0.1) multiplies the simulated model latency (1.0 = a hosted 8B-class model). Configuration keys: see the README
 (e.g. --set log.format=json --set metrics.listen=127.0.0.1:9100 --set level=basic).
-TinyLLM's flags are aliases: --tracing (tracing.enabled), --otlp-endpoint (tracing.endpoint),
+inspect prints a running service's handlers (delivery counts, queues), each metric's cardinality
+and overflow, the span exporter's state and the configuration in force, read from its /inspect
+beside /metrics (--json for the document); test-trace emits one trace and prints its id and where
+it went. TinyLLM's flags are aliases: --tracing (tracing.enabled), --otlp-endpoint (tracing.endpoint),
 --metrics-port (the port of metrics.listen), --log-format (log.format); --set wins over them.";
 
 /// Parses `args` (without the program name).
@@ -68,7 +93,21 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError
         latency_scale: 0.1,
         ..Options::default()
     };
-    let mut args = args.into_iter();
+    let mut args = args.into_iter().peekable();
+    match args.peek().map(String::as_str) {
+        Some("inspect") => {
+            options.command = Command::Inspect {
+                json: false,
+                url: None,
+            };
+            args.next();
+        }
+        Some("test-trace") => {
+            options.command = Command::TestTrace;
+            args.next();
+        }
+        _ => {}
+    }
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) if f.starts_with("--") && f != "--set" => {
@@ -121,6 +160,17 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError
                     })?;
             }
             "--set" => options.sets.push(value("--set")?),
+            "--json" if matches!(options.command, Command::Inspect { .. }) => {
+                if let Command::Inspect { json, .. } = &mut options.command {
+                    *json = true;
+                }
+            }
+            "--url" if matches!(options.command, Command::Inspect { .. }) => {
+                let v = value("--url")?;
+                if let Command::Inspect { url, .. } = &mut options.command {
+                    *url = Some(v);
+                }
+            }
             seed if Alias::find(AliasKind::Flag, seed).is_some() => {
                 // Just matched by the guard.
                 let Some(alias) = Alias::find(AliasKind::Flag, seed) else {

@@ -15,6 +15,7 @@
 //! - a live progress line on stdout, and a summary table at the end.
 
 mod cli;
+mod commands;
 mod report;
 mod workload;
 
@@ -53,23 +54,19 @@ fn main() {
             std::process::exit(2);
         }
     };
-    if let Err(e) = run(options) {
+    let result = match &options.command {
+        cli::Command::Run => run(options),
+        cli::Command::Inspect { json, url } => commands::inspect(&options, *json, url.as_deref()),
+        cli::Command::TestTrace => commands::test_trace(&options),
+    };
+    if let Err(e) = result {
         eprintln!("inference_service: {e}");
         std::process::exit(1);
     }
 }
 
 fn run(options: cli::Options) -> Result<(), Error> {
-    let mut builder = Config::builder().process_env();
-    for (alias, value) in &options.seed_flags {
-        builder = builder.seed_flag(alias, value.clone());
-    }
-    let (config, warnings) = builder
-        .set_all(options.sets.iter().map(String::as_str))
-        .build_with_warnings()?;
-    for warning in &warnings {
-        eprintln!("inference_service: warning: {warning}");
-    }
+    let config = commands::config(&options)?;
     let bus = Bus::new();
     let mut handlers = attach_handlers(&bus, &config)?;
     let telemetry = handlers.telemetry.instrumentation();
