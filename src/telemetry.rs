@@ -187,6 +187,9 @@ impl<'c> TelemetryBuilder<'c> {
             let mut builder = PrometheusReporter::builder()
                 .metrics(defaults::llm_metrics())?
                 .max_label_value_bytes(config.metrics.max_label_value_bytes);
+            if config.metrics.tinyllm {
+                builder = builder.metrics(llm_telemetry_prometheus::tinyllm::tinyllm_metrics())?;
+            }
             if let Some(adjust) = self.prometheus {
                 builder = adjust(builder);
             }

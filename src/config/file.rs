@@ -154,6 +154,7 @@ pub(crate) fn to_toml(config: &Config) -> String {
         "max_label_value_bytes".into(),
         Value::Integer(config.metrics.max_label_value_bytes as i64),
     );
+    metrics.insert("tinyllm".into(), Value::Boolean(config.metrics.tinyllm));
     root.insert("metrics".into(), Value::Table(metrics));
 
     let l = &config.log;

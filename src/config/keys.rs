@@ -65,6 +65,8 @@ pub enum Key {
     MetricsListen,
     /// `metrics.max_label_value_bytes`.
     MetricsMaxLabelValueBytes,
+    /// `metrics.tinyllm`.
+    MetricsTinyllm,
     /// `log.enabled`.
     LogEnabled,
     /// `log.format`.
@@ -359,7 +361,7 @@ fn parse_budgets(raw: &Raw<'_>) -> Result<Vec<(String, f64)>, Invalid> {
 
 impl Key {
     /// Every key, in documentation order.
-    pub const ALL: [Key; 31] = [
+    pub const ALL: [Key; 32] = [
         Key::Level,
         Key::TracingEnabled,
         Key::TracingEndpoint,
@@ -383,6 +385,7 @@ impl Key {
         Key::MetricsEnabled,
         Key::MetricsListen,
         Key::MetricsMaxLabelValueBytes,
+        Key::MetricsTinyllm,
         Key::LogEnabled,
         Key::LogFormat,
         Key::LogLevel,
@@ -419,6 +422,7 @@ impl Key {
             Key::MetricsEnabled => "metrics.enabled",
             Key::MetricsListen => "metrics.listen",
             Key::MetricsMaxLabelValueBytes => "metrics.max_label_value_bytes",
+            Key::MetricsTinyllm => "metrics.tinyllm",
             Key::LogEnabled => "log.enabled",
             Key::LogFormat => "log.format",
             Key::LogLevel => "log.level",
@@ -462,6 +466,7 @@ impl Key {
             Key::MetricsEnabled => "LLM_TELEMETRY_METRICS_ENABLED",
             Key::MetricsListen => "LLM_TELEMETRY_METRICS_LISTEN",
             Key::MetricsMaxLabelValueBytes => "LLM_TELEMETRY_METRICS_MAX_LABEL_VALUE_BYTES",
+            Key::MetricsTinyllm => "LLM_TELEMETRY_METRICS_TINYLLM",
             Key::LogEnabled => "LLM_TELEMETRY_LOG_ENABLED",
             Key::LogFormat => "LLM_TELEMETRY_LOG_FORMAT",
             Key::LogLevel => "LLM_TELEMETRY_LOG_LEVEL",
@@ -519,6 +524,7 @@ impl Key {
             | Key::TracingHideOutputs
             | Key::TracingSpanEvents
             | Key::TracingTls
+            | Key::MetricsTinyllm
             | Key::MetricsEnabled
             | Key::LogEnabled
             | Key::CostEnabled => EXPECT_BOOL.to_owned(),
@@ -586,6 +592,7 @@ impl Key {
             Key::MetricsEnabled => config.metrics.enabled.to_string(),
             Key::MetricsListen => config.metrics.listen.to_string(),
             Key::MetricsMaxLabelValueBytes => config.metrics.max_label_value_bytes.to_string(),
+            Key::MetricsTinyllm => config.metrics.tinyllm.to_string(),
             Key::LogEnabled => config.log.enabled.to_string(),
             Key::LogFormat => config.log.format.as_str().to_owned(),
             Key::LogLevel => config.log.level.as_str().to_owned(),
@@ -646,6 +653,7 @@ impl Key {
             Key::MetricsMaxLabelValueBytes => {
                 config.metrics.max_label_value_bytes = parse_label_bytes(raw)?
             }
+            Key::MetricsTinyllm => config.metrics.tinyllm = parse_bool(raw)?,
             Key::LogEnabled => config.log.enabled = parse_bool(raw)?,
             Key::LogFormat => config.log.format = parse_choice(raw)?,
             Key::LogLevel => config.log.level = parse_choice(raw)?,

@@ -299,6 +299,10 @@ pub struct MetricsConfig {
     /// 256): longer values are cut and marked (see
     /// `llm_telemetry_prometheus::ReporterBuilder::max_label_value_bytes`).
     pub max_label_value_bytes: usize,
+    /// Also export TinyLLM's metric names (`metrics.tinyllm`, default `false`):
+    /// `tinyllm_requests_total`, `tinyllm_request_latency_seconds`, … beside the default set
+    /// ([`llm_telemetry_prometheus::tinyllm`]).
+    pub tinyllm: bool,
 }
 
 impl Default for MetricsConfig {
@@ -307,6 +311,7 @@ impl Default for MetricsConfig {
             enabled: true,
             listen: DEFAULT_METRICS_LISTEN,
             max_label_value_bytes: llm_telemetry_prometheus::DEFAULT_MAX_LABEL_VALUE_BYTES,
+            tinyllm: false,
         }
     }
 }

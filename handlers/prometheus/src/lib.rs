@@ -128,6 +128,7 @@ pub mod series;
 pub mod server;
 pub mod sources;
 pub mod stats;
+pub mod tinyllm;
 
 /// The `metrics` crate this reporter records into (same version, for users' own handles).
 pub use metrics;
