@@ -43,8 +43,9 @@
 //!
 //! Nothing is paid when nobody listens: the merge happens after the bus knows a handler wants
 //! the event. When somebody listens and nothing was ever bound in the process, it is one relaxed
-//! load; when bindings exist, one thread-local read, and only a thread inside a scope copies the
-//! metadata (on the stack up to 32 entries, no lock). Binding itself allocates (a new immutable
+//! load and a branch; once bindings exist, an out-of-line call reads the thread-local (a
+//! reference-count increment), and only a thread inside a scope copies the metadata (on the
+//! stack up to 32 entries, no lock, no allocation). Binding itself allocates (a new immutable
 //! set of fields, shared by reference counting): bind per request or per task, not per event.
 //!
 //! Keys are `&'static str`, as every metadata key is. A binding holds at most [`MAX_FIELDS`]
@@ -235,22 +236,17 @@ impl<F: Future> Future for Bound<F> {
     }
 }
 
-/// Calls `f` with the fields bound on this thread, or returns `None` without calling it when
-/// nothing is bound (the bus's check, after it knows somebody listens).
+/// Whether any thread ever bound a field (the bus's first check, after it knows somebody
+/// listens): until then dispatch never reads the thread-local.
 #[inline(always)]
-pub(crate) fn with_current<R>(f: impl FnOnce(&[(&'static str, OwnedValue)]) -> R) -> Option<R> {
-    if !EVER_BOUND.load(Ordering::Relaxed) {
-        return None;
-    }
-    with_current_slow(f)
+pub(crate) fn ever_bound() -> bool {
+    EVER_BOUND.load(Ordering::Relaxed)
 }
 
-#[inline(never)]
-fn with_current_slow<R>(f: impl FnOnce(&[(&'static str, OwnedValue)]) -> R) -> Option<R> {
-    // The set is cloned out (a reference count, no allocation) so that a handler that binds
-    // while the event is dispatched does not find the cell borrowed.
-    let fields = CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()?;
-    Some(f(&fields))
+/// The fields bound on this thread, if any: a reference-counted clone (no allocation), so that
+/// a handler that binds while the event is dispatched does not find the cell borrowed.
+pub(crate) fn current_fields() -> Option<Fields> {
+    CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
 }
 
 #[cfg(test)]

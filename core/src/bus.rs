@@ -631,27 +631,29 @@ impl BusInner {
         metadata: Metadata<'_>,
         span: Span<'_>,
     ) {
-        // Fields bound to this thread's scope ride ahead of the event's own metadata (one
-        // relaxed load when nothing was ever bound: see `bound.rs`).
-        let merged = crate::bound::with_current(|fields| {
-            self.dispatch_bound(fields, name, measurements, metadata, span)
-        });
-        if merged.is_none() {
-            self.dispatch_plain(name, measurements, metadata, span);
+        // Fields bound to a scope ride ahead of the event's own metadata. Until something is
+        // bound in the process this is one relaxed load and a branch (see `bound.rs`).
+        if crate::bound::ever_bound() {
+            return self.dispatch_maybe_bound(name, measurements, metadata, span);
         }
+        self.dispatch_plain(name, measurements, metadata, span);
     }
 
-    /// [`BusInner::dispatch`] inside a binding scope: the bound fields, then the event's own
-    /// metadata (which wins for a key both name), on the stack up to 32 entries.
+    /// [`BusInner::dispatch`] once bindings exist: the bound fields of this thread's scope, if
+    /// any, then the event's own metadata (which wins for a key both name), on the stack up to
+    /// 32 entries.
+    #[cold]
     #[inline(never)]
-    fn dispatch_bound(
+    fn dispatch_maybe_bound(
         &self,
-        fields: &[(&'static str, crate::event::OwnedValue)],
         name: EventName,
         measurements: Measurements<'_>,
         metadata: Metadata<'_>,
         span: Span<'_>,
     ) {
+        let Some(fields) = crate::bound::current_fields() else {
+            return self.dispatch_plain(name, measurements, metadata, span);
+        };
         let merged: SmallVec<[(&'static str, Value<'_>); 32]> = fields
             .iter()
             .map(|(key, value)| (*key, value.as_value()))
