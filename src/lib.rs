@@ -55,6 +55,7 @@ pub use llm_telemetry_otel as otel;
 pub use llm_telemetry_prometheus as prometheus;
 
 pub mod config;
+pub mod inspect;
 pub mod telemetry;
 
 /// The README's quick start, kept compiling as a doc test (a copy: keep the two identical).

@@ -5,7 +5,8 @@
 //! returns one handle. [`Telemetry::shutdown`] ends them all under one deadline
 //! ([`Bus::shutdown`]: queued lanes drained, then each handler shut down in reverse attach
 //! order), then stops the `/metrics` endpoint. [`Config::telemetry`] does the same with room to
-//! adjust each handler's builder first (a log rate limit, extra budgets, extra metrics).
+//! adjust each handler's builder first (a log rate limit, extra budgets, extra metrics). The
+//! `/metrics` endpoint also serves `/inspect` ([`Telemetry::inspect`], [`crate::inspect`]).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -31,11 +32,12 @@ use llm_telemetry_genai::instrument::Instrumentation;
 use llm_telemetry_log::{LogHandle, Logger, LoggerBuilder, Sink};
 use llm_telemetry_otel::{OtelHandler, OtelHandlerBuilder, OtelStats};
 use llm_telemetry_prometheus::{
-    CounterSample, MetricsServer, PrometheusReporter, ReporterBuilder, ServerConfig, defaults,
+    CounterSample, MetricsServer, Page, PrometheusReporter, ReporterBuilder, ServerConfig, defaults,
 };
 use thiserror::Error;
 
 use crate::config::{Config, LogFormat};
+use crate::inspect::{ExporterView, INSPECT_PATH, Inspector};
 
 /// Why [`Config::attach`] failed. Nothing it attached before the failure stays attached.
 #[derive(Debug, Error)]
@@ -148,6 +150,7 @@ impl<'c> TelemetryBuilder<'c> {
             otel: None,
             metrics_url: None,
             installed_metrics_recorder: false,
+            inspector: Inspector::new(bus, self.config),
         };
         match self.attach_into(&mut telemetry) {
             Ok(()) => Ok(telemetry),
@@ -184,11 +187,20 @@ impl<'c> TelemetryBuilder<'c> {
             let mut builder = PrometheusReporter::builder()
                 .metrics(defaults::llm_metrics())?
                 .max_label_value_bytes(config.metrics.max_label_value_bytes);
+            if config.metrics.tinyllm {
+                builder = builder.metrics(llm_telemetry_prometheus::tinyllm::tinyllm_metrics())?;
+            }
             if let Some(adjust) = self.prometheus {
                 builder = adjust(builder);
             }
             let reporter = builder.attach(&bus)?;
-            let server = match reporter.serve(ServerConfig::at(config.metrics.listen.to_string())) {
+            let _ = telemetry.inspector.reporter.set(reporter.clone());
+            let inspector = telemetry.inspector.clone();
+            let page = Page::new(INSPECT_PATH, "application/json", move || {
+                inspector.document().to_string()
+            });
+            let server_config = ServerConfig::at(config.metrics.listen.to_string()).page(page);
+            let server = match reporter.serve(server_config) {
                 Ok(server) => server,
                 Err(e) => {
                     // Nothing was recorded yet: nothing to wait for.
@@ -231,6 +243,10 @@ impl<'c> TelemetryBuilder<'c> {
                 let handler = otel.handler_id().to_owned();
                 reporter.add_counter_source(move || export_health(&reader.read(), &handler));
             }
+            let _ = telemetry.inspector.exporter.set(ExporterView {
+                handler: otel.handler_id().to_owned(),
+                reader: otel.stats_reader(),
+            });
             telemetry.otel = Some(otel);
         }
         Ok(())
@@ -282,6 +298,7 @@ pub struct Telemetry {
     otel: Option<OtelHandler>,
     metrics_url: Option<String>,
     installed_metrics_recorder: bool,
+    inspector: Inspector,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -336,6 +353,14 @@ impl Telemetry {
     /// The OpenTelemetry handler, when spans are exported.
     pub fn otel(&self) -> Option<&OtelHandler> {
         self.otel.as_ref()
+    }
+
+    /// What the handlers are doing now, as the JSON document `/inspect` serves beside
+    /// `/metrics` (see [`crate::inspect`]): handlers with their delivery counts and queues,
+    /// each metric's cardinality and overflow, the span exporter's state, the configuration
+    /// in force. [`crate::inspect::render_text`] prints it for people.
+    pub fn inspect(&self) -> serde_json::Value {
+        self.inspector.document()
     }
 
     /// Flushes every handler on the bus (lanes drained, then each handler's flush) by

@@ -97,6 +97,7 @@ fn full_config() -> Config {
             enabled: false,
             listen: "0.0.0.0:9100".parse().unwrap(),
             max_label_value_bytes: 1024,
+            tinyllm: false,
         },
         log: LogConfig {
             enabled: false,
@@ -634,7 +635,7 @@ fn one_boolean_grammar_for_every_source_of_every_boolean_key() {
                 .is_some_and(|v| v == "true" || v == "false")
         })
         .collect();
-    assert_eq!(bool_keys.len(), 6, "{bool_keys:?}");
+    assert_eq!(bool_keys.len(), 8, "{bool_keys:?}");
     for key in &bool_keys {
         for (word, want) in words {
             let from_env = Config::from_env_with(env(&[(key.env_var(), word)])).unwrap();
@@ -1133,6 +1134,10 @@ fn value_in_reads_back_what_an_argument_set() {
     t.compression = Some(llm_telemetry::config::OtlpCompression::Gzip);
     t.span_events = Some(false);
     t.span_event_patterns = Some(vec!["llm.*.first_token".into(), "myapp.*".into()]);
+    t.environment = Some("production".into());
+    t.tls = true;
+    t.request_span_prefix = Some("pmd.".into());
+    config.metrics.tinyllm = true;
     for key in Key::ALL {
         let text = key
             .value_in(&config)

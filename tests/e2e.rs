@@ -777,3 +777,197 @@ fn export_failures_are_counted_on_metrics_exactly() {
     let after = telemetry.otel().expect("otel").stats();
     assert_eq!(after.exported + after.dropped(), SPANS, "{after:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The inspect surface: `inference_service inspect` and `test-trace`
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `inference_service` with `args` in the background, without the developer's settings.
+fn spawn_service(args: &[&str]) -> std::process::Child {
+    let mut command = Command::new(service_binary());
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("LLM_TELEMETRY_")
+            || key.starts_with("OTEL_")
+            || key.starts_with("PHOENIX_")
+        {
+            command.env_remove(key);
+        }
+    }
+    command
+        .spawn()
+        .expect("start the inference_service example")
+}
+
+/// The 16 bytes of a trace id printed as 32 hex digits.
+fn trace_id_bytes(hex: &str) -> Vec<u8> {
+    assert_eq!(hex.len(), 32, "{hex}");
+    (0..16)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}
+
+/// The id `test-trace` printed: `trace <32 hex digits>: …`.
+fn printed_trace_id(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("trace "))
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or_else(|| panic!("no trace line in {stdout:?}"))
+        .to_owned()
+}
+
+#[test]
+fn inspect_prints_a_running_services_handlers_metrics_and_config() {
+    let _one = one_service_at_a_time();
+    let port = phoenix::free_port();
+    let listen = format!("metrics.listen=127.0.0.1:{port}");
+    let mut service = spawn_service(&["--seconds", "8", "--set", &listen, "--log-format", "json"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !matches!(http_get(port, "/metrics"), Ok((200, _))) {
+        assert!(
+            Instant::now() < deadline,
+            "the service never served /metrics"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let url = format!("127.0.0.1:{port}");
+    let json = run_service(&["inspect", "--json", "--url", &url], &[]);
+    let text = run_service(&["inspect", "--url", &url], &[]);
+    let _ = service.kill();
+    let _ = service.wait();
+    let stdout = String::from_utf8_lossy(&json.stdout);
+    assert!(
+        json.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&json.stderr)
+    );
+    let document: Json = serde_json::from_str(&stdout).unwrap();
+    let handlers = document["handlers"].as_array().unwrap();
+    let cost = handlers
+        .iter()
+        .find(|h| h["id"] == "llm-telemetry-cost")
+        .unwrap_or_else(|| panic!("no cost handler in {document}"));
+    assert!(cost["delivered"].as_u64().unwrap() > 0, "{cost}");
+    let log = handlers
+        .iter()
+        .find(|h| h["id"] == "llm-telemetry-log")
+        .unwrap_or_else(|| panic!("no log handler in {document}"));
+    assert_eq!(log["delivery"], "queued");
+    assert!(log["queue"]["capacity"].as_u64().unwrap() > 0);
+    let requests = document["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "llm_requests_total")
+        .unwrap();
+    assert!(requests["series"].as_u64().unwrap() > 0, "{requests}");
+    assert_eq!(requests["max_series"], 2000);
+    assert_eq!(document["config"]["metrics.listen"], url.as_str());
+    assert_eq!(
+        document["config"]["log.format"], "json",
+        "the seed flag is in force"
+    );
+    assert_eq!(document["exporter"], Json::Null);
+
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("llm-telemetry-cost  inline  delivered "),
+        "{text}"
+    );
+    assert!(text.contains("llm_requests_total  series "), "{text}");
+    assert!(
+        text.contains(&format!("  metrics.listen = {url}\n")),
+        "{text}"
+    );
+
+    // Nothing listening: a clear error, exit 1.
+    let refused = run_service(&["inspect", "--url", &url], &[]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains(&format!("cannot reach {url}")), "{stderr}");
+}
+
+#[test]
+fn test_trace_prints_the_trace_id_the_collector_received() {
+    let (port, received) = otlp_receiver::collector(4);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let output = run_service(&["test-trace", "--otlp-endpoint", &endpoint], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let trace_id = printed_trace_id(&stdout);
+    assert!(
+        stdout.contains(&format!(
+            ": 2 spans exported to {endpoint} (http/protobuf), service llm-telemetry"
+        )),
+        "{stdout}"
+    );
+    let request = received
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the collector received the trace");
+    assert!(
+        request.line.starts_with("POST /v1/traces"),
+        "{}",
+        request.line
+    );
+    let id = trace_id_bytes(&trace_id);
+    assert!(
+        request
+            .body
+            .windows(16)
+            .filter(|w| *w == id.as_slice())
+            .count()
+            >= 2,
+        "both spans carry trace {trace_id}"
+    );
+
+    // No endpoint: not exported, said so, exit 1.
+    let output = run_service(&["test-trace"], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("spans are not exported"), "{stderr}");
+    // A collector that is down: the export error is named.
+    let down = format!("http://127.0.0.1:{}", phoenix::free_port());
+    let output = run_service(
+        &["test-trace", "--set", &format!("tracing.endpoint={down}")],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("not exported to {down}")),
+        "{stderr}"
+    );
+}
+
+#[test]
+#[ignore = "needs Arize Phoenix: run scripts/test-all.sh"]
+fn test_trace_reaches_a_real_phoenix_under_the_printed_id() {
+    let phoenix = phoenix::Phoenix::shared();
+    let output = run_service(
+        &["test-trace", "--otlp-endpoint", &phoenix.http_endpoint()],
+        &[("PHOENIX_PROJECT_NAME", "test-trace-e2e")],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let trace_id = printed_trace_id(&stdout);
+    let spans = phoenix.wait_for_spans("test-trace-e2e", 2, Duration::from_secs(60));
+    let in_trace: Vec<&Json> = spans
+        .iter()
+        .filter(|s| s["context"]["trace_id"] == trace_id.as_str())
+        .collect();
+    assert_eq!(in_trace.len(), 2, "trace {trace_id} in {spans:?}");
+}

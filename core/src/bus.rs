@@ -631,6 +631,46 @@ impl BusInner {
         metadata: Metadata<'_>,
         span: Span<'_>,
     ) {
+        // Fields bound to a scope ride ahead of the event's own metadata. Until something is
+        // bound in the process this is one relaxed load and a branch (see `bound.rs`).
+        if crate::bound::ever_bound() {
+            return self.dispatch_maybe_bound(name, measurements, metadata, span);
+        }
+        self.dispatch_plain(name, measurements, metadata, span);
+    }
+
+    /// [`BusInner::dispatch`] once bindings exist: the bound fields of this thread's scope, if
+    /// any, then the event's own metadata (which wins for a key both name), on the stack up to
+    /// 32 entries.
+    #[cold]
+    #[inline(never)]
+    fn dispatch_maybe_bound(
+        &self,
+        name: EventName,
+        measurements: Measurements<'_>,
+        metadata: Metadata<'_>,
+        span: Span<'_>,
+    ) {
+        let Some(fields) = crate::bound::current_fields() else {
+            return self.dispatch_plain(name, measurements, metadata, span);
+        };
+        let merged: SmallVec<[(&'static str, Value<'_>); 32]> = fields
+            .iter()
+            .map(|(key, value)| (*key, value.as_value()))
+            .chain(metadata.iter().copied())
+            .collect();
+        self.dispatch_plain(name, measurements, &merged, span);
+    }
+
+    /// [`BusInner::dispatch`] with the metadata complete.
+    #[inline(always)]
+    fn dispatch_plain(
+        &self,
+        name: EventName,
+        measurements: Measurements<'_>,
+        metadata: Metadata<'_>,
+        span: Span<'_>,
+    ) {
         let state = nesting::state();
         if state & nesting::DEPTH_MASK >= u64::from(MAX_DEPTH) {
             bump(&self.counters.depth_exceeded, 1);

@@ -83,9 +83,11 @@
 
 pub mod attachment;
 pub mod baggage;
+pub mod bound;
 pub mod bus;
 pub mod calendar;
 pub mod catalog;
+pub mod category;
 pub mod clock;
 pub mod context;
 pub mod error;
@@ -113,8 +115,10 @@ pub mod loom_hooks;
 
 pub use attachment::Attachment;
 pub use baggage::Baggage;
+pub use bound::{BindGuard, Bound, BoundContext, bind, unbind};
 pub use bus::{Bus, MAX_DEPTH, panic_message};
 pub use calendar::UtcDate;
+pub use category::{Category, CategoryRules, Severity};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::{SpanContext, SpanId, TraceId, TraceParent};
 pub use error::{AttachError, DetachError, NameError, PatternError, TraceParentError};

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::bus::Bus;
+use crate::category::{CATEGORY_KEY, Category, SEVERITY_KEY, Severity};
 use crate::error::{AttachError, DetachError, PatternError};
 use crate::event::{OwnedEvent, Value};
 use crate::name::Pattern;
@@ -120,6 +121,9 @@ impl Capture {
             capture: self,
             patterns: Vec::new(),
             equal: Vec::new(),
+            categories: Vec::new(),
+            severities: Vec::new(),
+            min_severity: None,
             since: None,
             until: None,
             limit: None,
@@ -160,6 +164,9 @@ pub struct CaptureQuery<'c> {
     capture: &'c Capture,
     patterns: Vec<Pattern>,
     equal: Vec<(String, Value<'static>)>,
+    categories: Vec<Category>,
+    severities: Vec<Severity>,
+    min_severity: Option<Severity>,
     since: Option<Instant>,
     until: Option<Instant>,
     limit: Option<usize>,
@@ -184,6 +191,41 @@ impl CaptureQuery<'_> {
     /// Events whose metadata `key` equals `value` (a category, a severity, a tenant, …).
     pub fn with(mut self, key: impl Into<String>, value: Value<'static>) -> Self {
         self.equal.push((key.into(), value));
+        self
+    }
+
+    /// Events of `category` ([`Category::of`]: their `event.category`, else their catalog's);
+    /// given more than once, any of them.
+    ///
+    /// ```
+    /// use llm_telemetry_core::{Bus, Category, Severity, StaticEventName, Value, testing::Capture};
+    /// use llm_telemetry_core::category::{CATEGORY_KEY, SEVERITY_KEY};
+    /// static LOGIN: StaticEventName = StaticEventName::new("app.login.denied");
+    /// static PAGE: StaticEventName = StaticEventName::new("app.page.view");
+    /// let bus = Bus::new();
+    /// let capture = Capture::attach(&bus, "app.*").unwrap();
+    /// let denied = [(CATEGORY_KEY, Value::Str("security")), (SEVERITY_KEY, Value::Str("error"))];
+    /// bus.execute(&LOGIN, &[], &denied);
+    /// bus.execute(&PAGE, &[], &[(CATEGORY_KEY, Value::Str("user"))]);
+    /// assert_eq!(capture.query().category(Category::Security).run().len(), 1);
+    /// assert_eq!(capture.query().min_severity(Severity::Warning).run().len(), 1);
+    /// assert_eq!(capture.query().severity(Severity::Info).category(Category::User).run().len(), 1);
+    /// ```
+    pub fn category(mut self, category: Category) -> Self {
+        self.categories.push(category);
+        self
+    }
+
+    /// Events of exactly `severity` ([`Severity::of`]: their `event.severity`, else their
+    /// catalog's or their phase's); given more than once, any of them.
+    pub fn severity(mut self, severity: Severity) -> Self {
+        self.severities.push(severity);
+        self
+    }
+
+    /// Events of `severity` or worse.
+    pub fn min_severity(mut self, severity: Severity) -> Self {
+        self.min_severity = Some(severity);
         self
     }
 
@@ -223,6 +265,16 @@ impl CaptureQuery<'_> {
                 self.equal
                     .iter()
                     .all(|(key, value)| e.value(key).as_ref() == Some(value))
+            })
+            .filter(|(_, e)| {
+                self.categories.is_empty()
+                    || Category::of(e.name(), e.str(CATEGORY_KEY))
+                        .is_some_and(|c| self.categories.contains(&c))
+            })
+            .filter(|(_, e)| {
+                let severity = || Severity::of(e.name(), e.str(SEVERITY_KEY));
+                (self.severities.is_empty() || self.severities.contains(&severity()))
+                    && self.min_severity.is_none_or(|min| severity() >= min)
             })
             .map(|(_, e)| e.clone())
             .collect();

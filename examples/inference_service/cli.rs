@@ -4,9 +4,31 @@
 
 use std::time::Duration;
 
+use llm_telemetry::config::{Alias, AliasKind};
+
+/// Which command: run the service (the default), inspect a running one, or send a test trace.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub enum Command {
+    /// Run the simulated service.
+    #[default]
+    Run,
+    /// `inspect [--json] [--url HOST:PORT]`: print a running service's handlers, metrics,
+    /// exporter and configuration (from its `/inspect`, beside `/metrics`).
+    Inspect {
+        /// Print the JSON document instead of text.
+        json: bool,
+        /// Where the running service's `/metrics` listens (default: `metrics.listen`).
+        url: Option<String>,
+    },
+    /// `test-trace`: emit one trace with this configuration, print its id and where it went.
+    TestTrace,
+}
+
 /// What the command line asked for.
 #[derive(Debug, Default)]
 pub struct Options {
+    /// The command (first argument `inspect` or `test-trace`; otherwise run).
+    pub command: Command,
     /// Stop after this long (flush, print the summary, exit 0); `None` runs until Ctrl-C.
     pub seconds: Option<Duration>,
     /// Concurrent request loops.
@@ -18,6 +40,9 @@ pub struct Options {
     /// `--serve ADDR`: also serve the OpenAI-compatible API there (the workload then defaults
     /// to no workers unless `--workers` is given).
     pub serve: Option<std::net::SocketAddr>,
+    /// The seeds' flags (`--tracing`, `--otlp-endpoint`, `--metrics-port`, `--log-format`:
+    /// [`llm_telemetry::config::Alias`]) with their values, below `--set` for the same key.
+    pub seed_flags: Vec<(&'static Alias, String)>,
 }
 
 /// Why the command line was rejected.
@@ -47,6 +72,9 @@ pub enum CliError {
 /// The usage text.
 pub const USAGE: &str = "\
 usage: inference_service [--seconds N] [--workers N] [--latency-scale X] [--serve ADDR] [--set key=value]...
+                         [--tracing] [--otlp-endpoint URL] [--metrics-port N] [--log-format F]
+       inference_service inspect [--json] [--url HOST:PORT] [--set key=value]...
+       inference_service test-trace [--set key=value]... [--otlp-endpoint URL]
 
 Runs a simulated LLM service (chat, generate, embed, streaming, hybrid search; two tenants,
 a response cache, provider rate limits and failures) instrumented with llm-telemetry:
@@ -57,7 +85,13 @@ is set. Without --seconds it runs until Ctrl-C. --workers defaults to 8; --laten
 (e.g. --set log.format=json --set metrics.listen=127.0.0.1:9100 --set level=basic).
 --serve ADDR (e.g. 127.0.0.1:8080, port 0 picks one) also serves an OpenAI-compatible API there:
 POST /v1/chat/completions (stream: true as server-sent events), POST /v1/embeddings,
-GET /v1/models; with --serve the self-driving workload runs only when --workers is given.";
+GET /v1/models; with --serve the self-driving workload runs only when --workers is given.
+
+inspect prints a running service's handlers (delivery counts, queues), each metric's cardinality
+and overflow, the span exporter's state and the configuration in force, read from its /inspect
+beside /metrics (--json for the document); test-trace emits one trace and prints its id and where
+it went. TinyLLM's flags are aliases: --tracing (tracing.enabled), --otlp-endpoint (tracing.endpoint),
+--metrics-port (the port of metrics.listen), --log-format (log.format); --set wins over them.";
 
 /// Parses `args` (without the program name).
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError> {
@@ -66,7 +100,21 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError
         latency_scale: 0.1,
         ..Options::default()
     };
-    let mut args = args.into_iter();
+    let mut args = args.into_iter().peekable();
+    match args.peek().map(String::as_str) {
+        Some("inspect") => {
+            options.command = Command::Inspect {
+                json: false,
+                url: None,
+            };
+            args.next();
+        }
+        Some("test-trace") => {
+            options.command = Command::TestTrace;
+            args.next();
+        }
+        _ => {}
+    }
     let mut workers_given = false;
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -128,6 +176,29 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError
                     expected: "an address such as 127.0.0.1:8080",
                     value: v,
                 })?);
+            }
+            "--json" if matches!(options.command, Command::Inspect { .. }) => {
+                if let Command::Inspect { json, .. } = &mut options.command {
+                    *json = true;
+                }
+            }
+            "--url" if matches!(options.command, Command::Inspect { .. }) => {
+                let v = value("--url")?;
+                if let Command::Inspect { url, .. } = &mut options.command {
+                    *url = Some(v);
+                }
+            }
+            seed if Alias::find(AliasKind::Flag, seed).is_some() => {
+                // Just matched by the guard.
+                let Some(alias) = Alias::find(AliasKind::Flag, seed) else {
+                    return Err(CliError::Unknown(seed.to_owned()));
+                };
+                let value = match (alias.takes_value(), inline.clone()) {
+                    (_, Some(v)) => v,
+                    (true, None) => value(alias.name)?,
+                    (false, None) => String::new(),
+                };
+                options.seed_flags.push((alias, value));
             }
             "-h" | "--help" => return Err(CliError::Help),
             other => return Err(CliError::Unknown(other.to_owned())),

@@ -15,8 +15,9 @@
 //! - a live progress line on stdout, and a summary table at the end.
 
 mod cli;
-// Some of the server's API is used only by tests/serve*.rs, which include the module.
+mod commands;
 mod report;
+// Some of the server's API is used only by tests/serve*.rs, which include the module.
 #[allow(dead_code)]
 mod serve;
 mod workload;
@@ -56,17 +57,19 @@ fn main() {
             std::process::exit(2);
         }
     };
-    if let Err(e) = run(options) {
+    let result = match &options.command {
+        cli::Command::Run => run(options),
+        cli::Command::Inspect { json, url } => commands::inspect(&options, *json, url.as_deref()),
+        cli::Command::TestTrace => commands::test_trace(&options),
+    };
+    if let Err(e) = result {
         eprintln!("inference_service: {e}");
         std::process::exit(1);
     }
 }
 
 fn run(options: cli::Options) -> Result<(), Error> {
-    let config = Config::builder()
-        .process_env()
-        .set_all(options.sets.iter().map(String::as_str))
-        .build()?;
+    let config = commands::config(&options)?;
     let bus = Bus::new();
     let mut handlers = attach_handlers(&bus, &config)?;
     let telemetry = handlers.telemetry.instrumentation();

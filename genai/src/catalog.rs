@@ -24,6 +24,7 @@
 //! Durations are in nanoseconds; token counts are plain numbers.
 
 pub use llm_telemetry_core::catalog::TELEMETRY_HANDLER_FAILURE;
+pub use llm_telemetry_core::category::{Category, CategoryRules, Severity};
 use llm_telemetry_core::{StaticEventName, StaticSpanName};
 
 /// `llm.chat.*`: one chat completion.
@@ -108,6 +109,39 @@ pub fn carry_trace_keys() {
         let _ = llm_telemetry_core::baggage::carry(keys::TENANT);
         let _ = llm_telemetry_core::baggage::carry(keys::SERVICE_NAME);
     });
+}
+
+/// The catalog's categories and severities (see [`llm_telemetry_core::category`]): model calls
+/// are [`Category::Model`], request spans [`Category::Execution`], provider calls
+/// [`Category::Integration`] (credential refreshes [`Category::Security`]), first-token timing
+/// and cost [`Category::Performance`], caches [`Category::Cache`], span events
+/// [`Category::Execution`]; rate limits and budget alerts are [`Severity::Warning`]. An event's
+/// own `event.category` / `event.severity` metadata wins.
+pub static CATEGORY_RULES: CategoryRules = CategoryRules::new(&[
+    ("llm", Category::Model, None),
+    ("llm.request", Category::Execution, None),
+    ("llm.provider", Category::Integration, None),
+    (
+        "llm.provider.rate_limit",
+        Category::Integration,
+        Some(Severity::Warning),
+    ),
+    ("llm.provider.auth_refresh", Category::Security, None),
+    ("llm.stream", Category::Performance, None),
+    ("llm.cost", Category::Performance, None),
+    (
+        "llm.cost.threshold_exceeded",
+        Category::Performance,
+        Some(Severity::Warning),
+    ),
+    ("cache", Category::Cache, None),
+    ("span", Category::Execution, None),
+]);
+
+/// Registers [`CATEGORY_RULES`] (idempotent; the instrumentation helpers and the log handler do
+/// it when they are made).
+pub fn register_categories() {
+    let _ = llm_telemetry_core::category::register(&CATEGORY_RULES);
 }
 
 /// Measurement and metadata keys.

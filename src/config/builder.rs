@@ -1,16 +1,18 @@
 //! [`ConfigBuilder`]: layers defaults, a TOML file, the environment and explicit settings, in
-//! increasing precedence, whatever order its methods are called in.
+//! increasing precedence, whatever order its methods are called in; the seeds' flags
+//! ([`ConfigBuilder::seed_flag`]) count as arguments, below `--set key=value` for the same key.
 
 use std::fmt;
 use std::net::SocketAddr;
 #[cfg(feature = "toml")]
 use std::path::PathBuf;
 
-use super::env::EnvSnapshot;
+use super::alias::Alias;
+use super::env::{EnvSnapshot, ignored};
 use super::keys::{Key, Raw, all_keys, known_keys};
 use super::{
-    BudgetWindow, CONFIG_FILE_VAR, Config, ConfigError, EndpointForm, ExportMode, LogFormat,
-    LogLevel, Origin, OtlpProtocol,
+    BudgetWindow, CONFIG_FILE_VAR, Config, ConfigError, ConfigWarning, EndpointForm, ExportMode,
+    LogFormat, LogLevel, Origin, OtlpProtocol,
 };
 use crate::instrument::TelemetryLevel;
 
@@ -52,6 +54,8 @@ pub struct ConfigBuilder {
     file: Option<FileSource>,
     env: Option<EnvSnapshot>,
     explicit: Vec<Explicit>,
+    /// Seeds' flags ([`Alias`]) with their values, in the order given.
+    flags: Vec<(&'static Alias, String)>,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -61,6 +65,7 @@ impl fmt::Debug for ConfigBuilder {
         s.field("file", &self.file);
         s.field("env", &self.env)
             .field("explicit_settings", &self.explicit.len())
+            .field("seed_flags", &self.flags)
             .finish()
     }
 }
@@ -123,6 +128,29 @@ impl ConfigBuilder {
     {
         self.explicit
             .extend(arguments.into_iter().map(|a| Explicit::Argument(a.into())));
+        self
+    }
+
+    /// A seed's command-line flag ([`Alias::find`] with [`super::AliasKind::Flag`]) and its
+    /// value (`""` for a switch given alone, `--tracing`): an argument, applied before the
+    /// `key=value` ones, so `--set` for the same key wins (and, when the two disagree, the
+    /// build reports one [`ConfigWarning`]).
+    ///
+    /// ```
+    /// use llm_telemetry::config::{Alias, AliasKind, Config, ConfigWarning, LogFormat};
+    /// let flag = |name| Alias::find(AliasKind::Flag, name).unwrap();
+    /// let (config, warnings) = Config::builder()
+    ///     .seed_flag(flag("--metrics-port"), "9100")
+    ///     .seed_flag(flag("--log-format"), "json")
+    ///     .set("log.format=console")
+    ///     .build_with_warnings()?;
+    /// assert_eq!(config.metrics.listen.to_string(), "127.0.0.1:9100");
+    /// assert_eq!(config.log.format, LogFormat::Console); // the project's name wins
+    /// assert!(matches!(&warnings[..], [ConfigWarning::AliasIgnored { alias, .. }] if alias == "--log-format"));
+    /// # Ok::<(), llm_telemetry::config::ConfigError>(())
+    /// ```
+    pub fn seed_flag(mut self, alias: &'static Alias, value: impl Into<String>) -> Self {
+        self.flags.push((alias, value.into()));
         self
     }
 
@@ -198,8 +226,20 @@ impl ConfigBuilder {
         })
     }
 
-    /// Layers everything and checks the result.
+    /// Layers everything and checks the result; each [`ConfigWarning`] is written once to
+    /// standard error (use [`ConfigBuilder::build_with_warnings`] to handle them yourself).
     pub fn build(self) -> Result<Config, ConfigError> {
+        let (config, warnings) = self.build_with_warnings()?;
+        for warning in &warnings {
+            eprintln!("llm-telemetry: warning: {warning}");
+        }
+        Ok(config)
+    }
+
+    /// Layers everything, checks the result, and returns it with what was accepted but
+    /// ignored (a seed's alias that a project name outranks with another value).
+    pub fn build_with_warnings(self) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
+        let mut warnings = Vec::new();
         let mut config = Config::default();
         // A value a higher source overrides is never read, so a bad one there is no error:
         // arguments override the environment and the file, the environment the file.
@@ -213,7 +253,13 @@ impl ConfigBuilder {
                 Explicit::Typed(_) => None,
             })
             .collect();
-        let by_argument = |key: Key| argued.contains(&key);
+        let flagged: Vec<Key> = self
+            .flags
+            .iter()
+            .filter(|(alias, value)| alias.replaces_key() && alias.sets(Raw::Text(value)))
+            .map(|(alias, _)| alias.key)
+            .collect();
+        let by_argument = |key: Key| argued.contains(&key) || flagged.contains(&key);
         let by_env_or_argument =
             |key: Key| by_argument(key) || self.env.as_ref().is_some_and(|env| env.sets(key));
         #[cfg(feature = "toml")]
@@ -230,7 +276,13 @@ impl ConfigBuilder {
                             path: path.clone(),
                             source,
                         })?;
-                    super::file::apply(&mut config, &text, &path, &by_env_or_argument)?;
+                    super::file::apply(
+                        &mut config,
+                        &text,
+                        &path,
+                        &by_env_or_argument,
+                        &mut warnings,
+                    )?;
                 }
                 Some(FileSource::Inline(text)) => {
                     super::file::apply(
@@ -238,6 +290,7 @@ impl ConfigBuilder {
                         &text,
                         std::path::Path::new("<inline>"),
                         &by_env_or_argument,
+                        &mut warnings,
                     )?;
                 }
                 None => {}
@@ -255,7 +308,15 @@ impl ConfigBuilder {
             });
         }
         if let Some(env) = &self.env {
-            env.apply(&mut config, &by_argument)?;
+            env.apply(&mut config, &by_argument, &mut warnings)?;
+        }
+        let mut outranked = Vec::new();
+        for (alias, value) in &self.flags {
+            if argued.contains(&alias.key) {
+                outranked.push((*alias, value));
+            } else {
+                alias.apply(&mut config, Raw::Text(value), Origin::Argument)?;
+            }
         }
         for explicit in self.explicit {
             match explicit {
@@ -263,8 +324,18 @@ impl ConfigBuilder {
                 Explicit::Typed(f) => f(&mut config),
             }
         }
+        for (alias, value) in outranked {
+            let winner = format!("--set {}", alias.key.name());
+            warnings.extend(ignored(
+                alias,
+                Raw::Text(value),
+                Origin::Argument,
+                &config,
+                winner,
+            ));
+        }
         config.validate()?;
-        Ok(config)
+        Ok((config, warnings))
     }
 }
 

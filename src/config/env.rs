@@ -2,14 +2,19 @@
 //! the standard variables of the handler that owns the key (read by that handler's reader, with
 //! its rules: [`super::standard`]), from an [`EnvSnapshot`].
 //!
+//! The seeds' variables ([`super::Alias`] of kind [`super::AliasKind::Env`]) are read last for
+//! their key: only when neither the key's own variable nor a standard one is set; otherwise a
+//! set alias that disagrees with the value in force is a [`ConfigWarning`].
+//!
 //! The environment is never read here directly: the builder takes a snapshot through a lookup
 //! function (the process environment, or a map in tests), so tests never touch the process's
 //! variables. Empty values count as unset, as the OpenTelemetry specification says.
 
 use llm_telemetry_otel::config::standard::StandardEnv;
 
+use super::alias::{Alias, AliasKind};
 use super::keys::{Key, Raw};
-use super::{CONFIG_FILE_VAR, Config, ConfigError, Origin, standard};
+use super::{CONFIG_FILE_VAR, Config, ConfigError, ConfigWarning, Origin, standard};
 
 /// The variables the configuration reads, with their (non-empty) values.
 #[derive(Clone, Debug, Default)]
@@ -19,12 +24,18 @@ pub(crate) struct EnvSnapshot {
     not_unicode: Vec<(&'static str, String)>,
 }
 
-/// Every variable the configuration reads: the keys' own, their handlers' standard ones, and
-/// the file's.
+/// Every variable the configuration reads: the keys' own, their handlers' standard ones, the
+/// seeds' aliases, and the file's.
 fn known_vars() -> impl Iterator<Item = &'static str> {
     Key::ALL
         .iter()
         .flat_map(|k| std::iter::once(k.env_var()).chain(k.standard_env_vars().iter().copied()))
+        .chain(
+            Alias::ALL
+                .iter()
+                .filter(|a| a.kind == AliasKind::Env)
+                .map(|a| a.name),
+        )
         .chain([CONFIG_FILE_VAR])
 }
 
@@ -60,8 +71,9 @@ impl EnvSnapshot {
         snapshot
     }
 
-    /// Whether the environment gives `key` a value that replaces a file's: its own variable, or
-    /// a standard one (not `OTEL_SDK_DISABLED`, which only ever switches tracing off).
+    /// Whether the environment gives `key` a value that replaces a file's: its own variable, a
+    /// standard one (not `OTEL_SDK_DISABLED`, which only ever switches tracing off), or an alias
+    /// that sets it (not `TELEMETRY_ENABLED=true`, which leaves the level alone).
     pub(crate) fn sets(&self, key: Key) -> bool {
         self.get(key.env_var()).is_some()
             || (!key.standard_inverts()
@@ -69,6 +81,24 @@ impl EnvSnapshot {
                     .standard_env_vars()
                     .iter()
                     .any(|v| self.get(v).is_some()))
+            || Alias::of(key, AliasKind::Env).any(|a| {
+                self.get(a.name)
+                    .is_some_and(|value| a.sets(Raw::Text(value)))
+            })
+    }
+
+    /// The project's variable that decides `key` in this environment, if one is set: its own,
+    /// else the first standard one that sets it.
+    fn deciding_var(&self, key: Key) -> Option<&'static str> {
+        if self.get(key.env_var()).is_some() {
+            return Some(key.env_var());
+        }
+        key.standard_env_vars().iter().copied().find(|var| {
+            self.get(var).is_some_and(|value| {
+                // `OTEL_SDK_DISABLED` decides only when it switches tracing off.
+                !key.standard_inverts() || value.trim().eq_ignore_ascii_case("true")
+            })
+        })
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
@@ -85,11 +115,13 @@ impl EnvSnapshot {
         &self,
         config: &mut Config,
         overridden: &dyn Fn(Key) -> bool,
+        warnings: &mut Vec<ConfigWarning>,
     ) -> Result<(), ConfigError> {
         if let Some((var, lossy)) = self.not_unicode.first() {
             let key = Key::ALL
                 .into_iter()
                 .find(|k| k.env_var() == *var || k.standard_env_vars().contains(var))
+                .or_else(|| Alias::find(AliasKind::Env, var).map(|a| a.key))
                 .map_or_else(|| "configuration file".to_owned(), |k| k.name().to_owned());
             return Err(ConfigError::InvalidValue {
                 origin: Origin::Env {
@@ -114,9 +146,67 @@ impl EnvSnapshot {
                 })?,
                 None => standard::apply(key, &handlers, config)?,
             }
+            self.apply_aliases(key, config, warnings)?;
         }
         Ok(())
     }
+
+    /// Applies `key`'s set aliases when no project variable decided it (the first that sets it
+    /// wins); each other set alias that would give another value is a warning.
+    fn apply_aliases(
+        &self,
+        key: Key,
+        config: &mut Config,
+        warnings: &mut Vec<ConfigWarning>,
+    ) -> Result<(), ConfigError> {
+        let mut winner = self.deciding_var(key);
+        for alias in Alias::of(key, AliasKind::Env) {
+            let Some(value) = self.get(alias.name) else {
+                continue;
+            };
+            let raw = Raw::Text(value);
+            if !alias.sets(raw) {
+                continue;
+            }
+            let origin = alias.origin(None);
+            match winner {
+                None => {
+                    alias.apply(config, raw, origin)?;
+                    winner = Some(alias.name);
+                }
+                Some(winner) => {
+                    if let Some(warning) = ignored(alias, raw, origin, config, winner.to_owned()) {
+                        warnings.push(warning);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The warning for `alias`, written `raw`, losing to `winner`: `None` when applying it would
+/// leave the key's value in `config` as it is (the two names agree). An alias value the key
+/// would refuse always disagrees.
+pub(crate) fn ignored(
+    alias: &Alias,
+    raw: Raw<'_>,
+    origin: Origin,
+    config: &Config,
+    winner: String,
+) -> Option<ConfigWarning> {
+    let in_force = alias.key.value_in(config);
+    let mut scratch = config.clone();
+    let agrees = alias.apply(&mut scratch, raw, origin.clone()).is_ok()
+        && alias.key.value_in(&scratch) == in_force;
+    (!agrees).then(|| ConfigWarning::AliasIgnored {
+        alias: alias.name.to_owned(),
+        origin,
+        alias_value: raw.shown_value(),
+        key: alias.key,
+        winner,
+        value_in_force: in_force,
+    })
 }
 
 #[cfg(test)]
@@ -130,7 +220,7 @@ mod tests {
             not_unicode: vec![("OTEL_SERVICE_NAME", "caf\u{fffd}".to_owned())],
         };
         let error = snapshot
-            .apply(&mut Config::default(), &|_| false)
+            .apply(&mut Config::default(), &|_| false, &mut Vec::new())
             .unwrap_err();
         let ConfigError::InvalidValue {
             origin,

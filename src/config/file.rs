@@ -2,14 +2,19 @@
 //! and writes a [`Config`] back as TOML.
 //!
 //! The file mirrors the keys of [`Key`]: `level` at the top, then `[tracing]`, `[metrics]`,
-//! `[log]` and `[cost]` (with `[cost.tenant_budgets]`).
+//! `[log]` and `[cost]` (with `[cost.tenant_budgets]`). The seeds' file keys
+//! ([`super::Alias`] of kind [`super::AliasKind::File`], e.g. PMD's `[tracing]`
+//! `phoenix_endpoint`) are read after the file's own keys and only for a key the file does not
+//! name itself; when it does and they disagree, the alias is ignored with a [`ConfigWarning`].
 
 use std::path::Path;
 
 use toml::{Table, Value};
 
+use super::alias::{Alias, AliasKind};
+use super::env::ignored;
 use super::keys::{Key, Raw, known_keys};
-use super::{Choice, Config, ConfigError, Origin};
+use super::{Choice, Config, ConfigError, ConfigWarning, Origin};
 
 const SECTIONS: [&str; 4] = ["tracing", "metrics", "log", "cost"];
 
@@ -19,6 +24,7 @@ pub(crate) fn apply(
     text: &str,
     path: &Path,
     overridden: &dyn Fn(Key) -> bool,
+    warnings: &mut Vec<ConfigWarning>,
 ) -> Result<(), ConfigError> {
     let origin = || Origin::File {
         path: path.to_owned(),
@@ -29,6 +35,8 @@ pub(crate) fn apply(
             path: path.to_owned(),
             message: e.to_string().trim_end().to_owned(),
         })?;
+    let mut named: Vec<Key> = Vec::new();
+    let mut aliases: Vec<(&'static Alias, &Value)> = Vec::new();
     for (name, value) in &table {
         if SECTIONS.contains(&name.as_str()) {
             let Some(section) = value.as_table() else {
@@ -41,6 +49,10 @@ pub(crate) fn apply(
             };
             for (field, value) in section {
                 let full = format!("{name}.{field}");
+                if let Some(alias) = Alias::find(AliasKind::File, &full) {
+                    aliases.push((alias, value));
+                    continue;
+                }
                 let Some(key) = Key::from_name(&full) else {
                     return Err(ConfigError::UnknownKey {
                         origin: origin(),
@@ -48,6 +60,7 @@ pub(crate) fn apply(
                         known: known_keys(Some(name)),
                     });
                 };
+                named.push(key);
                 if overridden(key) {
                     continue;
                 }
@@ -55,6 +68,7 @@ pub(crate) fn apply(
                     .map_err(|invalid| invalid.into_error(key, origin()))?;
             }
         } else if let Some(key) = Key::from_name(name) {
+            named.push(key);
             if overridden(key) {
                 continue;
             }
@@ -66,6 +80,18 @@ pub(crate) fn apply(
                 key: name.clone(),
                 known: known_keys(None),
             });
+        }
+    }
+    for (alias, value) in aliases {
+        if overridden(alias.key) {
+            continue;
+        }
+        let raw = Raw::Toml(value);
+        if named.contains(&alias.key) {
+            let winner = alias.key.name().to_owned();
+            warnings.extend(ignored(alias, raw, origin(), config, winner));
+        } else {
+            alias.apply(config, raw, origin())?;
         }
     }
     Ok(())
@@ -112,6 +138,13 @@ pub(crate) fn to_toml(config: &Config) -> String {
         let list = patterns.iter().map(|p| text(p)).collect();
         tracing.insert("span_event_patterns".into(), Value::Array(list));
     }
+    if let Some(environment) = &t.environment {
+        tracing.insert("environment".into(), text(environment));
+    }
+    tracing.insert("tls".into(), Value::Boolean(t.tls));
+    if let Some(prefix) = &t.request_span_prefix {
+        tracing.insert("request_span_prefix".into(), text(prefix));
+    }
     root.insert("tracing".into(), Value::Table(tracing));
 
     let mut metrics = Table::new();
@@ -121,6 +154,7 @@ pub(crate) fn to_toml(config: &Config) -> String {
         "max_label_value_bytes".into(),
         Value::Integer(config.metrics.max_label_value_bytes as i64),
     );
+    metrics.insert("tinyllm".into(), Value::Boolean(config.metrics.tinyllm));
     root.insert("metrics".into(), Value::Table(metrics));
 
     let l = &config.log;

@@ -53,12 +53,20 @@ pub enum Key {
     TracingSpanEvents,
     /// `tracing.span_event_patterns`.
     TracingSpanEventPatterns,
+    /// `tracing.environment`.
+    TracingEnvironment,
+    /// `tracing.tls`.
+    TracingTls,
+    /// `tracing.request_span_prefix`.
+    TracingRequestSpanPrefix,
     /// `metrics.enabled`.
     MetricsEnabled,
     /// `metrics.listen`.
     MetricsListen,
     /// `metrics.max_label_value_bytes`.
     MetricsMaxLabelValueBytes,
+    /// `metrics.tinyllm`.
+    MetricsTinyllm,
     /// `log.enabled`.
     LogEnabled,
     /// `log.format`.
@@ -101,7 +109,7 @@ impl Raw<'_> {
             Raw::Toml(value) => value.as_str(),
         }
     }
-    fn as_bool(&self) -> Option<bool> {
+    pub(crate) fn as_bool(&self) -> Option<bool> {
         match self {
             // The workspace's one boolean grammar, shared with the handlers' own readers.
             Raw::Text(text) => llm_telemetry_core::text::parse_bool(text),
@@ -135,6 +143,27 @@ impl Raw<'_> {
             },
         }
     }
+    /// What a boolean written here looks like (text's words, or TOML's `true`/`false`).
+    pub(crate) fn bool_expected(&self) -> &'static str {
+        match self {
+            Raw::Text(_) => EXPECT_BOOL,
+            #[cfg(feature = "toml")]
+            Raw::Toml(_) => EXPECT_TOML_BOOL,
+        }
+    }
+    /// A port number from 1 to 65535.
+    pub(crate) fn as_port(&self) -> Option<u16> {
+        let port = match self {
+            Raw::Text(text) => text.trim().parse::<u16>().ok(),
+            #[cfg(feature = "toml")]
+            Raw::Toml(value) => value.as_integer().and_then(|i| u16::try_from(i).ok()),
+        };
+        port.filter(|p| *p != 0)
+    }
+    /// The value as it would be written back (strings quoted), for warnings.
+    pub(crate) fn shown_value(&self) -> String {
+        self.shown()
+    }
     fn as_f64(&self) -> Option<f64> {
         match self {
             Raw::Text(text) => text.trim().parse().ok(),
@@ -156,7 +185,7 @@ pub(crate) struct Invalid {
 }
 
 impl Invalid {
-    fn of(raw: &Raw<'_>, expected: impl Into<String>) -> Self {
+    pub(crate) fn of(raw: &Raw<'_>, expected: impl Into<String>) -> Self {
         Invalid {
             subkey: None,
             value: raw.shown(),
@@ -215,12 +244,8 @@ fn parse_choice<C: Choice>(raw: &Raw<'_>) -> Result<C, Invalid> {
         .ok_or_else(|| Invalid::of(raw, C::expected()))
 }
 fn parse_bool(raw: &Raw<'_>) -> Result<bool, Invalid> {
-    let expected = match raw {
-        Raw::Text(_) => EXPECT_BOOL,
-        #[cfg(feature = "toml")]
-        Raw::Toml(_) => EXPECT_TOML_BOOL,
-    };
-    raw.as_bool().ok_or_else(|| Invalid::of(raw, expected))
+    raw.as_bool()
+        .ok_or_else(|| Invalid::of(raw, raw.bool_expected()))
 }
 fn parse_rate(raw: &Raw<'_>) -> Result<f64, Invalid> {
     raw.as_f64()
@@ -336,7 +361,7 @@ fn parse_budgets(raw: &Raw<'_>) -> Result<Vec<(String, f64)>, Invalid> {
 
 impl Key {
     /// Every key, in documentation order.
-    pub const ALL: [Key; 28] = [
+    pub const ALL: [Key; 32] = [
         Key::Level,
         Key::TracingEnabled,
         Key::TracingEndpoint,
@@ -354,9 +379,13 @@ impl Key {
         Key::TracingCompression,
         Key::TracingSpanEvents,
         Key::TracingSpanEventPatterns,
+        Key::TracingEnvironment,
+        Key::TracingTls,
+        Key::TracingRequestSpanPrefix,
         Key::MetricsEnabled,
         Key::MetricsListen,
         Key::MetricsMaxLabelValueBytes,
+        Key::MetricsTinyllm,
         Key::LogEnabled,
         Key::LogFormat,
         Key::LogLevel,
@@ -387,9 +416,13 @@ impl Key {
             Key::TracingCompression => "tracing.compression",
             Key::TracingSpanEvents => "tracing.span_events",
             Key::TracingSpanEventPatterns => "tracing.span_event_patterns",
+            Key::TracingEnvironment => "tracing.environment",
+            Key::TracingTls => "tracing.tls",
+            Key::TracingRequestSpanPrefix => "tracing.request_span_prefix",
             Key::MetricsEnabled => "metrics.enabled",
             Key::MetricsListen => "metrics.listen",
             Key::MetricsMaxLabelValueBytes => "metrics.max_label_value_bytes",
+            Key::MetricsTinyllm => "metrics.tinyllm",
             Key::LogEnabled => "log.enabled",
             Key::LogFormat => "log.format",
             Key::LogLevel => "log.level",
@@ -427,9 +460,13 @@ impl Key {
             Key::TracingCompression => "LLM_TELEMETRY_TRACING_COMPRESSION",
             Key::TracingSpanEvents => "LLM_TELEMETRY_TRACING_SPAN_EVENTS",
             Key::TracingSpanEventPatterns => "LLM_TELEMETRY_TRACING_SPAN_EVENT_PATTERNS",
+            Key::TracingEnvironment => "LLM_TELEMETRY_TRACING_ENVIRONMENT",
+            Key::TracingTls => "LLM_TELEMETRY_TRACING_TLS",
+            Key::TracingRequestSpanPrefix => "LLM_TELEMETRY_TRACING_REQUEST_SPAN_PREFIX",
             Key::MetricsEnabled => "LLM_TELEMETRY_METRICS_ENABLED",
             Key::MetricsListen => "LLM_TELEMETRY_METRICS_LISTEN",
             Key::MetricsMaxLabelValueBytes => "LLM_TELEMETRY_METRICS_MAX_LABEL_VALUE_BYTES",
+            Key::MetricsTinyllm => "LLM_TELEMETRY_METRICS_TINYLLM",
             Key::LogEnabled => "LLM_TELEMETRY_LOG_ENABLED",
             Key::LogFormat => "LLM_TELEMETRY_LOG_FORMAT",
             Key::LogLevel => "LLM_TELEMETRY_LOG_LEVEL",
@@ -486,12 +523,17 @@ impl Key {
             | Key::TracingHideInputs
             | Key::TracingHideOutputs
             | Key::TracingSpanEvents
+            | Key::TracingTls
+            | Key::MetricsTinyllm
             | Key::MetricsEnabled
             | Key::LogEnabled
             | Key::CostEnabled => EXPECT_BOOL.to_owned(),
             Key::TracingEndpoint => EXPECT_URL.to_owned(),
             Key::TracingProtocol => OtlpProtocol::expected(),
-            Key::TracingServiceName | Key::TracingServiceVersion => EXPECT_NAME.to_owned(),
+            Key::TracingServiceName
+            | Key::TracingServiceVersion
+            | Key::TracingEnvironment
+            | Key::TracingRequestSpanPrefix => EXPECT_NAME.to_owned(),
             Key::TracingSampleRate | Key::LogSampleRate => EXPECT_RATE.to_owned(),
             Key::TracingExport => ExportMode::expected(),
             Key::TracingExporter => TracingExporter::expected(),
@@ -544,9 +586,13 @@ impl Key {
             Key::TracingCompression => t.compression?.as_str().to_owned(),
             Key::TracingSpanEvents => t.span_events?.to_string(),
             Key::TracingSpanEventPatterns => t.span_event_patterns.as_ref()?.join(","),
+            Key::TracingEnvironment => t.environment.clone()?,
+            Key::TracingTls => t.tls.to_string(),
+            Key::TracingRequestSpanPrefix => t.request_span_prefix.clone()?,
             Key::MetricsEnabled => config.metrics.enabled.to_string(),
             Key::MetricsListen => config.metrics.listen.to_string(),
             Key::MetricsMaxLabelValueBytes => config.metrics.max_label_value_bytes.to_string(),
+            Key::MetricsTinyllm => config.metrics.tinyllm.to_string(),
             Key::LogEnabled => config.log.enabled.to_string(),
             Key::LogFormat => config.log.format.as_str().to_owned(),
             Key::LogLevel => config.log.level.as_str().to_owned(),
@@ -597,11 +643,17 @@ impl Key {
             Key::TracingSpanEventPatterns => {
                 config.tracing.span_event_patterns = Some(parse_patterns(raw)?)
             }
+            Key::TracingEnvironment => config.tracing.environment = Some(parse_name(raw)?),
+            Key::TracingTls => config.tracing.tls = parse_bool(raw)?,
+            Key::TracingRequestSpanPrefix => {
+                config.tracing.request_span_prefix = Some(parse_name(raw)?)
+            }
             Key::MetricsEnabled => config.metrics.enabled = parse_bool(raw)?,
             Key::MetricsListen => config.metrics.listen = parse_addr(raw)?,
             Key::MetricsMaxLabelValueBytes => {
                 config.metrics.max_label_value_bytes = parse_label_bytes(raw)?
             }
+            Key::MetricsTinyllm => config.metrics.tinyllm = parse_bool(raw)?,
             Key::LogEnabled => config.log.enabled = parse_bool(raw)?,
             Key::LogFormat => config.log.format = parse_choice(raw)?,
             Key::LogLevel => config.log.level = parse_choice(raw)?,
@@ -693,6 +745,17 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
         .filter(|v| v.trim().is_empty())
     {
         return Err(invalid(Key::TracingServiceVersion, format!("{version:?}")));
+    }
+    for (key, text) in [
+        (Key::TracingEnvironment, &config.tracing.environment),
+        (
+            Key::TracingRequestSpanPrefix,
+            &config.tracing.request_span_prefix,
+        ),
+    ] {
+        if let Some(text) = text.as_ref().filter(|v| v.trim().is_empty()) {
+            return Err(invalid(key, format!("{text:?}")));
+        }
     }
     if !is_rate(config.tracing.sample_rate) {
         return Err(invalid(

@@ -91,6 +91,28 @@
 //! # Ok::<(), llm_telemetry::config::ConfigError>(())
 //! ```
 //!
+//! # The seeds' names
+//!
+//! PMD's, Cogniverse's and TinyLLM's names for these keys (`PHOENIX_ENDPOINT`,
+//! `TELEMETRY_LEVEL`, `[tracing] batch_export`, `--otlp-endpoint`, ...) are [`Alias`]es, read in
+//! their own source after the project's names for the same key; an alias that loses to another
+//! value is one [`ConfigWarning`] from [`ConfigBuilder::build_with_warnings`]:
+//!
+//! ```
+//! use llm_telemetry::config::{Config, ConfigWarning, ExportMode};
+//! let env = |name: &str| match name {
+//!     "PHOENIX_SAMPLE_RATE" => Some("0.5".to_owned()),
+//!     "TELEMETRY_SYNC_EXPORT" => Some("true".to_owned()),
+//!     "LLM_TELEMETRY_TRACING_SAMPLE_RATE" => Some("0.1".to_owned()),
+//!     _ => None,
+//! };
+//! let (config, warnings) = Config::builder().env_with(env).build_with_warnings()?;
+//! assert_eq!(config.tracing.export, ExportMode::Simple);  // the alias, alone, decides
+//! assert_eq!(config.tracing.sample_rate, 0.1);             // the project's name wins
+//! assert!(matches!(&warnings[..], [ConfigWarning::AliasIgnored { alias, .. }] if alias == "PHOENIX_SAMPLE_RATE"));
+//! # Ok::<(), llm_telemetry::config::ConfigError>(())
+//! ```
+//!
 //! `tracing.endpoint` holds one URL and [`TracingConfig::endpoint_form`] says how the exporter
 //! completes it: set in the file, by `LLM_TELEMETRY_TRACING_ENDPOINT` or in code it is a base
 //! URL (for HTTP, `v1/traces` is appended to its path, keeping `/otlp`), as is
@@ -101,6 +123,7 @@
 //! (`tracing` for OpenTelemetry, `metrics` for Prometheus, `log`, `cost`), and
 //! [`Config::instrumentation`] reads `level`.
 
+mod alias;
 mod builder;
 mod env;
 mod error;
@@ -109,9 +132,11 @@ mod file;
 mod keys;
 mod otel;
 mod standard;
+mod warning;
 
 use std::net::{Ipv4Addr, SocketAddr};
 
+pub use alias::{Alias, AliasKind, Seed, aliases_markdown};
 pub use builder::ConfigBuilder;
 pub use error::{ConfigError, Origin};
 pub use keys::{Key, reference_markdown};
@@ -125,6 +150,7 @@ pub use llm_telemetry_log::{Format as LogFormat, Level as LogLevel};
 pub use llm_telemetry_otel::{
     Compression as OtlpCompression, EndpointForm, Processor as ExportMode, Protocol as OtlpProtocol,
 };
+pub use warning::ConfigWarning;
 
 use std::path::PathBuf;
 
@@ -204,6 +230,16 @@ pub struct TracingConfig {
     /// The events that become span events (`tracing.span_event_patterns`). `None`: the
     /// handler's defaults ([`llm_telemetry_otel::config::DEFAULT_SPAN_EVENT_PATTERNS`]).
     pub span_event_patterns: Option<Vec<String>>,
+    /// The deployment environment (`tracing.environment`, e.g. `production`), exported as the
+    /// resource attribute `deployment.environment.name`. `None`: not exported.
+    pub environment: Option<String>,
+    /// Reach the collector over TLS even when its endpoint is written `http://` (or, in
+    /// Phoenix's form, as a bare `host:port`): `tracing.tls`, default `false` (the endpoint's
+    /// own scheme decides).
+    pub tls: bool,
+    /// A prefix for request spans' names (`tracing.request_span_prefix`, e.g. `pmd.` turns
+    /// `hybrid_search` into `pmd.hybrid_search`). `None`: no prefix.
+    pub request_span_prefix: Option<String>,
 }
 
 /// Where spans are exported (`tracing.exporter`).
@@ -238,6 +274,9 @@ impl Default for TracingConfig {
             compression: None,
             span_events: None,
             span_event_patterns: None,
+            environment: None,
+            tls: false,
+            request_span_prefix: None,
         }
     }
 }
@@ -260,6 +299,10 @@ pub struct MetricsConfig {
     /// 256): longer values are cut and marked (see
     /// `llm_telemetry_prometheus::ReporterBuilder::max_label_value_bytes`).
     pub max_label_value_bytes: usize,
+    /// Also export TinyLLM's metric names (`metrics.tinyllm`, default `false`):
+    /// `tinyllm_requests_total`, `tinyllm_request_latency_seconds`, … beside the default set
+    /// ([`llm_telemetry_prometheus::tinyllm`]).
+    pub tinyllm: bool,
 }
 
 impl Default for MetricsConfig {
@@ -268,6 +311,7 @@ impl Default for MetricsConfig {
             enabled: true,
             listen: DEFAULT_METRICS_LISTEN,
             max_label_value_bytes: llm_telemetry_prometheus::DEFAULT_MAX_LABEL_VALUE_BYTES,
+            tinyllm: false,
         }
     }
 }

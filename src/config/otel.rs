@@ -33,11 +33,14 @@ impl Config {
         let builder = match (t.exporter, t.endpoint.as_deref()) {
             // The endpoint goes to the handler with its form, which decides how it is completed
             // (a traces URL is used as given; a base URL gets `v1/traces` for HTTP).
-            (_, Some(endpoint)) => match t.endpoint_form {
-                EndpointForm::Traces => builder.traces_endpoint(endpoint.to_owned()),
-                EndpointForm::Phoenix => builder.phoenix_endpoint(endpoint.to_owned()),
-                _ => builder.endpoint(endpoint.to_owned()),
-            },
+            (_, Some(endpoint)) => {
+                let endpoint = with_tls(endpoint, t.tls);
+                match t.endpoint_form {
+                    EndpointForm::Traces => builder.traces_endpoint(endpoint),
+                    EndpointForm::Phoenix => builder.phoenix_endpoint(endpoint),
+                    _ => builder.endpoint(endpoint),
+                }
+            }
             (TracingExporter::Console, None) => builder,
             (_, None) => return None,
         };
@@ -77,6 +80,20 @@ impl Config {
         if let Some(patterns) = &t.span_event_patterns {
             builder = builder.span_event_patterns(patterns.iter().cloned());
         }
+        if let Some(environment) = &t.environment {
+            builder = builder.deployment_environment(environment.clone());
+        }
+        if let Some(prefix) = &t.request_span_prefix {
+            builder = builder.request_span_prefix(prefix.clone());
+        }
         Some(builder)
+    }
+}
+
+/// `endpoint`, with `http://` made `https://` when `tls` asks for TLS (`tracing.tls`).
+fn with_tls(endpoint: &str, tls: bool) -> String {
+    match endpoint.strip_prefix("http://") {
+        Some(rest) if tls => format!("https://{rest}"),
+        _ => endpoint.to_owned(),
     }
 }

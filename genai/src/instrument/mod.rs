@@ -96,6 +96,7 @@ pub struct Instrumentation {
 impl Instrumentation {
     /// Emits on `bus` at `level`, hashing cache keys with [`KeyHasher::stable`].
     pub fn new(bus: &Bus, level: TelemetryLevel) -> Self {
+        crate::catalog::register_categories();
         Self {
             bus: bus.clone(),
             level,

@@ -5,11 +5,21 @@
 //! `warn`: `telemetry.handler.failure`, `llm.provider.rate_limit` and
 //! `llm.cost.threshold_exceeded`. Overrides name an exact event or a prefix of segments
 //! (`llm.chat` covers `llm.chat.start`, `llm.chat.stop`, …); the longest matching override wins.
+//!
+//! Severities ([`llm_telemetry_core::category`]) are honoured: an event whose `event.severity`
+//! metadata names one is logged at that level ([`Level::from_severity`]: `critical` is
+//! `error`) unless an override set with [`LevelRules::set`] covers its name, which wins. The
+//! bus asks the logger per name, before any metadata exists, whether it wants an event
+//! ([`LevelRules::may_want`]): a name whose default level is below the minimum is still
+//! delivered when it is a plain event (not a span phase) that neither an override nor the
+//! catalog classifies, since it may carry its own severity; catalog events and span phases are
+//! filtered by name, at no cost to the queue.
 
 use std::fmt;
 use std::str::FromStr;
 
-use llm_telemetry_core::{EventName, validate_event_name};
+use llm_telemetry_core::category::{SEVERITY_KEY, Severity};
+use llm_telemetry_core::{Event, EventName, validate_event_name};
 use llm_telemetry_genai::catalog;
 
 use crate::error::LogError;
@@ -94,6 +104,21 @@ impl FromStr for Level {
 pub struct LevelRules {
     /// (exact name or prefix, level), longest first.
     overrides: Vec<(String, Level)>,
+    /// The prefixes in `overrides` that are the catalog's `warn` defaults rather than the
+    /// user's: those yield to an event's own severity.
+    defaults: Vec<String>,
+}
+
+impl Level {
+    /// The level a [`Severity`] is logged at (`critical` is `error`, the highest level).
+    pub fn from_severity(severity: Severity) -> Level {
+        match severity {
+            Severity::Debug => Level::Debug,
+            Severity::Info => Level::Info,
+            Severity::Warning => Level::Warn,
+            Severity::Error | Severity::Critical => Level::Error,
+        }
+    }
 }
 
 impl Default for LevelRules {
@@ -105,7 +130,9 @@ impl Default for LevelRules {
             &catalog::LLM_COST_THRESHOLD_EXCEEDED,
         ] {
             rules.insert(name.as_str().to_owned(), Level::Warn);
+            rules.defaults.push(name.as_str().to_owned());
         }
+        llm_telemetry_genai::catalog::register_categories();
         rules
     }
 }
@@ -115,6 +142,7 @@ impl LevelRules {
     pub fn without_overrides() -> Self {
         Self {
             overrides: Vec::new(),
+            defaults: Vec::new(),
         }
     }
 
@@ -125,6 +153,7 @@ impl LevelRules {
             prefix: name_or_prefix.to_owned(),
             source,
         })?;
+        self.defaults.retain(|d| d != name_or_prefix);
         self.insert(name_or_prefix.to_owned(), level);
         Ok(())
     }
@@ -138,20 +167,66 @@ impl LevelRules {
 
     /// The level of `name`: the most specific override, else the phase default.
     pub fn level_of(&self, name: EventName) -> Level {
+        match self.override_of(name) {
+            Some((_, level)) => level,
+            None => match name.phase() {
+                "exception" => Level::Error,
+                "start" => Level::Debug,
+                _ => Level::Info,
+            },
+        }
+    }
+
+    /// The level of `event`: an override the user set for its name, else its own
+    /// `event.severity`, else [`LevelRules::level_of`] its name.
+    ///
+    /// ```
+    /// use llm_telemetry_core::{Event, EventName, Value};
+    /// use llm_telemetry_log::{Level, LevelRules};
+    /// let rules = LevelRules::default();
+    /// let name = EventName::new("app.login.denied").unwrap();
+    /// let metadata = [("event.severity", Value::Str("critical"))];
+    /// assert_eq!(rules.level_for(&Event::new(name, &[], &metadata, None)), Level::Error);
+    /// assert_eq!(rules.level_for(&Event::new(name, &[], &[], None)), Level::Info);
+    /// ```
+    pub fn level_for(&self, event: &Event<'_>) -> Level {
+        let name = event.name();
+        let user_override = self
+            .override_of(name)
+            .filter(|(prefix, _)| !self.defaults.iter().any(|d| d == prefix));
+        if let Some((_, level)) = user_override {
+            return level;
+        }
+        match Severity::explicit(event.str(SEVERITY_KEY)) {
+            Some(severity) => Level::from_severity(severity),
+            None => self.level_of(name),
+        }
+    }
+
+    /// Whether a logger whose minimum is `min` must receive events named `name`: their
+    /// default level passes, or they may carry a severity of their own that would (plain
+    /// events that no user override and no catalog rule classify).
+    pub fn may_want(&self, name: EventName, min: Level) -> bool {
+        if self.level_of(name) >= min {
+            return true;
+        }
+        let span_phase = matches!(name.phase(), "start" | "stop" | "exception");
+        let classified = self.override_of(name).is_some()
+            || llm_telemetry_core::Category::of(name, None).is_some();
+        !span_phase && !classified
+    }
+
+    /// The most specific override covering `name`: its prefix and level.
+    fn override_of(&self, name: EventName) -> Option<(&str, Level)> {
         let text = name.as_str();
-        for (prefix, level) in &self.overrides {
-            if text.len() >= prefix.len()
-                && text.starts_with(prefix.as_str())
-                && (text.len() == prefix.len() || text.as_bytes()[prefix.len()] == b'.')
-            {
-                return *level;
-            }
-        }
-        match name.phase() {
-            "exception" => Level::Error,
-            "start" => Level::Debug,
-            _ => Level::Info,
-        }
+        self.overrides
+            .iter()
+            .find(|(prefix, _)| {
+                text.len() >= prefix.len()
+                    && text.starts_with(prefix.as_str())
+                    && (text.len() == prefix.len() || text.as_bytes()[prefix.len()] == b'.')
+            })
+            .map(|(prefix, level)| (prefix.as_str(), *level))
     }
 }
 

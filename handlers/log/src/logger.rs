@@ -139,7 +139,7 @@ impl Logger {
     /// Logs one event now, on this thread (what the handler does on the worker).
     pub fn log(&self, event: &Event<'_>) {
         let inner = &*self.inner;
-        let level = inner.rules.level_of(event.name());
+        let level = inner.rules.level_for(event);
         if level < inner.min_level {
             bump(&inner.counters.filtered, 1);
             return;
@@ -219,11 +219,12 @@ impl Handler for Logger {
         self.log(event);
     }
 
-    /// Only the names its level rules let through: an event the level discards is never
-    /// delivered, so it never takes a queue slot a line to be written needs (the bus asks once
-    /// per name, not per event).
+    /// Only the names its level rules let through ([`LevelRules::may_want`]): an event the
+    /// level discards by name is never delivered, so it never takes a queue slot a line to be
+    /// written needs (the bus asks once per name, not per event); plain events nobody
+    /// classified are delivered, since their own `event.severity` may raise them.
     fn wants(&self, name: EventName) -> bool {
-        self.inner.rules.level_of(name) >= self.inner.min_level
+        self.inner.rules.may_want(name, self.inner.min_level)
     }
 
     /// Pushes the buffered bytes to the sink (the bus drained the queue first).

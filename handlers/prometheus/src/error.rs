@@ -213,6 +213,15 @@ pub enum ServeError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// An extra page's path is not one it can be served at.
+    #[error(
+        "an extra page of the /metrics server has path {path:?}: give an absolute path other \
+         than / and /metrics, e.g. /inspect"
+    )]
+    InvalidPage {
+        /// The path as given.
+        path: String,
+    },
     /// The accept thread could not be started.
     #[error("starting the /metrics accept thread for {addr}: {source}")]
     Spawn {

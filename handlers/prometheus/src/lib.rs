@@ -119,6 +119,7 @@ mod histogram;
 mod http;
 mod instrument;
 pub mod label_value;
+pub mod page;
 mod register;
 pub mod reporter;
 pub mod sanitize;
@@ -127,6 +128,7 @@ pub mod series;
 pub mod server;
 pub mod sources;
 pub mod stats;
+pub mod tinyllm;
 
 /// The `metrics` crate this reporter records into (same version, for users' own handles).
 pub use metrics;
@@ -144,6 +146,7 @@ pub use instrument::SkipReason;
 pub use label_value::{
     DEFAULT_MAX_LABEL_VALUE_BYTES, MAX_LABEL_VALUE_BYTES, MIN_LABEL_VALUE_BYTES, TRUNCATION_MARKER,
 };
+pub use page::Page;
 pub use reporter::{PrometheusReporter, ReporterBuilder};
 pub use series::CardinalityStats;
 pub use server::{DEFAULT_ADDRESS, MetricsServer, ServerConfig};

@@ -66,6 +66,8 @@ pub struct ServerConfig {
     pub max_request_bytes: usize,
     /// Whether to answer `Content-Encoding: gzip` when the client accepts it (default on).
     pub gzip: bool,
+    /// Extra pages served beside `/metrics` ([`ServerConfig::page`]; default none).
+    pub pages: Vec<crate::page::Page>,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +79,7 @@ impl Default for ServerConfig {
             write_timeout: Duration::from_secs(10),
             max_request_bytes: 16 * 1024,
             gzip: true,
+            pages: Vec::new(),
         }
     }
 }
@@ -90,7 +93,25 @@ impl ServerConfig {
         }
     }
 
+    /// Also serves `page` at its path (`GET`/`HEAD`), e.g. an admin view beside `/metrics`.
+    ///
+    /// ```
+    /// use llm_telemetry_prometheus::{Page, ServerConfig};
+    /// let config = ServerConfig::at("127.0.0.1:0")
+    ///     .page(Page::new("/inspect", "application/json", || "{}".to_owned()));
+    /// assert_eq!(config.pages[0].path(), "/inspect");
+    /// ```
+    pub fn page(mut self, page: crate::page::Page) -> Self {
+        self.pages.push(page);
+        self
+    }
+
     fn validate(&self) -> Result<(), ServeError> {
+        if let Some(page) = self.pages.iter().find(|p| !p.path_is_free()) {
+            return Err(ServeError::InvalidPage {
+                path: page.path().to_owned(),
+            });
+        }
         if self.max_connections == 0 {
             return Err(ServeError::InvalidConfig {
                 reason: "max_connections must be at least 1",
@@ -156,6 +177,7 @@ impl MetricsServer {
             write_timeout: config.write_timeout,
             max_request_bytes: config.max_request_bytes,
             gzip: config.gzip,
+            pages: config.pages,
         };
         let server = http::Server::new(reporter, settings);
         let stopped = Arc::clone(&stop);

@@ -431,3 +431,48 @@ fn scrapes_during_concurrent_emission_see_exact_totals() {
         );
     }
 }
+
+#[test]
+fn extra_pages_are_rendered_per_request_beside_metrics_and_are_not_scrapes() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let bus = Bus::new();
+    let reporter = reporter(&bus);
+    let renders = Arc::new(AtomicU64::new(0));
+    let counted = renders.clone();
+    let page = llm_telemetry_prometheus::Page::new("/inspect", "application/json", move || {
+        format!(
+            "{{\"render\":{}}}",
+            counted.fetch_add(1, Ordering::SeqCst) + 1
+        )
+    });
+    let server = reporter
+        .serve(ServerConfig::at("127.0.0.1:0").page(page))
+        .unwrap();
+    let addr = server.local_addr();
+    let first = get(addr, "/inspect");
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("content-type"), Some("application/json"));
+    assert_eq!(first.body, "{\"render\":1}");
+    assert_eq!(get(addr, "/inspect").body, "{\"render\":2}");
+    assert_eq!(get(addr, "/metrics").status, 200);
+    assert_eq!(get(addr, "/inspectx").status, 404);
+    // The ledger counts a scrape once its last byte is handed over: wait for the one scrape.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while reporter.stats().scrapes_served < 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(reporter.stats().scrapes_served, 1, "pages are not scrapes");
+    server.stop();
+
+    for path in ["/metrics", "/", "inspect"] {
+        let page = llm_telemetry_prometheus::Page::new(path, "text/plain", String::new);
+        let err = reporter
+            .serve(ServerConfig::at("127.0.0.1:0").page(page))
+            .unwrap_err();
+        assert!(
+            matches!(&err, ServeError::InvalidPage { path: p } if p == path),
+            "{err}"
+        );
+    }
+}

@@ -30,6 +30,7 @@ pub(crate) struct Settings {
     pub(crate) write_timeout: Duration,
     pub(crate) max_request_bytes: usize,
     pub(crate) gzip: bool,
+    pub(crate) pages: Vec<crate::page::Page>,
 }
 
 /// What the server thread runs.
@@ -100,14 +101,14 @@ async fn serve(
         settings.write_timeout,
         Arc::clone(&ledger),
     ));
-    let gzip = settings.gzip;
+    let service_settings = Arc::clone(&settings);
     let service_ledger = Arc::clone(&ledger);
     let service = service_fn(move |request| {
         let response = response::respond(
             request,
             reporter.clone(),
             Arc::clone(&service_ledger),
-            gzip,
+            Arc::clone(&service_settings),
             Arc::clone(&cache),
         );
         async move { Ok::<_, std::convert::Infallible>(response.await) }

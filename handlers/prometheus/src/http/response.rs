@@ -1,6 +1,6 @@
 //! What the endpoint answers: `GET`/`HEAD` of `/metrics` (the exposition in the negotiated
-//! format, gzipped when the client accepts it), of `/` (a pointer to `/metrics`), `404` for other
-//! paths and `405` for other methods. Malformed requests never get here: hyper's parser answers
+//! format, gzipped when the client accepts it), of `/` (a pointer to `/metrics`), of each extra
+//! [`crate::Page`] (rendered per request), `404` for other paths and `405` for other methods. Malformed requests never get here: hyper's parser answers
 //! them (`400`, `431`, …).
 //!
 //! **Shared renders.** A request first yields once to the runtime, so that the requests that
@@ -64,14 +64,15 @@ impl RenderCache {
     }
 }
 
-/// The answer to `request` (whose body is ignored). `gzip`: whether compression is enabled.
+/// The answer to `request` (whose body is ignored), under the endpoint's `settings`.
 pub(crate) async fn respond<B>(
     request: Request<B>,
     reporter: PrometheusReporter,
     ledger: Arc<Ledger>,
-    gzip: bool,
+    settings: Arc<super::Settings>,
     cache: Arc<RenderCache>,
 ) -> Response<ScrapeBody> {
+    let gzip = settings.gzip;
     let arrived = Instant::now();
     let head_only = match *request.method() {
         Method::GET => false,
@@ -92,7 +93,18 @@ pub(crate) async fn respond<B>(
                 "llm-telemetry Prometheus endpoint: scrape /metrics\n",
             );
         }
-        _ => return plain(StatusCode::NOT_FOUND, "not found; scrape /metrics\n"),
+        path => {
+            let Some(page) = settings.pages.iter().find(|p| p.path() == path) else {
+                return plain(StatusCode::NOT_FOUND, "not found; scrape /metrics\n");
+            };
+            let body = WholeBody::new(Bytes::from(page.render()), None);
+            let mut response = Response::new(ScrapeBody::Whole(body));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(page.content_type()),
+            );
+            return response;
+        }
     }
     let headers = request.headers();
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
