@@ -67,7 +67,7 @@
 //!   first test. The mlx-rs 0.33 release notes and API may differ from older examples.
 // The platform-independent submodules are also compiled for the crate's unit tests on every
 // target; without the backend that uses them some of their items look unused there.
-#![cfg_attr(not(target_os = "macos"), allow(dead_code))]
+#![cfg_attr(not(any(target_os = "macos", feature = "system-mlx")), allow(dead_code))]
 
 mod config;
 mod error;
@@ -75,15 +75,15 @@ mod pooling;
 mod sampling;
 mod text;
 
-#[cfg(target_os = "macos")]
+#[cfg(any(target_os = "macos", feature = "system-mlx"))]
 mod backend;
-#[cfg(target_os = "macos")]
+#[cfg(any(target_os = "macos", feature = "system-mlx"))]
 mod decoder;
-#[cfg(target_os = "macos")]
+#[cfg(any(target_os = "macos", feature = "system-mlx"))]
 mod encoder;
-#[cfg(target_os = "macos")]
+#[cfg(any(target_os = "macos", feature = "system-mlx"))]
 mod weights;
 
-#[cfg(target_os = "macos")]
+#[cfg(any(target_os = "macos", feature = "system-mlx"))]
 pub use backend::{MlxBackend, PROVIDER};
 pub use error::MlxError;

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs cargo with the MLX backend built against the MLX that scripts/setup-mlx.sh installed
+# (Linux): mlx-rs's `mlx-sys` is replaced by this repository's `mlx/sys` for this invocation
+# only (a `[patch]` given on the command line), so the workspace's own builds never need MLX.
+# Usage: scripts/mlx-cargo.sh test -p llm-telemetry-mlx --features system-mlx ...
+# It keeps Cargo.lock as it was (the patch would otherwise rewrite mlx-sys's entry).
+set -euo pipefail
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
+export LLM_TELEMETRY_MLX_HOME="${LLM_TELEMETRY_MLX_HOME:-/opt/mlx-venv}"
+cd "$REPO"
+cp Cargo.lock "${CARGO_TARGET_DIR:-target}/Cargo.lock.before-mlx" 2>/dev/null || true
+restore() { [ -f "${CARGO_TARGET_DIR:-target}/Cargo.lock.before-mlx" ] && cp "${CARGO_TARGET_DIR:-target}/Cargo.lock.before-mlx" Cargo.lock; }
+trap restore EXIT
+cargo --config "patch.crates-io.mlx-sys.path=\"$REPO/mlx/sys\"" "$@"
