@@ -8,6 +8,9 @@ set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 export LLM_TELEMETRY_MLX_HOME="${LLM_TELEMETRY_MLX_HOME:-/opt/mlx-venv}"
 cd "$REPO"
+# Test binaries and examples load libmlx.so from the wheel.
+MLX_LIB="$(cat "$LLM_TELEMETRY_MLX_HOME/mlx-c/mlx-lib" 2>/dev/null || true)"
+export LD_LIBRARY_PATH="$MLX_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 cp Cargo.lock "${CARGO_TARGET_DIR:-target}/Cargo.lock.before-mlx" 2>/dev/null || true
 restore() { [ -f "${CARGO_TARGET_DIR:-target}/Cargo.lock.before-mlx" ] && cp "${CARGO_TARGET_DIR:-target}/Cargo.lock.before-mlx" Cargo.lock; }
 trap restore EXIT

@@ -82,8 +82,12 @@ mod decoder;
 #[cfg(any(target_os = "macos", feature = "system-mlx"))]
 mod encoder;
 #[cfg(any(target_os = "macos", feature = "system-mlx"))]
+mod load;
+#[cfg(any(target_os = "macos", feature = "system-mlx"))]
 mod weights;
 
 #[cfg(any(target_os = "macos", feature = "system-mlx"))]
 pub use backend::{MlxBackend, PROVIDER};
+#[cfg(any(target_os = "macos", feature = "system-mlx"))]
+pub use load::{LOAD_OPERATION, load};
 pub use error::MlxError;

@@ -50,8 +50,8 @@ fn main() {
     println!("cargo:rustc-link-search=native={}", mlx_lib.display());
     println!("cargo:rustc-link-lib=dylib=mlx");
     println!("cargo:rustc-link-lib=dylib=stdc++");
-    // Executables find libmlx.so in the wheel without LD_LIBRARY_PATH.
-    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", mlx_lib.display());
+    // A dependency's build script cannot set the rpath of the executables that link it:
+    // scripts/mlx-cargo.sh puts this directory on LD_LIBRARY_PATH instead.
     println!("cargo:metadata=include={}", headers_root.display());
 
     if env::var_os("LIBCLANG_PATH").is_none() {
