@@ -2,7 +2,18 @@
 //! `--set key=value` configuration overrides (the same keys as the TOML file and the
 //! `LLM_TELEMETRY_*` environment variables).
 
+use std::path::PathBuf;
 use std::time::Duration;
+
+/// Which backend serves the workload (`--backend`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// Two simulated providers (the default; nothing to install).
+    #[default]
+    Simulated,
+    /// A real MLX model from `--model DIR` and/or `--embed-model DIR`.
+    Mlx,
+}
 
 /// What the command line asked for.
 #[derive(Debug, Default)]
@@ -15,6 +26,12 @@ pub struct Options {
     pub latency_scale: f64,
     /// `key=value` configuration overrides, highest precedence.
     pub sets: Vec<String>,
+    /// `--backend simulated|mlx`.
+    pub backend: Backend,
+    /// `--model DIR`: the MLX text-generation model directory.
+    pub model: Option<PathBuf>,
+    /// `--embed-model DIR`: the MLX embedding model directory.
+    pub embed_model: Option<PathBuf>,
 }
 
 /// Why the command line was rejected.
@@ -51,7 +68,9 @@ console log on stderr, Prometheus /metrics (default 127.0.0.1:9568), cost with a
 gets crossed, and OTLP traces when OTEL_EXPORTER_OTLP_ENDPOINT or PHOENIX_COLLECTOR_ENDPOINT
 is set. Without --seconds it runs until Ctrl-C. --workers defaults to 8; --latency-scale
 (default 0.1) multiplies the simulated model latency (1.0 = a hosted 8B-class model). Configuration keys: see the README
-(e.g. --set log.format=json --set metrics.listen=127.0.0.1:9100 --set level=basic).";
+(e.g. --set log.format=json --set metrics.listen=127.0.0.1:9100 --set level=basic).
+--backend mlx serves the workload from real MLX models instead: --model DIR (a Llama-family
+generation model) and/or --embed-model DIR (a BERT embedding model); see the README.";
 
 /// Parses `args` (without the program name).
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError> {
@@ -113,9 +132,33 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError
                     })?;
             }
             "--set" => options.sets.push(value("--set")?),
+            "--backend" => {
+                let v = value("--backend")?;
+                options.backend = match v.as_str() {
+                    "simulated" => Backend::Simulated,
+                    "mlx" => Backend::Mlx,
+                    _ => {
+                        return Err(CliError::BadValue {
+                            option: "--backend",
+                            expected: "simulated or mlx",
+                            value: v,
+                        });
+                    }
+                };
+            }
+            "--model" => options.model = Some(PathBuf::from(value("--model")?)),
+            "--embed-model" => options.embed_model = Some(PathBuf::from(value("--embed-model")?)),
             "-h" | "--help" => return Err(CliError::Help),
             other => return Err(CliError::Unknown(other.to_owned())),
         }
+    }
+    if options.backend == Backend::Mlx && options.model.is_none() && options.embed_model.is_none()
+    {
+        return Err(CliError::BadValue {
+            option: "--backend",
+            expected: "--model DIR and/or --embed-model DIR with mlx",
+            value: "mlx".into(),
+        });
     }
     Ok(options)
 }

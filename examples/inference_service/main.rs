@@ -13,9 +13,15 @@
 //! - OTLP traces when `OTEL_EXPORTER_OTLP_ENDPOINT` or `PHOENIX_COLLECTOR_ENDPOINT` is set, one
 //!   Phoenix project per tenant;
 //! - a live progress line on stdout, and a summary table at the end.
+//!
+//! `--backend mlx --model DIR [--embed-model DIR]` serves the workload from real MLX models
+//! instead of the simulated providers (`mlx_workload.rs`; see the README for a model directory).
 
 mod cli;
+#[cfg(any(all(feature = "mlx", target_os = "macos"), feature = "mlx-system"))]
+mod mlx_workload;
 mod report;
+mod service;
 mod workload;
 
 use std::io::{IsTerminal, Write};
@@ -69,11 +75,7 @@ fn run(options: cli::Options) -> Result<(), Error> {
     let telemetry = handlers.telemetry.instrumentation();
 
     let report = Arc::new(Report::default());
-    let workload = Arc::new(workload::Workload::new(
-        telemetry,
-        report.clone(),
-        options.latency_scale,
-    ));
+    let workload = Arc::new(service::Service::new(&options, telemetry, report.clone())?);
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();

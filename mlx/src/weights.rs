@@ -57,6 +57,12 @@ impl Weights {
                 path: file.clone(),
                 reason: format!("cannot load the safetensors file: {e}"),
             })?;
+            // Read the data now, on this thread: MLX streams are per thread, and a lazily
+            // loaded tensor could not be evaluated on the thread that later runs the model.
+            mlx_rs::transforms::eval(loaded.values()).map_err(|e| MlxError::ModelLoad {
+                path: file.clone(),
+                reason: format!("cannot read the tensors of the safetensors file: {e}"),
+            })?;
             tensors.extend(loaded);
         }
         Ok(Self {
