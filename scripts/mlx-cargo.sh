@@ -14,4 +14,7 @@ export LD_LIBRARY_PATH="$MLX_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 cp Cargo.lock "${CARGO_TARGET_DIR:-target}/Cargo.lock.before-mlx" 2>/dev/null || true
 restore() { [ -f "${CARGO_TARGET_DIR:-target}/Cargo.lock.before-mlx" ] && cp "${CARGO_TARGET_DIR:-target}/Cargo.lock.before-mlx" Cargo.lock; }
 trap restore EXIT
-cargo --config "patch.crates-io.mlx-sys.path=\"$REPO/mlx/sys\"" "$@"
+# After the subcommand: external subcommands (cargo clippy) only forward their own arguments.
+sub="$1"
+shift
+cargo "$sub" --config "patch.crates-io.mlx-sys.path=\"$REPO/mlx/sys\"" "$@"

