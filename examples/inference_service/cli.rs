@@ -152,8 +152,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError
             other => return Err(CliError::Unknown(other.to_owned())),
         }
     }
-    if options.backend == Backend::Mlx && options.model.is_none() && options.embed_model.is_none()
-    {
+    if options.backend == Backend::Mlx && options.model.is_none() && options.embed_model.is_none() {
         return Err(CliError::BadValue {
             option: "--backend",
             expected: "--model DIR and/or --embed-model DIR with mlx",

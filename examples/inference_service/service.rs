@@ -14,10 +14,10 @@ use crate::workload::Workload;
 /// The workload the worker threads run.
 pub enum Service {
     /// Two simulated providers.
-    Simulated(Workload),
+    Simulated(Box<Workload>),
     /// A real MLX model.
     #[cfg(any(all(feature = "mlx", target_os = "macos"), feature = "mlx-system"))]
-    Mlx(crate::mlx_workload::MlxWorkload),
+    Mlx(Box<crate::mlx_workload::MlxWorkload>),
 }
 
 impl Service {
@@ -28,23 +28,27 @@ impl Service {
         report: Arc<Report>,
     ) -> Result<Self, Box<dyn std::error::Error>> {
         match options.backend {
-            Backend::Simulated => Ok(Service::Simulated(Workload::new(
+            Backend::Simulated => Ok(Service::Simulated(Box::new(Workload::new(
                 telemetry,
                 report,
                 options.latency_scale,
-            ))),
+            )))),
             #[cfg(any(all(feature = "mlx", target_os = "macos"), feature = "mlx-system"))]
-            Backend::Mlx => Ok(Service::Mlx(crate::mlx_workload::MlxWorkload::new(
-                telemetry,
-                report,
-                options.model.as_deref(),
-                options.embed_model.as_deref(),
-            )?)),
+            Backend::Mlx => Ok(Service::Mlx(Box::new(
+                crate::mlx_workload::MlxWorkload::new(
+                    telemetry,
+                    report,
+                    options.model.as_deref(),
+                    options.embed_model.as_deref(),
+                )?,
+            ))),
             #[cfg(not(any(all(feature = "mlx", target_os = "macos"), feature = "mlx-system")))]
-            Backend::Mlx => Err("this build has no MLX backend: on Linux run scripts/setup-mlx.sh, \
+            Backend::Mlx => Err(
+                "this build has no MLX backend: on Linux run scripts/setup-mlx.sh, \
                  then scripts/mlx-cargo.sh run --release --features mlx-system --example \
                  inference_service -- --backend mlx --model DIR (on macOS: --features mlx)"
-                .into()),
+                    .into(),
+            ),
         }
     }
 

@@ -146,7 +146,12 @@ impl MlxBackend {
         let config = EncoderConfig::read(&dir.join("config.json"))?;
         let tokenizer = load_tokenizer(dir)?;
         let model = Encoder::new(config, Weights::load(dir)?)?;
-        check_vocabulary(dir, &tokenizer, "word_embeddings.weight", model.vocabulary())?;
+        check_vocabulary(
+            dir,
+            &tokenizer,
+            "word_embeddings.weight",
+            model.vocabulary(),
+        )?;
         self.embedder = Some(Embedder {
             name: model_name(dir),
             dimension: model.dimension(),

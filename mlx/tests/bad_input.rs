@@ -150,7 +150,12 @@ fn bad_generation_requests_name_the_value() {
                 matches!(&error, MlxError::InvalidRequest { field: f, value: v, .. } if *f == field && v == value),
                 "{error:?}"
             );
-            exception(&capture, "llm.generate.exception", "invalid_request", &error);
+            exception(
+                &capture,
+                "llm.generate.exception",
+                "invalid_request",
+                &error,
+            );
         }
     }
     // The backend still works afterwards.

@@ -52,10 +52,7 @@ fn minilm_matches_the_reference_for_every_pooling_in_one_batch() {
         MlxBackend::new().load_embedder(common::minilm()).unwrap(),
         telemetry,
     );
-    let real_tokens: u64 = expected
-        .iter()
-        .map(|e| e["tokens"].as_u64().unwrap())
-        .sum();
+    let real_tokens: u64 = expected.iter().map(|e| e["tokens"].as_u64().unwrap()).sum();
     // The shortest text is [CLS] hello [SEP]; the longest far shorter than the 128 of padding.
     assert_eq!(expected[0]["tokens"], 3);
     assert!(real_tokens < 128, "{real_tokens}");
@@ -69,7 +66,10 @@ fn minilm_matches_the_reference_for_every_pooling_in_one_batch() {
             .embed(&EmbedRequest::new("all-MiniLM-L6-v2", TEXTS).pooling(pooling))
             .unwrap();
         assert_eq!(embeddings.vectors.len(), TEXTS.len());
-        assert_eq!(embeddings.input_tokens, real_tokens, "{key}: real tokens only");
+        assert_eq!(
+            embeddings.input_tokens, real_tokens,
+            "{key}: real tokens only"
+        );
         let mut lowest = f64::INFINITY;
         for (i, (got, want)) in embeddings.vectors.iter().zip(&expected).enumerate() {
             assert_eq!(got.len(), 384);
@@ -91,9 +91,7 @@ fn minilm_matches_the_reference_for_every_pooling_in_one_batch() {
 #[ignore = "needs scripts/setup-mlx.sh (MLX, MiniLM); scripts/test-all.sh runs it"]
 fn a_text_embeds_the_same_alone_and_in_a_batch() {
     let backend = MlxBackend::new().load_embedder(common::minilm()).unwrap();
-    let alone = backend
-        .embed(&EmbedRequest::new("m", [TEXTS[1]]))
-        .unwrap();
+    let alone = backend.embed(&EmbedRequest::new("m", [TEXTS[1]])).unwrap();
     let batch = backend.embed(&EmbedRequest::new("m", TEXTS)).unwrap();
     let alone64: Vec<f64> = alone.vectors[0].iter().map(|&x| f64::from(x)).collect();
     assert!(common::cosine(&batch.vectors[1], &alone64) > 0.999_999);

@@ -109,14 +109,22 @@ fn a_stop_string_cuts_the_text_before_it() {
     let stop: String = chars[at..at + 2].iter().collect();
     let before = &text[..text.find(&stop).unwrap()];
     let completion = backend
-        .generate(&GenerateRequest::new("tiny", prompt).max_tokens(24).stop(stop.clone()))
+        .generate(
+            &GenerateRequest::new("tiny", prompt)
+                .max_tokens(24)
+                .stop(stop.clone()),
+        )
         .unwrap();
     assert_eq!(completion.text, before, "stop {stop:?}");
     assert_eq!(completion.finish_reason, FinishReason::Stop);
     assert!(completion.output_tokens < 24);
     // Streaming holds the stop string back the same way.
     let streamed: String = backend
-        .stream(&GenerateRequest::new("tiny", prompt).max_tokens(24).stop(stop))
+        .stream(
+            &GenerateRequest::new("tiny", prompt)
+                .max_tokens(24)
+                .stop(stop),
+        )
         .unwrap()
         .chunks
         .map(|c| c.unwrap().text)
@@ -150,7 +158,9 @@ fn seeded_sampling_is_reproducible_and_the_seed_matters() {
     );
     let (_, _, greedy) = reference(PROMPTS[2], 20);
     assert!(
-        std::iter::once(&a.text).chain(&others).any(|t| *t != greedy),
+        std::iter::once(&a.text)
+            .chain(&others)
+            .any(|t| *t != greedy),
         "sampling at temperature 1 never left the greedy path"
     );
 }
