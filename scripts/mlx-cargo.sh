@@ -11,8 +11,10 @@ cd "$REPO"
 # Test binaries and examples load libmlx.so from the wheel.
 MLX_LIB="$(cat "$LLM_TELEMETRY_MLX_HOME/mlx-c/mlx-lib" 2>/dev/null || true)"
 export LD_LIBRARY_PATH="$MLX_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-cp Cargo.lock "${CARGO_TARGET_DIR:-target}/Cargo.lock.before-mlx" 2>/dev/null || true
-restore() { [ -f "${CARGO_TARGET_DIR:-target}/Cargo.lock.before-mlx" ] && cp "${CARGO_TARGET_DIR:-target}/Cargo.lock.before-mlx" Cargo.lock; }
+BACKUP="${CARGO_TARGET_DIR:-target}/Cargo.lock.before-mlx"
+mkdir -p "$(dirname "$BACKUP")"
+cp Cargo.lock "$BACKUP"
+restore() { cp "$BACKUP" Cargo.lock || true; }
 trap restore EXIT
 # After the subcommand: external subcommands (cargo clippy) only forward their own arguments.
 sub="$1"

@@ -39,6 +39,7 @@ MLX_PKG="$SITE/mlx"
 
 step "mlx-c 0.7.0 sources (from the crates.io crate mlx-sys 0.7.0)"
 cd "$REPO"
+cargo fetch --locked >/dev/null
 MLX_SYS="$(cargo metadata --format-version 1 --locked 2>/dev/null | python3 -c '
 import json, os, sys
 for p in json.load(sys.stdin)["packages"]:
