@@ -68,3 +68,20 @@ step "cargo test (all tests, including those against real Prometheus and Phoenix
 # `cargo bench`, not here.
 cargo test --workspace --lib --bins --tests --examples -- --include-ignored
 cargo test --workspace --doc
+
+step "MLX backend on a real MLX (Linux CPU): set-up, clippy, tests against mlx-lm and MiniLM, main job"
+# Self-contained: scripts/setup-mlx.sh installs MLX (PyPI wheel), mlx-lm, MiniLM and builds mlx-c
+# under /opt/mlx-venv (idempotent); scripts/mlx-cargo.sh builds the backend against it.
+scripts/setup-mlx.sh
+scripts/mlx-cargo.sh clippy -p llm-telemetry-mlx --features system-mlx --all-targets -- -D warnings
+scripts/mlx-cargo.sh test -p llm-telemetry-mlx --features system-mlx -- --include-ignored
+mlx_models="${LLM_TELEMETRY_MLX_HOME:-/opt/mlx-venv}/models"
+mlx_summary="$(scripts/mlx-cargo.sh run -q --features mlx-system --example inference_service -- \
+  --backend mlx --model "$mlx_models/tiny-llama" --embed-model "$mlx_models/all-MiniLM-L6-v2" \
+  --seconds 5 --workers 2 --set metrics.listen=127.0.0.1:0 2>/dev/null)"
+echo "$mlx_summary" | sed -n '/summary/,/^all /p'
+# Every operation served, none failed.
+echo "$mlx_summary" | grep -Eq '^all +[1-9][0-9]* +0$'
+for op in chat generate embed stream hybrid_search; do
+  echo "$mlx_summary" | grep -Eq "^$op +[1-9][0-9]* +0$"
+done

@@ -2,6 +2,7 @@
 //! `--set key=value` configuration overrides (the same keys as the TOML file and the
 //! `LLM_TELEMETRY_*` environment variables).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use llm_telemetry::config::{Alias, AliasKind};
@@ -24,6 +25,16 @@ pub enum Command {
     TestTrace,
 }
 
+/// Which backend serves the workload (`--backend`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// Two simulated providers (the default; nothing to install).
+    #[default]
+    Simulated,
+    /// A real MLX model from `--model DIR` and/or `--embed-model DIR`.
+    Mlx,
+}
+
 /// What the command line asked for.
 #[derive(Debug, Default)]
 pub struct Options {
@@ -43,6 +54,12 @@ pub struct Options {
     /// The seeds' flags (`--tracing`, `--otlp-endpoint`, `--metrics-port`, `--log-format`:
     /// [`llm_telemetry::config::Alias`]) with their values, below `--set` for the same key.
     pub seed_flags: Vec<(&'static Alias, String)>,
+    /// `--backend simulated|mlx`.
+    pub backend: Backend,
+    /// `--model DIR`: the MLX text-generation model directory.
+    pub model: Option<PathBuf>,
+    /// `--embed-model DIR`: the MLX embedding model directory.
+    pub embed_model: Option<PathBuf>,
 }
 
 /// Why the command line was rejected.
@@ -91,7 +108,10 @@ inspect prints a running service's handlers (delivery counts, queues), each metr
 and overflow, the span exporter's state and the configuration in force, read from its /inspect
 beside /metrics (--json for the document); test-trace emits one trace and prints its id and where
 it went. TinyLLM's flags are aliases: --tracing (tracing.enabled), --otlp-endpoint (tracing.endpoint),
---metrics-port (the port of metrics.listen), --log-format (log.format); --set wins over them.";
+--metrics-port (the port of metrics.listen), --log-format (log.format); --set wins over them.
+
+--backend mlx serves the workload from real MLX models instead: --model DIR (a Llama-family
+generation model) and/or --embed-model DIR (a BERT embedding model); see the README.";
 
 /// Parses `args` (without the program name).
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError> {
@@ -200,12 +220,35 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError
                 };
                 options.seed_flags.push((alias, value));
             }
+            "--backend" => {
+                let v = value("--backend")?;
+                options.backend = match v.as_str() {
+                    "simulated" => Backend::Simulated,
+                    "mlx" => Backend::Mlx,
+                    _ => {
+                        return Err(CliError::BadValue {
+                            option: "--backend",
+                            expected: "simulated or mlx",
+                            value: v,
+                        });
+                    }
+                };
+            }
+            "--model" => options.model = Some(PathBuf::from(value("--model")?)),
+            "--embed-model" => options.embed_model = Some(PathBuf::from(value("--embed-model")?)),
             "-h" | "--help" => return Err(CliError::Help),
             other => return Err(CliError::Unknown(other.to_owned())),
         }
     }
     if options.serve.is_some() && !workers_given {
         options.workers = 0;
+    }
+    if options.backend == Backend::Mlx && options.model.is_none() && options.embed_model.is_none() {
+        return Err(CliError::BadValue {
+            option: "--backend",
+            expected: "--model DIR and/or --embed-model DIR with mlx",
+            value: "mlx".into(),
+        });
     }
     Ok(options)
 }

@@ -13,13 +13,19 @@
 //! - OTLP traces when `OTEL_EXPORTER_OTLP_ENDPOINT` or `PHOENIX_COLLECTOR_ENDPOINT` is set, one
 //!   Phoenix project per tenant;
 //! - a live progress line on stdout, and a summary table at the end.
+//!
+//! `--backend mlx --model DIR [--embed-model DIR]` serves the workload from real MLX models
+//! instead of the simulated providers (`mlx_workload.rs`; see the README for a model directory).
 
 mod cli;
 mod commands;
+#[cfg(any(all(feature = "mlx", target_os = "macos"), feature = "mlx-system"))]
+mod mlx_workload;
 mod report;
 // Some of the server's API is used only by tests/serve*.rs, which include the module.
 #[allow(dead_code)]
 mod serve;
+mod service;
 mod workload;
 
 use std::io::{IsTerminal, Write};
@@ -79,11 +85,7 @@ fn run(options: cli::Options) -> Result<(), Error> {
     };
 
     let report = Arc::new(Report::default());
-    let workload = Arc::new(workload::Workload::new(
-        telemetry,
-        report.clone(),
-        options.latency_scale,
-    ));
+    let workload = Arc::new(service::Service::new(&options, telemetry, report.clone())?);
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();

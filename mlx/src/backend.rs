@@ -16,7 +16,7 @@ use super::error::MlxError;
 use super::pooling::pool;
 use super::sampling::Sampler;
 use super::text::TextAssembler;
-use super::weights::{Weights, decode, encode, load_tokenizer, model_name};
+use super::weights::{Weights, check_vocabulary, decode, encode, load_tokenizer, model_name};
 use llm_telemetry_genai::instrument::{
     BackendStream, Completion, EmbedRequest, Embeddings, FinishReason, GenerateRequest,
     InferenceBackend, Pooling, TextChunk,
@@ -41,6 +41,8 @@ struct Generator {
     /// mlx-rs arrays are `Send` but not `Sync`; the lock also serialises MLX work.
     model: Mutex<Decoder>,
     eos_token_ids: Vec<u32>,
+    /// The context length (`max_position_embeddings`), when known.
+    max_positions: Option<usize>,
     tokenizer: Tokenizer,
 }
 
@@ -53,7 +55,8 @@ struct Embedder {
     tokenizer: Tokenizer,
 }
 
-/// An [`InferenceBackend`] running models on Apple silicon through mlx-rs (macOS only).
+/// An [`InferenceBackend`] running models through mlx-rs: on Apple silicon (Metal) on macOS, on
+/// the CPU on Linux (feature `system-mlx`, after `scripts/setup-mlx.sh`).
 ///
 /// Load a text-generation model, an embedding model, or both, each from a directory holding
 /// `config.json`, the `*.safetensors` weights and `tokenizer.json` (a Hugging Face checkpoint;
@@ -61,16 +64,17 @@ struct Embedder {
 /// [`llm_telemetry_genai::instrument::InstrumentedBackend`] like any other:
 ///
 /// ```no_run
-/// use llm_telemetry_genai::instrument::mlx::MlxBackend;
+/// use llm_telemetry_mlx::MlxBackend;
 /// use llm_telemetry_genai::instrument::{GenerateRequest, InferenceBackend, Instrumentation, InstrumentedBackend, TelemetryLevel};
 ///
+/// // The model directories scripts/setup-mlx.sh writes.
 /// let backend = MlxBackend::new()
-///     .load_generator("models/TinyLlama-1.1B-Chat-v1.0")?
-///     .load_embedder("models/bge-small-en-v1.5")?;
+///     .load_generator("/opt/mlx-venv/models/tiny-llama")?
+///     .load_embedder("/opt/mlx-venv/models/all-MiniLM-L6-v2")?;
 /// let backend = InstrumentedBackend::new(backend, Instrumentation::global(TelemetryLevel::Basic));
 /// let completion = backend.generate(&GenerateRequest::new("tinyllama", "The sky is").max_tokens(32))?;
 /// println!("{} ({} tokens)", completion.text, completion.output_tokens);
-/// # Ok::<(), llm_telemetry_genai::instrument::mlx::MlxError>(())
+/// # Ok::<(), llm_telemetry_mlx::MlxError>(())
 /// ```
 ///
 /// A request's `model` is only a label for telemetry: the backend always runs the model it
@@ -119,8 +123,15 @@ impl MlxBackend {
         let config = DecoderConfig::read(&dir.join("config.json"))?;
         let tokenizer = load_tokenizer(dir)?;
         let model = Decoder::new(config, Weights::load(dir)?)?;
+        check_vocabulary(
+            dir,
+            &tokenizer,
+            "model.embed_tokens.weight",
+            model.vocabulary(),
+        )?;
         self.generator = Some(Generator {
             name: model_name(dir),
+            max_positions: model.max_positions(),
             eos_token_ids: model.eos_token_ids().to_vec(),
             model: Mutex::new(model),
             tokenizer,
@@ -135,6 +146,12 @@ impl MlxBackend {
         let config = EncoderConfig::read(&dir.join("config.json"))?;
         let tokenizer = load_tokenizer(dir)?;
         let model = Encoder::new(config, Weights::load(dir)?)?;
+        check_vocabulary(
+            dir,
+            &tokenizer,
+            "word_embeddings.weight",
+            model.vocabulary(),
+        )?;
         self.embedder = Some(Embedder {
             name: model_name(dir),
             dimension: model.dimension(),
@@ -193,14 +210,37 @@ impl MlxBackend {
         }
         let seed = options.seed.unwrap_or_else(|| self.fresh_seed());
         let sampler = Sampler::new(options.temperature, options.top_p, seed)?;
+        // Checked before encoding: a tokenizer that adds a BOS token would make "" one token.
+        if request.prompt.is_empty() {
+            return Err(MlxError::InvalidRequest {
+                field: "prompt",
+                value: "\"\"".into(),
+                expected: "a non-empty text".into(),
+            });
+        }
         let prompt = encode(&generator.tokenizer, &request.prompt, "the prompt")?;
         if prompt.is_empty() {
             return Err(MlxError::InvalidRequest {
                 field: "prompt",
-                value: "\"\"".into(),
+                value: format!("{:?}", request.prompt),
                 expected: "text that encodes to at least one token".into(),
             });
         }
+        // The room left for the completion; the prompt must leave room for one token.
+        let room = match generator.max_positions {
+            Some(context) if prompt.len() >= context => {
+                return Err(MlxError::InvalidRequest {
+                    field: "prompt",
+                    value: format!("{} tokens", prompt.len()),
+                    expected: format!(
+                        "fewer than {context} tokens, the model's context length \
+                         (max_position_embeddings in config.json): shorten the prompt"
+                    ),
+                });
+            }
+            Some(context) => context - prompt.len(),
+            None => usize::MAX,
+        };
         let input_tokens = prompt.len() as u64;
         Ok((
             input_tokens,
@@ -211,7 +251,8 @@ impl MlxBackend {
                 assembler: TextAssembler::new(&options.stop),
                 pending: prompt,
                 generated: Vec::new(),
-                max_tokens: max_tokens as usize,
+                // Generation also ends (finish reason `length`) where the context is full.
+                max_tokens: (max_tokens as usize).min(room),
                 done: false,
             },
         ))

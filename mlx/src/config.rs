@@ -24,6 +24,9 @@ pub(crate) struct DecoderConfig {
     pub(crate) tie_word_embeddings: bool,
     /// End-of-sequence token ids (`eos_token_id`, a number or a list); may be empty.
     pub(crate) eos_token_ids: Vec<u32>,
+    /// The context length (`max_position_embeddings`), when config.json gives one: the most
+    /// tokens a prompt and its completion may hold together.
+    pub(crate) max_positions: Option<usize>,
 }
 
 /// A BERT encoder's shape.
@@ -203,6 +206,9 @@ impl DecoderConfig {
             rope_theta: json.float("rope_theta", 10_000.0)?,
             tie_word_embeddings,
             eos_token_ids,
+            max_positions: json
+                .positive("max_position_embeddings")?
+                .map(|n| n as usize),
         })
     }
 }
@@ -264,6 +270,7 @@ mod tests {
                 rope_theta: 10_000.0,
                 tie_word_embeddings: false,
                 eos_token_ids: vec![2],
+                max_positions: None,
             }
         );
         let list = LLAMA.replace("\"eos_token_id\":2", "\"eos_token_id\":[1,7]");

@@ -106,6 +106,16 @@ impl Decoder {
         })
     }
 
+    /// The rows of the token embedding matrix (`model.embed_tokens.weight`): the vocabulary size.
+    pub(crate) fn vocabulary(&self) -> i32 {
+        self.embed.shape().first().copied().unwrap_or(0)
+    }
+
+    /// The context length from `config.json`, when it gives one.
+    pub(crate) fn max_positions(&self) -> Option<usize> {
+        self.config.max_positions
+    }
+
     /// The end-of-sequence token ids from `config.json`.
     pub(crate) fn eos_token_ids(&self) -> &[u32] {
         &self.config.eos_token_ids

@@ -2,8 +2,9 @@
 //! `bert.` prefix) written with plain mlx-rs array operations, returning every token's final
 //! hidden state to the host for pooling.
 //!
-//! Each input is encoded on its own (a batch of one, no padding), so no attention mask is needed
-//! and mean pooling averages exactly the input's tokens.
+//! Each input is encoded on its own (a batch of one, with the tokenizer's padding turned off by
+//! `weights::load_tokenizer`), so no attention mask is needed and mean pooling averages exactly
+//! the input's tokens.
 
 use mlx_rs::{Array, Dtype, fast, nn};
 
@@ -93,6 +94,11 @@ impl Encoder {
     /// The hidden size (the embedding dimension).
     pub(crate) fn dimension(&self) -> usize {
         self.config.hidden_size as usize
+    }
+
+    /// The rows of the word embedding matrix: the vocabulary size.
+    pub(crate) fn vocabulary(&self) -> i32 {
+        self.words.shape().first().copied().unwrap_or(0)
     }
 
     /// The most tokens one input may have.

@@ -1,13 +1,14 @@
-//! An [`InferenceBackend`](llm_telemetry_genai::instrument::InferenceBackend) running models on Apple silicon
-//! through [mlx-rs](https://github.com/oxiglade/mlx-rs): `MlxBackend` (generate, stream, embed)
-//! and its error, [`MlxError`].
+//! An [`InferenceBackend`](llm_telemetry_genai::instrument::InferenceBackend) running models
+//! through [mlx-rs](https://github.com/oxiglade/mlx-rs): `MlxBackend` (generate, stream, embed),
+//! `load` (loading inside an `llm.request` span) and the error, [`MlxError`].
 //!
-//! **macOS only.** mlx-rs links Apple frameworks and builds MLX from source, so the `mlx` cargo
-//! feature pulls its dependencies (mlx-rs, tokenizers, serde_json) only on
-//! `target_os = "macos"`, and `MlxBackend` exists only there. On any other target
-//! `--features mlx` builds and does nothing. Written against **mlx-rs 0.33.0** and
-//! **tokenizers 0.23.2** (`fancy-regex`, no default features). It is **not compiled in the
-//! project's Linux CI**; only its platform-independent parts are (see below).
+//! **Where it builds.** On macOS mlx-rs builds MLX from source with Metal, and the backend is
+//! always there. On Linux x86-64 it runs on the CPU with the feature `system-mlx`, built by
+//! `scripts/mlx-cargo.sh` after `scripts/setup-mlx.sh` installed the PyPI MLX wheel and compiled
+//! mlx-c against it (`mlx/sys` stands in for mlx-rs's `mlx-sys`). Without either, the crate
+//! compiles only its platform-independent parts (config parsing, sampling, stop strings, pooling,
+//! errors), so the workspace's default build needs no MLX. Written against **mlx-rs 0.33.0** and
+//! **tokenizers 0.23.2** (`fancy-regex`, no default features).
 //!
 //! # Use
 //!
@@ -28,11 +29,16 @@
 //!   `eos_token_id` from `config.json` (finish reason `stop`), at a stop string (cut before it,
 //!   `stop`) or at `max_tokens` (256 when unset, `length`). `input_tokens` is the prompt's
 //!   token count, `output_tokens` the number of sampled tokens (an end-of-sequence token
-//!   counts). `stream` yields one chunk per token as it is sampled.
+//!   counts). `stream` yields one chunk per token as it is sampled. When config.json gives
+//!   `max_position_embeddings`, a prompt that fills it is refused and generation stops
+//!   (`length`) where prompt and completion reach it.
 //! - **Embeddings**: BERT encoders (`model_type` `bert`, e.g. bge or MiniLM sentence-transformers
 //!   checkpoints). Each input is encoded on its own (so `batch_size` does not change the
 //!   computation), pooled with the request's pooling (`mean` by default; `cls`, `last_token` and
-//!   `max` too) and returned unnormalised, with the hidden size as the dimension.
+//!   `max` too) and returned unnormalised, with the hidden size as the dimension. The
+//!   tokenizer's padding and truncation are turned off (sentence-transformers exports pad to 128
+//!   tokens), so `input_tokens` counts real tokens, and an input longer than
+//!   `max_position_embeddings` is refused rather than cut.
 //!
 //! # Design
 //!
@@ -50,24 +56,21 @@
 //! Errors are [`MlxError`], whose `error.type` is `model_load`, `tokenizer`, `inference`,
 //! `not_loaded` or `invalid_request`.
 //!
-//! # What was checked, and what was not
+//! # What is checked
 //!
-//! - Checked: every mlx-rs item used (`Array::{load_safetensors, from_slice, take_axis, matmul,
-//!   transpose, transpose_axes, reshape, add, multiply, as_dtype, to_vec_exact}`,
-//!   `ops::concatenate`, `fast::{rms_norm, layer_norm, rope, scaled_dot_product_attention,
-//!   ScaledDotProductAttentionMask::Causal}`, `nn::{silu, gelu}`, `Dtype::Float32`,
-//!   `error::Exception::what`) was read in the published mlx-rs 0.33.0 source (the crate as
-//!   downloaded by cargo, also on docs.rs) for its exact signature; the tokenizers calls
-//!   (`Tokenizer::{from_file, encode, decode}`, `Encoding::get_ids`) in the tokenizers 0.23.2
-//!   source. The host-side parts (config parsing, sampling, stop strings, pooling, errors) are
-//!   unit-tested on Linux.
-//! - Not checked: this code has never been compiled or run, because mlx-rs cannot be built off
-//!   macOS. Type inference around mlx-rs's `impl Into<Option<_>>` parameters, the numerical
-//!   output of the models, and performance are unverified; treat the first macOS build as its
-//!   first test. The mlx-rs 0.33 release notes and API may differ from older examples.
+//! On Linux, against the real MLX 0.32.2 CPU wheel (`mlx/tests/`, run by `scripts/test-all.sh`):
+//! greedy completions of a tiny random Llama equal PyPI mlx-lm's on the same directory, token
+//! counts included; streaming, stop strings, `max_tokens`, the context length and seeded
+//! sampling; the real all-MiniLM-L6-v2 agrees with a float64 numpy BERT (cosine ≥ 0.9999) for
+//! mean, CLS and last-token pooling; models loaded on one thread serve others (tensors are read
+//! at load time: MLX streams are per thread); bad model directories and requests give typed
+//! errors and exception events. The macOS (Metal) build was not re-checked.
 // The platform-independent submodules are also compiled for the crate's unit tests on every
-// target; without the backend that uses them some of their items look unused there.
-#![cfg_attr(not(target_os = "macos"), allow(dead_code))]
+// target; without the backend (no MLX) some of their items look unused.
+#![cfg_attr(
+    not(any(target_os = "macos", feature = "system-mlx")),
+    allow(dead_code)
+)]
 
 mod config;
 mod error;
@@ -75,15 +78,19 @@ mod pooling;
 mod sampling;
 mod text;
 
-#[cfg(target_os = "macos")]
+#[cfg(any(target_os = "macos", feature = "system-mlx"))]
 mod backend;
-#[cfg(target_os = "macos")]
+#[cfg(any(target_os = "macos", feature = "system-mlx"))]
 mod decoder;
-#[cfg(target_os = "macos")]
+#[cfg(any(target_os = "macos", feature = "system-mlx"))]
 mod encoder;
-#[cfg(target_os = "macos")]
+#[cfg(any(target_os = "macos", feature = "system-mlx"))]
+mod load;
+#[cfg(any(target_os = "macos", feature = "system-mlx"))]
 mod weights;
 
-#[cfg(target_os = "macos")]
+#[cfg(any(target_os = "macos", feature = "system-mlx"))]
 pub use backend::{MlxBackend, PROVIDER};
 pub use error::MlxError;
+#[cfg(any(target_os = "macos", feature = "system-mlx"))]
+pub use load::{LOAD_OPERATION, load};

@@ -57,6 +57,12 @@ impl Weights {
                 path: file.clone(),
                 reason: format!("cannot load the safetensors file: {e}"),
             })?;
+            // Read the data now, on this thread: MLX streams are per thread, and a lazily
+            // loaded tensor could not be evaluated on the thread that later runs the model.
+            mlx_rs::transforms::eval(loaded.values()).map_err(|e| MlxError::ModelLoad {
+                path: file.clone(),
+                reason: format!("cannot read the tensors of the safetensors file: {e}"),
+            })?;
             tensors.extend(loaded);
         }
         Ok(Self {
@@ -94,13 +100,46 @@ impl Weights {
     }
 }
 
-/// Loads `dir/tokenizer.json`.
+/// Loads `dir/tokenizer.json` with its padding and truncation turned off: each text is encoded
+/// to exactly its own tokens (sentence-transformers exports such as all-MiniLM-L6-v2 pad every
+/// input to 128 tokens, which the models here would attend to and pool as if they were text),
+/// and a text too long for the model is refused rather than silently cut.
 pub(crate) fn load_tokenizer(dir: &Path) -> Result<Tokenizer, MlxError> {
     let path = dir.join("tokenizer.json");
-    Tokenizer::from_file(&path).map_err(|e| MlxError::Tokenizer {
+    let mut tokenizer = Tokenizer::from_file(&path).map_err(|e| MlxError::Tokenizer {
         context: format!("loading `{}`", path.display()),
         reason: e.to_string(),
-    })
+    })?;
+    tokenizer.with_padding(None);
+    tokenizer
+        .with_truncation(None)
+        .map_err(|e| MlxError::Tokenizer {
+            context: format!("turning truncation off in `{}`", path.display()),
+            reason: e.to_string(),
+        })?;
+    Ok(tokenizer)
+}
+
+/// Checks that every id `tokenizer` can produce has a row in the model's embedding matrix of
+/// `rows` rows (`tensor` names it), so a tokenizer from another model is refused at load time.
+pub(crate) fn check_vocabulary(
+    dir: &Path,
+    tokenizer: &Tokenizer,
+    tensor: &str,
+    rows: i32,
+) -> Result<(), MlxError> {
+    let ids = tokenizer.get_vocab_size(true);
+    if i64::try_from(ids).map_or(true, |ids| ids > i64::from(rows)) {
+        return Err(MlxError::ModelLoad {
+            path: dir.join("tokenizer.json"),
+            reason: format!(
+                "the tokenizer has {ids} token ids but the model's `{tensor}` has {rows} rows: \
+                 tokenizer.json belongs to another model; use the tokenizer.json shipped with \
+                 these weights"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Encodes `text` (with the tokenizer's special tokens, e.g. BOS) into token ids.
