@@ -1,0 +1,186 @@
+//! Issue 15, item 3: `tracing` → bus. With `TracingParentLayer` and `tracing-opentelemetry` in
+//! one subscriber, a bus span started inside an entered `tracing` span is exported (by this
+//! handler) with the `tracing` span's trace id and its span id as parent, while
+//! `tracing-opentelemetry` exports the `tracing` spans themselves: one trace. The bus → `tracing`
+//! bridge, attached at the same time, forwards each bus event exactly once with the same ids,
+//! and nothing loops (the bus sees only the events it was given).
+//!
+//! Both sides export in process, each to a capturing exporter: the bus through this handler, the
+//! `tracing` spans through the opentelemetry SDK's simple processor.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use llm_telemetry_core::{Bus, Delivery, Value};
+use llm_telemetry_genai::catalog::{self, keys};
+use llm_telemetry_log::{TracingBridge, TracingParentLayer};
+use llm_telemetry_otel::OtelHandler;
+use llm_telemetry_otel::otel::opentelemetry::trace::TracerProvider;
+use llm_telemetry_otel::otel::opentelemetry_sdk::trace::SdkTracerProvider;
+use support::capture::{CaptureExporter, attr};
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+/// The bridge's events as `tracing` delivered them: their `event`, `trace_id` and `span_id`
+/// fields.
+#[derive(Clone, Default)]
+struct BridgeEvents(Arc<Mutex<Vec<HashMap<String, String>>>>);
+
+struct Fields(HashMap<String, String>);
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
+    }
+}
+
+impl<S: tracing::Subscriber> Layer<S> for BridgeEvents {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+        if event.metadata().target() == "llm_telemetry" {
+            let mut fields = Fields(HashMap::new());
+            event.record(&mut fields);
+            self.0.lock().unwrap().push(fields.0);
+        }
+    }
+}
+
+#[test]
+fn bus_spans_take_the_entered_tracing_span_as_parent_and_the_bridge_does_not_loop() {
+    let bus = Bus::new();
+    let bus_spans = CaptureExporter::new();
+    let otel = OtelHandler::builder()
+        .read_env(false)
+        .exporter(bus_spans.clone())
+        .attach(&bus)
+        .unwrap();
+    let bridge = TracingBridge::builder()
+        .prefix("llm")
+        .delivery(Delivery::Inline)
+        .attach(&bus)
+        .unwrap();
+    let tracing_spans = CaptureExporter::new();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(tracing_spans.clone())
+        .build();
+    let forwarded = BridgeEvents::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("service")))
+        .with(TracingParentLayer::new())
+        .with(forwarded.clone());
+
+    tracing::subscriber::with_default(subscriber, || {
+        let request = tracing::info_span!("http.request");
+        let entered = request.enter();
+        // A bus span naming the tenant, with a bus child naming none.
+        bus.span(
+            &catalog::LLM_CHAT,
+            &[
+                (keys::MODEL, Value::Str("gpt-4o")),
+                (keys::TENANT, Value::Str("acme")),
+            ],
+            |_| {
+                bus.span(
+                    &catalog::LLM_EMBED,
+                    &[(keys::MODEL, Value::Str("bge-small"))],
+                    |_| {},
+                );
+            },
+        );
+        {
+            let retrieval = tracing::info_span!("retrieval");
+            let _retrieval = retrieval.enter();
+            bus.span(
+                &catalog::LLM_EMBED,
+                &[(keys::MODEL, Value::Str("bge-large"))],
+                |_| {},
+            );
+        }
+        drop(entered);
+        // Outside every `tracing` span: a trace of its own.
+        bus.span(
+            &catalog::LLM_EMBED,
+            &[(keys::MODEL, Value::Str("bge-base"))],
+            |_| {},
+        );
+    });
+
+    assert!(otel.force_flush(Duration::from_secs(10)));
+    provider.force_flush().unwrap();
+    let stats = otel.stats();
+    otel.shutdown(Duration::from_secs(10));
+
+    let tracing_side: HashMap<String, _> = tracing_spans
+        .spans()
+        .into_iter()
+        .map(|e| (e.span.name.to_string(), e.span))
+        .collect();
+    assert_eq!(tracing_side.len(), 2, "{:?}", tracing_side.keys());
+    let request = &tracing_side["http.request"];
+    let retrieval = &tracing_side["retrieval"];
+    let trace_id = request.span_context.trace_id();
+    assert_eq!(retrieval.span_context.trace_id(), trace_id);
+    assert_eq!(retrieval.parent_span_id, request.span_context.span_id());
+
+    let bus_side: HashMap<String, _> = bus_spans
+        .spans()
+        .into_iter()
+        .map(|e| (e.span.name.to_string(), e.span))
+        .collect();
+    assert_eq!(bus_side.len(), 4, "{:?}", bus_side.keys());
+    assert_eq!(stats.exported, 4, "{stats:?}");
+    let chat = &bus_side["chat gpt-4o"];
+    let child = &bus_side["embeddings bge-small"];
+    let under_retrieval = &bus_side["embeddings bge-large"];
+    let outside = &bus_side["embeddings bge-base"];
+    // One trace: the bus spans under the tracing spans, by the tracing spans' own ids.
+    assert_eq!(chat.span_context.trace_id(), trace_id);
+    assert_eq!(chat.parent_span_id, request.span_context.span_id());
+    assert_eq!(child.span_context.trace_id(), trace_id);
+    assert_eq!(child.parent_span_id, chat.span_context.span_id());
+    assert_eq!(under_retrieval.span_context.trace_id(), trace_id);
+    assert_eq!(
+        under_retrieval.parent_span_id,
+        retrieval.span_context.span_id()
+    );
+    // The first bus span under the tracing span fixes the trace's tenant for its children.
+    assert_eq!(attr(child, "tenant.id").as_deref(), Some("acme"));
+    // After the tracing span is exited, the bus's current span is gone again.
+    assert_ne!(outside.span_context.trace_id(), trace_id);
+    assert_eq!(
+        outside.parent_span_id,
+        llm_telemetry_otel::otel::opentelemetry::trace::SpanId::INVALID
+    );
+
+    // Bus → tracing: each of the 8 bus events (start and stop of 4 spans) forwarded once, with
+    // the ids of the span it belongs to; nothing came back onto the bus.
+    let events = forwarded.0.lock().unwrap().clone();
+    assert_eq!(events.len(), 8, "{events:?}");
+    assert_eq!(bridge.stats().forwarded, 8);
+    let trace_hex = format!("{trace_id}");
+    let chat_stop = events
+        .iter()
+        .find(|e| e["event"] == "llm.chat.stop")
+        .unwrap();
+    assert_eq!(chat_stop["trace_id"], trace_hex);
+    assert_eq!(
+        chat_stop["span_id"],
+        format!("{}", chat.span_context.span_id())
+    );
+    assert_eq!(
+        events.iter().filter(|e| e["trace_id"] == trace_hex).count(),
+        6,
+        "the events of the three spans under the tracing spans"
+    );
+    // The bridge's events inside the request span reached tracing-opentelemetry too, as span
+    // events of the tracing span they were emitted in.
+    assert_eq!(request.events.len(), 4, "{:?}", request.events);
+    assert_eq!(retrieval.events.len(), 2, "{:?}", retrieval.events);
+    bridge.detach(Duration::from_secs(5)).unwrap();
+    let _ = provider.shutdown();
+}
