@@ -117,7 +117,11 @@ impl TracingParentLayer {
     }
 
     #[cfg(not(feature = "tracing-opentelemetry"))]
-    fn opentelemetry_context(&self, _id: &Id, _current: Option<SpanContext>) -> Option<SpanContext> {
+    fn opentelemetry_context(
+        &self,
+        _id: &Id,
+        _current: Option<SpanContext>,
+    ) -> Option<SpanContext> {
         None
     }
 }

@@ -6,13 +6,14 @@
 //! requests are decoded: the request count is exactly the number of batches, every span arrives
 //! exactly once, each `ResourceSpans` carries its tenant's resource (`tenant.id`, the project
 //! name, the service) and holds only that tenant's spans, a request holds one `ResourceSpans`
-//! per tenant project, and every trace (root, child and a child naming its own service) lands
+//! per tenant project, no warning calls the healthy collector slow, and every trace (root, child and a child naming its own service) lands
 //! with its root's tenant.
 
 mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use llm_telemetry_core::{Bus, Value};
@@ -102,7 +103,12 @@ fn many_tenants_one_request_per_batch(json: bool) {
     if json {
         builder = builder.compression(Compression::Gzip);
     }
-    let otel = builder.attach(&bus).unwrap();
+    let warnings = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = warnings.clone();
+    let otel = builder
+        .on_warning(move |w| sink.lock().unwrap().push(w.to_owned()))
+        .attach(&bus)
+        .unwrap();
     let mut emitted: HashMap<String, usize> = HashMap::new();
     for t in 0..TENANTS {
         let tenant = format!("t{t}");
@@ -121,6 +127,8 @@ fn many_tenants_one_request_per_batch(json: bool) {
     assert_eq!(stats.exported, total as u64, "{stats:?}");
     assert_eq!(stats.dropped(), 0, "{stats:?}");
     assert_eq!(stats.failed_exports, 0, "{stats:?}");
+    // A healthy collector is not reported as slow or down, however many tenants.
+    assert_eq!(*warnings.lock().unwrap(), Vec::<String>::new());
 
     let mut received = Vec::new();
     while let Ok(request) = requests.recv_timeout(Duration::from_millis(500)) {

@@ -184,3 +184,66 @@ fn bus_spans_take_the_entered_tracing_span_as_parent_and_the_bridge_does_not_loo
     bridge.detach(Duration::from_secs(5)).unwrap();
     let _ = provider.shutdown();
 }
+
+/// The way HTTP servers use `tracing`: the request's future is instrumented with its span, which
+/// is entered on every poll (and exited between polls); the bus span made in it is its child,
+/// and nothing is left current once the future is done.
+#[test]
+fn a_bus_span_in_an_instrumented_future_is_a_child_of_its_span() {
+    use tracing::Instrument;
+    let bus = Bus::new();
+    let bus_spans = CaptureExporter::new();
+    let otel = OtelHandler::builder()
+        .read_env(false)
+        .exporter(bus_spans.clone())
+        .attach(&bus)
+        .unwrap();
+    let tracing_spans = CaptureExporter::new();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(tracing_spans.clone())
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(TracingParentLayer::new())
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("service")));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        let request = async {
+            // Yield once, so the span is exited and entered again before the bus span.
+            let mut yielded = false;
+            std::future::poll_fn(|cx| {
+                if yielded {
+                    std::task::Poll::Ready(())
+                } else {
+                    yielded = true;
+                    cx.waker().wake_by_ref();
+                    std::task::Poll::Pending
+                }
+            })
+            .await;
+            bus.span(
+                &catalog::LLM_CHAT,
+                &[(keys::MODEL, Value::Str("gpt-4o"))],
+                |_| {},
+            );
+        };
+        runtime.block_on(request.instrument(tracing::info_span!("POST /v1/chat/completions")));
+        assert_eq!(llm_telemetry_core::context::current(), None);
+    });
+    assert!(otel.force_flush(Duration::from_secs(10)));
+    provider.force_flush().unwrap();
+    otel.shutdown(Duration::from_secs(10));
+    let request = tracing_spans.spans();
+    assert_eq!(request.len(), 1);
+    let request = &request[0].span;
+    let chat = bus_spans.spans();
+    assert_eq!(chat.len(), 1);
+    let chat = &chat[0].span;
+    assert_eq!(
+        chat.span_context.trace_id(),
+        request.span_context.trace_id()
+    );
+    assert_eq!(chat.parent_span_id, request.span_context.span_id());
+    let _ = provider.shutdown();
+}
