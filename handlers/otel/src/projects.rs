@@ -8,8 +8,8 @@
 //! the handler's, and that service is the resource's `service.name`. The resource also carries
 //! `tenant.id`. Tenant projects live in a small LRU: at most `max_entries` (least recently used
 //! evicted first) and none unused for longer than the TTL. An evicted project's own exporter is
-//! shut down. A factory failure is counted and the tenant's spans are dropped and counted; the next batch
-//! tries again. Only the export thread touches this type, so it needs no locks.
+//! shut down. A factory failure is counted and the tenant's spans are dropped and counted; the
+//! next batch tries again. Only the export thread touches this type, so it needs no locks.
 
 use std::collections::HashMap;
 use std::sync::Arc;

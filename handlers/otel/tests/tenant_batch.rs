@@ -6,8 +6,8 @@
 //! requests are decoded: the request count is exactly the number of batches, every span arrives
 //! exactly once, each `ResourceSpans` carries its tenant's resource (`tenant.id`, the project
 //! name, the service) and holds only that tenant's spans, a request holds one `ResourceSpans`
-//! per tenant project, no warning calls the healthy collector slow, and every trace (root, child and a child naming its own service) lands
-//! with its root's tenant.
+//! per tenant project, no warning calls the healthy collector slow, and every trace (root and
+//! children that name no tenant) lands with its root's tenant.
 
 mod support;
 

@@ -5,9 +5,10 @@
 //! tenants cost the collector as many requests as one tenant does.
 //!
 //! The request is encoded once per batch ([`encode`]: each project's resource encoded once, when
-//! the project is made) and sent as is, retries included. What each transport sends is what the `opentelemetry-otlp` 0.33.1 exporter sent before: the
-//! configured headers plus its `User-Agent`, gzip when configured (`Content-Encoding` /
-//! `grpc-encoding`), the export timeout per attempt, and its retry policy ([`retry`]).
+//! the project is made) and sent as is, retries included. What each transport sends is what the
+//! `opentelemetry-otlp` 0.33.1 exporter sent before: the configured headers plus its
+//! `User-Agent`, gzip when configured (`Content-Encoding` / `grpc-encoding`), the export timeout
+//! per attempt, and its retry policy ([`retry`]).
 //!
 //! TLS follows the URL's scheme. For `https://`, the collector is verified against the
 //! platform's root certificates, or against the configured CA file instead; a client
