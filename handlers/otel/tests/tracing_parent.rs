@@ -6,7 +6,9 @@
 //! and nothing loops (the bus sees only the events it was given).
 //!
 //! Both sides export in process, each to a capturing exporter: the bus through this handler, the
-//! `tracing` spans through the opentelemetry SDK's simple processor.
+//! `tracing` spans through the opentelemetry SDK's simple processor. The last test sends both to
+//! a real Arize Phoenix (the `tracing` side through the SDK's own OTLP/HTTP exporter) and reads
+//! the one trace back from its REST API.
 
 mod support;
 
@@ -245,5 +247,102 @@ fn a_bus_span_in_an_instrumented_future_is_a_child_of_its_span() {
         request.span_context.trace_id()
     );
     assert_eq!(chat.parent_span_id, request.span_context.span_id());
+    let _ = provider.shutdown();
+}
+
+/// Both exporters to a real Phoenix, one project: the trace read back holds the `tracing` span
+/// (exported by `tracing-opentelemetry` through the SDK's OTLP exporter) and the bus span
+/// (exported by this handler) as its child.
+#[test]
+#[ignore = "needs Phoenix: run scripts/test-all.sh"]
+fn phoenix_stores_one_trace_of_a_tracing_span_and_its_bus_span() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use llm_telemetry_otel::otel::Resource;
+    use llm_telemetry_otel::otel::opentelemetry::KeyValue;
+    use llm_telemetry_otel::{PROJECT_NAME_ATTRIBUTE, Protocol};
+    use opentelemetry_otlp::WithExportConfig;
+    use support::phoenix::Phoenix;
+
+    let phoenix = Phoenix::shared();
+    let project = format!("tracing-parent-{}", std::process::id());
+    let bus = Bus::new();
+    let otel = OtelHandler::builder()
+        .read_env(false)
+        .protocol(Protocol::HttpProtobuf)
+        .endpoint(phoenix.http_endpoint())
+        .service_name("tracing-parent")
+        .project_name(&project)
+        .attach(&bus)
+        .unwrap();
+    // The SDK's HTTP exporter runs on tokio: a runtime driven by a thread of its own, entered by
+    // the thread that ends the `tracing` span (the simple processor exports there).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let handle = runtime.handle().clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
+    let driver = std::thread::spawn(move || {
+        runtime.block_on(async {
+            while !stopped.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    });
+    let _runtime = handle.enter();
+    // The SDK builds its own reqwest client, which needs a process-wide rustls provider (ring,
+    // as the handler's transports use).
+    #[allow(deprecated)]
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .with_endpoint(format!("{}/v1/traces", phoenix.http_endpoint()))
+        .build()
+        .unwrap();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter)
+        .with_resource(
+            Resource::builder_empty()
+                .with_attributes([
+                    KeyValue::new("service.name", "tracing-parent"),
+                    KeyValue::new(PROJECT_NAME_ATTRIBUTE, project.clone()),
+                ])
+                .build(),
+        )
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("service")))
+        .with(TracingParentLayer::new());
+    tracing::subscriber::with_default(subscriber, || {
+        let request = tracing::info_span!("handle_request");
+        let _request = request.enter();
+        bus.span(
+            &catalog::LLM_CHAT,
+            &[(keys::MODEL, Value::Str("gpt-4o"))],
+            |_| {},
+        );
+    });
+    assert!(otel.force_flush(Duration::from_secs(30)));
+    provider.force_flush().unwrap();
+    otel.shutdown(Duration::from_secs(10));
+
+    let spans = phoenix.wait_for_spans(&project, 2, Duration::from_secs(60));
+    stop.store(true, Ordering::SeqCst);
+    driver.join().unwrap();
+    let find = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} among {spans:#?}"))
+    };
+    let request = find("handle_request");
+    let chat = find("chat gpt-4o");
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+    assert!(request["parent_id"].is_null(), "{request}");
+    assert_eq!(chat["parent_id"], request["context"]["span_id"]);
+    assert_eq!(chat["context"]["trace_id"], request["context"]["trace_id"]);
     let _ = provider.shutdown();
 }
