@@ -8,6 +8,10 @@
 //! name, the service) and holds only that tenant's spans, a request holds one `ResourceSpans`
 //! per tenant project, no warning calls the healthy collector slow, and every trace (root and
 //! children that name no tenant) lands with its root's tenant.
+//!
+//! Against a real Arize Phoenix over gRPC: the traces of three tenants, 45 spans, so one batch
+//! and one request, are exported; each tenant's spans are read back from its own project, none
+//! from the default.
 
 mod support;
 
@@ -191,4 +195,62 @@ fn many_tenants_are_one_protobuf_request_per_batch() {
 #[test]
 fn many_tenants_are_one_gzipped_json_request_per_batch() {
     many_tenants_one_request_per_batch(true);
+}
+
+#[test]
+#[ignore = "needs Phoenix: run scripts/test-all.sh"]
+fn three_tenants_in_one_grpc_request_land_in_their_own_phoenix_projects() {
+    use support::phoenix::Phoenix;
+    const TRACES: usize = 5;
+    let phoenix = Phoenix::shared();
+    let run = std::process::id();
+    let tenants = [format!("ta{run}"), format!("tb{run}"), format!("tc{run}")];
+    let default_project = format!("tenant-batch-default-{run}");
+    let bus = Bus::new();
+    let otel = OtelHandler::builder()
+        .read_env(false)
+        .protocol(Protocol::Grpc)
+        .endpoint(phoenix.grpc_endpoint())
+        .service_name("batch-grpc")
+        .project_name(&default_project)
+        .tenant_projects(true)
+        .scheduled_delay(Duration::from_secs(600))
+        .attach(&bus)
+        .unwrap();
+    for _ in 0..TRACES {
+        for tenant in &tenants {
+            emit_trace(&bus, tenant);
+        }
+    }
+    assert_eq!(otel.flush(Duration::from_secs(30)), Ok(()));
+    let stats = otel.stats();
+    otel.detach(Duration::from_secs(10)).unwrap();
+    let per_tenant = TRACES * SPANS_PER_TRACE;
+    assert_eq!(
+        stats.exported,
+        (per_tenant * tenants.len()) as u64,
+        "{stats:?}"
+    );
+    assert_eq!(stats.failed_exports, 0, "{stats:?}");
+    for tenant in &tenants {
+        let project = format!("llm-{tenant}-batch-grpc");
+        let spans = phoenix.wait_for_spans(&project, per_tenant, Duration::from_secs(60));
+        assert_eq!(spans.len(), per_tenant, "{project}");
+        for span in &spans {
+            let attrs = &span["attributes"];
+            let tenant_id = if attrs["tenant.id"].is_null() {
+                &attrs["tenant"]["id"]
+            } else {
+                &attrs["tenant.id"]
+            };
+            assert_eq!(tenant_id, tenant.as_str(), "{span:#}");
+        }
+    }
+    assert!(
+        phoenix
+            .spans(&default_project)
+            .unwrap()
+            .is_none_or(|s| s.is_empty()),
+        "spans in the default project"
+    );
 }
