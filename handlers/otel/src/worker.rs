@@ -239,13 +239,17 @@ impl Worker {
         let mut resources = Vec::with_capacity(groups.len());
         let mut count = 0;
         for (route, spans) in groups {
-            count += spans.len() as u64;
-            // A shared exporter's project is only a resource: it is always made.
-            if let Some(project) = self.projects.project_for(&route) {
-                resources.push(ResourceGroup {
-                    resource: project.resource().clone(),
-                    spans,
-                });
+            // A shared exporter's project is only a resource, so it is always made; were it not,
+            // its spans would be counted as dropped, never as exported.
+            match self.projects.project_for(&route) {
+                Some(project) => {
+                    count += spans.len() as u64;
+                    resources.push(ResourceGroup {
+                        resource: project.resource().clone(),
+                        spans,
+                    });
+                }
+                None => add(&self.setup.counters.dropped_no_exporter, spans.len() as u64),
             }
         }
         let Some(shared) = self.projects.shared() else {
