@@ -53,7 +53,9 @@
 //!
 //! Where things live: [`logger`] (builder, handler, handle, stats), [`format`](mod@format) (console and JSON
 //! lines, with the field table), [`level`], [`redact`], [`sample`], [`sink`], [`time`] (which
-//! timestamp a line carries), and `bridge` (the `tracing` bridge, feature `tracing`).
+//! timestamp a line carries), `bridge` (the bus → `tracing` bridge, feature `tracing`) and `parent`
+//! ([`TracingParentLayer`]: `tracing` → bus, the entered `tracing` span as the parent of the bus's
+//! spans, feature `tracing`; its OpenTelemetry context with feature `tracing-opentelemetry`).
 //!
 //! **The emitter never waits on I/O.** The logger is attached with `Delivery::Queued`: the
 //! emitting thread pushes the event on a bounded queue and returns; level filtering, sampling,
@@ -68,6 +70,8 @@ pub mod error;
 pub mod format;
 pub mod level;
 pub mod logger;
+#[cfg(feature = "tracing")]
+pub mod parent;
 pub mod redact;
 pub mod sample;
 pub mod sink;
@@ -83,6 +87,8 @@ pub use logger::{
     DEFAULT_FLUSH_INTERVAL, DEFAULT_HANDLER_ID, DEFAULT_QUEUE_CAPACITY, LogHandle, LogStats,
     Logger, LoggerBuilder, attach_default_logger,
 };
+#[cfg(feature = "tracing")]
+pub use parent::TracingParentLayer;
 pub use redact::{CleanValue, DEFAULT_MARKER, Redactor, RedactorBuilder};
 pub use sample::{Decision, Sampler};
 pub use sink::{MemoryWriter, Rotation, Sink};

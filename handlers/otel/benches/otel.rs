@@ -3,6 +3,7 @@
 //! | case | ours | peer |
 //! |---|---|---|
 //! | span_vs_sdk | producer-side cost of `bus.span(..)` start+stop with 5 metadata fields, OTel handler attached (queued lane, stop/exception only) exporting to a no-op exporter | the same span with 5 attributes made with the opentelemetry SDK tracer, SimpleSpanProcessor + no-op exporter |
+//! | tenants_100k_vs_1 | end-to-end ns per span (emit + flush) of a burst of 100,000 spans, each of a distinct tenant (100,000 tenant projects), exported over OTLP/HTTP to a loopback collector | the same burst, every span of one tenant |
 //!
 //! "Producer side" is what the instrumented thread pays while the handler keeps up (the steady
 //! state of a service): the bench emits in chunks of 1,024 spans and waits, untimed, for the
@@ -10,6 +11,8 @@
 //! drop. The extra report also gives the producer cost in bursts of 8,192 spans. Extra report `target/bench/otel-throughput.json`: end-to-end
 //! export throughput for a burst of 100,000 spans to a no-op exporter with default settings, and
 //! the SDK's default BatchSpanProcessor on the same burst (its drop rate).
+//! `OTEL_BENCH_TENANTS_ONLY=1 cargo bench -p llm-telemetry-otel --bench otel` runs
+//! `tenants_100k_vs_1` alone and prints it without writing a report.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -29,6 +32,8 @@ use llm_telemetry_otel::otel::{OTelSdkResult, SpanData, SpanExporter};
 const CHUNK: u64 = 1_024;
 const BURST_CHUNK: u64 = 8_192;
 const BURST: u64 = 100_000;
+/// Spans (and distinct tenants) of the `tenants_100k_vs_1` case.
+const TENANT_BURST: usize = 100_000;
 
 /// Counts what it is given and drops it.
 #[derive(Clone, Debug, Default)]
@@ -196,6 +201,127 @@ fn sdk_burst() -> serde_json::Value {
     })
 }
 
+/// A loopback OTLP/HTTP collector that answers every request `200 OK` (keep-alive), counting
+/// the requests, for as long as the process runs.
+fn loopback_collector() -> (u16, Arc<AtomicU64>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let port = listener.local_addr().expect("a bound port").port();
+    let answered = Arc::new(AtomicU64::new(0));
+    let count = answered.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let count = count.clone();
+            std::thread::spawn(move || {
+                let Ok(mut writer) = stream.try_clone() else {
+                    return;
+                };
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let mut length = 0usize;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        match reader.read_line(&mut line) {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) if line == "\r\n" => break,
+                            Ok(_) => {}
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0u8; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
+                    if writer.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    (port, answered)
+}
+
+/// End-to-end ns per span of `tenants.len()` spans, span `i` of tenant `tenants[i]`, exported
+/// over OTLP/HTTP with tenant projects to the collector on `port`; panics unless every span was
+/// exported. Also returns the collector's request count for the burst.
+fn tenant_burst(port: u16, answered: &AtomicU64, tenants: &[String]) -> (f64, u64) {
+    let bus = Bus::new();
+    let otel = OtelHandler::builder()
+        .read_env(false)
+        .protocol(llm_telemetry_otel::Protocol::HttpProtobuf)
+        .endpoint(format!("http://127.0.0.1:{port}"))
+        .tenant_projects(true)
+        .queue_capacity(2 * tenants.len())
+        .max_queue_size(2 * tenants.len())
+        .attach(&bus)
+        .expect("attach the OTel handler");
+    let requests_before = answered.load(Ordering::Relaxed);
+    let start = Instant::now();
+    for (i, tenant) in tenants.iter().enumerate() {
+        bus.span(
+            &catalog::LLM_CHAT,
+            &[
+                (keys::PROVIDER, Value::Str("openai")),
+                (keys::MODEL, Value::Str("gpt-4o")),
+                (keys::TENANT, Value::Str(tenant)),
+                (keys::MAX_TOKENS, Value::Int(i as i64)),
+            ],
+            |_| black_box(i),
+        );
+    }
+    let emitted = start.elapsed();
+    let flushed = otel.force_flush(Duration::from_secs(600));
+    let elapsed = start.elapsed();
+    println!(
+        "  {} spans: emitted in {emitted:?}, exported in {elapsed:?}",
+        tenants.len()
+    );
+    let stats = otel.stats();
+    otel.shutdown(Duration::from_secs(30));
+    assert!(flushed, "{stats:?}");
+    assert_eq!(stats.exported, tenants.len() as u64, "{stats:?}");
+    let requests = answered.load(Ordering::Relaxed) - requests_before;
+    (elapsed.as_nanos() as f64 / tenants.len() as f64, requests)
+}
+
+/// The `tenants_100k_vs_1` row: the median of `runs` bursts each way.
+fn tenants_100k_vs_1(runs: usize) -> support::Row {
+    let (port, answered) = loopback_collector();
+    let distinct: Vec<String> = (0..TENANT_BURST).map(|i| format!("tenant-{i}")).collect();
+    let one: Vec<String> = vec!["tenant-0".to_owned(); TENANT_BURST];
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut ours = Vec::new();
+    let mut peer = Vec::new();
+    for _ in 0..runs {
+        let (ns, requests) = tenant_burst(port, &answered, &one);
+        println!("1 tenant: {ns:.0} ns/span, {requests} requests");
+        peer.push(ns);
+        let (ns, requests) = tenant_burst(port, &answered, &distinct);
+        println!("{TENANT_BURST} tenants: {ns:.0} ns/span, {requests} requests");
+        ours.push(ns);
+    }
+    let (ours_ns, peer_ns) = (median(ours), median(peer));
+    support::Row {
+        case: "tenants_100k_vs_1".to_owned(),
+        ours_ns,
+        peer: format!(
+            "the same {TENANT_BURST}-span burst of one tenant, same handler and loopback OTLP/HTTP collector"
+        ),
+        peer_ns,
+        ratio: ours_ns / peer_ns,
+        target: 2.0,
+    }
+}
+
 fn median_by(runs: &mut [serde_json::Value], key: &str) -> serde_json::Value {
     runs.sort_by(|a, b| {
         a[key]
@@ -207,6 +333,15 @@ fn median_by(runs: &mut [serde_json::Value], key: &str) -> serde_json::Value {
 }
 
 fn main() {
+    if support::measuring() && std::env::var_os("OTEL_BENCH_TENANTS_ONLY").is_some() {
+        // The tenant case alone, printed, no report written (for quick re-measuring).
+        let row = tenants_100k_vs_1(3);
+        println!(
+            "tenants_100k_vs_1: ours {:.0} ns/span, peer {:.0} ns/span, ratio {:.3} (target {})",
+            row.ours_ns, row.peer_ns, row.ratio, row.target
+        );
+        return;
+    }
     let mut c = support::criterion();
     let (exported, dropped) = span_vs_sdk(&mut c);
     c.final_summary();
@@ -217,13 +352,19 @@ fn main() {
         let smoke = our_burst(1_000);
         assert_eq!(smoke["exported"], 1_000, "{smoke}");
         assert_eq!(smoke["dropped"], 0, "{smoke}");
+        let (port, answered) = loopback_collector();
+        let tenants: Vec<String> = (0..1_000).map(|i| format!("tenant-{i}")).collect();
+        tenant_burst(port, &answered, &tenants);
         return;
     }
-    let rows = vec![support::row(
-        "span_vs_sdk",
-        "opentelemetry_sdk 0.33.1 tracer span with 5 attributes, SimpleSpanProcessor + no-op exporter",
-        0.5,
-    )];
+    let rows = vec![
+        support::row(
+            "span_vs_sdk",
+            "opentelemetry_sdk 0.33.1 tracer span with 5 attributes, SimpleSpanProcessor + no-op exporter",
+            0.5,
+        ),
+        tenants_100k_vs_1(5),
+    ];
     support::write_report("otel", &rows);
 
     let mut ours: Vec<serde_json::Value> = (0..5).map(|_| our_burst(BURST)).collect();

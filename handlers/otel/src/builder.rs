@@ -19,13 +19,13 @@ use crate::config::{
 };
 use crate::convert::Converter;
 use crate::error::OtelError;
-use crate::exporter::{Factory, user_factory};
+use crate::exporter::{ExporterSource, Factory, user_factory};
 use crate::handler::{OtelHandler, SpanHandler, is_simple};
+use crate::otlp::otlp_factory;
 use crate::pipeline::Pipeline;
 use crate::sampler::Sampler;
 use crate::span_events::Pending;
 use crate::stats::{Counters, add};
-use crate::transport::otlp_factory;
 use crate::warn::{WarnSink, Warner, stderr_sink};
 use crate::worker::{self, WorkerSetup};
 
@@ -347,12 +347,14 @@ impl OtelHandlerBuilder {
     /// (queued delivery, stop and exception events only).
     pub fn attach(self, bus: &Bus) -> Result<OtelHandler, OtelError> {
         let config = Arc::new(config::resolve(&self.settings)?);
-        let factory = match self.factory {
-            Some(f) => f,
-            None => otlp_factory(&config).map_err(|reason| OtelError::Exporter {
-                endpoint: config.endpoint.clone(),
-                reason,
-            })?,
+        let source = match self.factory {
+            Some(f) => ExporterSource::PerProject(f),
+            None => ExporterSource::Shared(otlp_factory(&config).map_err(|reason| {
+                OtelError::Exporter {
+                    endpoint: config.endpoint.clone(),
+                    reason,
+                }
+            })?),
         };
         let counters = Arc::new(Counters::default());
         let sink = self.warn_sink.unwrap_or_else(stderr_sink);
@@ -372,7 +374,7 @@ impl OtelHandlerBuilder {
         let thread = worker::start(
             WorkerSetup {
                 config: config.clone(),
-                factory,
+                source,
                 counters: counters.clone(),
                 warner: warner.clone(),
                 pipeline: pipeline.clone(),

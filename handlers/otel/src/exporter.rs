@@ -1,6 +1,8 @@
 //! Exporters: the object-safe wrapper around any [`SpanExporter`] and the factory that makes one
-//! exporter per project (the default project and each tenant's); the OTLP factory is built in
-//! `transport`.
+//! exporter per project (the default project and each tenant's), for exporters a user supplies;
+//! and the [`MultiExporter`] of OTLP (built in `otlp`), one per endpoint, which sends each batch
+//! as one request carrying one resource per project, so many tenants cost no more requests
+//! than one.
 //!
 //! `SpanExporter::export` returns `impl Future`, so the trait cannot be boxed directly;
 //! [`DynSpanExporter`] boxes the future instead. A factory is called on the handler's own export
@@ -59,4 +61,35 @@ where
             .map(|e| Box::new(e) as Box<dyn DynSpanExporter>)
             .map_err(|e| e.to_string())
     })
+}
+
+/// Spans of one project, with that project's resource.
+pub(crate) struct ResourceGroup {
+    /// The project's resource (service, project name, tenant): an OTLP `Resource` message,
+    /// encoded.
+    pub resource: Arc<[u8]>,
+    /// The project's spans, in the order they ended.
+    pub spans: Vec<SpanData>,
+}
+
+/// An exporter that sends the spans of many projects in one export: each [`ResourceGroup`]
+/// becomes one `ResourceSpans` of the same request.
+pub(crate) trait MultiExporter: Send + Sync {
+    /// Exports every group in one request (retried as a whole, under the export timeout).
+    fn export_groups(&self, groups: Vec<ResourceGroup>) -> ExportFuture<'_>;
+    /// Stops exporting; later exports fail.
+    fn shutdown(&self) -> OTelSdkResult;
+}
+
+/// Makes the one [`MultiExporter`] of an endpoint; called once, on the export thread.
+pub(crate) type SharedFactory =
+    Arc<dyn Fn() -> Result<Box<dyn MultiExporter>, String> + Send + Sync + 'static>;
+
+/// Where the export thread's exporters come from.
+#[derive(Clone)]
+pub(crate) enum ExporterSource {
+    /// One exporter per project, each with its project's resource (a user's exporter).
+    PerProject(Factory),
+    /// One exporter for every project (OTLP): one request per batch, one resource per project.
+    Shared(SharedFactory),
 }

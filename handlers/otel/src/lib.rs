@@ -42,11 +42,12 @@
 //! ```
 //!
 //! Modules: [`config`] (settings and their resolution from builder, environment and file),
-//! [`sampler`], [`attributes`] (the conventions), `convert` (event → span), `exporter` (OTLP and
-//! pluggable exporters), [`console`] (a readable span exporter), `projects` (per-route
-//! exporters), `route` (a trace's project, from its root), `span_events` (events inside a span),
-//! `worker` (the export thread),
-//! `handler` ([`OtelHandler`]), [`pipeline`] (the bus worker → export thread hand-off), [`stats`].
+//! [`sampler`], [`attributes`] (the conventions), `convert` (event → span), `exporter`
+//! (pluggable and shared exporters), `otlp` (one OTLP request per batch, one resource per
+//! project, over one connection pool per endpoint), [`console`] (a readable span exporter),
+//! `projects` (per-route resources and exporters), `route` (a trace's project, from its root),
+//! `span_events` (events inside a span), `worker` (the export thread), `handler`
+//! ([`OtelHandler`]), [`pipeline`] (the bus worker → export thread hand-off), [`stats`].
 
 #![warn(missing_docs)]
 
@@ -59,13 +60,13 @@ pub mod error;
 mod exporter;
 mod fields;
 mod handler;
+mod otlp;
 pub mod pipeline;
 mod projects;
 mod route;
 pub mod sampler;
 mod span_events;
 pub mod stats;
-mod transport;
 mod warn;
 mod worker;
 

@@ -13,6 +13,7 @@
 //! The runtime lives and dies on this thread, so the instrumented program needs no runtime of its
 //! own, and a program that does run tokio never has ours dropped inside its async context.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use opentelemetry_sdk::trace::SpanData;
 
 use crate::config::OtelConfig;
-use crate::exporter::Factory;
+use crate::exporter::{ExportFuture, ExporterSource, ResourceGroup};
 use crate::pipeline::{Batch, Pipeline};
 use crate::projects::Projects;
 use crate::route::Route;
@@ -48,7 +49,7 @@ pub(crate) enum Message {
 /// What the export thread needs.
 pub(crate) struct WorkerSetup {
     pub config: Arc<OtelConfig>,
-    pub factory: Factory,
+    pub source: ExporterSource,
     pub counters: Arc<Counters>,
     pub warner: Arc<Warner>,
     pub pipeline: Arc<Pipeline>,
@@ -75,7 +76,7 @@ pub(crate) fn start(
             };
             let projects = {
                 let _entered = runtime.enter();
-                Projects::new(&setup.config, setup.factory.clone(), setup.counters.clone())
+                Projects::new(&setup.config, setup.source.clone(), setup.counters.clone())
             };
             let projects = match projects {
                 Ok(p) => p,
@@ -125,13 +126,16 @@ impl Worker {
                     self.export_items(batch);
                 }
                 Ok(Message::ExportNow(route, span, done)) => {
-                    self.export_group(&route, vec![*span]);
+                    self.export_groups(vec![(route, vec![*span])]);
                     let _ = done.send(());
                 }
                 Ok(Message::Flush(answer)) => {
                     let partial = self.setup.pipeline.take();
                     let ok = self.export_items(partial);
-                    let flushed = self.projects.all().all(|e| e.force_flush().is_ok());
+                    let flushed = self
+                        .projects
+                        .own_exporters()
+                        .all(|e| e.force_flush().is_ok());
                     let clean = !std::mem::take(&mut self.failed_since_flush);
                     let _ = answer.send(ok && flushed && clean);
                 }
@@ -198,13 +202,7 @@ impl Worker {
     fn shutdown_exporters(&mut self) -> bool {
         let timeout = self.setup.config.export_timeout.min(Duration::from_secs(5));
         let _entered = self.runtime.enter();
-        self.projects
-            .all()
-            // Every exporter is shut down, even after one fails.
-            .map(|e| e.shutdown_with_timeout(timeout).is_ok())
-            .filter(|ok| !ok)
-            .count()
-            == 0
+        self.projects.shutdown(timeout)
     }
 
     /// Exports a batch, grouped by route, the groups in the order their first span ended (so the
@@ -214,39 +212,69 @@ impl Worker {
             return true;
         }
         let single_route = batch.routes.iter().all(|r| *r == batch.routes[0]);
-        let ok = if single_route {
+        let groups = if single_route {
             let route = batch.routes[0].clone();
             // The exporter takes ownership of its batch: give it a copy and recycle the buffer.
-            let spans: Vec<SpanData> = batch.spans.drain(..).collect();
-            self.export_group(&route, spans)
+            vec![(route, batch.spans.drain(..).collect())]
         } else {
-            let mut ok = true;
-            for (route, spans) in group_by_route(batch.routes.drain(..), batch.spans.drain(..)) {
-                ok &= self.export_group(&route, spans);
-            }
-            ok
+            group_by_route(batch.routes.drain(..), batch.spans.drain(..))
         };
         self.setup.pipeline.recycle(batch);
+        let ok = self.export_groups(groups);
         self.projects.sweep();
         ok
     }
 
-    /// Exports one route's spans under the timeout; counts and warns on failure.
-    fn export_group(&mut self, route: &Route, spans: Vec<SpanData>) -> bool {
-        let count = spans.len() as u64;
-        let timeout = self.setup.config.export_timeout;
-        let counters = self.setup.counters.clone();
-        let warner = self.setup.warner.clone();
-        let endpoint = &self.setup.config.endpoint;
-        let runtime = &self.runtime;
-        let exporter = {
-            let _entered = runtime.enter();
-            self.projects.exporter_for(route)
+    /// Exports route groups: in one request carrying one resource per route when the projects
+    /// share the endpoint's exporter (OTLP), else one export per route through each project's
+    /// own exporter. True when every export succeeded.
+    fn export_groups(&mut self, groups: Vec<(Route, Vec<SpanData>)>) -> bool {
+        if self.projects.shared().is_none() {
+            let mut ok = true;
+            for (route, spans) in groups {
+                ok &= self.export_own(&route, spans);
+            }
+            return ok;
+        }
+        let mut resources = Vec::with_capacity(groups.len());
+        let mut count = 0;
+        for (route, spans) in groups {
+            // A shared exporter's project is only a resource, so it is always made; were it not,
+            // its spans would be counted as dropped, never as exported.
+            match self.projects.project_for(&route) {
+                Some(project) => {
+                    count += spans.len() as u64;
+                    resources.push(ResourceGroup {
+                        resource: project.resource().clone(),
+                        spans,
+                    });
+                }
+                None => add(&self.setup.counters.dropped_no_exporter, spans.len() as u64),
+            }
+        }
+        let Some(shared) = self.projects.shared() else {
+            return false;
         };
-        let Some(exporter) = exporter else {
-            add(&counters.dropped_no_exporter, count);
+        let outcome = drive(
+            &self.runtime,
+            &self.setup.pipeline,
+            self.setup.config.export_timeout,
+            || shared.export_groups(resources),
+        );
+        self.account(count, outcome)
+    }
+
+    /// Exports one route's spans through its project's own exporter.
+    fn export_own(&mut self, route: &Route, spans: Vec<SpanData>) -> bool {
+        let count = spans.len() as u64;
+        let project = {
+            let _entered = self.runtime.enter();
+            self.projects.project_for(route)
+        };
+        let Some(exporter) = project.and_then(|p| p.exporter()) else {
+            add(&self.setup.counters.dropped_no_exporter, count);
             self.failed_since_flush = true;
-            warner.warn(|| {
+            self.setup.warner.warn(|| {
                 format!(
                     "cannot make the exporter of tenant {:?} (service {:?}); {count} spans dropped",
                     route.tenant.as_deref().unwrap_or(""),
@@ -255,51 +283,38 @@ impl Worker {
             });
             return false;
         };
-        let pipeline = &self.setup.pipeline;
-        if pipeline.is_abandoned() {
-            add(&counters.dropped_at_deadline, count);
-            return false;
-        }
-        pipeline.exporting(true);
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            runtime.block_on(async {
-                let mut export =
-                    std::pin::pin!(tokio::time::timeout(timeout, exporter.export_boxed(spans)));
-                let mut abandoned = std::pin::pin!(async {
-                    while !pipeline.is_abandoned() {
-                        tokio::time::sleep(ABANDON_POLL).await;
-                    }
-                });
-                std::future::poll_fn(|cx| {
-                    if let Poll::Ready(outcome) = export.as_mut().poll(cx) {
-                        return Poll::Ready(Some(outcome));
-                    }
-                    // The shutdown's deadline passed: the export is dropped (cancelled) when
-                    // this returns.
-                    abandoned.as_mut().poll(cx).map(|()| None)
-                })
-                .await
-            })
-        }));
-        pipeline.exporting(false);
+        let outcome = drive(
+            &self.runtime,
+            &self.setup.pipeline,
+            self.setup.config.export_timeout,
+            || exporter.export_boxed(spans),
+        );
+        self.account(count, outcome)
+    }
+
+    /// Counts an export's `count` spans as its outcome says, and warns on failure.
+    fn account(&mut self, count: u64, outcome: Outcome) -> bool {
+        let counters = &self.setup.counters;
+        let timeout = self.setup.config.export_timeout;
         let failure = match outcome {
-            Ok(Some(Ok(Ok(())))) => {
+            Outcome::Exported => {
                 add(&counters.exported, count);
                 return true;
             }
-            Ok(None) => {
+            Outcome::Abandoned => {
                 add(&counters.dropped_at_deadline, count);
                 return false;
             }
-            Ok(Some(Ok(Err(e)))) => e.to_string(),
-            Ok(Some(Err(_elapsed))) => format!("no answer within {timeout:?}"),
-            Err(_panic) => "the exporter panicked".to_owned(),
+            Outcome::Failed(e) => e,
+            Outcome::TimedOut => format!("no answer within {timeout:?}"),
+            Outcome::Panicked => "the exporter panicked".to_owned(),
         };
         add(&counters.dropped_export_failed, count);
         self.failed_since_flush = true;
         add(&counters.failed_exports, 1);
         counters.export_failed(&failure);
-        warner.warn(|| {
+        let endpoint = &self.setup.config.endpoint;
+        self.setup.warner.warn(|| {
             format!(
                 "span export to {endpoint} failed: {failure}; {count} spans dropped \
                  (further warnings at most once a minute; see OtelHandler::stats)"
@@ -309,17 +324,86 @@ impl Worker {
     }
 }
 
+/// How an export ended.
+enum Outcome {
+    Exported,
+    /// The pipeline was abandoned first (the shutdown's deadline passed).
+    Abandoned,
+    Failed(String),
+    TimedOut,
+    Panicked,
+}
+
+/// Runs the export `start` makes under the export timeout and `catch_unwind`, cancelling it when
+/// the pipeline is abandoned.
+fn drive<'a>(
+    runtime: &tokio::runtime::Runtime,
+    pipeline: &Pipeline,
+    timeout: Duration,
+    start: impl FnOnce() -> ExportFuture<'a>,
+) -> Outcome {
+    if pipeline.is_abandoned() {
+        return Outcome::Abandoned;
+    }
+    pipeline.exporting(true);
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let _entered = runtime.enter();
+        let export = start();
+        runtime.block_on(async {
+            let mut export = std::pin::pin!(tokio::time::timeout(timeout, export));
+            let mut abandoned = std::pin::pin!(async {
+                while !pipeline.is_abandoned() {
+                    tokio::time::sleep(ABANDON_POLL).await;
+                }
+            });
+            std::future::poll_fn(|cx| {
+                if let Poll::Ready(outcome) = export.as_mut().poll(cx) {
+                    return Poll::Ready(Some(outcome));
+                }
+                // The shutdown's deadline passed: the export is dropped (cancelled) when
+                // this returns.
+                abandoned.as_mut().poll(cx).map(|()| None)
+            })
+            .await
+        })
+    }));
+    pipeline.exporting(false);
+    match outcome {
+        Ok(Some(Ok(Ok(())))) => Outcome::Exported,
+        Ok(None) => Outcome::Abandoned,
+        Ok(Some(Ok(Err(e)))) => Outcome::Failed(e.to_string()),
+        Ok(Some(Err(_elapsed))) => Outcome::TimedOut,
+        Err(_panic) => Outcome::Panicked,
+    }
+}
+
 /// Spans grouped by route, groups in order of their first span, spans in their own order.
 fn group_by_route<T>(
     routes: impl Iterator<Item = Route>,
     items: impl Iterator<Item = T>,
 ) -> Vec<(Route, Vec<T>)> {
+    /// Up to this many groups a scan beats hashing; beyond it (many tenants in one batch) an
+    /// index keeps grouping linear.
+    const SCAN: usize = 8;
     let mut groups: Vec<(Route, Vec<T>)> = Vec::new();
+    let mut index: HashMap<Route, usize> = HashMap::new();
     for (route, item) in routes.zip(items) {
-        // Few routes per batch (a handful of tenants): a scan beats hashing.
-        match groups.iter_mut().find(|(r, _)| *r == route) {
-            Some((_, group)) => group.push(item),
-            None => groups.push((route, vec![item])),
+        let found = if groups.len() <= SCAN {
+            groups.iter().position(|(r, _)| *r == route)
+        } else {
+            if index.is_empty() {
+                index.extend(groups.iter().enumerate().map(|(i, (r, _))| (r.clone(), i)));
+            }
+            index.get(&route).copied()
+        };
+        match found {
+            Some(i) => groups[i].1.push(item),
+            None => {
+                if !index.is_empty() {
+                    index.insert(route.clone(), groups.len());
+                }
+                groups.push((route, vec![item]));
+            }
         }
     }
     groups
@@ -335,6 +419,33 @@ mod tests {
         Route {
             tenant: tenant.map(Cow::Borrowed),
             service: None,
+        }
+    }
+
+    #[test]
+    fn many_groups_keep_every_item_once_in_order() {
+        let names: Vec<String> = (0..50).map(|i| format!("t{i}")).collect();
+        let routes = (0..500).map(|i| Route {
+            tenant: Some(Cow::Owned(names[(i * 7) % 50].clone())),
+            service: None,
+        });
+        let groups = group_by_route(routes, 0..500);
+        assert_eq!(groups.len(), 50);
+        let first: Vec<_> = groups.iter().map(|(_, items)| items[0]).collect();
+        assert_eq!(
+            first,
+            (0..50).collect::<Vec<_>>(),
+            "groups in order of first span"
+        );
+        for (route, items) in &groups {
+            assert_eq!(items.len(), 10);
+            for &i in items {
+                assert_eq!(route.tenant.as_deref(), Some(names[(i * 7) % 50].as_str()));
+            }
+            assert!(
+                items.windows(2).all(|w| w[0] < w[1]),
+                "spans in their order"
+            );
         }
     }
 

@@ -1,4 +1,4 @@
-//! Issue 18, item 8 (in part): the per-tenant exporters share one HTTP connection pool, so many
+//! Issue 18, item 8: the tenant projects share one HTTP connection pool, so many
 //! tenants do not multiply connections to the collector. Against a loopback OTLP/HTTP receiver
 //! that counts the connections it accepts, 200 tenants' spans are exported whole over a few
 //! connections, not one (or more) per tenant.
