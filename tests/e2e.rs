@@ -15,74 +15,20 @@ mod certs;
 // A loopback OTLP/HTTP receiver (one that answers after a delay: a slow collector).
 #[path = "../handlers/otel/tests/support/receiver.rs"]
 mod otlp_receiver;
+#[path = "support/service_binary.rs"]
+mod service_binary;
+use service_binary::service_binary;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use llm_telemetry::catalog::{self, keys};
 use serde_json::Value as Json;
-
-/// The example binary next to this test, built on first use when `cargo test` did not build it
-/// already (it does with `--all-targets`, not with `--test e2e`).
-fn service_binary() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().expect("test executable path");
-            // target/<profile>/deps/e2e-<hash> → target/<profile>/examples/inference_service
-            let profile_dir = exe
-                .parent()
-                .and_then(|d| d.parent())
-                .expect("target/<profile>");
-            let binary = profile_dir.join("examples").join("inference_service");
-            let release = profile_dir.file_name().is_some_and(|n| n == "release");
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let mut build = Command::new(cargo);
-            // cargo gives this test its package's variables (CARGO_MANIFEST_DIR, CARGO_PKG_*,
-            // …); ring's build script reruns when they change, which would rebuild the TLS stack
-            // and the example on every run (inside the timed section of the deadline test).
-            for (key, _) in std::env::vars() {
-                let from_cargo_for_this_test = key.starts_with("CARGO_PKG_")
-                    || key.starts_with("CARGO_BIN_EXE_")
-                    || [
-                        "CARGO_MANIFEST_DIR",
-                        "CARGO_MANIFEST_PATH",
-                        "CARGO_CRATE_NAME",
-                        "CARGO_PRIMARY_PACKAGE",
-                        "CARGO_TARGET_TMPDIR",
-                    ]
-                    .contains(&key.as_str());
-                if from_cargo_for_this_test {
-                    build.env_remove(key);
-                }
-            }
-            build
-                .args(["build", "--example", "inference_service", "--manifest-path"])
-                .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
-            if release {
-                build.arg("--release");
-            }
-            let status = build
-                .status()
-                .expect("run cargo build --example inference_service");
-            assert!(
-                status.success(),
-                "building the inference_service example failed"
-            );
-            assert!(
-                binary.exists(),
-                "{} is missing after the build",
-                binary.display()
-            );
-            binary
-        })
-        .clone()
-}
 
 /// Held by each test that runs the main job: they run one at a time, so the deadline test's
 /// figures are not those of a machine also starting Phoenix and another main job.

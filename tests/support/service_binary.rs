@@ -1,6 +1,6 @@
 //! The main job's binary (`examples/inference_service`) for tests that run it as a process:
-//! found next to the test executable, built on first use. The same lookup as `tests/e2e.rs`'s,
-//! shared here for the tests that include this file with `#[path]`.
+//! found next to the test executable, built on first use. Shared by `tests/e2e.rs`,
+//! `tests/serve_openai.rs` and any test that includes this file with `#[path]`.
 
 use std::path::PathBuf;
 use std::process::Command;
