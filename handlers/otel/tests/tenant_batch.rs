@@ -12,6 +12,9 @@
 //! Against a real Arize Phoenix over gRPC: the traces of three tenants, 45 spans, so one batch
 //! and one request, are exported; each tenant's spans are read back from its own project, none
 //! from the default.
+//!
+//! Both transports are used, so the file compiles only when both are built (the default).
+#![cfg(all(feature = "grpc", feature = "http"))]
 
 mod support;
 
