@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use llm_telemetry::config::{
     BudgetWindow, Config, ConfigError, CostConfig, ExportMode, Key, LogConfig, LogFormat, LogLevel,
-    MetricsConfig, Origin, OtlpProtocol, TracingConfig,
+    MetricsConfig, Origin, OtlpCompression, OtlpProtocol, TracingConfig, TracingExporter,
 };
 use llm_telemetry::instrument::TelemetryLevel;
 
@@ -259,6 +259,49 @@ fn typed_setters_set_every_key() {
         .build()
         .unwrap();
     assert_eq!(c, full_config());
+}
+
+#[test]
+fn typed_setters_of_the_export_keys_equal_their_key_value_forms() {
+    let typed = Config::builder()
+        .tracing_endpoint("https://collector.example:4318")
+        .tracing_exporter(TracingExporter::Console)
+        .tracing_compression(OtlpCompression::Gzip)
+        .tracing_certificate("/etc/ca.pem")
+        .tracing_client_identity("/etc/client.pem", "/etc/client.key")
+        .span_events(false)
+        .span_event_patterns(["myapp.*", "llm.stream.first_token"])
+        .environment("production")
+        .tracing_tls(true)
+        .request_span_prefix("pmd.")
+        .metrics_tinyllm(true)
+        .build()
+        .unwrap();
+    let written = Config::builder()
+        .set_all([
+            "tracing.endpoint=https://collector.example:4318",
+            "tracing.exporter=console",
+            "tracing.compression=gzip",
+            "tracing.certificate=/etc/ca.pem",
+            "tracing.client_certificate=/etc/client.pem",
+            "tracing.client_key=/etc/client.key",
+            "tracing.span_events=false",
+            "tracing.span_event_patterns=myapp.*,llm.stream.first_token",
+            "tracing.environment=production",
+            "tracing.tls=true",
+            "tracing.request_span_prefix=pmd.",
+            "metrics.tinyllm=true",
+        ])
+        .build()
+        .unwrap();
+    assert_eq!(typed, written);
+    assert_eq!(typed.tracing.exporter, TracingExporter::Console);
+    assert_eq!(typed.tracing.compression, Some(OtlpCompression::Gzip));
+    assert_eq!(
+        typed.tracing.client_key.as_deref(),
+        Some(std::path::Path::new("/etc/client.key"))
+    );
+    assert_eq!(typed.tracing.request_span_prefix.as_deref(), Some("pmd."));
 }
 
 #[test]

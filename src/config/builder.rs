@@ -12,7 +12,7 @@ use super::env::{EnvSnapshot, ignored};
 use super::keys::{Key, Raw, all_keys, known_keys};
 use super::{
     BudgetWindow, CONFIG_FILE_VAR, Config, ConfigError, ConfigWarning, EndpointForm, ExportMode,
-    LogFormat, LogLevel, Origin, OtlpProtocol,
+    LogFormat, LogLevel, Origin, OtlpCompression, OtlpProtocol, TracingExporter,
 };
 use crate::instrument::TelemetryLevel;
 
@@ -181,6 +181,8 @@ impl ConfigBuilder {
         metrics_listen(SocketAddr) => |c, v| c.metrics.listen = v;
         /// Sets `metrics.max_label_value_bytes`.
         metrics_max_label_value_bytes(usize) => |c, v| c.metrics.max_label_value_bytes = v;
+        /// Sets `metrics.tinyllm` (TinyLLM's metric names besides the default set).
+        metrics_tinyllm(bool) => |c, v| c.metrics.tinyllm = v;
         /// Sets `log.enabled`.
         log_enabled(bool) => |c, v| c.log.enabled = v;
         /// Sets `log.format`.
@@ -195,6 +197,59 @@ impl ConfigBuilder {
         budget_usd(f64) => |c, v| c.cost.budget_usd = Some(v);
         /// Sets `cost.window`.
         budget_window(BudgetWindow) => |c, v| c.cost.window = v;
+        /// Sets `tracing.exporter` (`Console` prints spans on standard output, no endpoint needed).
+        tracing_exporter(TracingExporter) => |c, v| c.tracing.exporter = v;
+        /// Sets `tracing.compression` (gzip: `Content-Encoding` over HTTP, `grpc-encoding` over gRPC).
+        tracing_compression(OtlpCompression) => |c, v| c.tracing.compression = Some(v);
+        /// Sets `tracing.span_events` (events inside a span become span events on it).
+        span_events(bool) => |c, v| c.tracing.span_events = Some(v);
+        /// Sets `tracing.tls` (reach the collector over TLS even when its endpoint is written
+        /// `http://` or as a bare `host:port`).
+        tracing_tls(bool) => |c, v| c.tracing.tls = v;
+    }
+
+    /// Sets `tracing.certificate`: a PEM file of the CA(s) that signed the collector's
+    /// certificate (a private CA), trusted besides the platform's roots.
+    pub fn tracing_certificate(self, path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        self.with(move |c| c.tracing.certificate = Some(path))
+    }
+
+    /// Sets `tracing.client_certificate` and `tracing.client_key` together (mTLS: the PEM
+    /// certificate chain and private key this process presents to the collector).
+    pub fn tracing_client_identity(
+        self,
+        certificate: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> Self {
+        let (certificate, key) = (certificate.into(), key.into());
+        self.with(move |c| {
+            c.tracing.client_certificate = Some(certificate);
+            c.tracing.client_key = Some(key);
+        })
+    }
+
+    /// Sets `tracing.span_event_patterns`: the events that become span events (replacing the
+    /// default list; add a program's own names or patterns such as `myapp.*`).
+    pub fn span_event_patterns<S: Into<String>>(
+        self,
+        patterns: impl IntoIterator<Item = S>,
+    ) -> Self {
+        let patterns: Vec<String> = patterns.into_iter().map(Into::into).collect();
+        self.with(move |c| c.tracing.span_event_patterns = Some(patterns))
+    }
+
+    /// Sets `tracing.environment` (`deployment.environment.name` on every span).
+    pub fn environment(self, environment: impl Into<String>) -> Self {
+        let environment = environment.into();
+        self.with(move |c| c.tracing.environment = Some(environment))
+    }
+
+    /// Sets `tracing.request_span_prefix`: request spans are named `{prefix}{operation}`
+    /// (PMD's `pmd.` gives `pmd.hybrid_search`).
+    pub fn request_span_prefix(self, prefix: impl Into<String>) -> Self {
+        let prefix = prefix.into();
+        self.with(move |c| c.tracing.request_span_prefix = Some(prefix))
     }
 
     /// Sets `tracing.endpoint`, a base URL (for HTTP, `v1/traces` is appended to its path).

@@ -209,8 +209,8 @@ pub struct TracingConfig {
     pub hide_inputs: bool,
     /// Leave responses out of exported spans (`tracing.hide_outputs`, default `false`).
     pub hide_outputs: bool,
-    /// Where spans go (`tracing.exporter`, default `otlp`): the OTLP collector, or JSON lines
-    /// on standard output (`console`, no endpoint needed).
+    /// Where spans go (`tracing.exporter`, default `otlp`): the OTLP collector, or one readable
+    /// block per span on standard output (`console`, no endpoint needed).
     pub exporter: TracingExporter,
     /// A PEM file of the CA certificate(s) that verify an `https://` collector
     /// (`tracing.certificate`). `None`: the handler's own rule (`OTEL_EXPORTER_OTLP_CERTIFICATE`,
