@@ -67,7 +67,7 @@ impl<'a> Side<'a> {
 /// The bare loop of a batched side: `iters` iterations of `batch` empty calls.
 #[inline(never)]
 fn bare_loop(iters: u64, batch: u64) -> Duration {
-    let mut noop = || black_box(());
+    let noop = || black_box(());
     let start = Instant::now();
     for _ in 0..iters {
         for _ in 0..batch {
@@ -182,12 +182,7 @@ impl Rounds {
 
     /// Measures both sides of `case` in alternating rounds; `None` when the filter leaves the
     /// case out or this is a smoke-test run (each side then runs once).
-    pub fn samples(
-        &self,
-        case: &str,
-        mut ours: Side<'_>,
-        mut peer: Side<'_>,
-    ) -> Option<Samples> {
+    pub fn samples(&self, case: &str, mut ours: Side<'_>, mut peer: Side<'_>) -> Option<Samples> {
         if !self.selects(case) {
             return None;
         }
@@ -204,7 +199,7 @@ impl Rounds {
             batch: BATCH,
         };
         let batched = ours_plan.batch > 1 || peer_plan.batch > 1;
-        let mut measure = |side: &mut Side<'_>, plan: Plan, bare: f64| {
+        let measure = |side: &mut Side<'_>, plan: Plan, bare: f64| {
             let elapsed = side.run(plan.iters, plan.batch).as_nanos() as f64;
             let overhead = if plan.batch > 1 {
                 bare * plan.iters as f64
