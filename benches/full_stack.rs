@@ -379,9 +379,46 @@ fn two_threads(iters: u64, run: &(dyn Fn(u64) -> Duration + Sync)) -> Duration {
     })
 }
 
+/// `FULL_STACK_PROFILE=ours|peer|ours_idle|peer_idle` (with `FULL_STACK_REQUESTS`, default
+/// 10,000): run that side's requests untimed and exit, for an instruction-count profile
+/// (`valgrind --tool=callgrind --toggle-collect='*our_request*' …`, see PERFORMANCE.md).
+fn profile(side: &str, request: &Request) {
+    let requests: u64 = std::env::var("FULL_STACK_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    match side {
+        "ours" => {
+            let ours = OurStack::attach();
+            chunked(
+                requests,
+                || our_request(&ours.telemetry, request),
+                || ours.drain(),
+            );
+        }
+        "peer" => {
+            let peer = PeerStack::build();
+            peer.scoped(|| chunked(requests, || peer_request(request), || peer.drain()));
+        }
+        "ours_idle" => {
+            let idle = Instrumentation::new(&Bus::new(), TelemetryLevel::Detailed);
+            chunked(requests, || our_request(&idle, request), || {});
+        }
+        "peer_idle" => {
+            chunked(requests, || peer_request(request), || {});
+        }
+        other => panic!("FULL_STACK_PROFILE={other}: expected ours, peer, ours_idle or peer_idle"),
+    }
+    println!("profiled {requests} requests of {side}");
+}
+
 fn main() {
-    let runner = Rounds::from_env();
     let request = Request::new();
+    if let Ok(side) = std::env::var("FULL_STACK_PROFILE") {
+        profile(&side, &request);
+        return;
+    }
+    let runner = Rounds::from_env();
     let mut rows: Vec<Row> = Vec::new();
 
     // No handlers: nobody listens on our bus; no dispatcher and no recorder for the peer.

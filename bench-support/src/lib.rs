@@ -207,24 +207,46 @@ pub fn write_json(name: &str, value: &serde_json::Value) {
 }
 
 /// The queued-producer peer shared by the core and log benches: the producer side of a
-/// crossbeam-channel bounded `send` of a u64 while a thread drains the channel, benched as
-/// `peer` in `group`.
-pub fn bench_crossbeam_send(
-    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-) {
-    let (tx, rx) = crossbeam_channel::bounded::<u64>(1 << 16);
-    let consumer = std::thread::spawn(move || {
-        let mut n = 0u64;
-        while rx.recv().is_ok() {
-            n += 1;
+/// crossbeam-channel bounded `send` of a u64 while a thread drains the channel. Dropping it
+/// closes the channel and joins the consumer.
+pub struct CrossbeamSend {
+    tx: Option<crossbeam_channel::Sender<u64>>,
+    consumer: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl CrossbeamSend {
+    /// A bounded channel of 65,536 slots with its consumer thread running.
+    pub fn start() -> Self {
+        let (tx, rx) = crossbeam_channel::bounded::<u64>(1 << 16);
+        let consumer = std::thread::spawn(move || {
+            let mut n = 0u64;
+            while rx.recv().is_ok() {
+                n += 1;
+            }
+            n
+        });
+        Self {
+            tx: Some(tx),
+            consumer: Some(consumer),
         }
-        n
-    });
-    group.bench_function("peer", |b| {
-        b.iter(|| tx.send(std::hint::black_box(42)).expect("consumer alive"))
-    });
-    drop(tx);
-    let _ = consumer.join();
+    }
+
+    /// One `send` (blocks while the channel is full, as the peer does).
+    #[inline]
+    pub fn send(&self) {
+        if let Some(tx) = &self.tx {
+            tx.send(std::hint::black_box(42)).expect("consumer alive");
+        }
+    }
+}
+
+impl Drop for CrossbeamSend {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(consumer) = self.consumer.take() {
+            let _ = consumer.join();
+        }
+    }
 }
 
 #[cfg(test)]

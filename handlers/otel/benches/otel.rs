@@ -16,8 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::Criterion;
-use llm_telemetry_bench_support as support;
+use llm_telemetry_bench_support::{self as support, Rounds, Row, Side};
 use llm_telemetry_core::{Bus, Value};
 use llm_telemetry_genai::catalog::{self, keys};
 use llm_telemetry_otel::OtelHandler;
@@ -85,7 +84,7 @@ fn attached_noop() -> (Bus, NoopExporter, OtelHandler) {
     (bus, exported, otel)
 }
 
-fn span_vs_sdk(c: &mut Criterion) -> (u64, u64) {
+fn span_vs_sdk(runner: &Rounds) -> (Option<Row>, u64, u64) {
     let (bus, _, otel) = attached_noop();
 
     let provider = SdkTracerProvider::builder()
@@ -93,9 +92,12 @@ fn span_vs_sdk(c: &mut Criterion) -> (u64, u64) {
         .build();
     let tracer = provider.tracer("bench");
 
-    let mut g = c.benchmark_group("span_vs_sdk");
-    g.bench_function("ours", |b| {
-        b.iter_custom(|iters| {
+    let mut i = 0u64;
+    let row = runner.compare(
+        "span_vs_sdk",
+        "opentelemetry_sdk 0.33.1 tracer span with 5 attributes, SimpleSpanProcessor + no-op exporter",
+        0.5,
+        Side::custom(|iters| {
             let mut timed = Duration::ZERO;
             let mut done = 0;
             while done < iters {
@@ -109,23 +111,19 @@ fn span_vs_sdk(c: &mut Criterion) -> (u64, u64) {
                 bus.drain(Duration::from_secs(30));
             }
             timed
-        })
-    });
-    g.bench_function("peer", |b| {
-        let mut i = 0u64;
-        b.iter(|| {
+        }),
+        Side::call(|| {
             i += 1;
             sdk_span(&tracer, i)
-        })
-    });
-    g.finish();
+        }),
+    );
     assert!(
         otel.shutdown(Duration::from_secs(30)),
         "flush at the end of the bench"
     );
     let stats = otel.stats();
     let _ = provider.shutdown();
-    (stats.exported, stats.dropped())
+    (row, stats.exported, stats.dropped())
 }
 
 /// Producer-side ns per span when emitting in bursts of `chunk` spans (drained between bursts).
@@ -207,24 +205,22 @@ fn median_by(runs: &mut [serde_json::Value], key: &str) -> serde_json::Value {
 }
 
 fn main() {
-    let mut c = support::criterion();
-    let (exported, dropped) = span_vs_sdk(&mut c);
-    c.final_summary();
+    let runner = Rounds::from_env();
+    let (row, exported, dropped) = span_vs_sdk(&runner);
     println!("span_vs_sdk: our handler exported {exported} spans, dropped {dropped}");
     // `cargo test --benches` measures nothing (see `support::measuring`): check a small burst end
     // to end instead; only `cargo bench` writes the reports.
-    if !support::measuring() {
+    if !runner.measuring() {
         let smoke = our_burst(1_000);
         assert_eq!(smoke["exported"], 1_000, "{smoke}");
         assert_eq!(smoke["dropped"], 0, "{smoke}");
         return;
     }
-    let rows = vec![support::row(
-        "span_vs_sdk",
-        "opentelemetry_sdk 0.33.1 tracer span with 5 attributes, SimpleSpanProcessor + no-op exporter",
-        0.5,
-    )];
-    support::write_report("otel", &rows);
+    if !runner.complete() {
+        println!("a filtered run: no report written");
+        return;
+    }
+    support::write_report("otel", &row.into_iter().collect::<Vec<_>>());
 
     let mut ours: Vec<serde_json::Value> = (0..5).map(|_| our_burst(BURST)).collect();
     let mut sdk: Vec<serde_json::Value> = (0..5).map(|_| sdk_burst()).collect();
