@@ -8,9 +8,11 @@
 //! two rounds, not the median.
 //!
 //! A side whose calibrated time per call is below [`BATCH_BELOW_NS`] is measured in batches of
-//! [`BATCH`] calls per loop iteration, with the cost of the bare loop (measured in the same
-//! rounds) subtracted: a 0.3 ns call is then judged on 64 calls' worth of time, not on the loop
-//! counter's.
+//! [`BATCH`] calls per loop iteration, with the cost of the bare loop (the same loop with an
+//! empty body, measured in each round) subtracted, so a 0.3 ns call is judged on what it adds
+//! to the loop, not on the loop counter. What is left is floored at [`RESOLUTION_NS`]: a call
+//! that adds nothing measurable (a load and a predicted branch, run in the loop's shadow) reads
+//! as the resolution, and two such calls compare as 1.0.
 //!
 //! `ROUNDS` (default 7, at least 5) and `ROUND_MS` (default 300) in the environment adjust the
 //! run. Under `cargo test --benches` (no `--bench` argument) each side runs once as a smoke test
@@ -25,25 +27,25 @@ use crate::Row;
 pub const BATCH: u64 = 64;
 /// A side whose time per call is below this (nanoseconds) is measured in batches.
 pub const BATCH_BELOW_NS: f64 = 2.0;
+/// The finest per-call difference a batched side resolves (nanoseconds, about a third of a
+/// cycle): a batched side's time with the bare loop subtracted is floored here, so two calls
+/// that both cost nothing beyond the loop read 0.1 ns each (ratio 1.0, indistinguishable)
+/// instead of a ratio of two noise-sized numbers.
+pub const RESOLUTION_NS: f64 = 0.1;
 
 /// Times `iters` iterations of `batch` calls of `f`; monomorphized per closure, so `f` is
 /// inlined into the loop as in a hand-written one (a `dyn` call per iteration would cost more
 /// than the cheapest cases).
 #[inline(always)]
 fn timed_loop(f: &mut impl FnMut(), iters: u64, batch: u64) -> Duration {
+    // The trip count is opaque to the optimizer: each call's code stays as in a hand-written
+    // loop (not unrolled 64 times over, which changes what gets inlined); the loop's own cost
+    // is what the runner subtracts for a batched side.
+    let batch = black_box(batch);
     let start = Instant::now();
-    if batch == BATCH {
-        for _ in 0..iters {
-            // A constant trip count: unrolled, so the loop counter is paid once per batch.
-            for _ in 0..BATCH {
-                f();
-            }
-        }
-    } else {
-        for _ in 0..iters {
-            for _ in 0..batch {
-                f();
-            }
+    for _ in 0..iters {
+        for _ in 0..batch {
+            f();
         }
     }
     start.elapsed()
@@ -219,7 +221,12 @@ impl Rounds {
             } else {
                 0.0
             };
-            ((elapsed - overhead) / plan.calls()).max(0.0)
+            let per_call = (elapsed - overhead) / plan.calls();
+            if plan.batch > 1 {
+                per_call.max(RESOLUTION_NS)
+            } else {
+                per_call.max(0.0)
+            }
         };
         let bare_per_iter = |on: bool| {
             if on {
@@ -281,22 +288,31 @@ impl Rounds {
     }
 
     /// Iterations (and batch size) for a round of about `round_time`; doubles from one
-    /// iteration, which warms the side up too.
+    /// iteration, which warms the side up too. The batch decision takes the fastest of 16 short
+    /// runs (~50 µs each, shorter than a scheduler time slice), so a loaded machine that
+    /// preempts the thread does not make a 0.3 ns call look like a 2 ns one.
     fn calibrate(&self, side: &mut Side<'_>) -> Plan {
-        let single = |side: &mut Side<'_>, batch: u64| {
+        let grow = |side: &mut Side<'_>, until: Duration| {
             let mut iters = 1u64;
             loop {
-                let t = side.run(iters, batch);
-                if t >= self.round_time / 8 || iters >= 1 << 40 {
+                let t = side.run(iters, 1);
+                if t >= until || iters >= 1 << 40 {
                     return (iters, t);
                 }
                 iters *= 2;
             }
         };
-        let (iters, t) = single(side, 1);
-        let per_call = t.as_nanos() as f64 / iters as f64;
+        let (iters, t) = grow(side, self.round_time / 8);
+        let mut per_call = t.as_nanos() as f64 / iters as f64;
+        if matches!(side, Side::Call(_)) {
+            let short = ((50_000.0 / per_call.max(0.01)) as u64).max(1);
+            for _ in 0..16 {
+                let t = side.run(short, 1).as_nanos() as f64 / short as f64;
+                per_call = per_call.min(t);
+            }
+        }
         let batch = batch_for(per_call, matches!(side, Side::Call(_)));
-        let per_iter = per_call * batch as f64;
+        let per_iter = t.as_nanos() as f64 / iters as f64 * batch as f64;
         let iters = ((self.round_time.as_nanos() as f64 / per_iter.max(0.01)) as u64).max(1);
         Plan { iters, batch }
     }
