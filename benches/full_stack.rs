@@ -1,7 +1,8 @@
 //! `cargo bench --bench full_stack`: what one LLM request's telemetry costs the thread serving it,
 //! every handler attached, against the same telemetry built the way a Rust user would today.
-//! Written to `target/bench/full_stack.json` (rows) and `target/bench/full_stack-threads.json`
-//! (the same request from 2 threads at once).
+//! Written to `target/bench/full_stack.json` (rows) and `target/bench/full_stack-extra.json`
+//! (no target: the same request from 2 threads at once, and both sides without their logs, which
+//! shows how much of the margin is the peer's JSON formatter).
 //!
 //! | case | ours | peer | target |
 //! |---|---|---|---|
@@ -112,7 +113,7 @@ fn our_request(telemetry: &Instrumentation, request: &Request) {
 struct OurStack {
     bus: Bus,
     telemetry: Instrumentation,
-    log: LogHandle,
+    log: Option<LogHandle>,
     _metrics: PrometheusReporter,
     cost: CostTracker,
     _otel: OtelHandler,
@@ -120,14 +121,17 @@ struct OurStack {
 }
 
 impl OurStack {
-    fn attach() -> Self {
+    /// The whole stack; without the JSON log handler when `with_log` is false.
+    fn attach(with_log: bool) -> Self {
         let bus = Bus::new();
-        let log = Logger::builder()
-            .json()
-            .level(Level::Info)
-            .sink(Sink::writer(io::sink()))
-            .attach(&bus)
-            .expect("attach the JSON logger");
+        let log = with_log.then(|| {
+            Logger::builder()
+                .json()
+                .level(Level::Info)
+                .sink(Sink::writer(io::sink()))
+                .attach(&bus)
+                .expect("attach the JSON logger")
+        });
         let metrics = PrometheusReporter::builder()
             .metrics(defaults::llm_metrics())
             .expect("the default metric set is valid")
@@ -155,6 +159,10 @@ impl OurStack {
 
     fn drain(&self) {
         self.bus.drain(Duration::from_secs(30));
+    }
+
+    fn log_lines(&self) -> u64 {
+        self.log.as_ref().map_or(0, |log| log.stats().lines)
     }
 }
 
@@ -320,20 +328,27 @@ struct PeerStack {
 }
 
 impl PeerStack {
-    fn build() -> Self {
+    /// The whole stack; without the JSON formatter layer when `with_json` is false.
+    fn build(with_json: bool) -> Self {
         let exported = NoopExporter::default();
         let provider = SdkTracerProvider::builder()
             .with_batch_exporter(exported.clone())
             .build();
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")))
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .with_writer(io::sink),
-            );
+        let traces = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
+        let dispatch = if with_json {
+            Dispatch::new(
+                traces.with(
+                    tracing_subscriber::fmt::layer()
+                        .json()
+                        .with_writer(io::sink),
+                ),
+            )
+        } else {
+            Dispatch::new(traces)
+        };
         Self {
-            dispatch: Dispatch::new(subscriber),
+            dispatch,
             recorder: PrometheusBuilder::new()
                 .set_buckets(&defaults::DURATION_BUCKETS)
                 .expect("non-empty buckets")
@@ -388,16 +403,16 @@ fn profile(side: &str, request: &Request) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
     match side {
-        "ours" => {
-            let ours = OurStack::attach();
+        "ours" | "ours_no_logs" => {
+            let ours = OurStack::attach(side == "ours");
             chunked(
                 requests,
                 || our_request(&ours.telemetry, request),
                 || ours.drain(),
             );
         }
-        "peer" => {
-            let peer = PeerStack::build();
+        "peer" | "peer_no_logs" => {
+            let peer = PeerStack::build(side == "peer");
             peer.scoped(|| chunked(requests, || peer_request(request), || peer.drain()));
         }
         "ours_idle" => {
@@ -407,7 +422,9 @@ fn profile(side: &str, request: &Request) {
         "peer_idle" => {
             chunked(requests, || peer_request(request), || {});
         }
-        other => panic!("FULL_STACK_PROFILE={other}: expected ours, peer, ours_idle or peer_idle"),
+        other => panic!(
+            "FULL_STACK_PROFILE={other}: expected ours, peer, ours_no_logs, peer_no_logs, ours_idle or peer_idle"
+        ),
     }
     println!("profiled {requests} requests of {side}");
 }
@@ -431,13 +448,13 @@ fn main() {
         Side::call(|| peer_request(&request)),
     ));
 
-    let ours = OurStack::attach();
-    let peer = PeerStack::build();
+    let ours = OurStack::attach(true);
+    let peer = PeerStack::build(true);
     our_request(&ours.telemetry, &request);
     ours.drain();
     peer.scoped(|| peer_request(&request));
     peer.drain();
-    let lines = ours.log.stats().lines;
+    let lines = ours.log_lines();
     // llm.chat.stop, llm.cost.calculated, llm.request.stop: the peer writes the same three.
     assert_eq!(
         lines, 3,
@@ -474,8 +491,27 @@ fn main() {
         "spans exported: ours {}, peer {}; our log lines {}",
         ours.exported.0.load(Ordering::Relaxed),
         peer.exported.0.load(Ordering::Relaxed),
-        ours.log.stats().lines
+        ours.log_lines()
     );
+    drop((ours, peer));
+
+    // Without logs on either side: how much of the margin is the peer's JSON formatter.
+    let ours = OurStack::attach(false);
+    let peer = PeerStack::build(false);
+    let no_logs = runner.samples(
+        "chat_request_no_logs",
+        Side::custom(|iters| {
+            chunked(
+                iters,
+                || our_request(&ours.telemetry, &request),
+                || ours.drain(),
+            )
+        }),
+        Side::custom(|iters| {
+            peer.scoped(|| chunked(iters, || peer_request(&request), || peer.drain()))
+        }),
+    );
+    drop((ours, peer));
 
     if !runner.complete() {
         println!("not every case ran (filtered or test run): no report written");
@@ -500,7 +536,20 @@ fn main() {
             "ratio_2_threads_max": two_row.ratio_max,
             "rounds": two_row.rounds,
         });
-        println!("2 threads: {scaling}");
-        support::write_json("full_stack-threads", &scaling);
+        let no_logs = no_logs.map(|s| {
+            let row = Row::from_samples("no_logs", "", 0.0, &s);
+            serde_json::json!({
+                "what": "chat_request_all_handlers without the log handler on our side and without the JSON formatter on the peer's (tracing-opentelemetry + metrics only)",
+                "ours_ns": row.ours_ns,
+                "peer_ns": row.peer_ns,
+                "ratio_median": row.ratio,
+                "ratio_min": row.ratio_min,
+                "ratio_max": row.ratio_max,
+                "rounds": row.rounds,
+            })
+        });
+        let extra = serde_json::json!({ "two_threads": scaling, "no_logs": no_logs });
+        println!("full stack extras: {extra}");
+        support::write_json("full_stack-extra", &extra);
     }
 }
