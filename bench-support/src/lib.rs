@@ -5,7 +5,13 @@
 //!
 //! Every bench runs ours and the peer in one process, in the same group, and reports
 //! `ratio = ours_ns / peer_ns`: on a small shared machine ratios are meaningful where absolute
-//! times are not. Bench code: a missing or unreadable estimate panics with what to do.
+//! times are not. The table cases run through [`rounds::Rounds`]: ours and the peer in
+//! alternating rounds, the median ratio and its spread reported. Bench code: a missing or
+//! unreadable estimate panics with what to do.
+
+pub mod rounds;
+
+pub use rounds::{Rounds, Side};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,6 +33,34 @@ pub struct Row {
     pub ratio: f64,
     /// The ratio the issue asks for (at most).
     pub target: f64,
+    /// The smallest ratio of one round pair (equal to `ratio` for a single estimate).
+    pub ratio_min: f64,
+    /// The largest ratio of one round pair (equal to `ratio` for a single estimate).
+    pub ratio_max: f64,
+    /// Round pairs measured (1 for a single Criterion estimate).
+    pub rounds: usize,
+    /// Whether a side was measured in batches with the loop overhead subtracted.
+    pub batched: bool,
+}
+
+impl Row {
+    /// A row from alternating rounds: `ratio` is the median of the per-round ratios, `ours_ns`
+    /// and `peer_ns` the median time of each side.
+    pub fn from_samples(case: &str, peer: &str, target: f64, samples: &rounds::Samples) -> Self {
+        let ratios = samples.ratios();
+        Row {
+            case: case.to_owned(),
+            ours_ns: rounds::median(&samples.ours_ns),
+            peer: peer.to_owned(),
+            peer_ns: rounds::median(&samples.peer_ns),
+            ratio: rounds::median(&ratios),
+            target,
+            ratio_min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
+            ratio_max: ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            rounds: ratios.len(),
+            batched: samples.batched.0 || samples.batched.1,
+        }
+    }
 }
 
 /// The workspace's root: the nearest directory above this crate whose `Cargo.toml` declares
@@ -106,24 +140,31 @@ pub fn row(case: &str, peer: &str, target: f64) -> Row {
         peer_ns,
         ratio: ours_ns / peer_ns,
         target,
+        ratio_min: ours_ns / peer_ns,
+        ratio_max: ours_ns / peer_ns,
+        rounds: 1,
+        batched: false,
     }
 }
 
 /// Prints the table and writes `<workspace>/target/bench/<name>.json` as a list of
-/// `{"case", "ours_ns", "peer", "peer_ns", "ratio"}` (plus `"target"` and `"meets_target"`).
+/// `{"case", "ours_ns", "peer", "peer_ns", "ratio"}` (plus `"target"` and `"meets_target"`,
+/// judged on the median ratio, and the spread: `"ratio_median"`, `"ratio_min"`,
+/// `"ratio_max"`, `"rounds"`, `"batched"`).
 pub fn write_report(name: &str, rows: &[Row]) {
     println!("\n{name}: ours vs peer (ratio = ours / peer; lower is better)");
     println!(
-        "{:<24} {:>12} {:>12} {:>8} {:>8}  peer",
-        "case", "ours ns", "peer ns", "ratio", "target"
+        "{:<24} {:>12} {:>12} {:>8} {:>15} {:>8}  peer",
+        "case", "ours ns", "peer ns", "ratio", "min..max", "target"
     );
     for r in rows {
         println!(
-            "{:<24} {:>12.2} {:>12.2} {:>8.3} {:>8.2}  {}{}",
+            "{:<24} {:>12.2} {:>12.2} {:>8.3} {:>15} {:>8.2}  {}{}",
             r.case,
             r.ours_ns,
             r.peer_ns,
             r.ratio,
+            format!("{:.3}..{:.3}", r.ratio_min, r.ratio_max),
             r.target,
             r.peer,
             if r.ratio <= r.target {
@@ -144,6 +185,11 @@ pub fn write_report(name: &str, rows: &[Row]) {
                 "ratio": r.ratio,
                 "target": r.target,
                 "meets_target": r.ratio <= r.target,
+                "ratio_median": r.ratio,
+                "ratio_min": r.ratio_min,
+                "ratio_max": r.ratio_max,
+                "rounds": r.rounds,
+                "batched": r.batched,
             })
         })
         .collect();
@@ -161,24 +207,46 @@ pub fn write_json(name: &str, value: &serde_json::Value) {
 }
 
 /// The queued-producer peer shared by the core and log benches: the producer side of a
-/// crossbeam-channel bounded `send` of a u64 while a thread drains the channel, benched as
-/// `peer` in `group`.
-pub fn bench_crossbeam_send(
-    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-) {
-    let (tx, rx) = crossbeam_channel::bounded::<u64>(1 << 16);
-    let consumer = std::thread::spawn(move || {
-        let mut n = 0u64;
-        while rx.recv().is_ok() {
-            n += 1;
+/// crossbeam-channel bounded `send` of a u64 while a thread drains the channel. Dropping it
+/// closes the channel and joins the consumer.
+pub struct CrossbeamSend {
+    tx: Option<crossbeam_channel::Sender<u64>>,
+    consumer: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl CrossbeamSend {
+    /// A bounded channel of 65,536 slots with its consumer thread running.
+    pub fn start() -> Self {
+        let (tx, rx) = crossbeam_channel::bounded::<u64>(1 << 16);
+        let consumer = std::thread::spawn(move || {
+            let mut n = 0u64;
+            while rx.recv().is_ok() {
+                n += 1;
+            }
+            n
+        });
+        Self {
+            tx: Some(tx),
+            consumer: Some(consumer),
         }
-        n
-    });
-    group.bench_function("peer", |b| {
-        b.iter(|| tx.send(std::hint::black_box(42)).expect("consumer alive"))
-    });
-    drop(tx);
-    let _ = consumer.join();
+    }
+
+    /// One `send` (blocks while the channel is full, as the peer does).
+    #[inline]
+    pub fn send(&self) {
+        if let Some(tx) = &self.tx {
+            tx.send(std::hint::black_box(42)).expect("consumer alive");
+        }
+    }
+}
+
+impl Drop for CrossbeamSend {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(consumer) = self.consumer.take() {
+            let _ = consumer.join();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use llm_telemetry_bench_support as support;
+use llm_telemetry_bench_support::{self as support, Rounds, Row, Side};
 use llm_telemetry_core::{Bus, Delivery, Event, StaticEventName, StaticSpanName, Value};
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -57,24 +57,26 @@ fn counting_bus(delivery: Delivery, handlers: usize) -> (Bus, Arc<AtomicU64>) {
 }
 
 /// Both sides use their macro, which evaluates field values only when someone listens.
-fn no_listener(c: &mut Criterion) {
-    let mut g = c.benchmark_group("no_listener");
-    g.bench_function("ours", |b| {
-        b.iter(|| {
+fn no_listener(runner: &Rounds) -> Option<Row> {
+    runner.compare(
+        "no_listener",
+        "tracing::info! with 3 fields, no subscriber",
+        1.1,
+        Side::call(|| {
             llm_telemetry_core::emit!(&UNHEARD, ["output_tokens" => black_box(42.0)], ["model" => black_box("gpt-4o"), "tenant" => black_box("acme")])
-        })
-    });
-    g.bench_function("peer", |b| {
-        b.iter(|| {
+        }),
+        Side::call(|| {
             tracing::info!(
                 output_tokens = black_box(42.0),
                 model = black_box("gpt-4o"),
                 tenant = black_box("acme")
             )
-        })
-    });
-    g.finish();
-    // The function form builds its slices eagerly; reported as an extra.
+        }),
+    )
+}
+
+/// The function form builds its slices eagerly; reported as an extra.
+fn no_listener_fn(c: &mut Criterion) {
     let mut g = c.benchmark_group("no_listener_fn");
     let (tokens, model, tenant) = (black_box(42.0), black_box("gpt-4o"), black_box("acme"));
     g.bench_function("ours", |b| {
@@ -99,29 +101,42 @@ fn no_listener(c: &mut Criterion) {
         })
     });
     g.finish();
-}
-
-fn span_no_listener(c: &mut Criterion) {
     let mut g = c.benchmark_group("span_no_listener");
-    g.bench_function("ours", |b| {
-        b.iter(|| llm_telemetry_core::span(&UNHEARD_SPAN, &[], |_| black_box(1u64)))
-    });
     let bus = Bus::new();
     g.bench_function("instance_method", |b| {
         b.iter(|| bus.span(&UNHEARD_SPAN, &[], |_| black_box(1u64)))
     });
-    g.bench_function("peer", |b| {
-        b.iter(|| tracing::info_span!("bench_span").in_scope(|| black_box(1u64)))
-    });
     g.finish();
 }
 
-fn inline_counter(c: &mut Criterion) {
-    let mut g = c.benchmark_group("inline_counter");
+fn span_no_listener(runner: &Rounds) -> Option<Row> {
+    runner.compare(
+        "span_no_listener",
+        "tracing::info_span!(..).in_scope(..), no subscriber",
+        1.5,
+        Side::call(|| {
+            black_box(llm_telemetry_core::span(&UNHEARD_SPAN, &[], |_| {
+                black_box(1u64)
+            }));
+        }),
+        Side::call(|| {
+            black_box(tracing::info_span!("bench_span").in_scope(|| black_box(1u64)));
+        }),
+    )
+}
+
+fn inline_counter(runner: &Rounds) -> Option<Row> {
     let (bus, count) = counting_bus(Delivery::Inline, 1);
     let tokens = 42.0f64;
-    g.bench_function("ours", |b| {
-        b.iter(|| {
+    let peer_count = Arc::new(AtomicU64::new(0));
+    let subscriber = tracing::Dispatch::new(
+        tracing_subscriber::registry().with(CountingLayer(peer_count.clone())),
+    );
+    let row = runner.compare(
+        "inline_counter",
+        "tracing Registry + Layer bumping an AtomicU64 in on_event",
+        1.0,
+        Side::call(|| {
             bus.execute(
                 &CHAT_STOP,
                 &[("output_tokens", black_box(tokens))],
@@ -130,35 +145,41 @@ fn inline_counter(c: &mut Criterion) {
                     ("tenant", Value::Str(black_box("acme"))),
                 ],
             )
-        })
-    });
-    let _ = count.load(Ordering::Relaxed);
-    let peer_count = Arc::new(AtomicU64::new(0));
-    let subscriber = tracing_subscriber::registry().with(CountingLayer(peer_count.clone()));
-    tracing::subscriber::with_default(subscriber, || {
-        g.bench_function("peer", |b| {
-            b.iter(|| {
-                tracing::info!(
-                    output_tokens = black_box(tokens),
-                    model = black_box("gpt-4o"),
-                    tenant = black_box("acme")
-                )
+        }),
+        // The dispatcher is set per round, outside the timed loop.
+        Side::custom(|iters| {
+            tracing::dispatcher::with_default(&subscriber, || {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    tracing::info!(
+                        output_tokens = black_box(tokens),
+                        model = black_box("gpt-4o"),
+                        tenant = black_box("acme")
+                    )
+                }
+                start.elapsed()
             })
-        });
-    });
-    let _ = peer_count.load(Ordering::Relaxed);
-    g.finish();
+        }),
+    );
+    let _ = (
+        count.load(Ordering::Relaxed),
+        peer_count.load(Ordering::Relaxed),
+    );
+    row
 }
 
-fn queued_producer(c: &mut Criterion) {
-    let mut g = c.benchmark_group("queued_producer");
+fn queued_producer(runner: &Rounds) -> Option<Row> {
     let (bus, _count) = counting_bus(Delivery::Queued { capacity: 1 << 16 }, 1);
-    g.bench_function("ours", |b| {
-        b.iter(|| bus.execute(&CHAT_STOP, &[("output_tokens", black_box(42.0))], &[]))
-    });
+    let peer = support::CrossbeamSend::start();
+    let row = runner.compare(
+        "queued_producer",
+        "crossbeam-channel bounded send of a u64 (consumer draining)",
+        2.0,
+        Side::call(|| bus.execute(&CHAT_STOP, &[("output_tokens", black_box(42.0))], &[])),
+        Side::call(|| peer.send()),
+    );
     let _ = bus.shutdown(Duration::from_secs(10));
-    support::bench_crossbeam_send(&mut g);
-    g.finish();
+    row
 }
 
 fn fan_out(c: &mut Criterion) {
@@ -291,44 +312,23 @@ fn paced(producers: usize, total: u64) -> serde_json::Value {
 }
 
 fn main() {
-    let mut c = support::criterion();
-    no_listener(&mut c);
-    span_no_listener(&mut c);
-    inline_counter(&mut c);
-    queued_producer(&mut c);
-    fan_out(&mut c);
-    c.final_summary();
-
-    let rows: Vec<_> = [
-        support::try_row(
-            "no_listener",
-            "tracing::info! with 3 fields, no subscriber",
-            1.1,
-        ),
-        support::try_row(
-            "inline_counter",
-            "tracing Registry + Layer bumping an AtomicU64 in on_event",
-            1.0,
-        ),
-        support::try_row(
-            "queued_producer",
-            "crossbeam-channel bounded send of a u64 (consumer draining)",
-            2.0,
-        ),
-        support::try_row(
-            "span_no_listener",
-            "tracing::info_span!(..).in_scope(..), no subscriber",
-            1.5,
-        ),
+    let runner = Rounds::from_env();
+    // The no-subscriber cases first (see the module docs).
+    let rows: Vec<Row> = [
+        no_listener(&runner),
+        span_no_listener(&runner),
+        inline_counter(&runner),
+        queued_producer(&runner),
     ]
     .into_iter()
     .flatten()
     .collect();
-    // A filter argument or a test-mode run leaves some estimates stale or missing.
-    let partial = std::env::args()
-        .skip(1)
-        .any(|a| !a.starts_with('-') || a == "--test" || a == "--list");
-    if rows.len() < 4 || partial {
+    let mut c = support::criterion();
+    no_listener_fn(&mut c);
+    fan_out(&mut c);
+    c.final_summary();
+    // A filter argument or a test-mode run leaves some cases unmeasured.
+    if !runner.complete() || rows.len() < 4 {
         println!("not every case ran (filtered or test run): no report written");
         return;
     }

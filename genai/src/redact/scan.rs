@@ -126,6 +126,15 @@ impl Scanner {
                         continue;
                     }
                 }
+                if b.is_ascii_alphanumeric() {
+                    // The alphanumeric bytes that follow are no word start (their previous byte
+                    // is alphanumeric) and no other rule looks at them: skip the run at once.
+                    i += 1 + bytes[i + 1..]
+                        .iter()
+                        .take_while(|c| c.is_ascii_alphanumeric())
+                        .count();
+                    continue;
+                }
             } else if b == b'=' || b == b':' {
                 if self.structural && b == b':' && bytes[i..].starts_with(b"://") {
                     if let Some(range) = url_password(bytes, i + 3) {
@@ -159,7 +168,12 @@ impl Scanner {
                 continue;
             };
             let prefix = pattern.prefix.as_bytes();
-            if rest.len() >= prefix.len() && rest[1..prefix.len()] == prefix[1..] {
+            // The second byte first: most words share only the first byte with a prefix, and
+            // this rejects them without a slice comparison.
+            if rest.len() >= prefix.len()
+                && rest.get(1) == prefix.get(1)
+                && rest[1..prefix.len()] == prefix[1..]
+            {
                 let tail = token_run(&rest[prefix.len()..]);
                 if tail >= pattern.min_tail {
                     return Some((i, i + prefix.len() + tail));
@@ -343,5 +357,96 @@ fn private_key_block(text: &str, at: usize) -> Option<(usize, usize)> {
             Some((at, at + close))
         }
         None => Some((at, text.len())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The scan loop before the run skip and the second-byte check: one byte at a time, every
+    /// prefix compared whole. [`Scanner::find`] must find exactly what this finds.
+    fn reference_find(scanner: &Scanner, text: &str, keys: &KeyRules) -> Vec<(usize, usize)> {
+        let mut ranges = Vec::new();
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b == b'-' && scanner.structural && bytes[i..].starts_with(b"-----BEGIN") {
+                if let Some(range) = private_key_block(text, i) {
+                    ranges.push(range);
+                    i = range.1;
+                    continue;
+                }
+            }
+            if is_token_byte(b) {
+                let word_start = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+                if word_start {
+                    if let Some(end) = scanner.match_at_word(bytes, i) {
+                        ranges.push(end);
+                        i = end.1;
+                        continue;
+                    }
+                }
+            } else if b == b'=' || b == b':' {
+                if scanner.structural && b == b':' && bytes[i..].starts_with(b"://") {
+                    if let Some(range) = url_password(bytes, i + 3) {
+                        ranges.push(range);
+                    }
+                } else if scanner.key_values {
+                    if let Some(range) = key_value(text, i, keys) {
+                        ranges.push(range);
+                        i = range.1;
+                        continue;
+                    }
+                }
+            }
+            i += 1;
+        }
+        ranges
+    }
+
+    fn found(text: &str) -> Vec<(usize, usize)> {
+        let mut ranges = Vec::new();
+        Scanner::with_defaults().find(text, &KeyRules::with_defaults(), &mut ranges);
+        ranges
+    }
+
+    #[test]
+    fn secrets_inside_words_runs_and_punctuation_are_found_as_before() {
+        let keys = KeyRules::with_defaults();
+        let scanner = Scanner::with_defaults();
+        for text in [
+            "plain prose with no secret at all, 42 words or so",
+            "key sk-abcdefghijklmnopqrstuvwx here",
+            "xsk-abcdefghijklmnopqrstuvwx is inside a word",
+            "foo_sk-abcdefghijklmnopqrstuvwx after an underscore",
+            "a-ghp_abcdefghijklmnopqrstuvwxyz after a dash",
+            "Authorization: Bearer abcdef1234567890",
+            "password=hunter2hunter2 and api_key: \"s3cr3t-value\"",
+            "https://user:pass@example.com/path",
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlc2ln tail",
+        ] {
+            let mut ranges = Vec::new();
+            scanner.find(text, &keys, &mut ranges);
+            assert_eq!(ranges, reference_find(&scanner, text, &keys), "{text:?}");
+        }
+        assert_eq!(found("key sk-abcdefghijklmnopqrstuvwx here"), vec![(4, 31)]);
+        assert!(found("xsk-abcdefghijklmnopqrstuvwx is inside a word").is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn the_run_skip_finds_what_the_byte_loop_finds(
+            text in "([a-z0-9 _:=/@.\"-]{0,12}|sk-|ghp_|Bearer |password=|://|eyJ|-----BEGIN |[A-Za-z0-9]{16,24}){0,12}"
+        ) {
+            let keys = KeyRules::with_defaults();
+            let scanner = Scanner::with_defaults();
+            let mut ranges = Vec::new();
+            scanner.find(&text, &keys, &mut ranges);
+            prop_assert_eq!(ranges, reference_find(&scanner, &text, &keys));
+        }
     }
 }

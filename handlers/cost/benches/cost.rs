@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::Criterion;
-use llm_telemetry_bench_support as support;
+use llm_telemetry_bench_support::{self as support, Rounds, Row, Side};
 use llm_telemetry_core::{Bus, Value};
 use llm_telemetry_cost::{Budget, CostTracker, CostTrackerBuilder, Usd, Window};
 use llm_telemetry_genai::catalog::{self, keys};
@@ -54,20 +54,23 @@ fn counting_bus() -> (Bus, Arc<AtomicU64>) {
     (bus, count)
 }
 
-fn chat_stop_cost(c: &mut Criterion) {
-    let mut g = c.benchmark_group("chat_stop_cost");
+fn chat_stop_cost(runner: &Rounds) -> Option<Row> {
     let (bus, tracker) = cost_bus(CostTracker::builder());
     emit(&bus, "acme"); // resolve the key once, as any long-running service has
     assert_eq!(tracker.stats().priced, 1, "the tracker priced the call");
-    g.bench_function("ours", |b| b.iter(|| emit(&bus, "acme")));
-    assert_eq!(tracker.stats().unpriced + tracker.stats().rejected, 0);
-    bus.detach(llm_telemetry_cost::HANDLER_ID).expect("detach");
-
     let (peer_bus, count) = counting_bus();
     emit(&peer_bus, "acme");
     assert_eq!(count.load(Ordering::Relaxed), 1, "the counter ran");
-    g.bench_function("peer", |b| b.iter(|| emit(&peer_bus, "acme")));
-    g.finish();
+    let row = runner.compare(
+        "chat_stop_cost",
+        "core inline_counter: the same llm.chat.stop to one inline handler bumping an AtomicU64",
+        4.0,
+        Side::call(|| emit(&bus, "acme")),
+        Side::call(|| emit(&peer_bus, "acme")),
+    );
+    assert_eq!(tracker.stats().unpriced + tracker.stats().rejected, 0);
+    bus.detach(llm_telemetry_cost::HANDLER_ID).expect("detach");
+    row
 }
 
 fn extras(c: &mut Criterion) -> Vec<serde_json::Value> {
@@ -147,19 +150,15 @@ fn extras(c: &mut Criterion) -> Vec<serde_json::Value> {
 }
 
 fn main() {
+    let runner = Rounds::from_env();
+    let row = chat_stop_cost(&runner);
     let mut c = support::criterion();
-    chat_stop_cost(&mut c);
     let extra = extras(&mut c);
     c.final_summary();
-    // Only `cargo bench` writes the report (see `support::measuring`).
-    if !support::measuring() {
+    // Only a complete `cargo bench` run writes the report (see `support::measuring`).
+    if !runner.complete() {
         return;
     }
-    let rows = vec![support::row(
-        "chat_stop_cost",
-        "core inline_counter: the same llm.chat.stop to one inline handler bumping an AtomicU64",
-        4.0,
-    )];
-    support::write_report("cost", &rows);
+    support::write_report("cost", &row.into_iter().collect::<Vec<_>>());
     support::write_json("cost-extra", &serde_json::Value::Array(extra));
 }

@@ -15,10 +15,9 @@
 
 use std::hint::black_box;
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use criterion::Criterion;
-use llm_telemetry_bench_support as support;
+use llm_telemetry_bench_support::{self as support, Rounds, Row, Side};
 use llm_telemetry_core::{Bus, Delivery, SpanContext, SpanId, StaticEventName, TraceId, Value};
 use llm_telemetry_genai::catalog::keys;
 use llm_telemetry_log::{Level, LogHandle, Logger, Sink};
@@ -69,47 +68,61 @@ fn json_logger(bus: &Bus, delivery: Delivery) -> LogHandle {
         .expect("attach the bench logger")
 }
 
-fn json_line(c: &mut Criterion) {
-    let mut g = c.benchmark_group("json_line");
+fn json_line(runner: &Rounds) -> Option<Row> {
     let bus = Bus::new();
     let handle = json_logger(&bus, Delivery::Inline);
     let span = span();
     emit(&bus, span);
     assert_eq!(handle.stats().lines, 1, "the bench logger did not write");
-    g.bench_function("ours", |b| b.iter(|| emit(&bus, span)));
 
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(io::sink)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
-        g.bench_function("peer", |b| {
-            b.iter(|| {
-                tracing::info!(
-                    target: "llm_telemetry",
-                    event = black_box("llm.chat.stop"),
-                    duration = black_box(1_234_567u64),
-                    input_tokens = black_box(120u64),
-                    output_tokens = black_box(42u64),
-                    gen_ai.request.model = black_box("gpt-4o"),
-                    gen_ai.provider.name = black_box("openai"),
-                    tenant = black_box("acme"),
-                    trace_id = black_box(TRACE_HEX),
-                    span_id = black_box(SPAN_HEX),
-                )
+    let subscriber = tracing::Dispatch::new(
+        tracing_subscriber::fmt()
+            .json()
+            .with_writer(io::sink)
+            .with_max_level(tracing::Level::INFO)
+            .finish(),
+    );
+    runner.compare(
+        "json_line",
+        "tracing-subscriber fmt().json() into io::sink(), same event and fields",
+        1.0,
+        Side::call(|| emit(&bus, span)),
+        // The dispatcher is set per round, outside the timed loop.
+        Side::custom(|iters| {
+            tracing::dispatcher::with_default(&subscriber, || {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    tracing::info!(
+                        target: "llm_telemetry",
+                        event = black_box("llm.chat.stop"),
+                        duration = black_box(1_234_567u64),
+                        input_tokens = black_box(120u64),
+                        output_tokens = black_box(42u64),
+                        gen_ai.request.model = black_box("gpt-4o"),
+                        gen_ai.provider.name = black_box("openai"),
+                        tenant = black_box("acme"),
+                        trace_id = black_box(TRACE_HEX),
+                        span_id = black_box(SPAN_HEX),
+                    )
+                }
+                start.elapsed()
             })
-        });
-    });
-    g.finish();
+        }),
+    )
 }
 
-fn queued_producer(c: &mut Criterion) -> (u64, u64) {
-    let mut g = c.benchmark_group("queued_producer");
+fn queued_producer(runner: &Rounds) -> (Option<Row>, Option<f64>, u64, u64) {
     let bus = Bus::new();
     let handle = json_logger(&bus, Delivery::Queued { capacity: 1 << 16 });
     let span = span();
-    g.bench_function("ours", |b| b.iter(|| emit(&bus, span)));
+    let peer = support::CrossbeamSend::start();
+    let row = runner.compare(
+        "queued_producer",
+        "crossbeam-channel bounded send of a u64 (core bench peer)",
+        4.0,
+        Side::call(|| emit(&bus, span)),
+        Side::call(|| peer.send()),
+    );
     bus.drain(Duration::from_secs(30));
     let stats = handle.stats();
 
@@ -123,32 +136,28 @@ fn queued_producer(c: &mut Criterion) -> (u64, u64) {
         Delivery::Queued { capacity: 1 << 16 },
     )
     .expect("attach the no-op handler");
-    g.bench_function("noop_handler", |b| b.iter(|| emit(&noop, span)));
+    let noop_ns = runner
+        .samples(
+            "queued_producer_noop_handler",
+            Side::call(|| emit(&noop, span)),
+            Side::call(|| peer.send()),
+        )
+        .map(|s| support::rounds::median(&s.ours_ns));
     let _ = noop.shutdown(Duration::from_secs(30));
-
-    support::bench_crossbeam_send(&mut g);
-    g.finish();
-    (stats.lines, stats.queue_dropped)
+    (row, noop_ns, stats.lines, stats.queue_dropped)
 }
 
 fn main() {
-    let mut c = support::criterion();
-    json_line(&mut c);
-    let (written, dropped) = queued_producer(&mut c);
-    let rows = vec![
-        support::row(
-            "json_line",
-            "tracing-subscriber fmt().json() into io::sink(), same event and fields",
-            1.0,
-        ),
-        support::row(
-            "queued_producer",
-            "crossbeam-channel bounded send of a u64 (core bench peer)",
-            4.0,
-        ),
-    ];
+    let runner = Rounds::from_env();
+    let json = json_line(&runner);
+    let (queued, noop_ns, written, dropped) = queued_producer(&runner);
+    if !runner.complete() {
+        println!("not every case ran (filtered or test run): no report written");
+        return;
+    }
+    let rows: Vec<Row> = json.into_iter().chain(queued).collect();
     support::write_report("log", &rows);
-    let noop_ns = support::estimate_ns("queued_producer", "noop_handler");
+    let noop_ns = noop_ns.unwrap_or(f64::NAN);
     println!(
         "queued_producer: the worker wrote {written} lines and the full queue dropped {dropped} events; \
          the same emit to a no-op queued handler costs {noop_ns:.1} ns"
@@ -161,5 +170,4 @@ fn main() {
             "queued_producer_queue_dropped": dropped,
         }),
     );
-    c.final_summary();
 }

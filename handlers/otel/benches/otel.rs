@@ -19,8 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::Criterion;
-use llm_telemetry_bench_support as support;
+use llm_telemetry_bench_support::{self as support, Rounds, Row, Side};
 use llm_telemetry_core::{Bus, Value};
 use llm_telemetry_genai::catalog::{self, keys};
 use llm_telemetry_otel::OtelHandler;
@@ -90,7 +89,7 @@ fn attached_noop() -> (Bus, NoopExporter, OtelHandler) {
     (bus, exported, otel)
 }
 
-fn span_vs_sdk(c: &mut Criterion) -> (u64, u64) {
+fn span_vs_sdk(runner: &Rounds) -> (Option<Row>, u64, u64) {
     let (bus, _, otel) = attached_noop();
 
     let provider = SdkTracerProvider::builder()
@@ -98,9 +97,12 @@ fn span_vs_sdk(c: &mut Criterion) -> (u64, u64) {
         .build();
     let tracer = provider.tracer("bench");
 
-    let mut g = c.benchmark_group("span_vs_sdk");
-    g.bench_function("ours", |b| {
-        b.iter_custom(|iters| {
+    let mut i = 0u64;
+    let row = runner.compare(
+        "span_vs_sdk",
+        "opentelemetry_sdk 0.33.1 tracer span with 5 attributes, SimpleSpanProcessor + no-op exporter",
+        0.5,
+        Side::custom(|iters| {
             let mut timed = Duration::ZERO;
             let mut done = 0;
             while done < iters {
@@ -114,23 +116,19 @@ fn span_vs_sdk(c: &mut Criterion) -> (u64, u64) {
                 bus.drain(Duration::from_secs(30));
             }
             timed
-        })
-    });
-    g.bench_function("peer", |b| {
-        let mut i = 0u64;
-        b.iter(|| {
+        }),
+        Side::call(|| {
             i += 1;
             sdk_span(&tracer, i)
-        })
-    });
-    g.finish();
+        }),
+    );
     assert!(
         otel.shutdown(Duration::from_secs(30)),
         "flush at the end of the bench"
     );
     let stats = otel.stats();
     let _ = provider.shutdown();
-    (stats.exported, stats.dropped())
+    (row, stats.exported, stats.dropped())
 }
 
 /// Producer-side ns per span when emitting in bursts of `chunk` spans (drained between bursts).
@@ -295,10 +293,6 @@ fn tenants_100k_vs_1(runs: usize) -> support::Row {
     let (port, answered) = loopback_collector();
     let distinct: Vec<String> = (0..TENANT_BURST).map(|i| format!("tenant-{i}")).collect();
     let one: Vec<String> = vec!["tenant-0".to_owned(); TENANT_BURST];
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     let mut ours = Vec::new();
     let mut peer = Vec::new();
     for _ in 0..runs {
@@ -309,17 +303,19 @@ fn tenants_100k_vs_1(runs: usize) -> support::Row {
         println!("{TENANT_BURST} tenants: {ns:.0} ns/span, {requests} requests");
         ours.push(ns);
     }
-    let (ours_ns, peer_ns) = (median(ours), median(peer));
-    support::Row {
-        case: "tenants_100k_vs_1".to_owned(),
-        ours_ns,
-        peer: format!(
+    let samples = support::rounds::Samples {
+        ours_ns: ours,
+        peer_ns: peer,
+        batched: (false, false),
+    };
+    support::Row::from_samples(
+        "tenants_100k_vs_1",
+        &format!(
             "the same {TENANT_BURST}-span burst of one tenant, same handler and loopback OTLP/HTTP collector"
         ),
-        peer_ns,
-        ratio: ours_ns / peer_ns,
-        target: 2.0,
-    }
+        2.0,
+        &samples,
+    )
 }
 
 fn median_by(runs: &mut [serde_json::Value], key: &str) -> serde_json::Value {
@@ -342,13 +338,12 @@ fn main() {
         );
         return;
     }
-    let mut c = support::criterion();
-    let (exported, dropped) = span_vs_sdk(&mut c);
-    c.final_summary();
+    let runner = Rounds::from_env();
+    let (row, exported, dropped) = span_vs_sdk(&runner);
     println!("span_vs_sdk: our handler exported {exported} spans, dropped {dropped}");
     // `cargo test --benches` measures nothing (see `support::measuring`): check a small burst end
     // to end instead; only `cargo bench` writes the reports.
-    if !support::measuring() {
+    if !runner.measuring() {
         let smoke = our_burst(1_000);
         assert_eq!(smoke["exported"], 1_000, "{smoke}");
         assert_eq!(smoke["dropped"], 0, "{smoke}");
@@ -357,14 +352,12 @@ fn main() {
         tenant_burst(port, &answered, &tenants);
         return;
     }
-    let rows = vec![
-        support::row(
-            "span_vs_sdk",
-            "opentelemetry_sdk 0.33.1 tracer span with 5 attributes, SimpleSpanProcessor + no-op exporter",
-            0.5,
-        ),
-        tenants_100k_vs_1(5),
-    ];
+    if !runner.complete() {
+        println!("a filtered run: no report written");
+        return;
+    }
+    let mut rows: Vec<support::Row> = row.into_iter().collect();
+    rows.push(tenants_100k_vs_1(5));
     support::write_report("otel", &rows);
 
     let mut ours: Vec<serde_json::Value> = (0..5).map(|_| our_burst(BURST)).collect();

@@ -316,13 +316,20 @@ impl AttributeWriter<'_> {
                 out.push(KeyValue::new(INPUT_MIME_TYPE, mime_type(&value)));
                 out.push(KeyValue::new(INPUT_VALUE, value));
             }
-            if let Some(text) = output {
-                let value = self.content(text, self.privacy.hide_outputs);
-                out.push(KeyValue::new(OUTPUT_MIME_TYPE, mime_type(&value)));
-                out.push(KeyValue::new(OUTPUT_VALUE, value));
+            // The answer, redacted once: `output.value` and the flattened assistant message
+            // carry the same text.
+            let output_value = output.map(|text| self.content(text, self.privacy.hide_outputs));
+            if let Some(value) = &output_value {
+                out.push(KeyValue::new(OUTPUT_MIME_TYPE, mime_type(value)));
+                out.push(KeyValue::new(OUTPUT_VALUE, value.clone()));
             }
             if kind == SpanKindOi::Llm {
-                self.messages(&mut out, f.str(keys::INPUT_MESSAGES), output, operation);
+                self.messages(
+                    &mut out,
+                    f.str(keys::INPUT_MESSAGES),
+                    output_value,
+                    operation,
+                );
             }
         }
 
@@ -445,13 +452,14 @@ impl AttributeWriter<'_> {
     }
 
     /// OpenInference's flattened messages of a chat: `llm.input_messages.N.message.{role,content}`
-    /// from GenAI's `gen_ai.input.messages` JSON, and the answer as
-    /// `llm.output_messages.0.message.{role,content}` (role `assistant`).
+    /// from GenAI's `gen_ai.input.messages` JSON, and the answer (already redacted, as
+    /// `output.value` carries it) as `llm.output_messages.0.message.{role,content}` (role
+    /// `assistant`).
     fn messages(
         &self,
         out: &mut Vec<KeyValue>,
         input: Option<&str>,
-        output: Option<&str>,
+        output: Option<String>,
         operation: Option<&str>,
     ) {
         if let Some(json) = input {
@@ -467,7 +475,7 @@ impl AttributeWriter<'_> {
             }
         }
         if operation == Some("chat")
-            && let Some(text) = output
+            && let Some(content) = output
         {
             out.push(KeyValue::new(
                 format!("{LLM_OUTPUT_MESSAGES}.0.{MESSAGE_ROLE}"),
@@ -475,7 +483,7 @@ impl AttributeWriter<'_> {
             ));
             out.push(KeyValue::new(
                 format!("{LLM_OUTPUT_MESSAGES}.0.{MESSAGE_CONTENT}"),
-                self.content(text, self.privacy.hide_outputs),
+                content,
             ));
         }
     }

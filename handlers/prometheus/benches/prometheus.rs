@@ -22,8 +22,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use criterion::Criterion;
-use llm_telemetry_bench_support as support;
+use llm_telemetry_bench_support::{self as support, Rounds, Row, Side};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
@@ -89,51 +88,49 @@ fn install_peer_recorder() {
 }
 
 /// Our side of both chat_stop cases: one `llm.chat.stop` through the bus to the reporter, in a
-/// span (the event's span becomes the counter's and the bucket's exemplar).
-fn bench_chat_stop(
-    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    bus: &Bus,
-) {
-    let _span = context::enter(Some(SpanContext::new_root()));
-    group.bench_function("ours", |b| {
-        b.iter(|| {
-            bus.execute(
-                &catalog::LLM_CHAT_STOP,
-                black_box(MEASUREMENTS),
-                black_box(METADATA),
-            )
-        })
-    });
+/// span (the event's span becomes the counter's and the bucket's exemplar; the caller enters it).
+fn our_chat_stop(bus: &Bus) -> Side<'_> {
+    Side::call(move || {
+        bus.execute(
+            &catalog::LLM_CHAT_STOP,
+            black_box(MEASUREMENTS),
+            black_box(METADATA),
+        )
+    })
 }
 
-fn chat_stop_vs_macros(c: &mut Criterion) {
+fn chat_stop_vs_macros(runner: &Rounds) -> Option<Row> {
     let (bus, _reporter) = chat_stop_bus();
-    let mut group = c.benchmark_group("chat_stop_vs_macros");
-    bench_chat_stop(&mut group, &bus);
-    group.bench_function("peer", |b| {
-        b.iter(|| {
+    let _span = context::enter(Some(SpanContext::new_root()));
+    runner.compare(
+        "chat_stop_vs_macros",
+        "metrics::counter! + metrics::histogram! (2 labels) on an installed PrometheusRecorder",
+        0.5,
+        our_chat_stop(&bus),
+        Side::call(|| {
             metrics::counter!("peer_requests_total", "gen_ai_provider_name" => "openai", "gen_ai_request_model" => "gpt-4o")
                 .increment(1);
             metrics::histogram!("peer_duration_seconds", "gen_ai_provider_name" => "openai", "gen_ai_request_model" => "gpt-4o")
                 .record(black_box(1.5));
-        })
-    });
-    group.finish();
+        }),
+    )
 }
 
-fn chat_stop_vs_handles(c: &mut Criterion) {
+fn chat_stop_vs_handles(runner: &Rounds) -> Option<Row> {
     let (bus, _reporter) = chat_stop_bus();
     let counter = metrics::counter!("peer_requests_total", "gen_ai_provider_name" => "openai", "gen_ai_request_model" => "gpt-4o");
     let histogram = metrics::histogram!("peer_duration_seconds", "gen_ai_provider_name" => "openai", "gen_ai_request_model" => "gpt-4o");
-    let mut group = c.benchmark_group("chat_stop_vs_handles");
-    bench_chat_stop(&mut group, &bus);
-    group.bench_function("peer", |b| {
-        b.iter(|| {
+    let _span = context::enter(Some(SpanContext::new_root()));
+    runner.compare(
+        "chat_stop_vs_handles",
+        "pre-registered metrics::Counter + metrics::Histogram handles",
+        1.5,
+        our_chat_stop(&bus),
+        Side::call(|| {
             counter.increment(1);
             histogram.record(black_box(1.5));
-        })
-    });
-    group.finish();
+        }),
+    )
 }
 
 const SERIES: usize = 10_000;
@@ -187,19 +184,35 @@ fn ten_thousand_series() -> (
     (bus, reporter, peer)
 }
 
-fn render_10k(c: &mut Criterion) {
+fn render_10k(runner: &Rounds) -> Vec<Row> {
+    if !runner.selects("render_10k") {
+        return Vec::new();
+    }
     let (_bus, reporter, peer) = ten_thousand_series();
     let handle = peer.handle();
-    let mut group = c.benchmark_group("render_10k");
-    group.bench_function("ours", |b| b.iter(|| black_box(reporter.render())));
-    group.bench_function("peer", |b| b.iter(|| black_box(handle.render())));
-    group.finish();
-    let mut group = c.benchmark_group("render_10k_openmetrics");
-    group.bench_function("ours", |b| {
-        b.iter(|| black_box(reporter.render_as(Format::OpenMetrics)))
-    });
-    group.bench_function("peer", |b| b.iter(|| black_box(handle.render())));
-    group.finish();
+    let text = runner.compare(
+        "render_10k",
+        "PrometheusHandle::render of the same 10,000 series (ours text format, exemplars stored)",
+        1.2,
+        Side::call(|| {
+            black_box(reporter.render());
+        }),
+        Side::call(|| {
+            black_box(handle.render());
+        }),
+    );
+    let openmetrics = runner.compare(
+        "render_10k_openmetrics",
+        "PrometheusHandle::render of the same 10,000 series (ours OpenMetrics with 10,000 exemplars)",
+        1.2,
+        Side::call(|| {
+            black_box(reporter.render_as(Format::OpenMetrics));
+        }),
+        Side::call(|| {
+            black_box(handle.render());
+        }),
+    );
+    text.into_iter().chain(openmetrics).collect()
 }
 
 /// Prometheus 2.x's scrape request.
@@ -289,7 +302,10 @@ impl Scraper {
     }
 }
 
-fn scrape_10k_gzip(c: &mut Criterion) {
+fn scrape_10k_gzip(runner: &Rounds) -> Option<Row> {
+    if !runner.selects("scrape_10k_gzip") {
+        return None;
+    }
     let (_bus, reporter, peer) = ten_thousand_series();
     let server = reporter
         .serve(ServerConfig::at("127.0.0.1:0"))
@@ -341,10 +357,17 @@ fn scrape_10k_gzip(c: &mut Criterion) {
     println!(
         "\nscrape_10k_gzip: our body {our_bytes} bytes (OpenMetrics with 10,000 exemplars, gzip), peer body {peer_bytes} bytes (text)"
     );
-    let mut group = c.benchmark_group("scrape_10k_gzip");
-    group.bench_function("ours", |b| b.iter(|| black_box(ours.scrape())));
-    group.bench_function("peer", |b| b.iter(|| black_box(theirs.scrape())));
-    group.finish();
+    runner.compare(
+        "scrape_10k_gzip",
+        "metrics-exporter-prometheus http-listener, same 10,000 series, same Prometheus request (it answers plain text)",
+        1.0,
+        Side::call(|| {
+            black_box(ours.scrape());
+        }),
+        Side::call(|| {
+            black_box(theirs.scrape());
+        }),
+    )
 }
 
 /// `VmRSS` and `VmHWM` of this process, in kB.
@@ -440,40 +463,17 @@ fn cardinality_attack() {
 }
 
 fn main() {
+    let runner = Rounds::from_env();
     cardinality_attack();
     install_peer_recorder();
-    let mut c = support::criterion();
-    chat_stop_vs_macros(&mut c);
-    chat_stop_vs_handles(&mut c);
-    render_10k(&mut c);
-    scrape_10k_gzip(&mut c);
-    c.final_summary();
-    let rows = vec![
-        support::row(
-            "chat_stop_vs_macros",
-            "metrics::counter! + metrics::histogram! (2 labels) on an installed PrometheusRecorder",
-            0.5,
-        ),
-        support::row(
-            "chat_stop_vs_handles",
-            "pre-registered metrics::Counter + metrics::Histogram handles",
-            1.5,
-        ),
-        support::row(
-            "render_10k",
-            "PrometheusHandle::render of the same 10,000 series (ours text format, exemplars stored)",
-            1.2,
-        ),
-        support::row(
-            "render_10k_openmetrics",
-            "PrometheusHandle::render of the same 10,000 series (ours OpenMetrics with 10,000 exemplars)",
-            1.2,
-        ),
-        support::row(
-            "scrape_10k_gzip",
-            "metrics-exporter-prometheus http-listener, same 10,000 series, same Prometheus request (it answers plain text)",
-            1.0,
-        ),
-    ];
+    let mut rows = Vec::new();
+    rows.extend(chat_stop_vs_macros(&runner));
+    rows.extend(chat_stop_vs_handles(&runner));
+    rows.extend(render_10k(&runner));
+    rows.extend(scrape_10k_gzip(&runner));
+    if !runner.complete() {
+        println!("not every case ran (filtered or test run): no report written");
+        return;
+    }
     support::write_report("prometheus", &rows);
 }
