@@ -85,3 +85,15 @@ echo "$mlx_summary" | grep -Eq '^all +[1-9][0-9]* +0$'
 for op in chat generate embed stream hybrid_search; do
   echo "$mlx_summary" | grep -Eq "^$op +[1-9][0-9]* +0$"
 done
+# The OpenAI-compatible API (--serve) from the same MLX models, driven by the official openai
+# client (the binary the run above built; killed when the check ends, pass or fail).
+mlx_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+LD_LIBRARY_PATH="$(cat "${LLM_TELEMETRY_MLX_HOME:-/opt/mlx-venv}/mlx-c/mlx-lib")" \
+  target/debug/examples/inference_service --backend mlx --model "$mlx_models/tiny-llama" \
+  --embed-model "$mlx_models/all-MiniLM-L6-v2" --serve "127.0.0.1:$mlx_port" --seconds 120 \
+  --set metrics.listen=127.0.0.1:0 >/dev/null 2>&1 &
+mlx_server=$!
+trap 'kill "$mlx_server" 2>/dev/null || true' EXIT
+"$LLM_TELEMETRY_OPENAI_PYTHON" tests/python/mlx_served.py "http://127.0.0.1:$mlx_port/v1"
+kill "$mlx_server" 2>/dev/null || true
+wait "$mlx_server" 2>/dev/null || true

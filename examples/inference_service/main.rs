@@ -80,7 +80,7 @@ fn run(options: cli::Options) -> Result<(), Error> {
     let mut handlers = attach_handlers(&bus, &config)?;
     let telemetry = handlers.telemetry.instrumentation();
     let server = match options.serve {
-        Some(addr) => Some(serve_api(addr, &telemetry, options.latency_scale)?),
+        Some(addr) => Some(serve_api(addr, &telemetry, &options)?),
         None => None,
     };
 
@@ -150,17 +150,22 @@ fn run(options: cli::Options) -> Result<(), Error> {
 fn serve_api(
     addr: std::net::SocketAddr,
     telemetry: &llm_telemetry::instrument::Instrumentation,
-    latency_scale: f64,
+    options: &cli::Options,
 ) -> Result<serve::Server, Error> {
-    use llm_telemetry::instrument::{LatencyProfile, SimulatedBackend};
-    let backend = SimulatedBackend::new("openai")
-        .with_latency(LatencyProfile::realistic().scaled(latency_scale));
-    let server = serve::start(
-        addr,
-        backend,
-        telemetry.clone(),
-        serve::ServeOptions::default(),
-    )?;
+    let server = match options.backend {
+        cli::Backend::Simulated => {
+            use llm_telemetry::instrument::{LatencyProfile, SimulatedBackend};
+            let backend = SimulatedBackend::new("openai")
+                .with_latency(LatencyProfile::realistic().scaled(options.latency_scale));
+            serve::start(
+                addr,
+                backend,
+                telemetry.clone(),
+                serve::ServeOptions::default(),
+            )?
+        }
+        cli::Backend::Mlx => service::serve_mlx(addr, telemetry, options)?,
+    };
     println!(
         "serving the OpenAI-compatible API at http://{}/v1",
         server.addr()

@@ -1,6 +1,7 @@
 //! [`Service`]: the workload the main job runs, on the simulated providers (the default) or,
 //! with `--backend mlx`, on a real MLX model (builds with the MLX backend only: `--features mlx`
-//! on macOS, `--features mlx-system` through `scripts/mlx-cargo.sh` on Linux).
+//! on macOS, `--features mlx-system` through `scripts/mlx-cargo.sh` on Linux). [`serve_mlx`]
+//! serves the OpenAI-compatible API (`--serve`) from the same MLX models.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -10,6 +11,12 @@ use llm_telemetry::instrument::Instrumentation;
 use crate::cli::{Backend, Options};
 use crate::report::Report;
 use crate::workload::Workload;
+
+/// Why a build without the MLX backend refuses `--backend mlx`, and what to run instead.
+#[cfg(not(any(all(feature = "mlx", target_os = "macos"), feature = "mlx-system")))]
+const NO_MLX: &str = "this build has no MLX backend: on Linux run scripts/setup-mlx.sh, then \
+    scripts/mlx-cargo.sh run --release --features mlx-system --example inference_service -- \
+    --backend mlx --model DIR (on macOS: --features mlx)";
 
 /// The workload the worker threads run.
 pub enum Service {
@@ -43,12 +50,7 @@ impl Service {
                 )?,
             ))),
             #[cfg(not(any(all(feature = "mlx", target_os = "macos"), feature = "mlx-system")))]
-            Backend::Mlx => Err(
-                "this build has no MLX backend: on Linux run scripts/setup-mlx.sh, \
-                 then scripts/mlx-cargo.sh run --release --features mlx-system --example \
-                 inference_service -- --backend mlx --model DIR (on macOS: --features mlx)"
-                    .into(),
-            ),
+            Backend::Mlx => Err(NO_MLX.into()),
         }
     }
 
@@ -60,4 +62,54 @@ impl Service {
             Service::Mlx(workload) => workload.run(worker, stop),
         }
     }
+}
+
+/// Serves the OpenAI-compatible API at `addr` from the MLX models of `options` (`--serve` with
+/// `--backend mlx`): `/v1/models` lists the loaded generation model as a chat model and the
+/// embedding model as an embedding model, owned by `mlx`.
+#[cfg(any(all(feature = "mlx", target_os = "macos"), feature = "mlx-system"))]
+pub fn serve_mlx(
+    addr: std::net::SocketAddr,
+    telemetry: &Instrumentation,
+    options: &Options,
+) -> Result<crate::serve::Server, Box<dyn std::error::Error>> {
+    let backend = llm_telemetry::mlx::load(
+        telemetry,
+        options.model.as_deref(),
+        options.embed_model.as_deref(),
+    )?;
+    let models = crate::serve::Models {
+        chat: backend
+            .generator_model()
+            .map(str::to_owned)
+            .into_iter()
+            .collect(),
+        embedding: backend
+            .embedder_model()
+            .map(str::to_owned)
+            .into_iter()
+            .collect(),
+        owned_by: "mlx".to_owned(),
+    };
+    let serve_options = crate::serve::ServeOptions {
+        models,
+        ..crate::serve::ServeOptions::default()
+    };
+    Ok(crate::serve::start(
+        addr,
+        backend,
+        telemetry.clone(),
+        serve_options,
+    )?)
+}
+
+/// Without an MLX backend in the build, `--serve` with `--backend mlx` is the same clear error
+/// as the workload's.
+#[cfg(not(any(all(feature = "mlx", target_os = "macos"), feature = "mlx-system")))]
+pub fn serve_mlx(
+    _addr: std::net::SocketAddr,
+    _telemetry: &Instrumentation,
+    _options: &Options,
+) -> Result<crate::serve::Server, Box<dyn std::error::Error>> {
+    Err(NO_MLX.into())
 }
