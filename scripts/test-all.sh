@@ -76,8 +76,12 @@ scripts/setup-mlx.sh
 scripts/mlx-cargo.sh clippy -p llm-telemetry-mlx --features system-mlx --all-targets -- -D warnings
 scripts/mlx-cargo.sh test -p llm-telemetry-mlx --features system-mlx -- --include-ignored
 mlx_models="${LLM_TELEMETRY_MLX_HOME:-/opt/mlx-venv}/models"
-mlx_summary="$(scripts/mlx-cargo.sh run -q --features mlx-system --example inference_service -- \
-  --backend mlx --model "$mlx_models/tiny-llama" --embed-model "$mlx_models/all-MiniLM-L6-v2" \
+# The backend through the configuration ([inference] keys, here their environment variables);
+# the --serve run below takes the same through its command-line flags.
+mlx_summary="$(LLM_TELEMETRY_INFERENCE_BACKEND=mlx \
+  LLM_TELEMETRY_INFERENCE_MODEL="$mlx_models/tiny-llama" \
+  LLM_TELEMETRY_INFERENCE_EMBED_MODEL="$mlx_models/all-MiniLM-L6-v2" \
+  scripts/mlx-cargo.sh run -q --features mlx-system --example inference_service -- \
   --seconds 5 --workers 2 --set metrics.listen=127.0.0.1:0 2>/dev/null)"
 echo "$mlx_summary" | sed -n '/summary/,/^all /p'
 # Every operation served, none failed.

@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use llm_telemetry::config::{
-    BudgetWindow, Config, ConfigError, CostConfig, ExportMode, Key, LogConfig, LogFormat, LogLevel,
-    MetricsConfig, Origin, OtlpCompression, OtlpProtocol, TracingConfig, TracingExporter,
+    BudgetWindow, Config, ConfigError, CostConfig, ExportMode, InferenceBackendKind,
+    InferenceConfig, Key, LogConfig, LogFormat, LogLevel, MetricsConfig, Origin, OtlpCompression,
+    OtlpProtocol, TracingConfig, TracingExporter,
 };
 use llm_telemetry::instrument::TelemetryLevel;
 
@@ -75,6 +76,11 @@ window = "month"
 [cost.tenant_budgets]
 acme = 10.5
 globex = 2
+
+[inference]
+backend = "mlx"
+model = "/models/tiny-llama"
+embed_model = "/models/minilm"
 "#;
 
 fn full_config() -> Config {
@@ -110,6 +116,11 @@ fn full_config() -> Config {
             budget_usd: Some(100.0),
             window: BudgetWindow::Month,
             tenant_budgets: [("acme".to_owned(), 10.5), ("globex".to_owned(), 2.0)].into(),
+        },
+        inference: InferenceConfig {
+            backend: InferenceBackendKind::Mlx,
+            model: Some("/models/tiny-llama".into()),
+            embed_model: Some("/models/minilm".into()),
         },
     }
 }
@@ -195,6 +206,9 @@ fn the_environment_sets_every_key() {
         ("LLM_TELEMETRY_COST_BUDGET_USD", "100"),
         ("LLM_TELEMETRY_COST_WINDOW", "month"),
         ("LLM_TELEMETRY_COST_TENANT_BUDGETS", "acme=10.5, globex=2"),
+        ("LLM_TELEMETRY_INFERENCE_BACKEND", "MLX"),
+        ("LLM_TELEMETRY_INFERENCE_MODEL", "/models/tiny-llama"),
+        ("LLM_TELEMETRY_INFERENCE_EMBED_MODEL", "/models/minilm"),
     ]))
     .unwrap();
     assert_eq!(c, full_config());
@@ -225,6 +239,9 @@ fn arguments_set_every_key() {
             "cost.budget_usd=100",
             "cost.window=month",
             "cost.tenant_budgets=acme=10.5,globex=2",
+            "inference.backend=mlx",
+            "inference.model=/models/tiny-llama",
+            "inference.embed_model=/models/minilm",
         ])
         .build()
         .unwrap();
@@ -256,6 +273,9 @@ fn typed_setters_set_every_key() {
         .budget_window(BudgetWindow::Month)
         .tenant_budget("acme", 10.5)
         .tenant_budget("globex", 2.0)
+        .inference_backend(InferenceBackendKind::Mlx)
+        .inference_model("/models/tiny-llama")
+        .inference_embed_model("/models/minilm")
         .build()
         .unwrap();
     assert_eq!(c, full_config());

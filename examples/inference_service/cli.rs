@@ -2,7 +2,6 @@
 //! `--set key=value` configuration overrides (the same keys as the TOML file and the
 //! `LLM_TELEMETRY_*` environment variables).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use llm_telemetry::config::{Alias, AliasKind};
@@ -25,16 +24,6 @@ pub enum Command {
     TestTrace,
 }
 
-/// Which backend serves the workload (`--backend`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Backend {
-    /// Two simulated providers (the default; nothing to install).
-    #[default]
-    Simulated,
-    /// A real MLX model from `--model DIR` and/or `--embed-model DIR`.
-    Mlx,
-}
-
 /// What the command line asked for.
 #[derive(Debug, Default)]
 pub struct Options {
@@ -54,12 +43,6 @@ pub struct Options {
     /// The seeds' flags (`--tracing`, `--otlp-endpoint`, `--metrics-port`, `--log-format`:
     /// [`llm_telemetry::config::Alias`]) with their values, below `--set` for the same key.
     pub seed_flags: Vec<(&'static Alias, String)>,
-    /// `--backend simulated|mlx`.
-    pub backend: Backend,
-    /// `--model DIR`: the MLX text-generation model directory.
-    pub model: Option<PathBuf>,
-    /// `--embed-model DIR`: the MLX embedding model directory.
-    pub embed_model: Option<PathBuf>,
 }
 
 /// Why the command line was rejected.
@@ -111,7 +94,8 @@ it went. TinyLLM's flags are aliases: --tracing (tracing.enabled), --otlp-endpoi
 --metrics-port (the port of metrics.listen), --log-format (log.format); --set wins over them.
 
 --backend mlx serves the workload from real MLX models instead: --model DIR (a Llama-family
-generation model) and/or --embed-model DIR (a BERT embedding model); see the README.";
+generation model) and/or --embed-model DIR (a BERT embedding model); see the README. They are the
+command-line forms of inference.backend, inference.model and inference.embed_model.";
 
 /// Parses `args` (without the program name).
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError> {
@@ -220,35 +204,22 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, CliError
                 };
                 options.seed_flags.push((alias, value));
             }
-            "--backend" => {
-                let v = value("--backend")?;
-                options.backend = match v.as_str() {
-                    "simulated" => Backend::Simulated,
-                    "mlx" => Backend::Mlx,
-                    _ => {
-                        return Err(CliError::BadValue {
-                            option: "--backend",
-                            expected: "simulated or mlx",
-                            value: v,
-                        });
-                    }
-                };
-            }
-            "--model" => options.model = Some(PathBuf::from(value("--model")?)),
-            "--embed-model" => options.embed_model = Some(PathBuf::from(value("--embed-model")?)),
+            // The inference keys' command-line forms, at `--set`'s precedence (the later wins).
+            "--backend" => options
+                .sets
+                .push(format!("inference.backend={}", value("--backend")?)),
+            "--model" => options
+                .sets
+                .push(format!("inference.model={}", value("--model")?)),
+            "--embed-model" => options
+                .sets
+                .push(format!("inference.embed_model={}", value("--embed-model")?)),
             "-h" | "--help" => return Err(CliError::Help),
             other => return Err(CliError::Unknown(other.to_owned())),
         }
     }
     if options.serve.is_some() && !workers_given {
         options.workers = 0;
-    }
-    if options.backend == Backend::Mlx && options.model.is_none() && options.embed_model.is_none() {
-        return Err(CliError::BadValue {
-            option: "--backend",
-            expected: "--model DIR and/or --embed-model DIR with mlx",
-            value: "mlx".into(),
-        });
     }
     Ok(options)
 }

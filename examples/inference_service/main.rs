@@ -80,12 +80,17 @@ fn run(options: cli::Options) -> Result<(), Error> {
     let mut handlers = attach_handlers(&bus, &config)?;
     let telemetry = handlers.telemetry.instrumentation();
     let server = match options.serve {
-        Some(addr) => Some(serve_api(addr, &telemetry, &options)?),
+        Some(addr) => Some(serve_api(addr, &telemetry, &config, &options)?),
         None => None,
     };
 
     let report = Arc::new(Report::default());
-    let workload = Arc::new(service::Service::new(&options, telemetry, report.clone())?);
+    let workload = Arc::new(service::Service::new(
+        &config.inference,
+        &options,
+        telemetry,
+        report.clone(),
+    )?);
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -150,10 +155,12 @@ fn run(options: cli::Options) -> Result<(), Error> {
 fn serve_api(
     addr: std::net::SocketAddr,
     telemetry: &llm_telemetry::instrument::Instrumentation,
+    config: &Config,
     options: &cli::Options,
 ) -> Result<serve::Server, Error> {
-    let server = match options.backend {
-        cli::Backend::Simulated => {
+    use llm_telemetry::config::InferenceBackendKind;
+    let server = match config.inference.backend {
+        InferenceBackendKind::Simulated => {
             use llm_telemetry::instrument::{LatencyProfile, SimulatedBackend};
             let backend = SimulatedBackend::new("openai")
                 .with_latency(LatencyProfile::realistic().scaled(options.latency_scale));
@@ -164,7 +171,7 @@ fn serve_api(
                 serve::ServeOptions::default(),
             )?
         }
-        cli::Backend::Mlx => service::serve_mlx(addr, telemetry, options)?,
+        InferenceBackendKind::Mlx => service::serve_mlx(addr, telemetry, &config.inference)?,
     };
     println!(
         "serving the OpenAI-compatible API at http://{}/v1",

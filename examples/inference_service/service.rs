@@ -8,7 +8,9 @@ use std::sync::atomic::AtomicBool;
 
 use llm_telemetry::instrument::Instrumentation;
 
-use crate::cli::{Backend, Options};
+use llm_telemetry::config::{InferenceBackendKind, InferenceConfig};
+
+use crate::cli::Options;
 use crate::report::Report;
 use crate::workload::Workload;
 
@@ -17,6 +19,18 @@ use crate::workload::Workload;
 const NO_MLX: &str = "this build has no MLX backend: on Linux run scripts/setup-mlx.sh, then \
     scripts/mlx-cargo.sh run --release --features mlx-system --example inference_service -- \
     --backend mlx --model DIR (on macOS: --features mlx)";
+
+/// The MLX backend needs a model directory: `inference.model` (`--model DIR`) and/or
+/// `inference.embed_model` (`--embed-model DIR`).
+#[cfg(any(all(feature = "mlx", target_os = "macos"), feature = "mlx-system"))]
+fn check_models(inference: &InferenceConfig) -> Result<(), Box<dyn std::error::Error>> {
+    if inference.model.is_none() && inference.embed_model.is_none() {
+        return Err("inference.backend = \"mlx\" needs inference.model and/or \
+                    inference.embed_model (--model DIR / --embed-model DIR): a model directory"
+            .into());
+    }
+    Ok(())
+}
 
 /// The workload the worker threads run.
 pub enum Service {
@@ -28,29 +42,34 @@ pub enum Service {
 }
 
 impl Service {
-    /// The workload `options` ask for.
+    /// The workload `inference` (the configuration's `[inference]`) asks for; `options` give
+    /// the simulated latency.
     pub fn new(
+        inference: &InferenceConfig,
         options: &Options,
         telemetry: Instrumentation,
         report: Arc<Report>,
     ) -> Result<Self, Box<dyn std::error::Error>> {
-        match options.backend {
-            Backend::Simulated => Ok(Service::Simulated(Box::new(Workload::new(
+        match inference.backend {
+            InferenceBackendKind::Simulated => Ok(Service::Simulated(Box::new(Workload::new(
                 telemetry,
                 report,
                 options.latency_scale,
             )))),
             #[cfg(any(all(feature = "mlx", target_os = "macos"), feature = "mlx-system"))]
-            Backend::Mlx => Ok(Service::Mlx(Box::new(
-                crate::mlx_workload::MlxWorkload::new(
-                    telemetry,
-                    report,
-                    options.model.as_deref(),
-                    options.embed_model.as_deref(),
-                )?,
-            ))),
+            InferenceBackendKind::Mlx => {
+                check_models(inference)?;
+                Ok(Service::Mlx(Box::new(
+                    crate::mlx_workload::MlxWorkload::new(
+                        telemetry,
+                        report,
+                        inference.model.as_deref(),
+                        inference.embed_model.as_deref(),
+                    )?,
+                )))
+            }
             #[cfg(not(any(all(feature = "mlx", target_os = "macos"), feature = "mlx-system")))]
-            Backend::Mlx => Err(NO_MLX.into()),
+            InferenceBackendKind::Mlx => Err(NO_MLX.into()),
         }
     }
 
@@ -71,12 +90,13 @@ impl Service {
 pub fn serve_mlx(
     addr: std::net::SocketAddr,
     telemetry: &Instrumentation,
-    options: &Options,
+    inference: &InferenceConfig,
 ) -> Result<crate::serve::Server, Box<dyn std::error::Error>> {
+    check_models(inference)?;
     let backend = llm_telemetry::mlx::load(
         telemetry,
-        options.model.as_deref(),
-        options.embed_model.as_deref(),
+        inference.model.as_deref(),
+        inference.embed_model.as_deref(),
     )?;
     let models = crate::serve::Models {
         chat: backend
@@ -109,7 +129,7 @@ pub fn serve_mlx(
 pub fn serve_mlx(
     _addr: std::net::SocketAddr,
     _telemetry: &Instrumentation,
-    _options: &Options,
+    _inference: &InferenceConfig,
 ) -> Result<crate::serve::Server, Box<dyn std::error::Error>> {
     Err(NO_MLX.into())
 }

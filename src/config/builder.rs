@@ -12,7 +12,8 @@ use super::env::{EnvSnapshot, ignored};
 use super::keys::{Key, Raw, all_keys, known_keys};
 use super::{
     BudgetWindow, CONFIG_FILE_VAR, Config, ConfigError, ConfigWarning, EndpointForm, ExportMode,
-    LogFormat, LogLevel, Origin, OtlpCompression, OtlpProtocol, TracingExporter,
+    InferenceBackendKind, LogFormat, LogLevel, Origin, OtlpCompression, OtlpProtocol,
+    TracingExporter,
 };
 use crate::instrument::TelemetryLevel;
 
@@ -206,6 +207,23 @@ impl ConfigBuilder {
         /// Sets `tracing.tls` (reach the collector over TLS even when its endpoint is written
         /// `http://` or as a bare `host:port`).
         tracing_tls(bool) => |c, v| c.tracing.tls = v;
+    }
+
+    /// Sets `inference.backend` (`Simulated` or `Mlx`).
+    pub fn inference_backend(self, backend: InferenceBackendKind) -> Self {
+        self.with(move |c| c.inference.backend = backend)
+    }
+
+    /// Sets `inference.model`: the text-generation model directory.
+    pub fn inference_model(self, dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
+        self.with(move |c| c.inference.model = Some(dir))
+    }
+
+    /// Sets `inference.embed_model`: the embedding model directory.
+    pub fn inference_embed_model(self, dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
+        self.with(move |c| c.inference.embed_model = Some(dir))
     }
 
     /// Sets `tracing.certificate`: a PEM file of the CA(s) that signed the collector's

@@ -16,7 +16,7 @@ use super::env::ignored;
 use super::keys::{Key, Raw, known_keys};
 use super::{Choice, Config, ConfigError, ConfigWarning, Origin};
 
-const SECTIONS: [&str; 4] = ["tracing", "metrics", "log", "cost"];
+const SECTIONS: [&str; 5] = ["tracing", "metrics", "log", "cost", "inference"];
 
 /// Applies the TOML `text` (read from `path`) to `config`.
 pub(crate) fn apply(
@@ -181,5 +181,16 @@ pub(crate) fn to_toml(config: &Config) -> String {
         cost.insert("tenant_budgets".into(), Value::Table(budgets));
     }
     root.insert("cost".into(), Value::Table(cost));
+
+    let i = &config.inference;
+    let mut inference = Table::new();
+    inference.insert("backend".into(), text(i.backend.as_str()));
+    if let Some(model) = &i.model {
+        inference.insert("model".into(), text(&model.display().to_string()));
+    }
+    if let Some(model) = &i.embed_model {
+        inference.insert("embed_model".into(), text(&model.display().to_string()));
+    }
+    root.insert("inference".into(), Value::Table(inference));
     root.to_string()
 }

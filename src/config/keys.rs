@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::{
-    BudgetWindow, Choice, Config, ConfigError, EndpointForm, ExportMode, LogFormat, LogLevel,
-    Origin, OtlpCompression, OtlpProtocol, TracingExporter,
+    BudgetWindow, Choice, Config, ConfigError, EndpointForm, ExportMode, InferenceBackendKind,
+    LogFormat, LogLevel, Origin, OtlpCompression, OtlpProtocol, TracingExporter,
 };
 use crate::instrument::TelemetryLevel;
 use llm_telemetry_otel::config::standard::StandardSetting;
@@ -83,6 +83,12 @@ pub enum Key {
     CostWindow,
     /// `cost.tenant_budgets`.
     CostTenantBudgets,
+    /// `inference.backend`.
+    InferenceBackend,
+    /// `inference.model`.
+    InferenceModel,
+    /// `inference.embed_model`.
+    InferenceEmbedModel,
 }
 
 /// A value as given: text (environment, arguments) or TOML.
@@ -219,6 +225,7 @@ const EXPECT_URL: &str = "an http:// or https:// URL with a host and, if given, 
 const EXPECT_NAME: &str = "a non-empty string";
 const EXPECT_ADDR: &str = "an IP address and port, e.g. 127.0.0.1:9568";
 const EXPECT_PATH: &str = "the path of a PEM file (a non-empty string)";
+const EXPECT_DIR: &str = "the path of a model directory (a non-empty string)";
 const EXPECT_PATTERNS: &str = "a non-empty list of event names or patterns (e.g. \"llm.*.first_token,myapp.*\"; in TOML an array of non-empty strings)";
 const EXPECT_LABEL_BYTES: &str = "a whole number of bytes from 16 to 1048576";
 const EXPECT_BUDGETS: &str =
@@ -361,7 +368,7 @@ fn parse_budgets(raw: &Raw<'_>) -> Result<Vec<(String, f64)>, Invalid> {
 
 impl Key {
     /// Every key, in documentation order.
-    pub const ALL: [Key; 32] = [
+    pub const ALL: [Key; 35] = [
         Key::Level,
         Key::TracingEnabled,
         Key::TracingEndpoint,
@@ -394,6 +401,9 @@ impl Key {
         Key::CostBudgetUsd,
         Key::CostWindow,
         Key::CostTenantBudgets,
+        Key::InferenceBackend,
+        Key::InferenceModel,
+        Key::InferenceEmbedModel,
     ];
 
     /// The dotted name, as in the TOML file (`tracing.sample_rate`).
@@ -431,6 +441,9 @@ impl Key {
             Key::CostBudgetUsd => "cost.budget_usd",
             Key::CostWindow => "cost.window",
             Key::CostTenantBudgets => "cost.tenant_budgets",
+            Key::InferenceBackend => "inference.backend",
+            Key::InferenceModel => "inference.model",
+            Key::InferenceEmbedModel => "inference.embed_model",
         }
     }
 
@@ -475,6 +488,9 @@ impl Key {
             Key::CostBudgetUsd => "LLM_TELEMETRY_COST_BUDGET_USD",
             Key::CostWindow => "LLM_TELEMETRY_COST_WINDOW",
             Key::CostTenantBudgets => "LLM_TELEMETRY_COST_TENANT_BUDGETS",
+            Key::InferenceBackend => "LLM_TELEMETRY_INFERENCE_BACKEND",
+            Key::InferenceModel => "LLM_TELEMETRY_INFERENCE_MODEL",
+            Key::InferenceEmbedModel => "LLM_TELEMETRY_INFERENCE_EMBED_MODEL",
         }
     }
 
@@ -549,6 +565,8 @@ impl Key {
             Key::CostBudgetUsd => EXPECT_USD.to_owned(),
             Key::CostWindow => BudgetWindow::expected(),
             Key::CostTenantBudgets => EXPECT_BUDGETS.to_owned(),
+            Key::InferenceBackend => InferenceBackendKind::expected(),
+            Key::InferenceModel | Key::InferenceEmbedModel => EXPECT_DIR.to_owned(),
         }
     }
 
@@ -612,6 +630,11 @@ impl Key {
                     .collect();
                 entries.join(",")
             }
+            Key::InferenceBackend => config.inference.backend.as_str().to_owned(),
+            Key::InferenceModel => config.inference.model.as_ref()?.display().to_string(),
+            Key::InferenceEmbedModel => {
+                config.inference.embed_model.as_ref()?.display().to_string()
+            }
         })
     }
 
@@ -664,6 +687,9 @@ impl Key {
             Key::CostTenantBudgets => {
                 config.cost.tenant_budgets = parse_budgets(raw)?.into_iter().collect()
             }
+            Key::InferenceBackend => config.inference.backend = parse_choice(raw)?,
+            Key::InferenceModel => config.inference.model = Some(parse_path(raw)?),
+            Key::InferenceEmbedModel => config.inference.embed_model = Some(parse_path(raw)?),
         }
         Ok(())
     }

@@ -179,6 +179,33 @@ pub struct Config {
     pub log: LogConfig,
     /// Cost accounting and budgets (`[cost]`).
     pub cost: CostConfig,
+    /// The inference backend a program built on the library serves from (`[inference]`): the
+    /// main job reads it; the telemetry itself does not.
+    pub inference: InferenceConfig,
+}
+
+/// The inference backend (`[inference]`), for programs that serve models themselves (the main
+/// job: `--backend`, `--model` and `--embed-model` are its command-line forms).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InferenceConfig {
+    /// `simulated` (the default: providers simulated in process, nothing to install) or `mlx`
+    /// (real models on MLX: `inference.backend`).
+    pub backend: InferenceBackendKind,
+    /// The text-generation model directory (`inference.model`; config.json, tokenizer.json,
+    /// safetensors).
+    pub model: Option<PathBuf>,
+    /// The embedding model directory (`inference.embed_model`).
+    pub embed_model: Option<PathBuf>,
+}
+
+/// Which backend serves inference (`inference.backend`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum InferenceBackendKind {
+    /// Providers simulated in process (no model, no install).
+    #[default]
+    Simulated,
+    /// Real models on MLX (`llm_telemetry::mlx`, feature `mlx` / `mlx-system`).
+    Mlx,
 }
 
 /// Span export over OTLP (`[tracing]`).
@@ -376,6 +403,10 @@ macro_rules! choice_of {
 
 // The closed sets of values are the handlers' own types (not copies): each parses its
 // configuration names here.
+choice_of! {
+    /// The inference backend (`inference.backend`).
+    InferenceBackendKind { Simulated = "simulated", Mlx = "mlx" }
+}
 choice_of! {
     /// The OTLP transport (`tracing.protocol`).
     OtlpProtocol { Grpc = "grpc", HttpProtobuf = "http/protobuf", HttpJson = "http/json" }
