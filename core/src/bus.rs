@@ -38,7 +38,9 @@ use crate::patterns::IntoPatterns;
 use crate::queue::Lane;
 use crate::snapshot;
 use crate::stats::{BusCounters, BusStats, HandlerCounters, HandlerStats, QueueStats, bump};
-use crate::table::{CountRegistry, HandlerEntry, InterestChanges, Routes, Table, ThreadCounts};
+use crate::table::{
+    CountRegistry, HandlerEntry, IN_SPAN_ONLY, InterestChanges, Routes, Table, ThreadCounts,
+};
 
 pub use crate::nesting::MAX_DEPTH;
 
@@ -771,11 +773,20 @@ impl BusInner {
         depth: u8,
     ) {
         for (index, entry) in handlers.iter() {
+            let mut index = *index;
+            // A handler that takes this name only inside a span (see `table.rs`): one test of
+            // the index already loaded; the span is looked at only for such a route.
+            if index & IN_SPAN_ONLY != 0 {
+                if !event.has_span() {
+                    continue;
+                }
+                index &= !IN_SPAN_ONLY;
+            }
             match &entry.lane {
                 None => {
                     if self.call_inline(entry, event) {
                         match counts {
-                            Some(counts) => counts.add(*index),
+                            Some(counts) => counts.add(index),
                             None => entry.add_delivered(1),
                         }
                     }

@@ -288,6 +288,14 @@ impl<'a> Event<'a> {
             EventSpan::Current(depth) => crate::context::span_at(depth),
         }
     }
+    /// Whether the event belongs to a span ([`Event::span`] is `Some`), without copying it.
+    pub fn has_span(&self) -> bool {
+        match self.span {
+            EventSpan::None => false,
+            EventSpan::Owned(_) | EventSpan::Borrowed(_) => true,
+            EventSpan::Current(depth) => crate::context::span_at(depth).is_some(),
+        }
+    }
     /// One measurement by key: the last, if repeated (a later value overrides an earlier one,
     /// the rule [`Event::value`] and [`OwnedEvent`] follow too).
     pub fn measurement(&self, key: &str) -> Option<f64> {

@@ -67,6 +67,45 @@ pub trait Handler: Send + Sync + 'static {
         true
     }
 
+    /// Whether the handler takes events named `name` (a name it [`Handler::wants`]) only when
+    /// they are emitted inside a span: an event of that name with no span (no explicit one, and
+    /// none current on the emitting thread) is then skipped for this handler, before its queue,
+    /// so it costs the handler nothing, not even a queue slot, and is counted neither as
+    /// delivered nor as dropped. Asked once per name with [`Handler::wants`], under the same
+    /// rules (the answer depends only on the name, no calls into the bus), and stored as one bit
+    /// of the route; a route without it pays nothing per event. The default is false: every
+    /// event of a wanted name is delivered. The OpenTelemetry handler answers true for the
+    /// events it turns into span events.
+    ///
+    /// ```
+    /// use llm_telemetry_core::{context, Bus, Delivery, Event, EventName, Handler, SpanContext};
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// struct InSpan(Arc<AtomicU64>);
+    /// impl Handler for InSpan {
+    ///     fn handle(&self, _: &Event<'_>) {
+    ///         self.0.fetch_add(1, Ordering::Relaxed);
+    ///     }
+    ///     fn only_in_span(&self, _: EventName) -> bool {
+    ///         true
+    ///     }
+    /// }
+    /// let bus = Bus::new();
+    /// let seen = Arc::new(AtomicU64::new(0));
+    /// bus.attach_with("in-span", "app.*", InSpan(seen.clone()), Delivery::Inline).unwrap();
+    /// let name = EventName::new("app.step.done").unwrap();
+    /// bus.execute(name, &[], &[]); // no span: skipped
+    /// {
+    ///     let _inside = context::enter(Some(SpanContext::new_root()));
+    ///     bus.execute(name, &[], &[]); // delivered
+    /// }
+    /// assert_eq!(seen.load(Ordering::Relaxed), 1);
+    /// ```
+    fn only_in_span(&self, name: EventName) -> bool {
+        let _ = name;
+        false
+    }
+
     /// Pushes out whatever the handler holds (a partial batch, buffered lines) and returns by
     /// `deadline`. The default does nothing: a handler that holds nothing has nothing to flush.
     fn flush(&self, deadline: Instant) -> Result<(), LifecycleError> {

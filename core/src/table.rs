@@ -15,6 +15,11 @@
 //! that a compaction (when more than half the slots are holes) closes, keeping the order. A slot
 //! index is what a thread's [`ThreadCounts`] counts inline deliveries by, one cell per slot of
 //! the table it was registered for.
+//!
+//! A subscriber's slot index also carries one bit, [`IN_SPAN_ONLY`], set when its handler takes
+//! that name only inside a span ([`Handler::only_in_span`], asked with `wants`): the dispatch
+//! tests it on the index it has already loaded, so a route without the bit costs one branch and
+//! no extra load, and a route with it is skipped, before any queue, for an event with no span.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -44,12 +49,28 @@ impl HandlerEntry {
         self.patterns.iter().any(|p| p.matches(name)) && self.handler.wants(*name)
     }
 
+    /// The subscriber index of this handler, in slot `slot`, for the name `name` it takes:
+    /// the slot, with [`IN_SPAN_ONLY`] if the handler takes `name` only inside a span.
+    fn route_index(&self, slot: usize, name: EventName) -> usize {
+        if self.handler.only_in_span(name) {
+            slot | IN_SPAN_ONLY
+        } else {
+            slot
+        }
+    }
+
     pub(crate) fn add_delivered(&self, count: u64) {
         bump(&self.counters.delivered, count);
     }
 }
 
-/// The handlers of one event name, in attach order, each with its slot in [`Table::slots`].
+/// The bit of a subscriber index saying the handler takes the name only when the event has a
+/// span (the rest of the index is the slot). Slots never reach it: a table holds far fewer
+/// handlers than `usize::MAX / 2`.
+pub(crate) const IN_SPAN_ONLY: usize = 1 << (usize::BITS - 1);
+
+/// The handlers of one event name, in attach order, each with its slot in [`Table::slots`]
+/// (plus the [`IN_SPAN_ONLY`] bit when set).
 pub(crate) type Subscribers = Arc<[(usize, Arc<HandlerEntry>)]>;
 
 /// An immutable snapshot of the routes: what one emit reads.
@@ -204,7 +225,8 @@ impl Routes {
                 if let Some(route) = &mut self.slots[slot] {
                     if route.entry.takes(name) {
                         route.names.push(id);
-                        list.push((slot, Arc::clone(&route.entry)));
+                        let index = route.entry.route_index(slot, *name);
+                        list.push((index, Arc::clone(&route.entry)));
                     }
                 }
             }
@@ -229,7 +251,7 @@ impl Routes {
         let mut wildcard = false;
         for pattern in &entry.patterns {
             match pattern.exact().map(EventName::new) {
-                Some(Ok(name)) if entry.handler.wants(name) => names.push(name.id()),
+                Some(Ok(name)) if entry.handler.wants(name) => names.push(name),
                 Some(Ok(_)) => {}
                 // A wildcard, or an exact name the registry has no room for: matched against
                 // every name, now and as names arrive.
@@ -242,19 +264,20 @@ impl Routes {
                 registered_from(0)
                     .into_iter()
                     .take(self.by_name.len())
-                    .filter(|name| entry.takes(name))
-                    .map(|name| name.id()),
+                    .filter(|name| entry.takes(name)),
             );
         }
-        names.sort_unstable();
-        names.dedup();
+        names.sort_unstable_by_key(EventName::id);
+        names.dedup_by_key(|name| name.id());
         let slot = self.slots.len();
-        for &name in &names {
+        for &event_name in &names {
+            let name = event_name.id();
             let list = &mut self.by_name[name];
             let was_empty = list.is_empty();
             let mut grown = Vec::with_capacity(list.len() + 1);
             grown.extend(list.iter().cloned());
-            grown.push((slot, Arc::clone(&entry)));
+            let index = entry.route_index(slot, event_name);
+            grown.push((index, Arc::clone(&entry)));
             *list = Arc::from(grown);
             if was_empty {
                 changes.push((name, true));
@@ -264,6 +287,7 @@ impl Routes {
             self.wildcard.push(slot);
         }
         self.ids.insert(Arc::clone(&entry.id), slot);
+        let names = names.iter().map(EventName::id).collect();
         self.slots.push(Some(Route { entry, names }));
         self.live += 1;
         self.bump();
@@ -277,7 +301,11 @@ impl Routes {
         let mut changes = Vec::new();
         for &name in &route.names {
             let list = &mut self.by_name[name];
-            let kept: Vec<_> = list.iter().filter(|(s, _)| *s != slot).cloned().collect();
+            let kept: Vec<_> = list
+                .iter()
+                .filter(|(s, _)| *s & !IN_SPAN_ONLY != slot)
+                .cloned()
+                .collect();
             *list = if kept.is_empty() {
                 changes.push((name, false));
                 Arc::clone(&self.empty)
@@ -315,7 +343,10 @@ impl Routes {
             if !list.is_empty() {
                 *list = list
                     .iter()
-                    .map(|(slot, entry)| (renumbered[*slot], Arc::clone(entry)))
+                    .map(|(index, entry)| {
+                        let flag = *index & IN_SPAN_ONLY;
+                        (renumbered[*index & !IN_SPAN_ONLY] | flag, Arc::clone(entry))
+                    })
                     .collect();
             }
         }
