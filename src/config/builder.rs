@@ -247,8 +247,9 @@ impl ConfigBuilder {
         })
     }
 
-    /// Sets `tracing.span_event_patterns`: the events that become span events (replacing the
-    /// default list; add a program's own names or patterns such as `myapp.*`).
+    /// Sets `tracing.span_event_patterns`: the events that become span events, replacing the
+    /// default (every event emitted inside a span) with these names or patterns only (such as
+    /// `myapp.*`); still only events inside a span, never span starts or ends.
     pub fn span_event_patterns<S: Into<String>>(
         self,
         patterns: impl IntoIterator<Item = S>,

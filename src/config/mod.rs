@@ -254,8 +254,9 @@ pub struct TracingConfig {
     /// Whether events inside a span become its span events (`tracing.span_events`). `None`:
     /// the handler's own rule (default true).
     pub span_events: Option<bool>,
-    /// The events that become span events (`tracing.span_event_patterns`). `None`: the
-    /// handler's defaults ([`llm_telemetry_otel::config::DEFAULT_SPAN_EVENT_PATTERNS`]).
+    /// The events that become span events (`tracing.span_event_patterns`), narrowing the
+    /// default. `None`: the handler's default, every event emitted inside a span
+    /// ([`llm_telemetry_otel::config::DEFAULT_SPAN_EVENT_PATTERNS`]).
     pub span_event_patterns: Option<Vec<String>>,
     /// The deployment environment (`tracing.environment`, e.g. `production`), exported as the
     /// resource attribute `deployment.environment.name`. `None`: not exported.

@@ -11,7 +11,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use llm_telemetry_core::{Bus, Delivery};
+use llm_telemetry_core::{Bus, Delivery, Pattern};
 use opentelemetry_sdk::trace::SpanExporter;
 
 use crate::config::{
@@ -264,24 +264,35 @@ impl OtelHandlerBuilder {
         self.settings.request_span_prefix = Some(prefix.into());
         self
     }
-    /// The stop/exception patterns to attach to (default `*.*.stop`, `*.*.exception`,
-    /// `*.*.*.stop`, `*.*.*.exception`). Attach only to span ends: start events then cost the
-    /// emitter nothing.
+    /// The stop/exception patterns to attach to (default `*.stop`, `*.exception`, `*.*.stop`,
+    /// `*.*.exception`, `*.*.*.stop`, `*.*.*.exception`): the span ends that become spans. A
+    /// `stop` or `exception` event these do not match is neither a span nor a span event, and
+    /// no `start` event is ever heard, so span starts cost the emitter nothing.
     pub fn patterns<S: Into<String>>(mut self, patterns: impl IntoIterator<Item = S>) -> Self {
         self.settings.patterns = Some(patterns.into_iter().map(Into::into).collect());
         self
     }
     /// Whether events emitted inside a span (first token, rate limits, cache operations, a
-    /// program's own) become span events on it, and whether `span.attributes` events add
-    /// attributes to it (default true; `LLM_TELEMETRY_OTEL_SPAN_EVENTS`).
+    /// program's own `myapp.retrieval.done`: every name but span starts and ends) become span
+    /// events on it, and whether `span.attributes` events add attributes to it (default true;
+    /// `LLM_TELEMETRY_OTEL_SPAN_EVENTS`, the facade's `tracing.span_events`). The handler takes
+    /// these names only inside a span ([`llm_telemetry_core::Handler::only_in_span`]): an event
+    /// emitted outside every span is skipped by the bus before the handler's queue, so a
+    /// program's high-rate events outside spans cost the handler nothing and never crowd out
+    /// spans. Off, the handler hears span ends only. Bounded: at most 128 events per span (the
+    /// rest counted in `span_events_dropped`) and 4,096 spans waiting for their end.
     pub fn span_events(mut self, enabled: bool) -> Self {
         self.settings.span_events = Some(enabled);
         self
     }
-    /// The events that become span events (default
-    /// [`crate::config::DEFAULT_SPAN_EVENT_PATTERNS`]): add a program's own names or patterns
-    /// (`myapp.*`). A pattern that also matches span start events (`*.*`) makes every such span
-    /// build its start event.
+    /// The events that become span events while [`OtelHandlerBuilder::span_events`] is on
+    /// (default [`crate::config::DEFAULT_SPAN_EVENT_PATTERNS`], `*`: every event). A list
+    /// replaces the default and narrows it: only events matching one of these patterns become
+    /// span events (`myapp.retrieval.*` plus
+    /// [`crate::config::CATALOG_SPAN_EVENT_PATTERNS`] keeps the catalog's and one of the
+    /// program's). Whatever they match, span starts are never heard and span ends are chosen
+    /// by [`OtelHandlerBuilder::patterns`] alone, and every match is taken only inside a span,
+    /// as with the default. With span events off these patterns are not attached at all.
     pub fn span_event_patterns<S: Into<String>>(
         mut self,
         patterns: impl IntoIterator<Item = S>,
@@ -392,6 +403,12 @@ impl OtelHandlerBuilder {
             shut_down: shut_down.clone(),
             converter: Converter::new(&config),
             span_events: config.span_events.then(Pending::default),
+            // A pattern that does not parse fails the attach below, with its reason.
+            ends: config
+                .patterns
+                .iter()
+                .filter_map(|p| Pattern::parse(p).ok())
+                .collect(),
             sampler: config.sampler,
             tenants: config.tenants.enabled,
             simple: is_simple(&config),

@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
-use llm_telemetry_core::{Bus, Deadline, Event, Handler, LifecycleError};
+use llm_telemetry_core::{Bus, Deadline, Event, EventName, Handler, LifecycleError, Pattern};
 
 use crate::config::{OtelConfig, Processor};
 use crate::convert::Converter;
@@ -32,6 +32,8 @@ pub(crate) struct SpanHandler {
     pub converter: Converter,
     /// Span events waiting for their span's end (`None`: span events switched off).
     pub span_events: Option<Pending>,
+    /// The stop/exception patterns (`OtelConfig::patterns`): which span ends become spans.
+    pub ends: Vec<Pattern>,
     pub sampler: Sampler,
     pub tenants: bool,
     pub simple: bool,
@@ -47,6 +49,24 @@ pub(crate) struct SpanHandler {
 }
 
 impl Handler for SpanHandler {
+    /// Which of the names its patterns match the handler takes (see `span_events.rs`): span
+    /// ends (`stop`, `exception`) only when a stop/exception pattern names them, never a
+    /// `start` (so span starts cost emitters nothing), and any other name only while span
+    /// events are on.
+    fn wants(&self, name: EventName) -> bool {
+        match name.phase() {
+            "start" => false,
+            "stop" | "exception" => self.ends.iter().any(|p| p.matches(&name)),
+            _ => self.span_events.is_some(),
+        }
+    }
+
+    /// Everything but span ends only inside a span: outside one it could belong to no span, and
+    /// skipping it at the bus keeps a program's high-rate events out of the handler's queue.
+    fn only_in_span(&self, name: EventName) -> bool {
+        !matches!(name.phase(), "stop" | "exception")
+    }
+
     /// Exports the partial batch and flushes every exporter, by `deadline`.
     fn flush(&self, deadline: Instant) -> Result<(), LifecycleError> {
         if self.shut_down.load(Ordering::SeqCst) {

@@ -1,7 +1,16 @@
 //! Span events and late attributes: what happens inside a span before it ends.
 //!
-//! The handler hears, besides span ends, the events named by the span-event patterns (first
-//! token, rate limits, cache operations, a program's own). Such an event belongs to the span that
+//! The handler hears, besides span ends, every event emitted inside a span by default (the
+//! span-event patterns, default `*`): first token, rate limits, cache operations, costs and a
+//! program's own (`myapp.retrieval.done`). It never hears span starts (declined in
+//! `Handler::wants`, so starts cost emitters nothing), and a `stop` or `exception` is a span end
+//! only when the stop/exception patterns match it. Every other name is taken *only inside a
+//! span* (`Handler::only_in_span`): the bus skips an event with no span, explicit or current,
+//! before the handler's queue, so a program's high-rate events outside spans never take a queue
+//! slot that a span needs. `span_events(false)` attaches no span-event pattern at all; explicit
+//! `span_event_patterns` replace `*` and narrow the set, under the same rules.
+//!
+//! Such an event belongs to the span that
 //! was current where it was emitted; it is kept here, by span id, until that span's stop or
 //! exception arrives on the same queue (events and the stop a thread emits keep their order), and
 //! then becomes an OpenTelemetry span event on it: named after the event, timed by its

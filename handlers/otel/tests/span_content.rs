@@ -182,7 +182,7 @@ fn events_inside_a_span_become_its_span_events_and_late_attributes_join_it() {
             telemetry.set_span_attribute("orchestration.step", 4); // the last value wins
         },
     );
-    // Outside any span: nothing to attach to.
+    // Outside any span: nothing to attach to, and the bus does not even hand it over.
     telemetry.rate_limited("openai", Duration::from_secs(1));
     otel.flush(FLUSH).unwrap();
     let spans = capture.spans();
@@ -220,8 +220,13 @@ fn events_inside_a_span_become_its_span_events_and_late_attributes_join_it() {
     let stats = otel.stats();
     assert_eq!(stats.span_events, 5, "{stats:?}");
     assert_eq!(
-        stats.skipped_events, 1,
-        "the event outside a span: {stats:?}"
+        stats.skipped_events, 0,
+        "the event outside a span never reaches the handler: {stats:?}"
+    );
+    assert_eq!(
+        bus.stats().handler("llm-telemetry-otel").unwrap().delivered,
+        6,
+        "the chat's stop and its five events, not the rate limit outside it"
     );
 }
 

@@ -274,11 +274,19 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
     "*.*.*.exception",
 ];
 
-/// Default span-event patterns: the catalog's events that happen inside a span (first token,
-/// rate limits, credential refreshes, cache operations, costs) and the current-span helpers'
-/// `span.event` and `span.attributes`. Add a program's own with
-/// [`crate::OtelHandlerBuilder::span_event_patterns`].
-pub const DEFAULT_SPAN_EVENT_PATTERNS: &[&str] = &[
+/// Default span-event patterns: every event (`*`). Inside a span, any event that is not a span
+/// start or end (first token, rate limits, cache operations, costs, the current-span helpers'
+/// `span.event` and `span.attributes`, a program's own `myapp.retrieval.done`) becomes a span
+/// event on it; outside every span the bus does not hand it to the handler at all. Narrow the
+/// set with [`crate::OtelHandlerBuilder::span_event_patterns`].
+pub const DEFAULT_SPAN_EVENT_PATTERNS: &[&str] = &["*"];
+
+/// The catalog's events that happen inside a span: first token, rate limits, credential
+/// refreshes, cache operations, costs, and the current-span helpers' `span.event` and
+/// `span.attributes` (the default span-event patterns before every event became one). Give them
+/// to [`crate::OtelHandlerBuilder::span_event_patterns`], with a program's own, to keep span
+/// events to these.
+pub const CATALOG_SPAN_EVENT_PATTERNS: &[&str] = &[
     "llm.stream.first_token",
     "llm.provider.rate_limit",
     "llm.provider.auth_refresh",
