@@ -8,7 +8,10 @@
 //! span* (`Handler::only_in_span`): the bus skips an event with no span, explicit or current,
 //! before the handler's queue, so a program's high-rate events outside spans never take a queue
 //! slot that a span needs. `span_events(false)` attaches no span-event pattern at all; explicit
-//! `span_event_patterns` replace `*` and narrow the set, under the same rules.
+//! `span_event_patterns` replace `*` and narrow the set, under the same rules. Events inside
+//! spans do take queue slots: at the token-recording level the per-token `llm.stream.token`
+//! becomes one span event per token, up to the per-span limit below, the rest counted as dropped
+//! span events; patterns that leave it out keep such streams off the handler's queue.
 //!
 //! Such an event belongs to the span that
 //! was current where it was emitted; it is kept here, by span id, until that span's stop or

@@ -272,3 +272,46 @@ fn each_tenant_gets_its_own_phoenix_project() {
             .is_none_or(|s| s.is_empty())
     );
 }
+
+#[test]
+#[ignore = "needs Phoenix: run scripts/test-all.sh"]
+fn a_programs_own_event_inside_a_chat_is_a_span_event_in_phoenix() {
+    static RETRIEVAL_DONE: llm_telemetry_core::StaticEventName =
+        llm_telemetry_core::StaticEventName::new("myapp.retrieval.done");
+    let phoenix = Phoenix::shared();
+    let bus = Bus::new();
+    let otel = OtelHandler::builder()
+        .read_env(false)
+        .protocol(Protocol::HttpProtobuf)
+        .endpoint(phoenix.http_endpoint())
+        .service_name("phoenix-test")
+        .project_name("otel-span-events")
+        .attach(&bus)
+        .unwrap();
+    bus.span(
+        &catalog::LLM_CHAT,
+        &[(keys::MODEL, Value::Str("gpt-4o"))],
+        |_| {
+            bus.execute(
+                &RETRIEVAL_DONE,
+                &[("documents", 3.0)],
+                &[("index", Value::Str("faq"))],
+            );
+        },
+    );
+    // Outside every span: never handed to the handler.
+    for _ in 0..1_000 {
+        bus.execute(&RETRIEVAL_DONE, &[("documents", 1.0)], &[]);
+    }
+    assert!(otel.force_flush(FLUSH), "flush: {:?}", otel.stats());
+    assert!(otel.shutdown(FLUSH));
+    let stats = otel.stats();
+    assert_eq!((stats.exported, stats.span_events), (1, 1), "{stats:?}");
+    let spans = phoenix.wait_for_spans("otel-span-events", 1, STORED);
+    assert_eq!(spans.len(), 1);
+    let events = spans[0]["events"].as_array().expect("events");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["name"], "myapp.retrieval.done");
+    assert_eq!(events[0]["attributes"]["documents"], 3, "{events:?}");
+    assert_eq!(events[0]["attributes"]["index"], "faq", "{events:?}");
+}
