@@ -48,7 +48,6 @@ fn run(bus: &Bus, telemetry: &Telemetry) -> (u64, u64) {
 #[test]
 fn by_default_a_programs_events_inside_a_span_are_span_events() {
     let (bus, mut telemetry) = attached(&[]);
-    assert!(bus.is_listening(&RETRIEVAL_DONE));
     // The chat's stop and the three events inside it; none of the 1,000 outside.
     assert_eq!(run(&bus, &telemetry), (4, 3));
     telemetry.shutdown(Duration::from_secs(5));
@@ -57,7 +56,6 @@ fn by_default_a_programs_events_inside_a_span_are_span_events() {
 #[test]
 fn tracing_span_events_false_switches_them_off() {
     let (bus, mut telemetry) = attached(&["tracing.span_events=false"]);
-    assert!(!bus.is_listening(&RETRIEVAL_DONE));
     assert_eq!(run(&bus, &telemetry), (1, 0));
     telemetry.shutdown(Duration::from_secs(5));
 }

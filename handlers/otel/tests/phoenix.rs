@@ -312,6 +312,6 @@ fn a_programs_own_event_inside_a_chat_is_a_span_event_in_phoenix() {
     let events = spans[0]["events"].as_array().expect("events");
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["name"], "myapp.retrieval.done");
-    assert_eq!(events[0]["attributes"]["documents"], 3, "{events:?}");
+    assert_eq!(events[0]["attributes"]["documents"], 3.0, "{events:?}");
     assert_eq!(events[0]["attributes"]["index"], "faq", "{events:?}");
 }
