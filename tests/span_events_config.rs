@@ -50,12 +50,12 @@ fn by_default_a_programs_events_inside_a_span_are_span_events() {
     let (bus, mut telemetry) = attached(&[]);
     // The chat's stop and the three events inside it; none of the 1,000 outside.
     assert_eq!(run(&bus, &telemetry), (4, 3));
-    telemetry.shutdown(Duration::from_secs(5));
+    assert!(telemetry.shutdown(Duration::from_secs(5)).is_complete());
 }
 
 #[test]
 fn tracing_span_events_false_switches_them_off() {
     let (bus, mut telemetry) = attached(&["tracing.span_events=false"]);
     assert_eq!(run(&bus, &telemetry), (1, 0));
-    telemetry.shutdown(Duration::from_secs(5));
+    assert!(telemetry.shutdown(Duration::from_secs(5)).is_complete());
 }

@@ -108,8 +108,12 @@ fn the_bit_survives_new_names_detaches_and_compaction() {
     let seen = counter();
     // 100 handlers before it, detached later: the compaction renumbers its slot.
     for i in 0..100 {
-        bus.attach(format!("filler-{i}"), "spanev.compact.*", |_: &Event<'_>| {})
-            .unwrap();
+        bus.attach(
+            format!("filler-{i}"),
+            "spanev.compact.*",
+            |_: &Event<'_>| {},
+        )
+        .unwrap();
     }
     bus.attach_with(
         "in-span",

@@ -77,10 +77,14 @@ fn an_event_belongs_to_the_innermost_span_current_where_it_was_emitted() {
     let otel = builder(&capture).attach(&bus).unwrap();
     bus.span(&JOB, &[], |_| {
         bus.execute(&HEARTBEAT, &[], &[]);
-        bus.span(&catalog::LLM_CHAT, &[(keys::MODEL, Value::Str("m"))], |_| {
-            bus.execute(&RETRIEVAL_DONE, &[], &[]);
-            bus.execute(&RETRIEVAL_DONE, &[], &[]);
-        });
+        bus.span(
+            &catalog::LLM_CHAT,
+            &[(keys::MODEL, Value::Str("m"))],
+            |_| {
+                bus.execute(&RETRIEVAL_DONE, &[], &[]);
+                bus.execute(&RETRIEVAL_DONE, &[], &[]);
+            },
+        );
         bus.execute(&HEARTBEAT, &[], &[]);
     });
     otel.flush(FLUSH).unwrap();
@@ -110,7 +114,11 @@ fn events_outside_every_span_take_no_slot_of_the_handlers_queue() {
     for i in 0..100_000u32 {
         bus.execute(&HEARTBEAT, &[("i", f64::from(i))], &[]);
         if i % 100 == 0 {
-            bus.span(&catalog::LLM_CHAT, &[(keys::MODEL, Value::Str("m"))], |_| {});
+            bus.span(
+                &catalog::LLM_CHAT,
+                &[(keys::MODEL, Value::Str("m"))],
+                |_| {},
+            );
         }
     }
     otel.flush(FLUSH).unwrap();
@@ -149,14 +157,22 @@ fn span_events_off_hears_no_event_but_span_ends() {
     let capture = CaptureExporter::new();
     let otel = builder(&capture).span_events(false).attach(&bus).unwrap();
     let telemetry = Instrumentation::new(&bus, TelemetryLevel::Basic);
-    bus.span(&catalog::LLM_CHAT, &[(keys::MODEL, Value::Str("m"))], |_| {
-        bus.execute(&RETRIEVAL_DONE, &[], &[]);
-        telemetry.cache("prompts").hit(b"key", Some(1));
-    });
+    bus.span(
+        &catalog::LLM_CHAT,
+        &[(keys::MODEL, Value::Str("m"))],
+        |_| {
+            bus.execute(&RETRIEVAL_DONE, &[], &[]);
+            telemetry.cache("prompts").hit(b"key", Some(1));
+        },
+    );
     otel.flush(FLUSH).unwrap();
     let spans = capture.spans();
     assert_eq!(spans.len(), 1);
-    assert!(spans[0].span.events.is_empty(), "{:?}", spans[0].span.events);
+    assert!(
+        spans[0].span.events.is_empty(),
+        "{:?}",
+        spans[0].span.events
+    );
     assert!(!bus.is_listening(&RETRIEVAL_DONE));
     assert!(!bus.is_listening(&catalog::CACHE_LOOKUP_HIT));
     assert_eq!(
@@ -176,11 +192,15 @@ fn explicit_span_event_patterns_narrow_what_becomes_a_span_event() {
         .attach(&bus)
         .unwrap();
     let telemetry = Instrumentation::new(&bus, TelemetryLevel::Basic);
-    bus.span(&catalog::LLM_CHAT, &[(keys::MODEL, Value::Str("m"))], |_| {
-        bus.execute(&RETRIEVAL_DONE, &[], &[]);
-        bus.execute(&HEARTBEAT, &[], &[]);
-        telemetry.cache("prompts").hit(b"key", Some(1));
-    });
+    bus.span(
+        &catalog::LLM_CHAT,
+        &[(keys::MODEL, Value::Str("m"))],
+        |_| {
+            bus.execute(&RETRIEVAL_DONE, &[], &[]);
+            bus.execute(&HEARTBEAT, &[], &[]);
+            telemetry.cache("prompts").hit(b"key", Some(1));
+        },
+    );
     // Outside a span, a named pattern's events are not heard either.
     for _ in 0..1_000 {
         bus.execute(&RETRIEVAL_DONE, &[], &[]);
