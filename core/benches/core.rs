@@ -23,6 +23,9 @@ use llm_telemetry_bench_support::{self as support, Rounds, Row, Side};
 use llm_telemetry_core::{Bus, Delivery, Event, StaticEventName, StaticSpanName, Value};
 use tracing_subscriber::layer::SubscriberExt;
 
+#[path = "core/profile.rs"]
+mod profile;
+
 static CHAT_STOP: StaticEventName = StaticEventName::new("bench.chat.stop");
 static UNHEARD: StaticEventName = StaticEventName::new("bench.nobody.listens");
 static UNHEARD_SPAN: StaticSpanName = StaticSpanName::new("bench.nobody.span");
@@ -312,6 +315,9 @@ fn paced(producers: usize, total: u64) -> serde_json::Value {
 }
 
 fn main() {
+    if profile::run_from_env() {
+        return;
+    }
     let runner = Rounds::from_env();
     // The no-subscriber cases first (see the module docs).
     let rows: Vec<Row> = [

@@ -631,51 +631,54 @@ impl BusInner {
         metadata: Metadata<'_>,
         span: Span<'_>,
     ) {
-        // Fields bound to a scope ride ahead of the event's own metadata. Until something is
-        // bound in the process this is one relaxed load and a branch (see `bound.rs`).
-        if crate::bound::ever_bound() {
-            return self.dispatch_maybe_bound(name, measurements, metadata, span);
+        // One test of the thread's state word sends both rare cases (nested too deep, fields
+        // bound on this thread) out of line: see `nesting.rs`.
+        let state = nesting::state();
+        if state & nesting::UNUSUAL != 0 {
+            return self.dispatch_unusual(state, name, measurements, metadata, span);
         }
-        self.dispatch_plain(name, measurements, metadata, span);
+        self.dispatch_plain(state, name, measurements, metadata, span);
     }
 
-    /// [`BusInner::dispatch`] once bindings exist: the bound fields of this thread's scope, if
-    /// any, then the event's own metadata (which wins for a key both name), on the stack up to
-    /// 32 entries.
+    /// [`BusInner::dispatch`] when the thread's `state` is unusual: the event is dropped when
+    /// handlers nested too deep; otherwise the fields bound on this thread ride ahead of the
+    /// event's own metadata (which wins for a key both name), on the stack up to 32 entries.
     #[cold]
     #[inline(never)]
-    fn dispatch_maybe_bound(
+    fn dispatch_unusual(
         &self,
+        state: u64,
         name: EventName,
         measurements: Measurements<'_>,
         metadata: Metadata<'_>,
         span: Span<'_>,
     ) {
+        if nesting::too_deep(state) {
+            bump(&self.counters.depth_exceeded, 1);
+            return;
+        }
         let Some(fields) = crate::bound::current_fields() else {
-            return self.dispatch_plain(name, measurements, metadata, span);
+            return self.dispatch_plain(state, name, measurements, metadata, span);
         };
         let merged: SmallVec<[(&'static str, Value<'_>); 32]> = fields
             .iter()
             .map(|(key, value)| (*key, value.as_value()))
             .chain(metadata.iter().copied())
             .collect();
-        self.dispatch_plain(name, measurements, &merged, span);
+        self.dispatch_plain(state, name, measurements, &merged, span);
     }
 
-    /// [`BusInner::dispatch`] with the metadata complete.
+    /// [`BusInner::dispatch`] with the metadata complete, at a depth below [`MAX_DEPTH`];
+    /// `state` is the thread's state word as [`nesting::state`] read it just before.
     #[inline(always)]
     fn dispatch_plain(
         &self,
+        state: u64,
         name: EventName,
         measurements: Measurements<'_>,
         metadata: Metadata<'_>,
         span: Span<'_>,
     ) {
-        let state = nesting::state();
-        if state & nesting::DEPTH_MASK >= u64::from(MAX_DEPTH) {
-            bump(&self.counters.depth_exceeded, 1);
-            return;
-        }
         let depth = (state & nesting::DEPTH_MASK) as u8;
         // Inside a frame, a snapshot this thread cached stays valid even if a nested emit
         // replaces it (see `snapshot.rs`).
