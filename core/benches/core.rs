@@ -12,6 +12,10 @@
 //! Extras (no target): sustained queued throughput with 1 and 2 producers, and `execute` with
 //! 2 measurements + 3 metadata to 0, 1 and 4 inline handlers. Written to `target/bench/core.json`
 //! and `target/bench/core-extra.json`.
+//!
+//! `CORE_PROFILE=<case>_ours|<case>_peer` (see `core/profile.rs`) runs one side untimed for
+//! callgrind instead of measuring, e.g. `CORE_PROFILE=inline_counter_ours valgrind
+//! --tool=callgrind target/release/deps/core-<hash>`.
 
 use std::hint::black_box;
 use std::sync::Arc;
