@@ -745,7 +745,7 @@ impl BusInner {
         let Some(handlers) = table.subscribers(name.id()) else {
             return;
         };
-        if !measurements.iter().all(|(_, v)| v.is_finite()) {
+        if !measurements.iter().all(|(_, v)| finite(*v)) {
             let emitted = Emitted {
                 name,
                 measurements,
@@ -915,6 +915,14 @@ fn deliver_queued(
     }
 }
 
+/// `v.is_finite()` in one unsigned compare: the exponent bits are not all ones. Shifting the
+/// sign out leaves one constant to compare with, where `is_finite` masks with one constant and
+/// compares with another (one instruction less per measurement on every dispatch).
+#[inline(always)]
+fn finite(v: f64) -> bool {
+    v.to_bits() << 1 < 0x7ff0_0000_0000_0000 << 1
+}
+
 /// Drops a handler's panic payload on the thread that caught it without letting anything unwind
 /// further: a payload whose destructor panics (`panic_any(Bomb)` with a panicking `Drop`) is
 /// dropped inside its own `catch_unwind`, and that second payload is leaked with
@@ -1001,6 +1009,43 @@ fn guarded(f: impl FnOnce() -> Result<(), LifecycleError>) -> Result<(), Lifecyc
             let message = panic_message(&payload);
             drop_payload(payload);
             Err(LifecycleError::Panicked(message))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::finite;
+
+    #[test]
+    fn finite_agrees_with_is_finite_on_every_class_of_f64() {
+        let values = [
+            0.0,
+            -0.0,
+            1.0,
+            -42.5,
+            f64::MAX,
+            f64::MIN,
+            f64::MIN_POSITIVE,
+            f64::EPSILON,
+            f64::from_bits(1),                      // smallest subnormal
+            -f64::from_bits(0x000f_ffff_ffff_ffff), // largest negative subnormal
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            -f64::NAN,
+            f64::from_bits(0x7ff0_0000_0000_0001), // signalling NaN
+            f64::from_bits(0xfff8_0000_0000_0001),
+        ];
+        for v in values {
+            assert_eq!(finite(v), v.is_finite(), "{v:?} ({:#x})", v.to_bits());
+        }
+        // A sweep over exponents and signs, with a mantissa pattern.
+        for exponent in 0u64..=0x7ff {
+            for sign in [0u64, 1] {
+                let v = f64::from_bits(sign << 63 | exponent << 52 | 0x5_5555_5555_5555);
+                assert_eq!(finite(v), v.is_finite(), "{v:?}");
+            }
         }
     }
 }
