@@ -12,6 +12,10 @@
 //! Extras (no target): sustained queued throughput with 1 and 2 producers, and `execute` with
 //! 2 measurements + 3 metadata to 0, 1 and 4 inline handlers. Written to `target/bench/core.json`
 //! and `target/bench/core-extra.json`.
+//!
+//! `CORE_PROFILE=<case>_ours|<case>_peer` (see `core/profile.rs`) runs one side untimed for
+//! callgrind instead of measuring, e.g. `CORE_PROFILE=inline_counter_ours valgrind
+//! --tool=callgrind target/release/deps/core-<hash>`.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -22,6 +26,9 @@ use criterion::Criterion;
 use llm_telemetry_bench_support::{self as support, Rounds, Row, Side};
 use llm_telemetry_core::{Bus, Delivery, Event, StaticEventName, StaticSpanName, Value};
 use tracing_subscriber::layer::SubscriberExt;
+
+#[path = "core/profile.rs"]
+mod profile;
 
 static CHAT_STOP: StaticEventName = StaticEventName::new("bench.chat.stop");
 static UNHEARD: StaticEventName = StaticEventName::new("bench.nobody.listens");
@@ -312,6 +319,9 @@ fn paced(producers: usize, total: u64) -> serde_json::Value {
 }
 
 fn main() {
+    if profile::run_from_env() {
+        return;
+    }
     let runner = Rounds::from_env();
     // The no-subscriber cases first (see the module docs).
     let rows: Vec<Row> = [

@@ -42,10 +42,11 @@
 //! A span's `start` and `stop` events each carry what is bound when they are emitted.
 //!
 //! Nothing is paid when nobody listens: the merge happens after the bus knows a handler wants
-//! the event. When somebody listens and nothing was ever bound in the process, it is one relaxed
-//! load and a branch; once bindings exist, an out-of-line call reads the thread-local (a
-//! reference-count increment), and only a thread inside a scope copies the metadata (on the
-//! stack up to 32 entries, no lock, no allocation). Binding itself allocates (a new immutable
+//! the event. When somebody listens, whether fields are bound on this thread is a bit of the
+//! thread's nesting word, which dispatch loads and tests anyway (the depth check): nothing is
+//! added to the common path. A thread inside a scope takes an out-of-line path that reads the
+//! thread-local (a reference-count increment) and copies the metadata (on the stack up to 32
+//! entries, no lock, no allocation). Binding itself allocates (a new immutable
 //! set of fields, shared by reference counting): bind per request or per task, not per event.
 //!
 //! Keys are `&'static str`, as every metadata key is. A binding holds at most [`MAX_FIELDS`]
@@ -56,16 +57,12 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use crate::event::{OwnedValue, Value};
 
 /// The most fields one binding holds (the bound fields of all enclosing scopes together).
 pub const MAX_FIELDS: usize = 16;
-
-/// Whether any thread ever bound a field: until then the bus skips even the thread-local read.
-static EVER_BOUND: AtomicBool = AtomicBool::new(false);
 
 type Fields = Arc<[(&'static str, OwnedValue)]>;
 
@@ -149,10 +146,8 @@ impl BoundContext {
 
     /// Makes this context the bound one on this thread until the guard drops.
     pub fn enter(&self) -> BindGuard {
-        if self.fields.is_some() {
-            EVER_BOUND.store(true, Ordering::Relaxed);
-        }
         let previous = CURRENT.with(|c| c.replace(self.fields.clone()));
+        crate::nesting::set_bound(self.fields.is_some());
         BindGuard {
             previous: Some(previous),
             _not_send: PhantomData,
@@ -212,7 +207,10 @@ impl Drop for BindGuard {
         if let Some(previous) = self.previous.take() {
             // `try_with`: a guard dropped while the thread's locals are being destroyed has
             // nothing left to restore.
-            let _ = CURRENT.try_with(|c| c.replace(previous));
+            let bound = previous.is_some();
+            if CURRENT.try_with(|c| c.replace(previous)).is_ok() {
+                crate::nesting::set_bound(bound);
+            }
         }
     }
 }
@@ -234,13 +232,6 @@ impl<F: Future> Future for Bound<F> {
         let _bound = this.context.enter();
         this.inner.poll(cx)
     }
-}
-
-/// Whether any thread ever bound a field (the bus's first check, after it knows somebody
-/// listens): until then dispatch never reads the thread-local.
-#[inline(always)]
-pub(crate) fn ever_bound() -> bool {
-    EVER_BOUND.load(Ordering::Relaxed)
 }
 
 /// The fields bound on this thread, if any: a reference-counted clone (no allocation), so that
@@ -266,6 +257,30 @@ mod tests {
         assert_eq!(BoundContext::current().get("a"), Some(Value::Str("1")));
         outer.unbind();
         assert!(BoundContext::current().is_empty());
+    }
+
+    /// The dispatch reads "fields bound here" from the thread's nesting word: it must follow
+    /// every scope's start and end, including an unbind that leaves nothing bound.
+    #[test]
+    fn the_nesting_word_says_whether_fields_are_bound_here() {
+        assert!(!crate::nesting::is_bound());
+        let outer = bind([("a", OwnedValue::from("1"))]);
+        assert!(crate::nesting::is_bound());
+        {
+            let _nothing = unbind(&["a"]);
+            assert!(BoundContext::current().is_empty());
+            assert!(!crate::nesting::is_bound());
+            let _again = bind([("b", OwnedValue::from(2))]);
+            assert!(crate::nesting::is_bound());
+        }
+        assert!(crate::nesting::is_bound());
+        let other_thread = std::thread::spawn(crate::nesting::is_bound);
+        assert!(
+            !other_thread.join().unwrap(),
+            "a binding is this thread's only"
+        );
+        outer.unbind();
+        assert!(!crate::nesting::is_bound());
     }
 
     #[test]

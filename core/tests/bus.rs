@@ -259,6 +259,56 @@ fn handlers_may_emit_and_nesting_is_bounded() {
     bus.detach("recursive").unwrap(); // breaks the Bus -> handler -> Bus cycle
 }
 
+/// Dispatch sends "nested too deep" and "fields bound" down one out-of-line path: with fields
+/// bound, every nested event carries them and the chain still ends at `MAX_DEPTH`, counted once.
+#[test]
+fn nesting_is_bounded_inside_a_binding_scope_and_each_nested_event_carries_the_fields() {
+    let bus = Bus::new();
+    let loop_name = name("test.nest.bound");
+    let inner_bus = bus.clone();
+    let carried = Arc::new(AtomicU64::new(0));
+    let seen = carried.clone();
+    bus.attach("recursive-bound", "test.nest.bound", move |event| {
+        if event.str("request_id") == Some("r-9") {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }
+        inner_bus.execute(loop_name, &[], &[]);
+    })
+    .unwrap();
+    {
+        let _scope = llm_telemetry_core::bound::bind([("request_id", "r-9".into())]);
+        bus.execute(loop_name, &[], &[]);
+    }
+    assert_eq!(carried.load(Ordering::SeqCst), MAX_DEPTH as u64);
+    assert_eq!(bus.stats().depth_exceeded, 1);
+    bus.detach("recursive-bound").unwrap();
+}
+
+/// A handler that binds fields for its own nested emits: they carry them, and once the handler
+/// returned the emitting thread is unbound again (the dispatch frame's exit keeps the bit right).
+#[test]
+fn a_binding_made_inside_a_handler_ends_with_it() {
+    let bus = Bus::new();
+    let outer = name("test.bindin.outer");
+    let inner = name("test.bindin.inner");
+    let capture = Capture::attach(&bus, ["test.bindin.inner"]).unwrap();
+    let inner_bus = bus.clone();
+    bus.attach("binder", "test.bindin.outer", move |_| {
+        let _scope = llm_telemetry_core::bound::bind([("step", "nested".into())]);
+        inner_bus.execute(inner, &[], &[]);
+    })
+    .unwrap();
+    bus.execute(outer, &[], &[]);
+    bus.execute(inner, &[], &[]);
+    let steps: Vec<Option<String>> = capture
+        .events()
+        .iter()
+        .map(|e| e.str("step").map(str::to_owned))
+        .collect();
+    assert_eq!(steps, vec![Some("nested".to_owned()), None]);
+    bus.detach("binder").unwrap();
+}
+
 #[test]
 fn nested_emits_cross_queued_lanes_with_bounded_depth() {
     let bus = Bus::new();
