@@ -17,7 +17,7 @@ mod certs;
 mod otlp_receiver;
 #[path = "support/service_binary.rs"]
 mod service_binary;
-use service_binary::service_binary;
+use service_binary::{service_binary, service_command};
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -40,17 +40,9 @@ fn one_service_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn run_service(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(service_binary());
-    command.args(args).stdin(Stdio::null());
     // Keep the developer's own settings out of the test.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("LLM_TELEMETRY_")
-            || key.starts_with("OTEL_")
-            || key.starts_with("PHOENIX_")
-        {
-            command.env_remove(key);
-        }
-    }
+    let mut command = service_command();
+    command.args(args);
     for (key, value) in env {
         command.env(key, value);
     }
@@ -730,21 +722,10 @@ fn export_failures_are_counted_on_metrics_exactly() {
 
 /// Runs `inference_service` with `args` in the background, without the developer's settings.
 fn spawn_service(args: &[&str]) -> std::process::Child {
-    let mut command = Command::new(service_binary());
-    command
+    service_command()
         .args(args)
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("LLM_TELEMETRY_")
-            || key.starts_with("OTEL_")
-            || key.starts_with("PHOENIX_")
-        {
-            command.env_remove(key);
-        }
-    }
-    command
+        .stderr(Stdio::null())
         .spawn()
         .expect("start the inference_service example")
 }

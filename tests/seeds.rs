@@ -9,6 +9,7 @@
 // The Phoenix harness allows its own unused items (`#![allow(dead_code)]` inside).
 #[path = "../handlers/otel/tests/support/phoenix.rs"]
 mod phoenix;
+use phoenix::attribute;
 // A real Prometheus and free ports: the Prometheus handler's test helpers (which allow their own
 // unused items).
 #[path = "../handlers/prometheus/tests/common/mod.rs"]
@@ -33,19 +34,6 @@ fn env(pairs: &[(&str, String)]) -> impl Fn(&str) -> Option<String> + use<> {
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
     move |name| map.get(name).cloned()
-}
-
-/// Phoenix returns attributes flattened by dotted key, or nested by segment.
-fn attribute<'a>(span: &'a Json, key: &str) -> &'a Json {
-    let attrs = &span["attributes"];
-    if !attrs[key].is_null() {
-        return &attrs[key];
-    }
-    let mut node = attrs;
-    for part in key.split('.') {
-        node = &node[part];
-    }
-    node
 }
 
 fn named<'a>(spans: &'a [Json], name: &str) -> &'a Json {

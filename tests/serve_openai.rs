@@ -46,21 +46,12 @@ fn python() -> PathBuf {
 
 /// The main job with `--serve` on a free port; the API's base URL once it is up.
 fn start_service(metrics_port: u16, env: &[(&str, &str)]) -> (Child, String) {
-    let mut command = Command::new(service_binary::service_binary());
+    let mut command = service_binary::service_command();
     command
         .args(["--serve", "127.0.0.1:0", "--latency-scale", "0", "--set"])
         .arg(format!("metrics.listen=127.0.0.1:{metrics_port}"))
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("LLM_TELEMETRY_")
-            || key.starts_with("OTEL_")
-            || key.starts_with("PHOENIX_")
-        {
-            command.env_remove(key);
-        }
-    }
     for (key, value) in env {
         command.env(key, value);
     }

@@ -19,19 +19,10 @@ use llm_telemetry_genai::instrument::{
 };
 use llm_telemetry_mlx::MlxBackend;
 use llm_telemetry_otel::{OtelHandler, Protocol};
-use phoenix::Phoenix;
+use phoenix::{Phoenix, attribute};
 use serde_json::{Value as Json, json};
 
 const PROJECT: &str = "mlx-real-inference";
-
-/// An attribute, flattened by dotted key or nested by segment (Phoenix answers either way).
-fn attribute<'a>(span: &'a Json, key: &str) -> &'a Json {
-    let attrs = &span["attributes"];
-    if !attrs[key].is_null() {
-        return &attrs[key];
-    }
-    key.split('.').fold(attrs, |node, part| &node[part])
-}
 
 fn find<'a>(spans: &'a [Json], what: &str, pred: impl Fn(&Json) -> bool) -> &'a Json {
     spans

@@ -62,3 +62,19 @@ pub fn service_binary() -> PathBuf {
         })
         .clone()
 }
+
+/// A command running the main job's binary without the developer's own settings (every
+/// `LLM_TELEMETRY_*`, `OTEL_*` and `PHOENIX_*` variable removed) and with no standard input.
+pub fn service_command() -> Command {
+    let mut command = Command::new(service_binary());
+    command.stdin(std::process::Stdio::null());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("LLM_TELEMETRY_")
+            || key.starts_with("OTEL_")
+            || key.starts_with("PHOENIX_")
+        {
+            command.env_remove(key);
+        }
+    }
+    command
+}

@@ -13,7 +13,7 @@ use llm_telemetry_core::{Bus, Value};
 use llm_telemetry_genai::catalog::{self, keys};
 use llm_telemetry_otel::{OtelHandler, Protocol};
 use serde_json::Value as Json;
-use support::phoenix::Phoenix;
+use support::phoenix::{Phoenix, attribute};
 
 const FLUSH: Duration = Duration::from_secs(30);
 const STORED: Duration = Duration::from_secs(60);
@@ -66,20 +66,6 @@ fn emit_workload(bus: &Bus, tenant: Option<&'static str>) {
         span.measure(keys::OUTPUT_TOKENS, 4.0);
         span.set(keys::OUTPUT, "Hi there!");
     });
-}
-
-fn attribute<'a>(span: &'a Json, key: &str) -> &'a Json {
-    // Phoenix returns attributes flattened by dotted key.
-    let attrs = &span["attributes"];
-    if !attrs[key].is_null() {
-        return &attrs[key];
-    }
-    // Or nested by segment.
-    let mut node = attrs;
-    for part in key.split('.') {
-        node = &node[part];
-    }
-    node
 }
 
 fn find<'a>(spans: &'a [Json], pred: impl Fn(&Json) -> bool, what: &str) -> &'a Json {

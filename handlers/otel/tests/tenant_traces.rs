@@ -20,7 +20,7 @@ use llm_telemetry_genai::catalog::{self, keys};
 use llm_telemetry_genai::instrument::{Instrumentation, TelemetryLevel};
 use llm_telemetry_otel::{OtelHandler, Protocol};
 use serde_json::Value as Json;
-use support::phoenix::Phoenix;
+use support::phoenix::{Phoenix, attribute};
 
 const ROUNDS: usize = 20;
 const FLUSH: Duration = Duration::from_secs(30);
@@ -64,15 +64,6 @@ fn emit_trace(bus: &Bus, telemetry: &Instrumentation, tenant: &str) -> String {
         },
     );
     trace_id
-}
-
-/// An attribute of a span as Phoenix returns it (flattened by dotted key, or nested).
-fn attribute<'a>(span: &'a Json, key: &str) -> &'a Json {
-    let attrs = &span["attributes"];
-    if !attrs[key].is_null() {
-        return &attrs[key];
-    }
-    key.split('.').fold(attrs, |node, part| &node[part])
 }
 
 /// Spans of `project` by trace id (an absent project has none).

@@ -366,3 +366,13 @@ fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, String> {
         body = &body[(size + 2).min(body.len())..];
     }
 }
+
+/// An attribute of a span as Phoenix's REST API returns it: flattened by dotted key, or nested
+/// by segment (`Json::Null` when absent).
+pub fn attribute<'a>(span: &'a serde_json::Value, key: &str) -> &'a serde_json::Value {
+    let attrs = &span["attributes"];
+    if !attrs[key].is_null() {
+        return &attrs[key];
+    }
+    key.split('.').fold(attrs, |node, part| &node[part])
+}
