@@ -83,7 +83,7 @@ impl Format {
 
 /// Writes one metric family of the reporter (nothing before its first series) from its
 /// series at position `from` on (`0`: from the start, its `# HELP`/`# TYPE` first), stopping
-/// after the series that brings what this call wrote to `budget` bytes or more: returns the position to resume from, or `None` once the family is
+/// after the series that brings `out` to `limit` bytes or more: returns the position to resume from, or `None` once the family is
 /// complete. This is how `/metrics` streams a large page a part at a time (see
 /// `crate::reporter::RenderStream`; a whole family is one call with `usize::MAX`). `now_ms`
 /// stamps exemplars seen for the first time (see `crate::exemplar`).
@@ -94,12 +94,11 @@ pub(crate) fn write_table_from(
     format: Format,
     now_ms: u64,
     from: usize,
-    budget: usize,
+    limit: usize,
 ) -> Option<usize> {
     if from == 0 && table.is_empty() {
         return None;
     }
-    let limit = out.len().saturating_add(budget);
     let full = |out: &String| {
         if out.len() >= limit {
             ControlFlow::Break(())

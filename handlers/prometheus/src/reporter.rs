@@ -621,7 +621,7 @@ impl PrometheusReporter {
     /// then the self-metrics.
     pub fn render_as(&self, format: Format) -> String {
         let mut stream = RenderStream::new(self.clone(), format);
-        let mut out = String::with_capacity(stream.previous_len() + 256);
+        let mut out = String::with_capacity(self.last_render_len() + 256);
         while stream.next_part(&mut out, usize::MAX) {}
         out
     }

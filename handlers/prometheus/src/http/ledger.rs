@@ -45,15 +45,21 @@ impl Ledger {
         self.timed_out.store(true, Ordering::Relaxed);
     }
 
-    /// A streamed body was dropped before its last part was taken: a failed scrape, for the
-    /// write deadline if it fired, for a hang-up otherwise.
+    /// A streamed body was dropped before its last part was taken: a failed scrape, for
+    /// [`Ledger::failure`]'s reason.
     pub(crate) fn cut_short(&self) {
-        let reason = if self.timed_out.load(Ordering::Relaxed) {
+        self.reporter.scrapes().failed(self.failure());
+    }
+
+    /// Why this connection's unfinished scrapes failed: the write deadline if it fired, a
+    /// hang-up otherwise (the deadline of `super::io::DeadlineIo` is the connection's only
+    /// write timeout; hyper's request-head deadline fails no scrape).
+    fn failure(&self) -> ScrapeFailure {
+        if self.timed_out.load(Ordering::Relaxed) {
             ScrapeFailure::WriteTimeout
         } else {
             ScrapeFailure::Disconnected
-        };
-        self.reporter.scrapes().failed(reason);
+        }
     }
 
     /// A flush succeeded: every body handed so far is written.
@@ -63,8 +69,10 @@ impl Ledger {
         }
     }
 
-    /// The connection ended: what is still unconfirmed failed, for `reason`.
-    pub(crate) fn closed(&self, reason: ScrapeFailure) {
+    /// The connection ended: what is still unconfirmed failed, for [`Ledger::failure`]'s
+    /// reason.
+    pub(crate) fn closed(&self) {
+        let reason = self.failure();
         for _ in 0..self.handed.swap(0, Ordering::Relaxed) {
             self.reporter.scrapes().failed(reason);
         }

@@ -20,7 +20,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::reporter::PrometheusReporter;
-use crate::stats::ScrapeFailure;
 
 /// The endpoint's settings (checked by `crate::server`).
 #[derive(Clone, Debug)]
@@ -113,7 +112,6 @@ async fn serve(
         );
         async move { Ok::<_, std::convert::Infallible>(response.await) }
     });
-    // Errors are the client's (a malformed request, already answered; a timeout; a hang-up).
     let result = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(settings.read_timeout)
@@ -121,30 +119,12 @@ async fn serve(
         .keep_alive(true)
         .serve_connection(io, service)
         .await;
-    let reason = match &result {
-        Err(e) if e.is_parse() => {
-            ledger.malformed();
-            ScrapeFailure::Disconnected
-        }
-        Err(e) if timed_out(e) => ScrapeFailure::WriteTimeout,
-        _ => ScrapeFailure::Disconnected,
-    };
-    ledger.closed(reason);
-}
-
-/// Whether a connection error is the write deadline of [`io::DeadlineIo`] (an I/O `TimedOut`
-/// somewhere in its chain of sources).
-fn timed_out(error: &hyper::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = source {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::TimedOut {
-                return true;
-            }
-        }
-        source = e.source();
+    // Errors are the client's: a malformed request (already answered), a timeout or a hang-up
+    // (the ledger knows which).
+    if matches!(&result, Err(e) if e.is_parse()) {
+        ledger.malformed();
     }
-    false
+    ledger.closed();
 }
 
 /// Answers 503 without waiting (the socket's send buffer takes it) and closes, after consuming

@@ -114,8 +114,6 @@ pub(crate) async fn respond<B>(
             .iter()
             .filter_map(|v| v.to_str().ok())
             .any(accepts_gzip);
-    // Let the requests that arrived with this one be read: one render can then serve them all.
-    tokio::task::yield_now().await;
     // HEAD gets the headers of a GET; hyper writes no body for it. Only GETs count as scrapes.
     let ledger = (!head_only).then_some(ledger);
     let (body, encoded) = if reporter.last_render_len() >= STREAM_ABOVE {
@@ -125,6 +123,9 @@ pub(crate) async fn respond<B>(
             gzip,
         )
     } else {
+        // Let the requests that arrived with this one be read: one render can then serve them
+        // all (a streamed page is rendered per request, a part at a time).
+        tokio::task::yield_now().await;
         let (bytes, encoded) = cache.get(arrived, format, gzip, &reporter);
         (ScrapeBody::Whole(WholeBody::new(bytes, ledger)), encoded)
     };

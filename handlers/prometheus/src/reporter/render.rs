@@ -44,11 +44,6 @@ impl RenderStream {
         }
     }
 
-    /// The length of the reporter's previous complete render (a size hint).
-    pub(crate) fn previous_len(&self) -> usize {
-        self.reporter.inner.last_render_len.load(Ordering::Relaxed)
-    }
-
     /// Appends the next part to `out`: series until this call wrote `budget` bytes or more (a
     /// part ends after a whole series, so it may exceed `budget` by one series). Returns
     /// `false` once the render is complete (nothing was appended by a call that returns
@@ -61,7 +56,6 @@ impl RenderStream {
         let limit = start.saturating_add(budget);
         let inner = &self.reporter.inner;
         while let Some(entry) = inner.tables.get(self.table) {
-            let room = limit.saturating_sub(out.len()).max(1);
             let next = exposition::write_table_from(
                 out,
                 &entry.table,
@@ -69,7 +63,7 @@ impl RenderStream {
                 self.format,
                 self.now_ms,
                 self.from,
-                room,
+                limit,
             );
             match next {
                 Some(resume) => self.from = resume,
