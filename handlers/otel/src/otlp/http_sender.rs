@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use opentelemetry_http::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use prost::Message as _;
+use prost::bytes::Bytes;
 
 use super::diagnose::{chain, diagnose};
 use super::encode::request;
