@@ -22,8 +22,6 @@ mod commands;
 #[cfg(any(all(feature = "mlx", target_os = "macos"), feature = "mlx-system"))]
 mod mlx_workload;
 mod report;
-// Some of the server's API is used only by tests/serve*.rs, which include the module.
-#[allow(dead_code)]
 mod serve;
 mod service;
 mod workload;
@@ -85,27 +83,34 @@ fn run(options: cli::Options) -> Result<(), Error> {
     };
 
     let report = Arc::new(Report::default());
-    let workload = Arc::new(service::Service::new(
-        &config.inference,
-        &options,
-        telemetry,
-        report.clone(),
-    )?);
+    // No workers (`--serve` alone): no workload, so its models are not loaded a second time.
+    let workload = match options.workers {
+        0 => None,
+        _ => Some(Arc::new(service::Service::new(
+            &config.inference,
+            &options,
+            telemetry,
+            report.clone(),
+        )?)),
+    };
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
         ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))?;
     }
     let started = Instant::now();
-    let workers: Vec<_> = (0..options.workers)
-        .map(|worker| {
-            let workload = workload.clone();
+    let mut workers = Vec::new();
+    if let Some(workload) = &workload {
+        for worker in 0..options.workers {
+            let workload = Arc::clone(workload);
             let stop = stop.clone();
-            std::thread::Builder::new()
-                .name(format!("worker-{worker}"))
-                .spawn(move || workload.run(worker, &stop))
-        })
-        .collect::<Result<_, _>>()?;
+            workers.push(
+                std::thread::Builder::new()
+                    .name(format!("worker-{worker}"))
+                    .spawn(move || workload.run(worker, &stop))?,
+            );
+        }
+    }
 
     let tty = std::io::stdout().is_terminal();
     let mut last_line = Instant::now();
@@ -150,8 +155,8 @@ fn run(options: cli::Options) -> Result<(), Error> {
     Ok(())
 }
 
-/// Starts the OpenAI-compatible API on `addr` over the simulated backend and says where on
-/// stdout (`serving the OpenAI-compatible API at http://ADDR/v1`).
+/// Starts the OpenAI-compatible API on `addr` over the configured backend (`[inference]`:
+/// simulated or MLX) and says where on stdout (`serving the OpenAI-compatible API at http://ADDR/v1`).
 fn serve_api(
     addr: std::net::SocketAddr,
     telemetry: &llm_telemetry::instrument::Instrumentation,
