@@ -33,11 +33,11 @@ pub struct Row {
     pub ratio: f64,
     /// The ratio the issue asks for (at most).
     pub target: f64,
-    /// The smallest ratio of one round pair (equal to `ratio` for a single estimate).
+    /// The smallest ratio of one round pair.
     pub ratio_min: f64,
-    /// The largest ratio of one round pair (equal to `ratio` for a single estimate).
+    /// The largest ratio of one round pair.
     pub ratio_max: f64,
-    /// Round pairs measured (1 for a single Criterion estimate).
+    /// Round pairs measured.
     pub rounds: usize,
     /// Whether a side was measured in batches with the loop overhead subtracted.
     pub batched: bool,
@@ -120,31 +120,6 @@ pub fn estimate_ns(group: &str, id: &str) -> f64 {
     json["mean"]["point_estimate"]
         .as_f64()
         .expect("estimates.json has mean.point_estimate")
-}
-
-/// Like [`row`], or `None` when either side did not run (a filtered or `--test` run).
-pub fn try_row(case: &str, peer: &str, target: f64) -> Option<Row> {
-    let base = target_dir().join("criterion").join(case);
-    let ran = |id: &str| base.join(id).join("new").join("estimates.json").exists();
-    (ran("ours") && ran("peer")).then(|| row(case, peer, target))
-}
-
-/// Builds a row from the `ours` and `peer` benchmarks of group `case`.
-pub fn row(case: &str, peer: &str, target: f64) -> Row {
-    let ours_ns = estimate_ns(case, "ours");
-    let peer_ns = estimate_ns(case, "peer");
-    Row {
-        case: case.to_owned(),
-        ours_ns,
-        peer: peer.to_owned(),
-        peer_ns,
-        ratio: ours_ns / peer_ns,
-        target,
-        ratio_min: ours_ns / peer_ns,
-        ratio_max: ours_ns / peer_ns,
-        rounds: 1,
-        batched: false,
-    }
 }
 
 /// Prints the table and writes `<workspace>/target/bench/<name>.json` as a list of

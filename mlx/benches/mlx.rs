@@ -78,11 +78,6 @@ mod run {
         (logger, prometheus, cost, otel)
     }
 
-    fn median(mut values: Vec<f64>) -> f64 {
-        values.sort_by(f64::total_cmp);
-        values[values.len() / 2]
-    }
-
     /// Per round: (generated tokens per second, embeddings per second).
     fn round(backend: &InstrumentedBackend<MlxBackend>) -> (f64, f64) {
         let request = GenerateRequest::new("tiny-llama", "The sky is").max_tokens(MAX_TOKENS);
@@ -136,8 +131,9 @@ mod run {
                 embs.push(e);
             }
         }
-        let (gen_none, gen_all) = (median(gen_none), median(gen_all));
-        let (emb_none, emb_all) = (median(emb_none), median(emb_all));
+        let median = llm_telemetry_bench_support::rounds::median;
+        let (gen_none, gen_all) = (median(&gen_none), median(&gen_all));
+        let (emb_none, emb_all) = (median(&emb_none), median(&emb_all));
         // The telemetry's share of a call: how much longer a call takes with every handler.
         let share = |none: f64, all: f64| (none / all - 1.0) * 100.0;
         let report = json!({
