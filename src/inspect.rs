@@ -30,7 +30,7 @@ use llm_telemetry_prometheus::PrometheusReporter;
 use serde_json::{Value, json};
 use thiserror::Error;
 
-use crate::config::{Config, Key, TracingExporter};
+use crate::config::{Config, Key};
 
 /// The path the document is served at, beside `/metrics`.
 pub const INSPECT_PATH: &str = "/inspect";
@@ -137,10 +137,7 @@ impl Inspector {
         };
         json!({
             "handler": view.handler,
-            "exporter": match t.exporter {
-                TracingExporter::Console => "console",
-                _ => "otlp",
-            },
+            "exporter": Key::TracingExporter.value_in(&self.config),
             "endpoint": t.endpoint,
             "protocol": Key::TracingProtocol.value_in(&self.config),
             "state": state,

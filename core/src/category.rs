@@ -173,7 +173,24 @@ impl Severity {
     /// The event's own severity from its `event.severity` metadata (`explicit`), if that
     /// names one.
     pub fn explicit(explicit: Option<&str>) -> Option<Severity> {
-        explicit.and_then(|text| text.parse().ok())
+        explicit.and_then(Severity::from_name)
+    }
+
+    /// The severity named `text` ([`Severity::as_str`]'s names, any case; `warn` and `fatal`
+    /// too), without allocating: the log handler reads it from every event that carries
+    /// `event.severity`.
+    fn from_name(text: &str) -> Option<Severity> {
+        let text = text.trim();
+        Severity::ALL
+            .into_iter()
+            .find(|s| s.as_str().eq_ignore_ascii_case(text))
+            .or(if text.eq_ignore_ascii_case("warn") {
+                Some(Severity::Warning)
+            } else if text.eq_ignore_ascii_case("fatal") {
+                Some(Severity::Critical)
+            } else {
+                None
+            })
     }
 
     /// The catalog's severity for `name` (a rule's, else the phase default): what an event of
@@ -206,21 +223,11 @@ impl FromStr for Severity {
     type Err = UnknownName;
     /// The names of [`Severity::as_str`], any case; `warn` and `fatal` too.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let text = text.trim();
-        let lower = text.to_ascii_lowercase();
-        Severity::ALL
-            .into_iter()
-            .find(|s| s.as_str() == lower)
-            .or(match lower.as_str() {
-                "warn" => Some(Severity::Warning),
-                "fatal" => Some(Severity::Critical),
-                _ => None,
-            })
-            .ok_or_else(|| UnknownName {
-                kind: "severity",
-                text: text.to_owned(),
-                expected: "debug, info, warning, error, critical",
-            })
+        Severity::from_name(text).ok_or_else(|| UnknownName {
+            kind: "severity",
+            text: text.trim().to_owned(),
+            expected: "debug, info, warning, error, critical",
+        })
     }
 }
 

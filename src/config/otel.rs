@@ -7,7 +7,7 @@
 
 use llm_telemetry_otel::{ConsoleExporter, OtelHandler, OtelHandlerBuilder};
 
-use super::{Config, EndpointForm, ExportMode, TracingExporter};
+use super::{Config, EndpointForm, TracingExporter};
 
 impl Config {
     /// Whether spans should be exported, and to where: the handler's builder set from the
@@ -47,10 +47,8 @@ impl Config {
         let mut builder = builder
             .service_name(t.service_name.clone())
             .protocol(t.protocol)
-            .processor(match t.export {
-                ExportMode::Batch => llm_telemetry_otel::Processor::Batch,
-                ExportMode::Simple => llm_telemetry_otel::Processor::Simple,
-            })
+            // `tracing.export` holds the handler's own `Processor`.
+            .processor(t.export)
             .hide_inputs(t.hide_inputs)
             .hide_outputs(t.hide_outputs);
         if t.sample_rate < 1.0 {
