@@ -96,7 +96,7 @@ impl Category {
     pub fn of(name: EventName, explicit: Option<&str>) -> Option<Category> {
         explicit
             .and_then(|text| text.parse().ok())
-            .or_else(|| rule_for(name.as_str()).map(|rule| rule.1))
+            .or_else(|| rule_for(name).map(|rule| rule.1))
     }
 }
 
@@ -196,7 +196,7 @@ impl Severity {
     /// The catalog's severity for `name` (a rule's, else the phase default): what an event of
     /// that name has unless it says otherwise.
     pub fn default_of(name: EventName) -> Severity {
-        if let Some(severity) = rule_for(name.as_str()).and_then(|rule| rule.2) {
+        if let Some(severity) = rule_for(name).and_then(|rule| rule.2) {
             return severity;
         }
         match name.phase() {
@@ -298,13 +298,11 @@ fn registered() -> impl Iterator<Item = &'static CategoryRules> {
 }
 
 /// The most specific rule for `name`: an exact name, else the longest prefix of segments.
-fn rule_for(name: &str) -> Option<&'static Rule> {
+fn rule_for(name: EventName) -> Option<&'static Rule> {
     let mut best: Option<&'static Rule> = None;
     for rule in registered().flat_map(|set| set.rules.iter()) {
         let prefix = rule.0;
-        let covers = name.starts_with(prefix)
-            && (name.len() == prefix.len() || name.as_bytes()[prefix.len()] == b'.');
-        if covers && best.is_none_or(|b| prefix.len() > b.0.len()) {
+        if name.is_within(prefix) && best.is_none_or(|b| prefix.len() > b.0.len()) {
             best = Some(rule);
         }
     }

@@ -84,6 +84,21 @@ impl EventName {
         self.segments().last().copied().unwrap_or("")
     }
 
+    /// Whether this name is `prefix` or lies under it by whole segments: `llm.chat.stop` is
+    /// within `llm`, `llm.chat` and `llm.chat.stop`, not within `llm.ch`.
+    ///
+    /// ```
+    /// use llm_telemetry_core::EventName;
+    /// let name = EventName::new("llm.chat.stop").unwrap();
+    /// assert!(name.is_within("llm.chat") && name.is_within("llm.chat.stop"));
+    /// assert!(!name.is_within("llm.ch") && !name.is_within("cache"));
+    /// ```
+    pub fn is_within(&self, prefix: &str) -> bool {
+        let text = self.as_str();
+        text.starts_with(prefix)
+            && (text.len() == prefix.len() || text.as_bytes()[prefix.len()] == b'.')
+    }
+
     /// The name without its last segment (`llm.chat` for `llm.chat.stop`): the span prefix.
     pub fn prefix(&self) -> &'static str {
         let text = self.as_str();

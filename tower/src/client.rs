@@ -214,8 +214,13 @@ impl OpenAiClient {
             .post(&url)
             .header(CONTENT_TYPE, "application/json")
             .body(body.to_string());
-        if let Some(context) = attempt.context().or(parent) {
-            builder = builder.header(TRACEPARENT, context.traceparent().to_string());
+        if let Some(value) = attempt
+            .context()
+            .or(parent)
+            .as_ref()
+            .and_then(crate::propagation::header_value)
+        {
+            builder = builder.header(TRACEPARENT, value);
         }
         if let Some(key) = &self.api_key {
             builder = builder.bearer_auth(key);

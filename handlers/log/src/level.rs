@@ -218,14 +218,9 @@ impl LevelRules {
 
     /// The most specific override covering `name`: its prefix and level.
     fn override_of(&self, name: EventName) -> Option<(&str, Level)> {
-        let text = name.as_str();
         self.overrides
             .iter()
-            .find(|(prefix, _)| {
-                text.len() >= prefix.len()
-                    && text.starts_with(prefix.as_str())
-                    && (text.len() == prefix.len() || text.as_bytes()[prefix.len()] == b'.')
-            })
+            .find(|(prefix, _)| name.is_within(prefix))
             .map(|(prefix, level)| (prefix.as_str(), *level))
     }
 }
