@@ -169,6 +169,27 @@ pub fn backend_error<E: BackendError>(error: &E) -> ApiError {
     }
 }
 
+/// Runs a backend call on the blocking pool with `parent` as the current span (so its LLM span
+/// is the request span's child); a panic in it is a `panic` backend error.
+pub async fn blocking<T, E>(
+    parent: Option<SpanContext>,
+    call: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    E: BackendError + Send + 'static,
+{
+    tokio::task::spawn_blocking(move || {
+        let _parent = context::enter(parent);
+        call().map_err(|e| backend_error(&e))
+    })
+    .await
+    .map_err(|e| ApiError::Backend {
+        error_type: "panic",
+        message: e.to_string(),
+    })?
+}
+
 fn usage(input: u64, output: u64) -> Value {
     json!({"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output})
 }
@@ -186,18 +207,8 @@ where
         return Ok(stream(shared, call, parent));
     }
     let model = call.request.options.model.clone();
-    let completion: Completion = tokio::task::spawn_blocking(move || {
-        let _parent = context::enter(parent);
-        shared
-            .backend
-            .chat(&call.request)
-            .map_err(|e| backend_error(&e))
-    })
-    .await
-    .map_err(|e| ApiError::Backend {
-        error_type: "panic",
-        message: e.to_string(),
-    })??;
+    let completion: Completion =
+        blocking(parent, move || shared.backend.chat(&call.request)).await?;
     let document = json!({
         "id": completion_id(),
         "object": "chat.completion",

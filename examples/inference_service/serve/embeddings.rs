@@ -6,12 +6,11 @@ use std::sync::Arc;
 
 use http::{Response, StatusCode};
 use llm_telemetry::SpanContext;
-use llm_telemetry::context;
 use llm_telemetry::instrument::{EmbedRequest, Embeddings, InferenceBackend};
 use serde_json::{Value, json};
 
 use super::body::{self, ApiBody};
-use super::chat::backend_error;
+use super::chat::blocking;
 use super::error::ApiError;
 use super::state::Shared;
 use super::wire;
@@ -80,26 +79,19 @@ pub async fn serve<B>(
 where
     B: InferenceBackend + 'static,
 {
-    let model = call.request.model.clone();
-    let (embeddings, call) = tokio::task::spawn_blocking(move || {
-        let _parent = context::enter(parent);
-        shared
-            .backend
-            .embed(&call.request)
-            .map(|e| (e, call))
-            .map_err(|e| backend_error(&e))
-    })
-    .await
-    .map_err(|e| ApiError::Backend {
-        error_type: "panic",
-        message: e.to_string(),
-    })??;
+    let EmbedCall {
+        request,
+        base64,
+        dimensions,
+    } = call;
+    let model = request.model.clone();
+    let embeddings = blocking(parent, move || shared.backend.embed(&request)).await?;
     let Embeddings {
         vectors,
         input_tokens,
         ..
     } = embeddings;
-    if let Some(asked) = call.dimensions {
+    if let Some(asked) = dimensions {
         let served = vectors.first().map_or(0, Vec::len);
         if asked > served {
             return Err(ApiError::InvalidParameter {
@@ -114,11 +106,11 @@ where
         .into_iter()
         .enumerate()
         .map(|(index, vector)| {
-            let vector = match call.dimensions {
+            let vector = match dimensions {
                 Some(d) => shorten(vector, d),
                 None => vector,
             };
-            let embedding = if call.base64 {
+            let embedding = if base64 {
                 Value::String(base64_f32(&vector))
             } else {
                 json!(vector)
