@@ -202,7 +202,7 @@ pub(crate) fn ignored(
     (!agrees).then(|| ConfigWarning::AliasIgnored {
         alias: alias.name.to_owned(),
         origin,
-        alias_value: raw.shown_value(),
+        alias_value: raw.shown(),
         key: alias.key,
         winner,
         value_in_force: in_force,

@@ -101,7 +101,7 @@ pub(crate) enum Raw<'a> {
 
 impl Raw<'_> {
     /// The value as it would be written back (strings quoted).
-    fn shown(&self) -> String {
+    pub(crate) fn shown(&self) -> String {
         match self {
             Raw::Text(text) => format!("{text:?}"),
             #[cfg(feature = "toml")]
@@ -165,10 +165,6 @@ impl Raw<'_> {
             Raw::Toml(value) => value.as_integer().and_then(|i| u16::try_from(i).ok()),
         };
         port.filter(|p| *p != 0)
-    }
-    /// The value as it would be written back (strings quoted), for warnings.
-    pub(crate) fn shown_value(&self) -> String {
-        self.shown()
     }
     fn as_f64(&self) -> Option<f64> {
         match self {
@@ -799,22 +795,17 @@ pub(crate) fn validate(config: &Config) -> Result<(), ConfigError> {
             return Err(invalid(key, format!("{path:?}")));
         }
     }
-    match (&t.client_certificate, &t.client_key) {
-        (Some(path), None) => {
-            return Err(ConfigError::IncompletePair {
-                key: Key::TracingClientCertificate.name().to_owned(),
-                value: format!("{:?}", path.display().to_string()),
-                missing: Key::TracingClientKey.name().to_owned(),
-            });
-        }
-        (None, Some(path)) => {
-            return Err(ConfigError::IncompletePair {
-                key: Key::TracingClientKey.name().to_owned(),
-                value: format!("{:?}", path.display().to_string()),
-                missing: Key::TracingClientCertificate.name().to_owned(),
-            });
-        }
-        _ => {}
+    let half_pair = match (&t.client_certificate, &t.client_key) {
+        (Some(path), None) => Some((Key::TracingClientCertificate, path, Key::TracingClientKey)),
+        (None, Some(path)) => Some((Key::TracingClientKey, path, Key::TracingClientCertificate)),
+        _ => None,
+    };
+    if let Some((key, path, missing)) = half_pair {
+        return Err(ConfigError::IncompletePair {
+            key: key.name().to_owned(),
+            value: format!("{:?}", path.display().to_string()),
+            missing: missing.name().to_owned(),
+        });
     }
     if let Some(patterns) = t
         .span_event_patterns
