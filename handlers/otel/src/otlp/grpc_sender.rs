@@ -18,7 +18,7 @@ use tonic_types::StatusExt;
 use super::diagnose::{chain, diagnose};
 use super::encode::request;
 use super::retry::{Retry, with_backoff};
-use super::{USER_AGENT, load_tls};
+use super::{headers, load_tls};
 use crate::config::{Compression, OtelConfig};
 use crate::exporter::{ExportFuture, MultiExporter, ResourceGroup, SharedFactory};
 
@@ -141,22 +141,7 @@ fn classify(status: &tonic::Status) -> Retry {
 /// The factory of the endpoint's one exporter (the channel connects lazily, on the export
 /// thread's runtime).
 pub(super) fn factory(config: &OtelConfig, https: bool) -> Result<SharedFactory, String> {
-    let mut headers = http::HeaderMap::new();
-    headers.insert(
-        http::header::USER_AGENT,
-        http::HeaderValue::from_static(USER_AGENT),
-    );
-    for (k, v) in &config.headers {
-        let name = http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes())
-            .map_err(|e| format!("header name {k:?}: {e}"))?;
-        let value =
-            http::HeaderValue::from_str(v).map_err(|e| format!("header {k:?} value: {e}"))?;
-        if name == http::header::USER_AGENT {
-            headers.remove(&name);
-        }
-        headers.append(name, value);
-    }
-    let metadata = MetadataMap::from_headers(headers);
+    let metadata = MetadataMap::from_headers(headers(config, true)?);
     let tls = if https {
         let material = load_tls(&config.tls)?;
         let mut tls = ClientTlsConfig::new();

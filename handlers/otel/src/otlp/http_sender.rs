@@ -15,7 +15,7 @@ use prost::bytes::Bytes;
 use super::diagnose::{chain, diagnose};
 use super::encode::request;
 use super::retry::{Retry, with_backoff};
-use super::{USER_AGENT, load_tls};
+use super::{headers, load_tls};
 use crate::config::{Compression, OtelConfig, Protocol};
 use crate::exporter::{ExportFuture, MultiExporter, ResourceGroup, SharedFactory};
 
@@ -235,18 +235,7 @@ fn rustls_config(config: &OtelConfig, https: bool) -> Result<rustls::ClientConfi
 /// The factory of the endpoint's one exporter.
 pub(super) fn factory(config: &OtelConfig, https: bool) -> Result<SharedFactory, String> {
     let tls = rustls_config(config, https)?;
-    let mut headers = http::HeaderMap::new();
-    headers.insert(
-        http::header::USER_AGENT,
-        http::HeaderValue::from_static(USER_AGENT),
-    );
-    for (k, v) in &config.headers {
-        let name = http::HeaderName::from_bytes(k.as_bytes())
-            .map_err(|e| format!("header name {k:?}: {e}"))?;
-        let value =
-            http::HeaderValue::from_str(v).map_err(|e| format!("header {k:?} value: {e}"))?;
-        headers.insert(name, value);
-    }
+    let headers = headers(config, false)?;
     // One client, and so one connection pool, for every project of this endpoint.
     let client = reqwest::Client::builder()
         .timeout(config.export_timeout)

@@ -56,3 +56,29 @@ pub(crate) fn otlp_factory(config: &OtelConfig) -> Result<SharedFactory, String>
 fn load_tls(tls: &TlsConfig) -> Result<TlsMaterial, String> {
     tls.load().map_err(|e| e.to_string())
 }
+
+/// The headers of every export request: the SDK exporter's `User-Agent` (unless one is
+/// configured) and the configured headers, checked. A name configured twice is sent with both
+/// values when `append` (gRPC metadata, as the SDK's tonic exporter did), with the last one
+/// otherwise (HTTP, as its reqwest exporter did); a configured `User-Agent` always replaces.
+#[cfg(any(feature = "grpc", feature = "http"))]
+fn headers(config: &OtelConfig, append: bool) -> Result<http::HeaderMap, String> {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(USER_AGENT),
+    );
+    for (k, v) in &config.headers {
+        // `from_bytes` lowercases the name.
+        let name = http::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|e| format!("header name {k:?}: {e}"))?;
+        let value =
+            http::HeaderValue::from_str(v).map_err(|e| format!("header {k:?} value: {e}"))?;
+        if append && name != http::header::USER_AGENT {
+            headers.append(name, value);
+        } else {
+            headers.insert(name, value);
+        }
+    }
+    Ok(headers)
+}
